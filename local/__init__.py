@@ -1,0 +1,1 @@
+"""Local runtime and local stand-ins for the outside services."""

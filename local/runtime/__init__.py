@@ -1,0 +1,1 @@
+"""A generic local runtime built from a synthesized CloudFormation template (moto + an ASGI server)."""

@@ -1,0 +1,1 @@
+"""Monay Wallets domain layer: models, services, ports and their adapters."""

@@ -1,0 +1,47 @@
+"""Process configuration: every environment variable the functions read, validated once at import."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_CORS_ORIGINS = "http://localhost:3000,http://localhost:3002,http://localhost:3003,http://localhost:3007"
+
+
+class Settings(BaseSettings):
+    """Settings of one function process. Defaults are the local ones; the stack sets the deployed values."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    table_name: str = Field(default="WalletsTable", alias="TABLE_NAME")
+    event_bus_name: str = Field(default="default", alias="EVENT_BUS_NAME")
+    kms_key_id: str = Field(default="", alias="KMS_KEY_ID")
+    schedule_group_name: str = Field(default="default", alias="SCHEDULE_GROUP_NAME")
+    scheduler_role_arn: str = Field(default="", alias="SCHEDULER_ROLE_ARN")
+    destroy_function_arn: str = Field(default="", alias="DESTROY_FUNCTION_ARN")
+    jwt_secret_arn: str = Field(default="", alias="JWT_SECRET_ARN")
+    jwt_issuer: str = Field(default="", alias="JWT_ISSUER")
+    jwt_jwks_url: str = Field(default="", alias="JWT_JWKS_URL")
+    jwt_audience: str = Field(default="", alias="JWT_AUDIENCE")
+    app_secret_arn: str = Field(default="", alias="APP_SECRET_ARN")
+    ws_callback_url: str = Field(default="", alias="WS_CALLBACK_URL")
+    cors_origins_csv: str = Field(default=DEFAULT_CORS_ORIGINS, alias="CORS_ORIGINS")
+    public_base_url: str = Field(default="http://127.0.0.1:3001", alias="PUBLIC_BASE_URL")
+    service_name: str = Field(default="wallets", alias="POWERTOOLS_SERVICE_NAME")
+    stripe_api_base: str = Field(default="", alias="STRIPE_API_BASE")
+    tempo_api_base: str = Field(default="", alias="TEMPO_API_BASE")
+    circle_api_base: str = Field(default="", alias="CIRCLE_API_BASE")
+    clock_speed: float = Field(default=1.0, gt=0, alias="WALLETS_SPEED")
+    clock_origin: float = Field(default=0.0, ge=0, alias="WALLETS_CLOCK_ORIGIN")
+    aws_region: str = Field(default="us-east-1", alias="AWS_REGION")
+
+    @property
+    def cors_origins(self) -> tuple[str, ...]:
+        return tuple(origin.strip() for origin in self.cors_origins_csv.split(",") if origin.strip())
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,79 @@
+"""Domain and API errors, each with the contract's HTTP status and machine code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class WalletsError(Exception):
+    """Base of every error the API maps to the contract's envelope."""
+
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, details: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or []
+
+
+class ValidationFailed(WalletsError):
+    status, code = 400, "validation_error"
+
+
+class InvalidState(WalletsError):
+    status, code = 400, "invalid_state"
+
+
+class InsufficientBalance(WalletsError):
+    status, code = 400, "insufficient_balance"
+
+
+class LimitExceeded(WalletsError):
+    status, code = 400, "limit_exceeded"
+
+
+class InvalidLink(WalletsError):
+    status, code = 400, "invalid_link"
+
+
+class Unauthorized(WalletsError):
+    status, code = 401, "unauthorized"
+
+
+class PaymentFailed(WalletsError):
+    status, code = 402, "payment_failed"
+
+
+class Forbidden(WalletsError):
+    status, code = 403, "forbidden"
+
+
+class NotFound(WalletsError):
+    status, code = 404, "not_found"
+
+
+class Conflict(WalletsError):
+    status, code = 409, "conflict"
+
+
+class IdempotencyKeyReuse(WalletsError):
+    status, code = 409, "idempotency_key_reuse"
+
+
+class IdempotencyInProgress(WalletsError):
+    status, code = 409, "idempotency_in_progress"
+
+
+class RateLimited(WalletsError):
+    status, code = 429, "rate_limited"
+
+
+class ProviderUnavailable(WalletsError):
+    status, code = 503, "provider_unavailable"
+
+
+class DependencyUnavailable(WalletsError):
+    """An AWS or outside dependency (KMS, Stripe, DynamoDB) is unreachable; safe to retry."""
+
+    status, code = 503, "service_unavailable"

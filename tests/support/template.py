@@ -1,0 +1,37 @@
+"""Synthesize the stack once per test session and read resources out of the template."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+STACK_TEMPLATE = "MonayWallets.template.json"
+
+
+@lru_cache(maxsize=1)
+def synthesized_template() -> dict[str, Any]:
+    """The local-mode template, bundling skipped (as `make run` and the tests use it)."""
+    outdir = ROOT / ".cache" / "cdk.out.test"
+    env = dict(os.environ, CDK_OUTDIR=str(outdir))
+    context = {"aws:cdk:bundling-stacks": [], "wallets:local": "true"}
+    env["CDK_CONTEXT_JSON"] = json.dumps(context)
+    subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, check=True)
+    return json.loads((outdir / STACK_TEMPLATE).read_text())
+
+
+def resources_of_type(template: dict[str, Any], type_name: str) -> dict[str, dict[str, Any]]:
+    return {lid: r for lid, r in template["Resources"].items() if r["Type"] == type_name}
+
+
+def table_properties(template: dict[str, Any], logical_prefix: str = "WalletsTable") -> dict[str, Any]:
+    tables = resources_of_type(template, "AWS::DynamoDB::Table")
+    matches = [r for lid, r in tables.items() if lid.startswith(logical_prefix)]
+    if len(matches) != 1:
+        raise LookupError(f"expected one table {logical_prefix}*, found {sorted(tables)}")
+    return dict(matches[0]["Properties"])
