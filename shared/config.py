@@ -7,7 +7,9 @@ from functools import lru_cache
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_CORS_ORIGINS = "http://localhost:3000,http://localhost:3002,http://localhost:3003,http://localhost:3007"
+DEFAULT_CORS_ORIGINS = (
+    "http://localhost:3000,http://localhost:3002,http://localhost:3003,http://localhost:3007"
+)
 
 
 class Settings(BaseSettings):

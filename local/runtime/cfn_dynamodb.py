@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-_TABLE_KEYS = ("AttributeDefinitions", "KeySchema", "BillingMode", "ProvisionedThroughput", "StreamSpecification")
+_TABLE_KEYS = (
+    "AttributeDefinitions",
+    "KeySchema",
+    "BillingMode",
+    "ProvisionedThroughput",
+    "StreamSpecification",
+)
 
 
 def _index(index: dict[str, Any]) -> dict[str, Any]:
@@ -18,7 +24,9 @@ def create_table_kwargs(properties: dict[str, Any], table_name: str) -> dict[str
     """create_table kwargs for a resolved table definition (TTL and PITR are separate calls)."""
     kwargs: dict[str, Any] = {"TableName": table_name}
     kwargs.update({k: properties[k] for k in _TABLE_KEYS if k in properties})
-    kwargs.setdefault("BillingMode", "PROVISIONED" if "ProvisionedThroughput" in properties else "PAY_PER_REQUEST")
+    kwargs.setdefault(
+        "BillingMode", "PROVISIONED" if "ProvisionedThroughput" in properties else "PAY_PER_REQUEST"
+    )
     if "StreamSpecification" in kwargs:
         kwargs["StreamSpecification"] = {
             "StreamEnabled": True,

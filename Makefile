@@ -1,0 +1,71 @@
+# Monay Wallets: every target installs what it needs into .venv (and node_modules for the cdk CLI).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+DEPS_HASH := $(shell cat requirements/*.txt | sha1sum | cut -c1-12)
+DEPS_STAMP := $(VENV)/.deps-$(DEPS_HASH)
+LOCAL_CDK_OUT := .cache/cdk.out.local
+WALLETS_PORT ?= 3001
+
+.PHONY: help install node run test lint unit integration infra e2e synth bench deploy clean
+
+help:
+	@echo "make run     the whole system on 127.0.0.1:$(WALLETS_PORT) (moto, no Docker, no AWS account)"
+	@echo "make test    lint + unit, integration, infra and end-to-end tests"
+	@echo "make synth   CloudFormation into cdk.out/ (assets bundled with pip), cfn-lint, cdk-nag"
+	@echo "make bench   benchmarks, printed as ratios"
+	@echo "make deploy  cdk deploy to the AWS account in your environment"
+
+$(DEPS_STAMP): requirements/layer.txt requirements/dev.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/dev.txt
+	@rm -f $(VENV)/.deps-* && touch $@
+
+install: $(DEPS_STAMP)
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+node: node_modules/.installed
+
+run: install
+	$(PY) -m local.runtime --config local/runtime.toml --port $(WALLETS_PORT)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+unit: install
+	$(VENV)/bin/pytest -q tests/unit
+
+integration: install
+	$(VENV)/bin/pytest -q tests/integration
+
+infra: install
+	$(VENV)/bin/pytest -q tests/infra
+
+e2e: install
+	$(VENV)/bin/pytest -q tests/e2e
+
+test: lint
+	$(VENV)/bin/pytest -q -n 2 --dist loadfile tests
+
+synth: install
+	rm -rf cdk.out
+	CDK_OUTDIR=cdk.out $(PY) app.py
+	$(VENV)/bin/cfn-lint cdk.out/*.template.json
+	@echo "cdk.out/ written; cfn-lint: 0 errors"
+
+bench: install
+	$(PY) -m bench
+
+deploy: install node
+	npx cdk deploy --require-approval never --app "$(PY) app.py"
+
+clean:
+	rm -rf cdk.out .cache .pytest_cache .mypy_cache .ruff_cache test-output

@@ -1,0 +1,52 @@
+"""Cold import of each functions/*/handler.py as a ratio to a bare `import boto3` in the same run."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+REPEAT = 5
+
+
+def _time_import(code: str, path: list[str], env: dict[str, str]) -> float:
+    samples = []
+    for _ in range(REPEAT):
+        started = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-c", f"import sys; sys.path[:0] = {path!r}; {code}"],
+            env=env,
+            check=True,
+            cwd=ROOT,
+        )
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
+
+
+def run() -> dict[str, float]:
+    env = dict(
+        os.environ,
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+        POWERTOOLS_TRACE_DISABLED="true",
+        POWERTOOLS_METRICS_NAMESPACE="MonayWallets",
+        PYTHONDONTWRITEBYTECODE="",
+    )
+    baseline = _time_import("import boto3", [], env)
+    ratios: dict[str, float] = {}
+    print(f"cold import (median of {REPEAT}), ratio to `import boto3` ({baseline * 1000:.0f} ms):")
+    for handler in sorted(ROOT.glob("functions/*/handler.py")):
+        name = handler.parent.name
+        seconds = _time_import("import handler", [str(handler.parent), str(ROOT)], env)
+        ratios[name] = seconds / baseline
+        print(f"  {name:<14} {seconds * 1000:7.0f} ms  {ratios[name]:5.2f}x  (target <= 1.6x)")
+    return ratios
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,1 @@
+"""Wallet key pairs and their envelope encryption (primitives from `cryptography` and `pycryptodome`)."""
