@@ -77,3 +77,7 @@ class DependencyUnavailable(WalletsError):
     """An AWS or outside dependency (KMS, Stripe, DynamoDB) is unreachable; safe to retry."""
 
     status, code = 503, "service_unavailable"
+
+
+class ConcurrentUpdate(Conflict):
+    """A conditional write lost a race with another writer; the caller may read again and retry."""

@@ -1,11 +1,7 @@
-"""Routes of this function are declared in the stack; until its issue lands each answers the contract's 404."""
+"""Routes of this function are declared in the stack; until its issue lands each answers the 404 envelope."""
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from shared.placeholder import placeholder_handler
 
-
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    body = {"success": False, "error": "Not found", "code": "not_found", "details": []}
-    return {"statusCode": 404, "headers": {"Content-Type": "application/json"}, "body": json.dumps(body)}
+lambda_handler = placeholder_handler("pay")

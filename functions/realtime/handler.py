@@ -1,1 +1,132 @@
-"""Filled by its issue."""
+"""Realtime function: WebSocket routes, bus events fanned out to subscribers, the countdown tick."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.config import Config
+from pydantic import ValidationError
+
+from shared.adapters.connections import DynamoConnectionStore
+from shared.adapters.connections_snapshots import DynamoWalletSnapshots
+from shared.adapters.dynamodb_invoices import DynamoDBInvoiceRepository
+from shared.adapters.push import ConnectionsPusher
+from shared.auth import principal_from_event
+from shared.clock import ScaledClock
+from shared.config import get_settings
+from shared.errors import Unauthorized
+from shared.services.outbox_publisher import EVENT_SOURCE, BusEventDetail
+from shared.services.realtime import FanOutReport, RealtimeService
+from shared.services.realtime_invoices import RepositoryInvoiceReader
+from shared.services.realtime_ports import Viewer
+
+logger = Logger()
+metrics = Metrics()
+
+# A push is one small POST; a slow endpoint must not stall the fan-out to everyone else.
+_PUSH_CONFIG = Config(connect_timeout=2, read_timeout=3, retries={"max_attempts": 2, "mode": "standard"})
+
+
+@lru_cache(maxsize=1)
+def realtime_service() -> RealtimeService:
+    settings = get_settings()
+    table = boto3.resource("dynamodb", region_name=settings.aws_region).Table(settings.table_name)
+    # The invoices repository speaks low-level attribute values: it needs a plain client, not the resource's.
+    dynamodb = boto3.client("dynamodb", region_name=settings.aws_region)
+    management = boto3.client(
+        "apigatewaymanagementapi",
+        endpoint_url=settings.ws_callback_url or None,
+        region_name=settings.aws_region,
+        config=_PUSH_CONFIG,
+    )
+    return RealtimeService(
+        connections=DynamoConnectionStore(table),
+        pusher=ConnectionsPusher(management),
+        wallets=DynamoWalletSnapshots(table),
+        invoices=RepositoryInvoiceReader(DynamoDBInvoiceRepository(dynamodb, settings.table_name)),
+        clock=ScaledClock(settings.clock_speed, settings.clock_origin),
+    )
+
+
+def _viewer(event: dict[str, Any]) -> Viewer:
+    principal = principal_from_event(event)
+    link_invoice_id = (event["requestContext"].get("authorizer") or {}).get("link_invoice_id")
+    return Viewer(principal.sub, principal.tenant_id, principal.roles, link_invoice_id or None)
+
+
+def _websocket(event: dict[str, Any]) -> dict[str, Any]:
+    context = event["requestContext"]
+    route, connection_id = context["routeKey"], context["connectionId"]
+    service = realtime_service()
+    if route == "$connect":
+        try:
+            service.connect(connection_id, _viewer(event))
+        except Unauthorized:
+            metrics.add_metric(name="WebSocketConnectRefused", unit=MetricUnit.Count, value=1)
+            return {"statusCode": 403}
+        metrics.add_metric(name="WebSocketConnected", unit=MetricUnit.Count, value=1)
+        return {"statusCode": 200}
+    if route == "$disconnect":
+        service.disconnect(connection_id)
+        metrics.add_metric(name="WebSocketDisconnected", unit=MetricUnit.Count, value=1)
+        return {"statusCode": 200}
+    reply = service.handle_message(connection_id, event.get("body"))
+    if reply["event"] == "error":
+        metrics.add_metric(name="WebSocketMessagesRefused", unit=MetricUnit.Count, value=1)
+    else:
+        metrics.add_metric(name="WebSocketMessagesHandled", unit=MetricUnit.Count, value=1)
+    return {"statusCode": 200, "body": json.dumps(reply, separators=(",", ":"))}
+
+
+def _record(report: FanOutReport) -> None:
+    metrics.add_metric(name="PushDelivered", unit=MetricUnit.Count, value=report.delivered)
+    metrics.add_metric(name="PushGone", unit=MetricUnit.Count, value=report.gone)
+    metrics.add_metric(name="PushFailed", unit=MetricUnit.Count, value=report.failed)
+
+
+def _fan_out(event: EventBridgeEvent) -> dict[str, Any]:
+    try:
+        detail = BusEventDetail.model_validate(event.detail)
+    except ValidationError:
+        # Redelivery cannot fix a malformed event; log it for the on-call and drop it.
+        logger.exception("malformed bus event", extra={"event_id": event.get_id})
+        return {"delivered": 0, "malformed": True}
+    report = realtime_service().fan_out(detail)
+    _record(report)
+    logger.info(
+        "fan-out",
+        extra={
+            "event_id": detail.event_id,
+            "delivered": report.delivered,
+            "gone": report.gone,
+            "failed": report.failed,
+            "withheld": report.withheld,
+            "duplicate": report.duplicate,
+        },
+    )
+    return {"delivered": report.delivered, "gone": report.gone, "failed": report.failed}
+
+
+def _tick() -> dict[str, Any]:
+    report = realtime_service().tick()
+    _record(report)
+    return {"delivered": report.delivered, "gone": report.gone, "failed": report.failed}
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if "routeKey" in (event.get("requestContext") or {}):
+        return _websocket(event)
+    if event.get("detail-type") == "Scheduled Event" and event.get("source") == "aws.events":
+        return _tick()
+    if event.get("source") == EVENT_SOURCE:
+        return _fan_out(EventBridgeEvent(event))
+    raise ValueError("realtime: unrecognised event shape")

@@ -1,0 +1,1 @@
+"""CDK constructs of the Monay Wallets stack, one module per concern."""

@@ -1,0 +1,247 @@
+"""InvoiceRepository on the one table: items, GSIs and transactions exactly as docs/DESIGN.md lays out."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from datetime import datetime
+from typing import Any
+
+from shared.adapters.dynamodb_table import from_item, to_item, translated_errors, value
+from shared.errors import ValidationFailed
+from shared.models.invoice import Invoice, InvoiceStatus
+from shared.outbox import iso
+from shared.ports import InvoicePage, InvoiceQuery
+
+_COUNTER_SK = "COUNTER#INVOICE"
+_MAX_QUERIES_PER_PAGE = 10
+_SORT_KEY = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z#(inv_[0-9a-z]{24})$")
+_KEY_ATTRS = ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk")
+
+
+def tenant_pk(tenant_id: str) -> str:
+    return f"TENANT#{tenant_id}"
+
+
+def _list_pk(tenant_id: str) -> str:
+    return f"TENANT#{tenant_id}#INVOICES"
+
+
+def _status_pk(tenant_id: str, status: InvoiceStatus) -> str:
+    return f"TENANT#{tenant_id}#INVOICES#{status.value}"
+
+
+def _customer_pk(tenant_id: str, customer_id: str) -> str:
+    return f"TENANT#{tenant_id}#CUSTOMER#{customer_id}"
+
+
+def invoice_item(invoice: Invoice) -> dict[str, Any]:
+    """The stored form of an invoice: API-shaped attributes plus its keys, amounts as numbers."""
+    order = f"{iso(invoice.created_at)}#{invoice.id}"
+    body = invoice.model_dump(mode="python", exclude={"line_items", "status", "due_date"})
+    for stamp in ("created_at", "updated_at", "sent_at", "voided_at", "deleted_at"):
+        body[stamp] = iso(body[stamp]) if body[stamp] else None
+    return {
+        "pk": tenant_pk(invoice.tenant_id),
+        "sk": f"INVOICE#{invoice.id}",
+        "gsi1pk": _list_pk(invoice.tenant_id),
+        "gsi1sk": order,
+        "gsi2pk": _status_pk(invoice.tenant_id, invoice.status),
+        "gsi2sk": order,
+        "gsi3pk": _customer_pk(invoice.tenant_id, invoice.customer_id),
+        "gsi3sk": order,
+        "entity": "invoice",
+        **body,
+        "status": invoice.status.value,
+        "due_date": invoice.due_date.isoformat(),
+        "line_items": [line.model_dump(mode="python") for line in invoice.line_items],
+    }
+
+
+def invoice_from_item(item: dict[str, Any]) -> Invoice:
+    values = from_item(item)
+    for key in (*_KEY_ATTRS, "entity"):
+        values.pop(key, None)
+    return Invoice.model_validate(values)
+
+
+class DynamoDBInvoiceRepository:
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def current_number(self, tenant_id: str) -> int | None:
+        with translated_errors():
+            response = self._client.get_item(
+                TableName=self._table,
+                Key={"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": _COUNTER_SK}},
+                ConsistentRead=True,
+                ProjectionExpression="#v",
+                ExpressionAttributeNames={"#v": "value"},
+            )
+        item = response.get("Item")
+        return int(item["value"]["N"]) if item else None
+
+    def create(
+        self, invoice: Invoice, sequence: int, previous: int | None, records: list[dict[str, Any]]
+    ) -> None:
+        counter: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": {"pk": {"S": tenant_pk(invoice.tenant_id)}, "sk": {"S": _COUNTER_SK}},
+            "UpdateExpression": "SET #v = :next",
+            "ExpressionAttributeNames": {"#v": "value"},
+            "ExpressionAttributeValues": {":next": {"N": str(sequence)}},
+        }
+        if previous is None:
+            counter["ConditionExpression"] = "attribute_not_exists(pk)"
+        else:
+            counter["ConditionExpression"] = "#v = :previous"
+            counter["ExpressionAttributeValues"][":previous"] = {"N": str(previous)}
+        self._transact([{"Update": counter}, self._put_new(invoice_item(invoice)), *self._puts(records)])
+
+    def get(self, tenant_id: str, invoice_id: str) -> Invoice | None:
+        with translated_errors():
+            response = self._client.get_item(
+                TableName=self._table,
+                Key={"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": f"INVOICE#{invoice_id}"}},
+                ConsistentRead=True,
+            )
+        item = response.get("Item")
+        return invoice_from_item(item) if item else None
+
+    def page(self, query: InvoiceQuery) -> InvoicePage:
+        index, partition, status_filter = self._index_for(query)
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": index,
+            "KeyConditionExpression": "#ipk = :partition",
+            "ExpressionAttributeNames": {"#ipk": f"{index}pk"},
+            "ExpressionAttributeValues": {":partition": {"S": partition}},
+            "ScanIndexForward": False,
+        }
+        if status_filter is not None:
+            request["FilterExpression"] = "#status = :status"
+            request["ExpressionAttributeNames"]["#status"] = "status"
+            request["ExpressionAttributeValues"][":status"] = {"S": status_filter.value}
+        start = decode_cursor(query.cursor, index, partition, query.tenant_id) if query.cursor else None
+        collected: list[dict[str, Any]] = []
+        for _ in range(_MAX_QUERIES_PER_PAGE):
+            # One extra item tells whether another page exists without a second round trip.
+            page_request = dict(request, Limit=query.limit + 1 - len(collected))
+            if start:
+                page_request["ExclusiveStartKey"] = start
+            with translated_errors():
+                response = self._client.query(**page_request)
+            collected.extend(response.get("Items", []))
+            start = response.get("LastEvaluatedKey")
+            if len(collected) > query.limit or not start:
+                break
+        items = collected[: query.limit]
+        more = len(collected) > query.limit or start is not None
+        cursor = None
+        if more and items:
+            cursor = encode_cursor(items[-1], index)
+        elif more and start:
+            cursor = encode_cursor(start, index)
+        return InvoicePage(items=[invoice_from_item(item) for item in items], next_cursor=cursor)
+
+    def change_status(self, invoice: Invoice, expected: InvoiceStatus, records: list[dict[str, Any]]) -> None:
+        names = {"#status": "status", "#updated": "updated_at", "#gsi2pk": "gsi2pk"}
+        values = {
+            ":to": value(invoice.status.value),
+            ":updated": value(iso(invoice.updated_at)),
+            ":gsi2pk": value(_status_pk(invoice.tenant_id, invoice.status)),
+            ":expected": value(expected.value),
+        }
+        sets = ["#status = :to", "#updated = :updated", "#gsi2pk = :gsi2pk"]
+        for stamp in ("sent_at", "voided_at"):
+            moment = getattr(invoice, stamp)
+            if moment is not None:
+                names[f"#{stamp}"] = stamp
+                values[f":{stamp}"] = value(iso(moment))
+                sets.append(f"#{stamp} = :{stamp}")
+        update = self._guarded_update(invoice, "SET " + ", ".join(sets), names, values)
+        self._transact([{"Update": update}, *self._puts(records)])
+
+    def soft_delete(
+        self, invoice: Invoice, expected: InvoiceStatus, deleted_at: datetime, records: list[dict[str, Any]]
+    ) -> None:
+        # Dropping the GSI keys takes the invoice out of every list in the same write that deletes it.
+        names = {"#deleted": "deleted_at", "#updated": "updated_at", "#status": "status"}
+        values = {":deleted": value(iso(deleted_at)), ":expected": value(expected.value)}
+        expression = "SET #deleted = :deleted, #updated = :deleted REMOVE " + ", ".join(_KEY_ATTRS[2:])
+        update = self._guarded_update(invoice, expression, names, values)
+        self._transact([{"Update": update}, *self._puts(records)])
+
+    def _guarded_update(
+        self, invoice: Invoice, expression: str, names: dict[str, str], values: dict[str, Any]
+    ) -> dict[str, Any]:
+        return {
+            "TableName": self._table,
+            "Key": {"pk": {"S": tenant_pk(invoice.tenant_id)}, "sk": {"S": f"INVOICE#{invoice.id}"}},
+            "UpdateExpression": expression,
+            "ConditionExpression": "#status = :expected AND attribute_not_exists(deleted_at)",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+
+    def _index_for(self, query: InvoiceQuery) -> tuple[str, str, InvoiceStatus | None]:
+        if query.customer_id is not None:
+            return "gsi3", _customer_pk(query.tenant_id, query.customer_id), query.status
+        if query.status is not None:
+            return "gsi2", _status_pk(query.tenant_id, query.status), None
+        return "gsi1", _list_pk(query.tenant_id), None
+
+    def _put_new(self, item: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "Put": {
+                "TableName": self._table,
+                "Item": to_item(item),
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+
+    def _puts(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [self._put_new(record) for record in records]
+
+    def _transact(self, operations: list[dict[str, Any]]) -> None:
+        with translated_errors():
+            self._client.transact_write_items(TransactItems=operations)
+
+
+def encode_cursor(key: dict[str, Any], index: str) -> str:
+    """An opaque page token: the last item's key on `index`, base64url JSON."""
+    plain = {name: key[name]["S"] for name in ("pk", "sk", f"{index}pk", f"{index}sk")}
+    return base64.urlsafe_b64encode(json.dumps(plain, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, index: str, partition: str, tenant_id: str) -> dict[str, Any]:
+    """The ExclusiveStartKey a cursor stands for, refusing any cursor this query could not have issued."""
+    invalid = ValidationFailed(
+        "cursor is invalid",
+        [{"field": "cursor", "message": "not a cursor from this list", "type": "value_error"}],
+    )
+    if len(cursor) > 1024 or not re.fullmatch(r"[A-Za-z0-9_-]+", cursor):
+        raise invalid
+    try:
+        plain = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError) as exc:
+        raise invalid from exc
+    names = {"pk", "sk", f"{index}pk", f"{index}sk"}
+    if (
+        not isinstance(plain, dict)
+        or set(plain) != names
+        or not all(isinstance(v, str) for v in plain.values())
+    ):
+        raise invalid
+    match = _SORT_KEY.fullmatch(plain[f"{index}sk"])
+    if (
+        plain[f"{index}pk"] != partition
+        or plain["pk"] != tenant_pk(tenant_id)
+        or match is None
+        or plain["sk"] != f"INVOICE#{match.group(1)}"
+    ):
+        raise invalid
+    return {name: {"S": text} for name, text in plain.items()}

@@ -1,0 +1,85 @@
+"""The one DynamoDB table: a tuned client, item (de)serialization and error translation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import Any
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from shared.errors import ConcurrentUpdate, DependencyUnavailable
+
+# Short timeouts: an API call waits for us, and botocore's standard mode already retries throttles.
+CLIENT_CONFIG = Config(
+    connect_timeout=2, read_timeout=5, retries={"max_attempts": 3, "mode": "standard"}, tcp_keepalive=True
+)
+# A health probe must answer fast even when the table does not: no retries, one-second timeouts.
+PROBE_CONFIG = Config(connect_timeout=1, read_timeout=1, retries={"max_attempts": 1, "mode": "standard"})
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def dynamodb_client(region: str, config: Config = CLIENT_CONFIG) -> Any:
+    return boto3.client("dynamodb", region_name=region, config=config)
+
+
+def to_item(values: dict[str, Any]) -> dict[str, Any]:
+    """A plain dict (str, int, Decimal, bool, list, dict) as a DynamoDB item; None attributes are dropped."""
+    return {
+        key: _serializer.serialize(_strip_none(value)) for key, value in values.items() if value is not None
+    }
+
+
+def _strip_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_strip_none(v) for v in value]
+    if isinstance(value, float):
+        raise TypeError("floats never reach the table; use Decimal")
+    return value
+
+
+def from_item(item: dict[str, Any]) -> dict[str, Any]:
+    return {key: _deserializer.deserialize(value) for key, value in item.items()}
+
+
+def value(raw: Any) -> dict[str, Any]:
+    return dict(_serializer.serialize(raw))
+
+
+def number(raw: dict[str, Any]) -> Decimal:
+    return Decimal(raw["N"])
+
+
+@contextmanager
+def translated_errors() -> Iterator[None]:
+    """Lost conditions become ConcurrentUpdate; an unreachable or throttled table DependencyUnavailable."""
+    try:
+        yield
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code == "TransactionCanceledException":
+            reasons = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
+            if any(r in ("ConditionalCheckFailed", "TransactionConflict") for r in reasons):
+                raise ConcurrentUpdate("a concurrent change won; retry") from exc
+            raise DependencyUnavailable("the table refused the transaction; retry") from exc
+        if code in ("ConditionalCheckFailedException", "TransactionConflictException"):
+            raise ConcurrentUpdate("a concurrent change won; retry") from exc
+        if code in (
+            "ProvisionedThroughputExceededException",
+            "ThrottlingException",
+            "RequestLimitExceeded",
+            "InternalServerError",
+            "ServiceUnavailable",
+        ):
+            raise DependencyUnavailable("the table is busy; retry") from exc
+        raise
+    except BotoCoreError as exc:
+        raise DependencyUnavailable("the table is unreachable; retry") from exc

@@ -1,0 +1,233 @@
+"""The REST edge every function shares: envelope, error mapping, request ids, CORS and the resolver."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import ServiceError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+
+from shared.config import Settings, get_settings
+from shared.errors import NotFound, ValidationFailed, WalletsError
+
+MAX_BODY_BYTES = 256 * 1024
+MAX_DETAILS = 50
+ALLOWED_HEADERS = (
+    "Content-Type, Authorization, Idempotency-Key, X-Invoice-ID, X-Wallet-Mode, X-Provider-Preference"
+)
+EXPOSED_HEADERS = "X-Request-ID, X-Wallet-ID, X-Countdown-Seconds, X-Provider-Used, Idempotent-Replayed"
+ALLOWED_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
+REQUEST_ID_HEADER = "X-Request-ID"
+_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+logger = Logger()
+
+
+def _reject_constant(name: str) -> Any:
+    raise json.JSONDecodeError(f"{name} is not valid JSON", name, 0)
+
+
+def parse_json(text: str | bytes) -> Any:
+    """JSON with every non-integer number as Decimal (money never passes through float).
+
+    Everything a hostile body can make the decoder raise becomes a JSONDecodeError, which the
+    resolver's validation turns into a 400 rather than a 500.
+    """
+    try:
+        return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+    except json.JSONDecodeError:
+        raise
+    except (ValueError, RecursionError, UnicodeDecodeError) as exc:
+        source = text if isinstance(text, str) else ""
+        raise json.JSONDecodeError(f"unreadable JSON: {type(exc).__name__}", source, 0) from exc
+
+
+def envelope_error(error: WalletsError) -> dict[str, Any]:
+    return {
+        "success": False,
+        "error": error.message,
+        "code": error.code,
+        "details": error.details[:MAX_DETAILS],
+    }
+
+
+def error_response(error: WalletsError, headers: Mapping[str, str] | None = None) -> Response[str]:
+    return Response(
+        status_code=error.status,
+        content_type="application/json",
+        body=json.dumps(envelope_error(error)),
+        headers=dict(headers or {}),
+    )
+
+
+def ok(
+    data: Any, status: int = 200, message: str | None = None, headers: Mapping[str, str] | None = None
+) -> Response[str]:
+    """A success envelope; `data` must already hold amounts as strings."""
+    body: dict[str, Any] = {"success": True, "data": data}
+    if message:
+        body["message"] = message
+    return Response(
+        status_code=status,
+        content_type="application/json",
+        body=json.dumps(body),
+        headers=dict(headers or {}),
+    )
+
+
+def _details(errors: list[Any]) -> list[dict[str, str]]:
+    details = []
+    for error in errors[:MAX_DETAILS]:
+        loc = [str(part) for part in error.get("loc", ())]
+        if len(loc) > 1 and loc[0] in ("body", "query", "path", "header", "cookie"):
+            loc = loc[1:]
+        message = str(error.get("msg", "invalid"))
+        message = message.removeprefix("Value error, ")
+        if error.get("type") == "json_invalid":
+            loc = ["body"]
+        details.append({"field": ".".join(loc) or "body", "message": message, "type": str(error.get("type"))})
+    return details
+
+
+def validation_failed(errors: list[Any]) -> ValidationFailed:
+    return ValidationFailed("the request is invalid", _details(errors))
+
+
+def build_resolver() -> APIGatewayRestResolver:
+    """A REST resolver validating requests with pydantic and answering every failure in the envelope."""
+    app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=parse_json)
+
+    @app.exception_handler(RequestValidationError)  # type: ignore[untyped-decorator]
+    def _invalid(error: RequestValidationError) -> Response[str]:
+        return error_response(validation_failed(list(error.errors())))
+
+    @app.exception_handler(WalletsError)  # type: ignore[untyped-decorator]
+    def _domain(error: WalletsError) -> Response[str]:
+        if error.status >= 500:
+            logger.warning("dependency failure", extra={"code": error.code, "error": error.message})
+        return error_response(error)
+
+    @app.exception_handler(ServiceError)  # type: ignore[untyped-decorator]
+    def _service(error: ServiceError) -> Response[str]:
+        if error.status_code == 404:
+            return error_response(NotFound("no such route"))
+        logger.error("unexpected service error", extra={"status": error.status_code})
+        return error_response(WalletsError("internal error"))
+
+    @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
+    def _bug(error: Exception) -> Response[str]:
+        # A 5xx is a bug: log everything with the request id, tell the caller nothing internal.
+        logger.exception("unhandled error", extra={"request_id": app.context.get("request_id")})
+        return error_response(WalletsError("internal error"))
+
+    @app.not_found
+    def _not_found(_: Exception) -> Response[str]:
+        return error_response(NotFound("no such route"))
+
+    return app
+
+
+def _header(event: Mapping[str, Any], name: str) -> str | None:
+    wanted = name.lower()
+    for key, value in (event.get("headers") or {}).items():
+        if isinstance(key, str) and key.lower() == wanted:
+            return value if isinstance(value, str) else None
+    return None
+
+
+def request_id_of(event: Mapping[str, Any]) -> str:
+    """The caller's X-Request-ID when it is sane, else API Gateway's id for this request, else a new one."""
+    sent = _header(event, REQUEST_ID_HEADER)
+    if isinstance(sent, str) and _SANE_REQUEST_ID.fullmatch(sent):
+        return sent
+    gateway_id = (event.get("requestContext") or {}).get("requestId")
+    if isinstance(gateway_id, str) and _SANE_REQUEST_ID.fullmatch(gateway_id):
+        return gateway_id
+    return str(uuid.uuid4())
+
+
+def cors_headers(origin: str | None, settings: Settings) -> dict[str, str]:
+    """CORS for an allowed Origin, echoed back; Vary always, since the answer depends on Origin.
+
+    Written here rather than with Powertools' CORSConfig because that adds headers outside the contract's
+    list, sets no Vary, and is not applied to the not-found and exception responses.
+    """
+    headers = {"Vary": "Origin"}
+    if origin and origin in settings.cors_origins:
+        headers.update(
+            {
+                "Access-Control-Allow-Origin": origin,
+                "Access-Control-Allow-Headers": ALLOWED_HEADERS,
+                "Access-Control-Allow-Methods": ALLOWED_METHODS,
+                "Access-Control-Expose-Headers": EXPOSED_HEADERS,
+                "Access-Control-Max-Age": "600",
+            }
+        )
+    return headers
+
+
+def _body_size(event: Mapping[str, Any]) -> int:
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        return len(body) * 3 // 4
+    return len(body.encode("utf-8", errors="surrogatepass"))
+
+
+def _too_large() -> ValidationFailed:
+    detail = {"field": "body", "message": f"body must be at most {MAX_BODY_BYTES} bytes", "type": "too_large"}
+    return ValidationFailed("the request body is too large", [detail])
+
+
+def handle_api_event(
+    app: APIGatewayRestResolver, event: dict[str, Any], context: Any, settings: Settings | None = None
+) -> dict[str, Any]:
+    """Resolve one API Gateway (v1) event through `app`, adding request id and CORS to every answer."""
+    settings = settings or get_settings()
+    request_id = request_id_of(event)
+    origin = _header(event, "origin")
+    logger.append_keys(request_id=request_id)
+    if event.get("httpMethod") == "OPTIONS":
+        result: dict[str, Any] = {"statusCode": 204, "body": "", "isBase64Encoded": False, "headers": {}}
+    elif _body_size(event) > MAX_BODY_BYTES:
+        result = _plain(error_response(_too_large()))
+    else:
+        app.context["request_id"] = request_id
+        result = app.resolve(event, context)
+    extra = {REQUEST_ID_HEADER: request_id, **cors_headers(origin, settings)}
+    _merge_headers(result, extra)
+    return result
+
+
+def _plain(response: Response[str]) -> dict[str, Any]:
+    body = response.body if isinstance(response.body, str) else json.dumps(response.body)
+    headers = {"Content-Type": response.content_type or "application/json", **response.headers}
+    return {"statusCode": response.status_code, "body": body, "isBase64Encoded": False, "headers": headers}
+
+
+def _merge_headers(result: dict[str, Any], extra: Mapping[str, str]) -> None:
+    multi = result.get("multiValueHeaders")
+    if isinstance(multi, dict):
+        for name, value in extra.items():
+            multi[name] = [value]
+        return
+    single = result.get("headers") or {}
+    single.update(extra)
+    result["headers"] = single
+
+
+def lambda_entry(
+    app: APIGatewayRestResolver, settings: Settings | None = None
+) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """The body of a REST function's `lambda_handler`, for handlers that need nothing else per request."""
+
+    def entry(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return handle_api_event(app, event, context, settings)
+
+    return entry

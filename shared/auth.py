@@ -1,0 +1,142 @@
+"""Who is calling: the Principal from the authorizer's context, role guards, and JWT verification."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from shared.errors import Forbidden, Unauthorized
+from shared.models.common import is_identifier
+
+if TYPE_CHECKING:
+    from jwt import PyJWKClient
+
+ROLES = frozenset({"consumer", "merchant", "admin"})
+CONSUMER, MERCHANT, ADMIN = "consumer", "merchant", "admin"
+
+
+@dataclass(frozen=True)
+class Principal:
+    sub: str
+    tenant_id: str
+    roles: frozenset[str]
+
+    def has_any(self, *roles: str) -> bool:
+        return not self.roles.isdisjoint(roles)
+
+    def to_context(self) -> dict[str, str]:
+        """The authorizer context form: scalars only, roles comma-joined."""
+        return {"sub": self.sub, "tenant_id": self.tenant_id, "roles": ",".join(sorted(self.roles))}
+
+
+def _split_roles(raw: Any) -> frozenset[str]:
+    if isinstance(raw, str):
+        items: Iterable[Any] = raw.split(",")
+    elif isinstance(raw, list | tuple):
+        items = raw
+    else:
+        raise Unauthorized("token roles are missing")
+    roles = frozenset(item.strip() for item in items if isinstance(item, str) and item.strip())
+    if not roles or not roles <= ROLES:
+        raise Unauthorized("token roles are missing or unknown")
+    return roles
+
+
+def principal_from_claims(sub: Any, tenant_id: Any, roles: Any) -> Principal:
+    """Validate the three identity claims; anything off is Unauthorized."""
+    if not isinstance(sub, str) or not is_identifier(sub):
+        raise Unauthorized("token subject is missing or malformed")
+    if not isinstance(tenant_id, str) or not is_identifier(tenant_id):
+        raise Unauthorized("token tenant is missing or malformed")
+    return Principal(sub=sub, tenant_id=tenant_id, roles=_split_roles(roles))
+
+
+def principal_from_event(event: Mapping[str, Any]) -> Principal:
+    """The caller as the API Gateway authorizer described it in `requestContext.authorizer`."""
+    context = (event.get("requestContext") or {}).get("authorizer") or {}
+    return principal_from_claims(context.get("sub"), context.get("tenant_id"), context.get("roles"))
+
+
+def require_role(principal: Principal, *roles: str) -> None:
+    if not principal.has_any(*roles):
+        raise Forbidden(f"this action needs one of the roles: {', '.join(sorted(roles))}")
+
+
+class JwtVerifier:
+    """Verifies bearer tokens: HS256 with a shared secret (local) or RS256 against a JWKS (Cognito).
+
+    Exactly one algorithm is accepted per mode, so `alg: none` or an HS256 token signed with the public
+    key can never pass. `exp` is required in both modes.
+    """
+
+    def __init__(
+        self,
+        *,
+        secret: Callable[[], str] | None = None,
+        jwks_url: str = "",
+        issuer: str = "",
+        audience: str = "",
+        leeway_seconds: int = 30,
+    ) -> None:
+        if secret is None and not jwks_url:
+            raise ValueError("JwtVerifier needs a secret or a JWKS URL")
+        self._secret = secret
+        self._issuer = issuer or None
+        self._audience = audience
+        self._leeway = leeway_seconds
+        self._jwks: PyJWKClient | None = None
+        if secret is None:
+            from jwt import PyJWKClient  # deferred: only the authorizer pays for the crypto import
+
+            self._jwks = PyJWKClient(jwks_url, cache_keys=True, lifespan=3600, timeout=5)
+
+    def verify(self, token: str) -> Principal:
+        import jwt
+
+        if not token or len(token) > 8192:
+            raise Unauthorized("token is missing or too long")
+        try:
+            if self._jwks is not None:
+                key: Any = self._jwks.get_signing_key_from_jwt(token).key
+                algorithm = "RS256"
+            else:
+                assert self._secret is not None
+                key, algorithm = self._secret(), "HS256"
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key,
+                algorithms=[algorithm],
+                issuer=self._issuer,
+                leeway=self._leeway,
+                options={"require": ["exp", "sub"], "verify_aud": False},
+            )
+        except (jwt.PyJWTError, ValueError) as exc:
+            raise Unauthorized("token is invalid or expired") from exc
+        self._check_audience(claims)
+        return principal_from_claims(
+            claims.get("sub"),
+            claims.get("tenant_id", claims.get("custom:tenant_id")),
+            claims.get("roles", claims.get("cognito:groups")),
+        )
+
+    def _check_audience(self, claims: dict[str, Any]) -> None:
+        # Cognito ID tokens carry `aud`; its access tokens carry `client_id` instead and no `aud`.
+        if not self._audience:
+            return
+        audience = claims.get("aud", claims.get("client_id"))
+        audiences = audience if isinstance(audience, list) else [audience]
+        if self._audience not in audiences:
+            raise Unauthorized("token audience does not match")
+
+
+def secret_from_string(raw: str) -> str:
+    """The HMAC secret out of a Secrets Manager value: the plain string, or `jwt_secret` of a JSON object."""
+    text = raw.strip()
+    if text.startswith("{"):
+        value = json.loads(text).get("jwt_secret")
+        if not isinstance(value, str) or not value:
+            raise ValueError("JSON secret has no jwt_secret")
+        return value
+    return text

@@ -1,0 +1,1 @@
+"""Reference data the domain reads at import (currency table)."""

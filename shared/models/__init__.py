@@ -1,0 +1,1 @@
+"""Pydantic models: domain entities and API schemas."""

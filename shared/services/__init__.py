@@ -1,0 +1,1 @@
+"""Use cases of the domain; they depend on ports only."""

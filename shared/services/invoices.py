@@ -1,0 +1,190 @@
+"""Invoice use cases: create with a gapless per-tenant number, read, list, send, void, soft delete."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from shared.auth import ADMIN, CONSUMER, MERCHANT, Principal, require_role
+from shared.clock import Clock
+from shared.errors import ConcurrentUpdate, NotFound
+from shared.ids import new_id
+from shared.models.invoice import (
+    Invoice,
+    InvoiceCreate,
+    InvoiceStatus,
+    ensure_deletable,
+    next_status,
+    price_lines,
+)
+from shared.money import format_amount, minor_units
+from shared.outbox import audit_item, outbox_item
+from shared.ports import InvoicePage, InvoiceQuery, InvoiceRepository
+
+_random = secrets.SystemRandom()
+_INVOICE_ID = re.compile(r"^inv_[0-9a-z]{24}$")
+
+
+def jittered_backoff(attempt: int, base: float = 0.004, cap: float = 0.1) -> None:
+    """Full-jitter exponential backoff between retries of a lost counter race."""
+    time.sleep(_random.uniform(0, min(cap, base * 2**attempt)))
+
+
+def format_number(sequence: int) -> str:
+    return f"INV-{sequence:05d}"
+
+
+class InvoiceService:
+    def __init__(
+        self,
+        repository: InvoiceRepository,
+        clock: Clock,
+        *,
+        max_attempts: int = 30,
+        backoff: Callable[[int], None] = jittered_backoff,
+    ) -> None:
+        self._repository = repository
+        self._clock = clock
+        self._max_attempts = max_attempts
+        self._backoff = backoff
+
+    def create(self, principal: Principal, request: InvoiceCreate) -> Invoice:
+        require_role(principal, MERCHANT)
+        priced = price_lines(request.line_items, request.currency)
+        invoice_id = new_id("inv")
+        for attempt in range(self._max_attempts):
+            previous = self._repository.current_number(principal.tenant_id)
+            sequence = (previous or 0) + 1
+            now = self._clock.now()
+            invoice = Invoice(
+                id=invoice_id,
+                number=format_number(sequence),
+                tenant_id=principal.tenant_id,
+                customer_id=request.customer_id,
+                currency=request.currency,
+                status=InvoiceStatus.DRAFT,
+                line_items=priced.lines,
+                subtotal=priced.subtotal,
+                tax_amount=priced.tax_amount,
+                total_amount=priced.total,
+                due_date=request.due_date,
+                recurring=request.recurring,
+                category=request.category,
+                payment_type=request.resolved_payment_type,
+                enterprise_wallet_address=request.enterprise_wallet_address,
+                metadata=dict(request.metadata or {}),
+                created_by=principal.sub,
+                created_at=now,
+                updated_at=now,
+            )
+            records = self._records(invoice, principal, "invoice.created", {"number": invoice.number})
+            try:
+                self._repository.create(invoice, sequence, previous, records)
+            except ConcurrentUpdate:
+                self._backoff(attempt)
+                continue
+            return invoice
+        raise ConcurrentUpdate("too many concurrent invoice creations for this tenant; retry")
+
+    def get(self, principal: Principal, invoice_id: str) -> Invoice:
+        require_role(principal, MERCHANT, ADMIN, CONSUMER)
+        invoice = self._live_invoice(principal, invoice_id)
+        if not self._may_read(principal, invoice):
+            raise NotFound("invoice not found")
+        return invoice
+
+    def list_invoices(
+        self, principal: Principal, *, status: InvoiceStatus | None, limit: int, cursor: str | None
+    ) -> InvoicePage:
+        require_role(principal, MERCHANT, ADMIN, CONSUMER)
+        tenant_wide = principal.has_any(MERCHANT, ADMIN)
+        query = InvoiceQuery(
+            tenant_id=principal.tenant_id,
+            limit=limit,
+            status=status,
+            customer_id=None if tenant_wide else principal.sub,
+            cursor=cursor,
+        )
+        return self._repository.page(query)
+
+    def send(self, principal: Principal, invoice_id: str) -> Invoice:
+        return self._transition(principal, invoice_id, "send")
+
+    def void(self, principal: Principal, invoice_id: str) -> Invoice:
+        return self._transition(principal, invoice_id, "void")
+
+    def delete(self, principal: Principal, invoice_id: str) -> None:
+        require_role(principal, MERCHANT)
+        for _ in range(3):
+            invoice = self._live_invoice(principal, invoice_id)
+            ensure_deletable(invoice.status)
+            now = self._clock.now()
+            records = self._records(invoice, principal, "invoice.deleted", {"deleted": True}, now=now)
+            try:
+                self._repository.soft_delete(invoice, invoice.status, now, records)
+            except ConcurrentUpdate:
+                continue
+            return
+        raise ConcurrentUpdate("the invoice changed while it was being deleted; retry")
+
+    def _transition(self, principal: Principal, invoice_id: str, action: str) -> Invoice:
+        require_role(principal, MERCHANT)
+        # A lost condition means someone changed the invoice between our read and write: read it again
+        # and re-decide, so the answer reflects the state that actually won.
+        for _ in range(3):
+            invoice = self._live_invoice(principal, invoice_id)
+            target = next_status(invoice.status, action)
+            now = self._clock.now()
+            stamps: dict[str, Any] = {"sent_at": now} if target is InvoiceStatus.SENT else {"voided_at": now}
+            updated = invoice.model_copy(update={"status": target, "updated_at": now, **stamps})
+            event = "invoice.sent" if target is InvoiceStatus.SENT else "invoice.voided"
+            changes = {"status": {"from": invoice.status.value, "to": target.value}}
+            records = self._records(updated, principal, event, changes, now=now)
+            try:
+                self._repository.change_status(updated, invoice.status, records)
+            except ConcurrentUpdate:
+                continue
+            return updated
+        raise ConcurrentUpdate("the invoice changed while it was being updated; retry")
+
+    def _live_invoice(self, principal: Principal, invoice_id: str) -> Invoice:
+        if not _INVOICE_ID.fullmatch(invoice_id):
+            raise NotFound("invoice not found")
+        invoice = self._repository.get(principal.tenant_id, invoice_id)
+        if invoice is None or invoice.deleted_at is not None:
+            raise NotFound("invoice not found")
+        return invoice
+
+    @staticmethod
+    def _may_read(principal: Principal, invoice: Invoice) -> bool:
+        return principal.has_any(MERCHANT, ADMIN) or invoice.customer_id == principal.sub
+
+    def _records(
+        self,
+        invoice: Invoice,
+        principal: Principal,
+        event_name: str,
+        changes: dict[str, Any],
+        *,
+        now: datetime | None = None,
+    ) -> list[dict[str, Any]]:
+        moment = now or invoice.updated_at
+        places = minor_units(invoice.currency)
+        data = {
+            "tenant_id": invoice.tenant_id,
+            "invoice_id": invoice.id,
+            "number": invoice.number,
+            "customer_id": invoice.customer_id,
+            "status": invoice.status.value,
+            "currency": invoice.currency,
+            "total_amount": format_amount(invoice.total_amount, places),
+            "amount_due": format_amount(invoice.amount_due, places),
+        }
+        return [
+            audit_item(invoice.id, event_name, principal.sub, invoice.tenant_id, moment, changes),
+            outbox_item(event_name, [f"invoice:{invoice.id}", "admin"], data, moment),
+        ]

@@ -1,0 +1,263 @@
+"""Realtime use cases: WebSocket connections, channel subscriptions, fan-out of events and countdown ticks."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from shared.clock import Clock
+from shared.errors import (
+    DependencyUnavailable,
+    Forbidden,
+    InvalidState,
+    LimitExceeded,
+    NotFound,
+    Unauthorized,
+    ValidationFailed,
+    WalletsError,
+)
+from shared.outbox import iso
+from shared.services.outbox_publisher import BusEventDetail
+from shared.services.realtime_channels import Channel, ChannelKind, may_view, parse_channel
+from shared.services.realtime_ports import (
+    Connection,
+    ConnectionStore,
+    InvoiceReader,
+    Pusher,
+    PushOutcome,
+    SubscribeOutcome,
+    Subscriber,
+    Viewer,
+    WalletSnapshot,
+    WalletSnapshots,
+)
+
+logger = logging.getLogger(__name__)
+
+# API Gateway closes a WebSocket after 2 hours whatever happens, so nothing of a connection outlives that.
+CONNECTION_LIFETIME = timedelta(hours=2)
+MAX_SUBSCRIPTIONS = 50
+# Long enough to absorb EventBridge and stream redeliveries, short enough to keep the table small.
+EVENT_CLAIM_LIFETIME = timedelta(days=1)
+MAX_CLIENT_MESSAGE_BYTES = 4096
+
+
+def server_message(event: str, channel: str | None, data: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """Every server message has the contract's shape, whether or not it concerns a channel."""
+    return {"event": event, "channel": channel, "data": dict(data), "ts": iso(now)}
+
+
+def countdown_data(wallet: WalletSnapshot, now: datetime) -> dict[str, Any]:
+    expires_at = wallet.expires_at
+    if expires_at is None:
+        raise InvalidState("this wallet has no countdown")
+    return {
+        "walletId": wallet.wallet_id,
+        "remaining_seconds": max(0, int((expires_at - now).total_seconds())),
+        "expires_at": iso(expires_at),
+        "server_time": iso(now),
+        "status": wallet.status,
+    }
+
+
+def wallet_state_data(wallet: WalletSnapshot, now: datetime) -> dict[str, Any]:
+    return {
+        "wallet_id": wallet.wallet_id,
+        "invoice_id": wallet.invoice_id,
+        "wallet_type": wallet.wallet_type,
+        "status": wallet.status,
+        "balance": wallet.balance,
+        "currency": wallet.currency,
+        "expires_at": iso(wallet.expires_at) if wallet.expires_at else None,
+        "server_time": iso(now),
+    }
+
+
+@dataclass
+class FanOutReport:
+    delivered: int = 0
+    gone: int = 0
+    failed: int = 0
+    withheld: int = 0
+    duplicate: bool = False
+    gone_connections: set[str] = field(default_factory=set)
+
+
+class RealtimeService:
+    def __init__(
+        self,
+        connections: ConnectionStore,
+        pusher: Pusher,
+        wallets: WalletSnapshots,
+        invoices: InvoiceReader,
+        clock: Clock,
+    ) -> None:
+        self._connections = connections
+        self._pusher = pusher
+        self._wallets = wallets
+        self._invoices = invoices
+        self._clock = clock
+
+    def connect(self, connection_id: str, viewer: Viewer) -> None:
+        now = self._clock.now()
+        self._connections.put_connection(Connection(connection_id, viewer, now), now + CONNECTION_LIFETIME)
+
+    def disconnect(self, connection_id: str) -> None:
+        self._connections.delete_connection(connection_id)
+
+    def handle_message(self, connection_id: str, body: str | None) -> dict[str, Any]:
+        """The reply to one client message; a refused message is answered with an `error` event."""
+        channel: str | None = None
+        try:
+            message = _client_message(body)
+            action = message.get("action")
+            if action == "ping":
+                return server_message("pong", None, {}, self._clock.now())
+            if action not in ("subscribe", "unsubscribe"):
+                raise ValidationFailed("action must be subscribe, unsubscribe or ping")
+            parsed = parse_channel(message.get("channel"))
+            channel = parsed.name
+            if action == "subscribe":
+                return self.subscribe(connection_id, parsed)
+            return self.unsubscribe(connection_id, parsed)
+        except WalletsError as exc:
+            error = {"code": exc.code, "message": exc.message}
+            return server_message("error", channel, error, self._clock.now())
+
+    def subscribe(self, connection_id: str, channel: Channel) -> dict[str, Any]:
+        connection = self._connections.get_connection(connection_id)
+        if connection is None:
+            raise Unauthorized("this connection is not registered; reconnect")
+        viewer = connection.viewer
+        reply = self._current_state(viewer, channel)
+        now = self._clock.now()
+        outcome = self._connections.add_subscription(
+            Subscriber(connection_id, viewer),
+            channel.name,
+            countdown=channel.kind is ChannelKind.COUNTDOWN,
+            limit=MAX_SUBSCRIPTIONS,
+            expires_at=now + CONNECTION_LIFETIME,
+        )
+        if outcome is SubscribeOutcome.LIMIT_REACHED:
+            raise LimitExceeded(f"a connection may hold at most {MAX_SUBSCRIPTIONS} subscriptions")
+        if outcome is SubscribeOutcome.NO_CONNECTION:
+            raise Unauthorized("this connection is not registered; reconnect")
+        return reply
+
+    def unsubscribe(self, connection_id: str, channel: Channel) -> dict[str, Any]:
+        removed = self._connections.remove_subscription(connection_id, channel.name)
+        return server_message("unsubscribed", channel.name, {"removed": removed}, self._clock.now())
+
+    def _current_state(self, viewer: Viewer, channel: Channel) -> dict[str, Any]:
+        """The snapshot a subscription is answered with; refuses what the viewer may not follow."""
+        now = self._clock.now()
+        if channel.kind is ChannelKind.ADMIN:
+            if not viewer.is_admin or viewer.link_invoice_id is not None:
+                raise Forbidden("the admin channel needs the admin role")
+            return server_message("subscribed", channel.name, {"channel": channel.name}, now)
+        resource_id = channel.resource_id or ""
+        if channel.kind is ChannelKind.INVOICE:
+            invoice = self._invoices.get(viewer.tenant_id, resource_id)
+            if invoice is None or not may_view(
+                viewer, invoice.tenant_id, invoice.customer_id, invoice.invoice_id
+            ):
+                raise NotFound("invoice not found")
+            return server_message("invoice:state", channel.name, invoice.public, now)
+        wallet = self._wallets.get(resource_id, viewer)
+        if wallet is None or not may_view(viewer, wallet.tenant_id, wallet.customer_id, wallet.invoice_id):
+            raise NotFound("wallet not found")
+        if channel.kind is ChannelKind.COUNTDOWN:
+            return server_message("countdown:update", channel.name, countdown_data(wallet, now), now)
+        return server_message("wallet:state", channel.name, wallet_state_data(wallet, now), now)
+
+    def fan_out(self, detail: BusEventDetail) -> FanOutReport:
+        """Push a bus event to the subscribers of its channels, within the event's tenant only."""
+        report = FanOutReport()
+        if not self._connections.claim_event(detail.event_id, self._clock.now() + EVENT_CLAIM_LIFETIME):
+            report.duplicate = True
+            return report
+        try:
+            self._push_channels(detail, report)
+        except Exception:
+            # Give the claim back so the bus's retry pushes again: a repeated message beats a lost one.
+            self._connections.release_event(detail.event_id)
+            raise
+        return report
+
+    def _push_channels(self, detail: BusEventDetail, report: FanOutReport) -> None:
+        for name in dict.fromkeys(detail.channels):
+            try:
+                channel = parse_channel(name)
+            except ValidationFailed:
+                logger.warning("event %s names an unknown channel %r", detail.event_id, name)
+                continue
+            message = {"event": detail.event, "channel": channel.name, "data": detail.data, "ts": detail.ts}
+            self._push_channel(channel, detail.tenant_id, message, report)
+
+    def tick(self) -> FanOutReport:
+        """Push `countdown:update` to every followed countdown; a wallet that is gone is skipped."""
+        report = FanOutReport()
+        for name in self._connections.countdown_channels():
+            channel = parse_channel(name)
+            wallet = self._wallets.get(channel.resource_id or "", None)
+            if wallet is None or wallet.expires_at is None:
+                continue
+            now = self._clock.now()
+            message = server_message("countdown:update", channel.name, countdown_data(wallet, now), now)
+            self._push_channel(channel, wallet.tenant_id, message, report)
+        return report
+
+    def _push_channel(
+        self, channel: Channel, tenant_id: str | None, message: Mapping[str, Any], report: FanOutReport
+    ) -> None:
+        for subscriber in self._connections.subscribers(channel.name):
+            if subscriber.connection_id in report.gone_connections:
+                continue
+            if not _receives(subscriber.viewer, channel, tenant_id):
+                report.withheld += 1
+                continue
+            outcome = self._pusher.push(subscriber.connection_id, message)
+            if outcome is PushOutcome.DELIVERED:
+                report.delivered += 1
+            elif outcome is PushOutcome.GONE:
+                report.gone += 1
+                report.gone_connections.add(subscriber.connection_id)
+                self._forget(subscriber.connection_id)
+            else:
+                report.failed += 1
+
+    def _forget(self, connection_id: str) -> None:
+        """Drop a gone connection; failing to is not worth failing the fan-out (its TTL reaps it)."""
+        try:
+            self._connections.delete_connection(connection_id)
+        except DependencyUnavailable:
+            logger.warning("could not delete gone connection %s", connection_id)
+
+
+def _receives(viewer: Viewer, channel: Channel, tenant_id: str | None) -> bool:
+    """Tenant isolation of the fan-out: a connection only ever sees its own tenant's events.
+
+    An event without a tenant is platform-wide (provider switches, reserve reconciliation): it only
+    reaches admins on the admin channel, never a tenant-scoped channel.
+    """
+    if channel.kind is ChannelKind.ADMIN and not viewer.is_admin:
+        return False
+    if tenant_id is None:
+        return channel.kind is ChannelKind.ADMIN
+    return viewer.tenant_id == tenant_id
+
+
+def _client_message(body: str | None) -> dict[str, Any]:
+    if body is None or len(body.encode("utf-8", "surrogatepass")) > MAX_CLIENT_MESSAGE_BYTES:
+        raise ValidationFailed("a message is a JSON object of at most 4 KiB")
+    try:
+        message = json.loads(body)
+    except ValueError as exc:
+        raise ValidationFailed("the message is not valid JSON") from exc
+    if not isinstance(message, dict):
+        raise ValidationFailed("a message is a JSON object")
+    return message

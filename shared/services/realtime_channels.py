@@ -1,0 +1,61 @@
+"""Channel grammar of the WebSocket API and who may follow which channel."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import Enum
+
+from shared.errors import ValidationFailed
+from shared.services.realtime_ports import Viewer
+
+MAX_CHANNEL_LENGTH = 80
+_ID = r"[a-z0-9]{1,64}"
+_CHANNEL = re.compile(
+    rf"(?P<kind>wallet|countdown):(?P<wallet>wal_{_ID})|invoice:(?P<invoice>inv_{_ID})|admin"
+)
+
+
+class ChannelKind(Enum):
+    WALLET = "wallet"
+    COUNTDOWN = "countdown"
+    INVOICE = "invoice"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True)
+class Channel:
+    kind: ChannelKind
+    resource_id: str | None
+
+    @property
+    def name(self) -> str:
+        return self.kind.value if self.resource_id is None else f"{self.kind.value}:{self.resource_id}"
+
+
+def parse_channel(raw: object) -> Channel:
+    """The channel named by a client message; anything outside the grammar is a validation error."""
+    if not isinstance(raw, str) or len(raw) > MAX_CHANNEL_LENGTH:
+        raise ValidationFailed("channel must be wallet:<id>, countdown:<id>, invoice:<id> or admin")
+    match = _CHANNEL.fullmatch(raw)
+    if match is None:
+        raise ValidationFailed("channel must be wallet:<id>, countdown:<id>, invoice:<id> or admin")
+    if match["wallet"]:
+        return Channel(ChannelKind(match["kind"]), match["wallet"])
+    if match["invoice"]:
+        return Channel(ChannelKind.INVOICE, match["invoice"])
+    return Channel(ChannelKind.ADMIN, None)
+
+
+def may_view(viewer: Viewer, tenant_id: str, customer_id: str | None, invoice_id: str | None) -> bool:
+    """The contract's rule: merchants and admins see their tenant, customers what is addressed to them.
+
+    A payment-link connection sees only its own invoice (and that invoice's wallet), whatever its roles.
+    """
+    if viewer.tenant_id != tenant_id:
+        return False
+    if viewer.link_invoice_id is not None:
+        return invoice_id is not None and invoice_id == viewer.link_invoice_id
+    if viewer.acts_for_tenant:
+        return True
+    return customer_id is not None and customer_id == viewer.sub

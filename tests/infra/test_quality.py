@@ -1,0 +1,34 @@
+"""cfn-lint over the synthesized template, cdk-nag's verdict, stack outputs, circular dependencies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cfnlint.api import ManualArgs, lint
+
+from tests.infra.conftest import TEST_OUTDIR, validation_report
+
+
+def test_cfn_lint_reports_nothing(template: dict[str, Any]) -> None:
+    text = (TEST_OUTDIR / "MonayWallets.template.json").read_text()
+    # Errors and warnings, as the `cfn-lint` command reports them by default (informational rules aside).
+    findings = [m for m in lint(text, config=ManualArgs(regions=["us-east-1"])) if m.rule.id[0] in "EW"]
+    assert [f"{m.rule.id} {m.message}" for m in findings] == []
+
+
+def test_cdk_nag_has_no_unacknowledged_finding(template: dict[str, Any]) -> None:
+    reports = validation_report()["pluginReports"]
+    nag = [r for r in reports if r["pluginName"] == "AwsSolutions"]
+    assert len(nag) == 1
+    assert nag[0]["conclusion"] == "success"
+    assert nag[0]["violations"] == []
+    for suppressed in nag[0]["suppressedViolations"]:
+        assert len(suppressed["reason"]) > 20, suppressed["acknowledgedId"]
+
+
+def test_outputs(template: dict[str, Any]) -> None:
+    outputs = template["Outputs"]
+    assert {"RestApiUrl", "WebSocketUrl", "TableName", "EventBusName", "UserPoolId"} <= set(outputs)
+    assert outputs["TableName"]["Value"] == {"Ref": "WalletsTable"}
+    assert outputs["WebSocketUrl"]["Value"]["Fn::Join"][1][:2] == ["wss://", {"Ref": "WsApi"}]
+    assert outputs["RestApiUrl"]["Value"]["Fn::Join"][1][:2] == ["https://", {"Ref": "RestApi"}]

@@ -1,0 +1,137 @@
+"""Moto-backed fixtures: the table as the stack defines it, API Gateway v1 events, a Lambda context."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from local.runtime.cfn_dynamodb import create_table_from_definition
+from tests.support.template import ROOT, synthesized_template, table_properties
+
+TABLE = "WalletsTable"
+
+
+def fallback_table_properties_from_design_doc() -> dict[str, Any]:
+    """docs/DESIGN.md's table, used only while app.py (the stack) does not exist yet in this checkout."""
+    keys = ["pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk"]
+    return {
+        "AttributeDefinitions": [{"AttributeName": k, "AttributeType": "S"} for k in keys],
+        "KeySchema": [
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        "BillingMode": "PAY_PER_REQUEST",
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": f"gsi{n}",
+                "KeySchema": [
+                    {"AttributeName": f"gsi{n}pk", "KeyType": "HASH"},
+                    {"AttributeName": f"gsi{n}sk", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+            for n in (1, 2, 3)
+        ],
+        "StreamSpecification": {"StreamViewType": "NEW_AND_OLD_IMAGES"},
+        "TimeToLiveSpecification": {"AttributeName": "ttl", "Enabled": True},
+    }
+
+
+def wallets_table_properties() -> dict[str, Any]:
+    if (ROOT / "app.py").exists():
+        return table_properties(synthesized_template())
+    return fallback_table_properties_from_design_doc()
+
+
+@pytest.fixture
+def dynamodb() -> Iterator[Any]:
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        create_table_from_definition(client, wallets_table_properties(), TABLE)
+        yield client
+
+
+def scan_all(client: Any) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"TableName": TABLE, "ConsistentRead": True}
+    while True:
+        page = client.scan(**kwargs)
+        items.extend(page["Items"])
+        if "LastEvaluatedKey" not in page:
+            return sorted(items, key=lambda i: (i["pk"]["S"], i["sk"]["S"]))
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+@dataclass
+class FakeLambdaContext:
+    function_name: str = "invoices"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:invoices"
+    aws_request_id: str = "req-1"
+    remaining_ms: int = 30_000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+MERCHANT = {"sub": "merchant-1", "tenant_id": "tenant-a", "roles": "merchant"}
+OTHER_MERCHANT = {"sub": "merchant-9", "tenant_id": "tenant-b", "roles": "merchant"}
+ADMIN = {"sub": "admin-1", "tenant_id": "tenant-a", "roles": "admin"}
+CONSUMER = {"sub": "cus_alice", "tenant_id": "tenant-a", "roles": "consumer"}
+
+
+def api_event(
+    method: str,
+    path: str,
+    *,
+    body: Any = None,
+    raw_body: str | None = None,
+    principal: dict[str, str] | None = MERCHANT,
+    headers: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """An API Gateway REST (v1) proxy event as the gateway sends it after the authorizer ran."""
+    headers = {"Content-Type": "application/json", **(headers or {})}
+    text = raw_body if raw_body is not None else (None if body is None else json.dumps(body))
+    return {
+        "resource": path,
+        "path": path,
+        "httpMethod": method,
+        "headers": headers,
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": query,
+        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "requestId": str(uuid.uuid4()),
+            "stage": "prod",
+            "httpMethod": method,
+            "path": f"/prod{path}",
+            "authorizer": dict(principal) if principal else None,
+            "requestTimeEpoch": int(datetime.now(UTC).timestamp() * 1000),
+        },
+        "body": text,
+        "isBase64Encoded": False,
+    }
+
+
+def header(response: dict[str, Any], name: str) -> str | None:
+    multi = {k.lower(): v for k, v in (response.get("multiValueHeaders") or {}).items()}
+    single = {k.lower(): v for k, v in (response.get("headers") or {}).items()}
+    if name.lower() in multi:
+        return str(multi[name.lower()][0])
+    value = single.get(name.lower())
+    return None if value is None else str(value)
+
+
+def body_of(response: dict[str, Any]) -> dict[str, Any]:
+    return dict(json.loads(response["body"]))

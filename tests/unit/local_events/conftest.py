@@ -1,0 +1,53 @@
+"""A real moto server (server mode, in-process) and a fake runtime context for the event-source tests."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from local.runtime.clock import VirtualClock
+from local.runtime.context import RuntimeContext
+
+from .fakes import REGION, FakeFunctions, FakeTemplate
+
+
+@pytest.fixture(scope="session")
+def moto_url() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def make_ctx(moto_url: str) -> Callable[..., RuntimeContext]:
+    clients: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    def aws(service: str) -> Any:
+        # One client per service, as the runtime keeps them: creating a botocore client costs ~0.1 s.
+        with lock:
+            if service not in clients:
+                session = boto3.session.Session()
+                clients[service] = session.client(service, endpoint_url=moto_url, region_name=REGION)  # type: ignore[call-overload]
+            return clients[service]
+
+    def build(speed: float = 1.0) -> RuntimeContext:
+
+        return RuntimeContext(
+            template=FakeTemplate(),
+            functions=FakeFunctions(),
+            clock=VirtualClock(speed=speed),
+            aws=aws,
+            moto_url=moto_url,
+            log=logging.getLogger("local-events-test"),
+        )
+
+    return build

@@ -1,0 +1,280 @@
+"""TTL sweeps marked on the stream, Scheduler at() schedules, schedule and bus rules, on virtual time."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from local.runtime.context import RuntimeContext
+from local.runtime.events import EventSources
+
+from .fakes import (
+    ACCOUNT,
+    REGION,
+    FakeFunctions,
+    FakeTemplate,
+    create_table,
+    stream_arn_in_template,
+    unique,
+    wait_for,
+)
+
+SPEED = 600.0
+
+
+@pytest.fixture
+def running() -> Iterator[list[EventSources]]:
+    started: list[EventSources] = []
+    yield started
+    for sources in started:
+        sources.stop()
+
+
+def parts(ctx: RuntimeContext) -> tuple[FakeTemplate, FakeFunctions]:
+    assert isinstance(ctx.template, FakeTemplate)
+    assert isinstance(ctx.functions, FakeFunctions)
+    return ctx.template, ctx.functions
+
+
+def launch(ctx: RuntimeContext, running: list[EventSources]) -> EventSources:
+    sources = EventSources(ctx)
+    sources.start()
+    running.append(sources)
+    return sources
+
+
+def test_ttl_removal_is_marked_and_a_user_delete_is_not(
+    make_ctx: Callable[..., RuntimeContext], running: list
+) -> None:
+    ctx = make_ctx(speed=SPEED)
+    template, functions = parts(ctx)
+    table = create_table(ctx, ttl=True)
+    template.add("Consumer", "AWS::Lambda::Function", {})
+    template.add(
+        "Mapping",
+        "AWS::Lambda::EventSourceMapping",
+        {
+            "EventSourceArn": stream_arn_in_template(table),
+            "FunctionName": "Consumer",
+            "StartingPosition": "LATEST",
+            "FilterCriteria": {"Filters": [{"Pattern": json.dumps({"eventName": ["REMOVE"]})}]},
+        },
+    )
+    sources = launch(ctx, running)
+    dynamodb = ctx.aws("dynamodb")
+    expires = int(ctx.clock.now()) + 60
+    dynamodb.put_item(TableName=table, Item={"pk": {"S": "lease"}, "ttl": {"N": str(expires)}})
+    dynamodb.put_item(TableName=table, Item={"pk": {"S": "user"}, "ttl": {"N": str(expires + 10**6)}})
+    dynamodb.put_item(TableName=table, Item={"pk": {"S": "ancient"}, "ttl": {"N": "1000"}})
+    dynamodb.delete_item(TableName=table, Key={"pk": {"S": "user"}})
+
+    def removes() -> dict[str, dict[str, Any]]:
+        records = [r for c in functions.of("Consumer") for r in c["Records"]]
+        return {r["dynamodb"]["Keys"]["pk"]["S"]: r for r in records}
+
+    seen = wait_for(lambda: len(removes()) == 2 and removes())
+    delay = ctx.clock.real_seconds(max(0.0, ctx.clock.now() - expires))
+    assert seen["lease"]["userIdentity"] == {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
+    assert seen["lease"]["dynamodb"]["OldImage"]["ttl"] == {"N": str(expires)}
+    assert "userIdentity" not in seen["user"]
+    assert delay < 2.0, f"REMOVE took {delay:.2f} real seconds after the TTL instant"
+    # More than five years in the past: the service never expires it, and neither do we.
+    assert "Item" in dynamodb.get_item(TableName=table, Key={"pk": {"S": "ancient"}})
+    status = sources.status()
+    assert status["ttl"]["expired"] >= 1
+    assert status["streams"]["Mapping"]["delivered"] == 2
+
+
+def test_at_schedule_fires_once_then_is_deleted(
+    make_ctx: Callable[..., RuntimeContext], running: list
+) -> None:
+    ctx = make_ctx(speed=SPEED)
+    template, functions = parts(ctx)
+    template.add("Target", "AWS::Lambda::Function", {})
+    sources = launch(ctx, running)
+    scheduler = ctx.aws("scheduler")
+    group = unique("group")
+    scheduler.create_schedule_group(Name=group)
+    at = int(ctx.clock.now()) + 60
+    name = unique("destroy")
+    scheduler.create_schedule(
+        Name=name,
+        GroupName=group,
+        ScheduleExpression=f"at({datetime.fromtimestamp(at, UTC):%Y-%m-%dT%H:%M:%S})",
+        ScheduleExpressionTimezone="UTC",
+        FlexibleTimeWindow={"Mode": "OFF"},
+        Target={
+            "Arn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:Target",
+            "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/scheduler",
+            "Input": json.dumps({"wallet_id": "wal_1"}),
+        },
+        ActionAfterCompletion="DELETE",
+    )
+    wait_for(lambda: functions.of("Target"))
+    fired_at = ctx.clock.now()
+    assert fired_at >= at
+    assert ctx.clock.real_seconds(fired_at - at) < 1.0
+    assert functions.of("Target") == [{"wallet_id": "wal_1"}]
+    wait_for(lambda: scheduler.list_schedules(GroupName=group)["Schedules"] == [])
+    assert sources.status()["scheduler"]["deleted"] >= 1
+    kept = unique("kept")
+    scheduler.create_schedule(
+        Name=kept,
+        GroupName=group,
+        ScheduleExpression=f"at({datetime.fromtimestamp(int(ctx.clock.now()), UTC):%Y-%m-%dT%H:%M:%S})",
+        FlexibleTimeWindow={"Mode": "OFF"},
+        Target={
+            "Arn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:Target",
+            "RoleArn": "arn:aws:iam::1:role/r",
+        },
+    )
+    wait_for(lambda: len(functions.of("Target")) == 2)
+    before = sources.status()["scheduler"]["fired"]
+    polls = sources.status()["scheduler"]["polls"]
+    # A kept at() schedule stays listed; several more polls must not fire it again.
+    wait_for(lambda: sources.status()["scheduler"]["polls"] >= polls + 5)
+    assert functions.of("Target")[1] == {}
+    assert len(functions.of("Target")) == 2
+    assert sources.status()["scheduler"]["fired"] == before
+    assert [s["Name"] for s in scheduler.list_schedules(GroupName=group)["Schedules"]] == [kept]
+
+
+def test_rate_rule_fires_on_virtual_time(make_ctx: Callable[..., RuntimeContext], running: list) -> None:
+    ctx = make_ctx(speed=SPEED)
+    template, functions = parts(ctx)
+    template.add("Ticker", "AWS::Lambda::Function", {})
+    template.add(
+        "EveryMinute",
+        "AWS::Events::Rule",
+        {
+            "ScheduleExpression": "rate(1 minute)",
+            "State": "ENABLED",
+            "Targets": [{"Arn": template.arn("Ticker"), "Id": "t"}],
+        },
+    )
+    started = ctx.clock.now()
+    launch(ctx, running)
+
+    def fire_times() -> list[float]:
+        return sorted(
+            datetime.fromisoformat(e["time"][:-1] + "+00:00").timestamp() for e in functions.of("Ticker")
+        )
+
+    def three_in_a_row() -> bool:
+        # Asynchronous invocations run concurrently, so they are recorded in any order.
+        times = fire_times()
+        return len(times) >= 3 and [b - a for a, b in itertools.pairwise(times[:3])] == [60, 60]
+
+    wait_for(three_in_a_row)
+    # The first firing is one period after the rule starts (allow one real second of start-up).
+    assert 60 <= fire_times()[0] - started <= 60 + SPEED
+    events = functions.of("Ticker")
+    first = events[0]
+    assert first["detail-type"] == "Scheduled Event"
+    assert first["source"] == "aws.events"
+    assert first["resources"] == [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/EveryMinute"]
+    assert first["detail"] == {}
+    assert first["account"] == ACCOUNT
+
+
+def test_pattern_rule_delivers_matching_bus_events(
+    make_ctx: Callable[..., RuntimeContext], running: list
+) -> None:
+    ctx = make_ctx(speed=1.0)
+    template, functions = parts(ctx)
+    bus = unique("bus")
+    ctx.aws("events").create_event_bus(Name=bus)
+    template.add("Listener", "AWS::Lambda::Function", {})
+    template.add(
+        "BusRule" + bus.replace("-", ""),
+        "AWS::Events::Rule",
+        {
+            "EventBusName": bus,
+            "EventPattern": {"source": ["monay.wallets"]},
+            "State": "ENABLED",
+            "Targets": [
+                {"Arn": template.arn("Listener"), "Id": "whole"},
+                {"Arn": template.arn("Listener"), "Id": "detail", "InputPath": "$.detail"},
+            ],
+        },
+    )
+    launch(ctx, running)
+    ctx.aws("events").put_events(
+        Entries=[
+            {"Source": "other", "DetailType": "x", "Detail": "{}", "EventBusName": bus},
+            {
+                "Source": "monay.wallets",
+                "DetailType": "wallet.created",
+                "Detail": '{"id": 1}',
+                "EventBusName": bus,
+            },
+        ]
+    )
+    calls = wait_for(lambda: len(functions.of("Listener")) == 2 and functions.of("Listener"))
+    whole = next(c for c in calls if "detail-type" in c)
+    assert whole["source"] == "monay.wallets"
+    assert whole["detail"] == {"id": 1}
+    assert whole["account"] == ACCOUNT
+    assert {"id": 1} in calls
+
+
+def test_unreachable_schedule_target_goes_to_its_dead_letter_queue(
+    make_ctx: Callable[..., RuntimeContext], running: list
+) -> None:
+    ctx = make_ctx(speed=SPEED)
+    sources = launch(ctx, running)
+    sqs = ctx.aws("sqs")
+    queue = sqs.create_queue(QueueName=unique("scheduler-dlq"))["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    name = unique("orphan")
+    ctx.aws("scheduler").create_schedule(
+        Name=name,
+        ScheduleExpression=f"at({datetime.fromtimestamp(int(ctx.clock.now()), UTC):%Y-%m-%dT%H:%M:%S})",
+        FlexibleTimeWindow={"Mode": "OFF"},
+        Target={
+            "Arn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:NotInTheTemplate",
+            "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/scheduler",
+            "Input": '{"n": 1}',
+            "DeadLetterConfig": {"Arn": queue_arn},
+        },
+        ActionAfterCompletion="DELETE",
+    )
+    messages = wait_for(
+        lambda: sqs.receive_message(QueueUrl=queue, MessageAttributeNames=["All"]).get("Messages")
+    )
+    assert json.loads(messages[0]["Body"]) == {"n": 1}
+    attributes = {k: v["StringValue"] for k, v in messages[0]["MessageAttributes"].items()}
+    assert attributes["ERROR_CODE"] == "ResourceNotFoundException"
+    assert attributes["SCHEDULE_ARN"].endswith(f"schedule/default/{name}")
+    assert sources.status()["scheduler"]["dead_lettered"] == 1
+
+
+def test_stop_is_prompt(make_ctx: Callable[..., RuntimeContext]) -> None:
+    ctx = make_ctx(speed=SPEED)
+    template, _ = parts(ctx)
+    table = create_table(ctx, ttl=True)
+    template.add("Consumer", "AWS::Lambda::Function", {})
+    template.add(
+        "Mapping",
+        "AWS::Lambda::EventSourceMapping",
+        {
+            "EventSourceArn": stream_arn_in_template(table),
+            "FunctionName": "Consumer",
+            "StartingPosition": "LATEST",
+        },
+    )
+    sources = EventSources(ctx)
+    sources.start()
+    began = time.monotonic()
+    sources.stop()
+    assert time.monotonic() - began < 2.0
+    assert not sources.pollers[0]._thread.is_alive()
+    assert not sources.rules.thread.is_alive() and not sources.scheduler.thread.is_alive()

@@ -1,0 +1,131 @@
+"""In-memory fakes of the realtime ports, with the same semantics as the DynamoDB adapters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from shared.services.realtime_channels import may_view
+from shared.services.realtime_ports import (
+    Connection,
+    InvoiceView,
+    PushOutcome,
+    SubscribeOutcome,
+    Subscriber,
+    Viewer,
+    WalletSnapshot,
+)
+
+
+@dataclass
+class InMemoryConnectionStore:
+    connections: dict[str, Connection] = field(default_factory=dict)
+    subscriptions: dict[str, dict[str, Subscriber]] = field(default_factory=dict)
+    countdowns: set[tuple[str, str]] = field(default_factory=set)
+    claimed: set[str] = field(default_factory=set)
+    expiries: dict[str, datetime] = field(default_factory=dict)
+
+    def put_connection(self, connection: Connection, expires_at: datetime) -> None:
+        self.connections[connection.connection_id] = connection
+        self.subscriptions.setdefault(connection.connection_id, {})
+        self.expiries[connection.connection_id] = expires_at
+
+    def get_connection(self, connection_id: str) -> Connection | None:
+        return self.connections.get(connection_id)
+
+    def delete_connection(self, connection_id: str) -> int:
+        removed = len(self.subscriptions.pop(connection_id, {})) + int(
+            self.connections.pop(connection_id, None) is not None
+        )
+        self.countdowns = {(ch, conn) for ch, conn in self.countdowns if conn != connection_id}
+        return removed
+
+    def add_subscription(
+        self, subscriber: Subscriber, channel: str, countdown: bool, limit: int, expires_at: datetime
+    ) -> SubscribeOutcome:
+        if subscriber.connection_id not in self.connections:
+            return SubscribeOutcome.NO_CONNECTION
+        held = self.subscriptions[subscriber.connection_id]
+        if channel in held:
+            return SubscribeOutcome.ALREADY_SUBSCRIBED
+        if len(held) >= limit:
+            return SubscribeOutcome.LIMIT_REACHED
+        held[channel] = subscriber
+        if countdown:
+            self.countdowns.add((channel, subscriber.connection_id))
+        return SubscribeOutcome.ADDED
+
+    def remove_subscription(self, connection_id: str, channel: str) -> bool:
+        self.countdowns.discard((channel, connection_id))
+        return self.subscriptions.get(connection_id, {}).pop(channel, None) is not None
+
+    def subscribers(self, channel: str) -> Iterator[Subscriber]:
+        for held in list(self.subscriptions.values()):
+            if channel in held:
+                yield held[channel]
+
+    def countdown_channels(self) -> Iterator[str]:
+        yield from sorted({channel for channel, _ in self.countdowns})
+
+    def claim_event(self, event_id: str, expires_at: datetime) -> bool:
+        if event_id in self.claimed:
+            return False
+        self.claimed.add(event_id)
+        return True
+
+    def release_event(self, event_id: str) -> None:
+        self.claimed.discard(event_id)
+
+
+@dataclass
+class RecordingPusher:
+    gone: set[str] = field(default_factory=set)
+    failing: set[str] = field(default_factory=set)
+    sent: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def push(self, connection_id: str, message: Mapping[str, Any]) -> PushOutcome:
+        if connection_id in self.gone:
+            return PushOutcome.GONE
+        if connection_id in self.failing:
+            return PushOutcome.FAILED
+        self.sent.append((connection_id, dict(message)))
+        return PushOutcome.DELIVERED
+
+    def to(self, connection_id: str) -> list[dict[str, Any]]:
+        return [message for conn, message in self.sent if conn == connection_id]
+
+
+@dataclass
+class FakeWallets:
+    wallets: dict[str, WalletSnapshot] = field(default_factory=dict)
+
+    def get(self, wallet_id: str, viewer: Viewer | None) -> WalletSnapshot | None:
+        wallet = self.wallets.get(wallet_id)
+        if wallet is None or viewer is None:
+            return wallet
+        return wallet if may_view(viewer, wallet.tenant_id, wallet.customer_id, wallet.invoice_id) else None
+
+
+@dataclass
+class FakeInvoices:
+    invoices: dict[tuple[str, str], InvoiceView] = field(default_factory=dict)
+
+    def add(self, tenant_id: str, invoice_id: str, customer_id: str, status: str = "sent") -> InvoiceView:
+        view = InvoiceView(
+            invoice_id,
+            tenant_id,
+            customer_id,
+            {
+                "invoice_id": invoice_id,
+                "status": status,
+                "total_amount": "100.00",
+                "customer_id": customer_id,
+            },
+        )
+        self.invoices[(tenant_id, invoice_id)] = view
+        return view
+
+    def get(self, tenant_id: str, invoice_id: str) -> InvoiceView | None:
+        return self.invoices.get((tenant_id, invoice_id))
