@@ -23,6 +23,7 @@ class Settings(BaseSettings):
     schedule_group_name: str = Field(default="default", alias="SCHEDULE_GROUP_NAME")
     scheduler_role_arn: str = Field(default="", alias="SCHEDULER_ROLE_ARN")
     destroy_function_arn: str = Field(default="", alias="DESTROY_FUNCTION_ARN")
+    scheduler_dlq_arn: str = Field(default="", alias="SCHEDULER_DLQ_ARN")
     jwt_secret_arn: str = Field(default="", alias="JWT_SECRET_ARN")
     jwt_issuer: str = Field(default="", alias="JWT_ISSUER")
     jwt_jwks_url: str = Field(default="", alias="JWT_JWKS_URL")

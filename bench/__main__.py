@@ -1,0 +1,18 @@
+"""`make bench`: every benchmark in one run, printed as ratios (never asserted by tests)."""
+
+from __future__ import annotations
+
+from bench import cold_import, round_trips, runtime_overhead
+
+
+def main() -> None:
+    print("== cold import")
+    cold_import.run()
+    print("== DynamoDB round trips")
+    round_trips.run()
+    print("== local runtime")
+    runtime_overhead.run()
+
+
+if __name__ == "__main__":
+    main()
