@@ -14,7 +14,9 @@ from typing import Any
 DEFAULT_JWT_SECRET = "local-dev-secret"  # noqa: S105 - the documented local default
 DEFAULT_MAX_WORKERS = 8
 _CDK_HASH = re.compile(r"[0-9A-F]{8}$")
-_PLACEHOLDER = re.compile(r"\{(port|jwt_secret|moto_url|rest_url|ws_url|host)\}")
+_PLACEHOLDER = re.compile(
+    r"\{(port|jwt_secret|moto_url|rest_url|ws_url|host|python|service_port|service:[a-z0-9_-]+)\}"
+)
 
 
 @dataclass
@@ -28,6 +30,7 @@ class RuntimeConfig:
     secrets: dict[str, Any] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
     tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
+    services: dict[str, dict[str, Any]] = field(default_factory=dict)
     max_workers: int = DEFAULT_MAX_WORKERS
 
     @classmethod
@@ -42,6 +45,7 @@ class RuntimeConfig:
             secrets=dict(data.get("secrets", {})),
             env={k: str(v) for k, v in data.get("env", {}).items()},
             tokens=dict(data.get("tokens", {})),
+            services=dict(data.get("services", {})),
             max_workers=int(data.get("max_workers", DEFAULT_MAX_WORKERS)),
         )
 

@@ -29,6 +29,7 @@ from local.runtime.context import RuntimeContext
 from local.runtime.functions import FunctionPool
 from local.runtime.resources import FAKE_ENV, Moto, ResourceBuilder
 from local.runtime.rest import RestApi
+from local.runtime.services import Sidecars
 from local.runtime.template import REGION, Template
 from local.runtime.websocket import WebSocketApi
 
@@ -100,6 +101,7 @@ class LocalRuntime:
         self.functions: FunctionPool | None = None
         self.event_sources: Any = None
         self.server: uvicorn.Server | None = None
+        self.sidecars: Sidecars | None = None
         self._starting = True
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
@@ -150,6 +152,8 @@ class LocalRuntime:
             "rest_url": self.base_url,
             "ws_url": f"ws://127.0.0.1:{self.port}/ws",
         }
+        self.sidecars = Sidecars(config.root, self.log)
+        self.sidecars.start(config.services, self.placeholders)
         ResourceBuilder(template, self.moto.client, config, self.placeholders, self.log).create_all()
         base_env = {
             **FAKE_ENV,
@@ -222,6 +226,7 @@ class LocalRuntime:
             "ws_url": f"ws://127.0.0.1:{self.port}/ws",
             "ws_management_url": f"{self.base_url}/{self.ws.stage}" if self.ws else None,
             "moto_url": self.moto.url if self.moto else None,
+            "services": self.sidecars.urls() if self.sidecars else {},
             "jwt_secret": self.options.jwt_secret,
             "tokens": tokens,
             "speed": self.options.speed,
@@ -234,6 +239,7 @@ class LocalRuntime:
             f"  REST       {state['rest_url']}",
             f"  WebSocket  {state['ws_url']}",
             f"  moto       {state['moto_url']}",
+            *[f"  {name:<10} {url}" for name, url in state["services"].items()],
             f"  JWT secret {self.options.jwt_secret}",
             *[f"  token {name}: {token}" for name, token in tokens.items()],
         ]
@@ -253,6 +259,8 @@ class LocalRuntime:
                 self.log.exception("stopping event sources failed")
         if self.functions is not None:
             self.functions.stop()
+        if self.sidecars is not None:
+            self.sidecars.stop()
         if self.moto is not None:
             self.moto.stop()
         if self.options.state_file and self.options.state_file.exists():
