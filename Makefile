@@ -33,7 +33,7 @@ node_modules/.installed: package.json package-lock.json
 node: node_modules/.installed
 
 run: install
-	$(PY) -m local.runtime --config local/runtime.toml --port $(WALLETS_PORT)
+	JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1 $(PY) -m local.runtime --config local/runtime.toml --port $(WALLETS_PORT)
 
 lint: install
 	$(VENV)/bin/ruff check .
@@ -57,7 +57,8 @@ test: lint
 
 synth: install
 	rm -rf cdk.out
-	CDK_OUTDIR=cdk.out $(PY) app.py
+	JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1 CDK_OUTDIR=cdk.out $(PY) app.py
+	$(PY) tools/nag_summary.py cdk.out/validation-report.json
 	$(VENV)/bin/cfn-lint cdk.out/*.template.json
 	@echo "cdk.out/ written; cfn-lint: 0 errors"
 
@@ -65,7 +66,7 @@ bench: install
 	$(PY) -m bench
 
 deploy: install node
-	npx cdk deploy --require-approval never --app "$(PY) app.py"
+	JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1 npx cdk deploy --require-approval never --app "$(PY) app.py"
 
 clean:
 	rm -rf cdk.out .cache .pytest_cache .mypy_cache .ruff_cache test-output
