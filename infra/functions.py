@@ -43,6 +43,8 @@ class FunctionSpec:
     publishes_events: bool = False
     websocket_push: bool = False
     verifies_tokens: bool = False
+    # Calls the stablecoin providers: their base URLs come from context, their API keys from AppSecret.
+    stablecoins: bool = False
 
 
 # One row per folder in functions/ (docs/DESIGN.md). API Gateway gives an integration 29 s at most, so REST
@@ -56,15 +58,25 @@ FUNCTION_SPECS: dict[str, FunctionSpec] = {
     "create_wallet": FunctionSpec(
         memory_mb=512, wallet_keys=True, app_secret=True, scheduler=True, payment_links=True
     ),
-    "fund": FunctionSpec(timeout_s=28, app_secret=True),
+    "fund": FunctionSpec(timeout_s=28, app_secret=True, stablecoins=True),
     "pay": FunctionSpec(timeout_s=28, wallet_keys=True, app_secret=True, scheduler=True, payment_links=True),
     "destroy": FunctionSpec(timeout_s=120, rest_api=False, wallet_keys=True, app_secret=True, scheduler=True),
     "reconcile": FunctionSpec(timeout_s=28, memory_mb=512),
-    "providers": FunctionSpec(timeout_s=28),
-    "consumer": FunctionSpec(timeout_s=28, memory_mb=512, wallet_keys=True, app_secret=True),
+    "providers": FunctionSpec(timeout_s=28, app_secret=True, stablecoins=True),
+    "consumer": FunctionSpec(
+        timeout_s=28, memory_mb=512, wallet_keys=True, app_secret=True, stablecoins=True
+    ),
     "webhooks": FunctionSpec(timeout_s=28, app_secret=True),
     "realtime": FunctionSpec(timeout_s=30, rest_api=False, websocket_push=True),
     "stream": FunctionSpec(table=TableAccess.NONE, timeout_s=60, rest_api=False, publishes_events=True),
+}
+
+
+# Provider API base URLs by context key. Tempo has no default: without `wallets:tempoApiBase` the function
+# treats Tempo as absent (never healthy) instead of calling a guessed address.
+PROVIDER_ENDPOINTS = {
+    "TEMPO_API_BASE": ("wallets:tempoApiBase", ""),
+    "CIRCLE_API_BASE": ("wallets:circleApiBase", "https://api.circle.com"),
 }
 
 
@@ -109,6 +121,10 @@ class Functions(Construct):
             self._grant_data(function, spec, table=table, key=key, app_secret=app_secret)
             if spec.rest_api:
                 function.add_environment("CORS_ORIGINS", ",".join(cors_origins))
+            if spec.stablecoins:
+                for variable, (context_key, default) in PROVIDER_ENDPOINTS.items():
+                    value = self.node.try_get_context(context_key)
+                    function.add_environment(variable, str(value if value is not None else default))
             self.functions[folder] = function
 
     def __getitem__(self, folder: str) -> lambda_.Function:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_iam as iam
@@ -13,12 +15,16 @@ USER_GROUPS = ("merchant", "consumer", "admin")
 TENANT_ATTRIBUTE = "tenant_id"
 
 
+# AppSecret keys that operators fill after the first deploy (they come from the providers' dashboards).
+OPERATOR_SECRET_KEYS = ("stripe_secret_key", "stripe_webhook_secret", "tempo_api_key", "circle_api_key")
+
+
 class Security(Construct):
     """The stack's KMS key, the `JwtSecret` and `AppSecret` secrets, and the Cognito user pool.
 
-    `AppSecret` is one JSON secret with the keys `stripe_secret_key`, `stripe_webhook_secret` and
-    `payment_link_secret`. Only `payment_link_secret` (the HMAC key of `/public/pay/{token}` links) is
-    generated here; the two Stripe values are created empty and must be set by an operator after the first
+    `AppSecret` is one JSON secret with OPERATOR_SECRET_KEYS and `payment_link_secret`. Only
+    `payment_link_secret` (the HMAC key of `/public/pay/{token}` links) is generated here; the Stripe and
+    provider values are created empty and must be set by an operator after the first
     deploy (`aws secretsmanager put-secret-value` with the whole JSON), since they come from the Stripe
     dashboard. `JwtSecret` is the HS256 key used by the local runtime's tokens (context `wallets:local`).
     """
@@ -59,7 +65,7 @@ class Security(Construct):
             encryption_key=self.key,
             generate_secret_string=secretsmanager.SecretStringGenerator(
                 # Empty placeholders for operators to fill; no secret value lives in code.
-                secret_string_template='{"stripe_secret_key": "", "stripe_webhook_secret": ""}',  # noqa: S106
+                secret_string_template=json.dumps(dict.fromkeys(OPERATOR_SECRET_KEYS, "")),
                 generate_string_key="payment_link_secret",
                 password_length=64,
                 exclude_punctuation=True,

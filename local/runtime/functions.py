@@ -147,10 +147,15 @@ class Worker:
         self._ready = False
 
     def wait_ready(self) -> None:
-        """Block until the handler module is imported (Lambda's init phase, bounded by 10 s like Lambda's)."""
+        """Block until the handler module is imported (Lambda's init phase).
+
+        Lambda gives init 10 s and, when that runs out, retries it inside the first invoke under the
+        function's timeout; bounding init by 10 s + timeout keeps a slow import on a busy machine from
+        failing a request that Lambda would have served.
+        """
         if self._ready or self.init_error:
             return
-        reply = self._read(time.monotonic() + 10.0)
+        reply = self._read(time.monotonic() + 10.0 + self.spec.timeout)
         if reply is None:
             self.init_error = {
                 "errorMessage": "init phase timed out or crashed",

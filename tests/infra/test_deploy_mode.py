@@ -70,4 +70,6 @@ def test_app_secret_template(deploy_template: Template) -> None:
     assert json.loads(app_secret["SecretStringTemplate"]) == {
         "stripe_secret_key": "",
         "stripe_webhook_secret": "",
+        "tempo_api_key": "",
+        "circle_api_key": "",
     }

@@ -14,6 +14,7 @@ from tests.support.template import resources_of_type
 FOLDERS = sorted(p.name for p in FUNCTIONS_DIR.iterdir() if (p / "handler.py").is_file())
 COMMON_ENV = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL"}
 # What each function's environment holds beyond the Powertools variables (docs/DESIGN.md).
+PROVIDER_URLS = {"TEMPO_API_BASE", "CIRCLE_API_BASE"}
 EXPECTED_ENV = {
     "authorizer": {"APP_SECRET_ARN", "JWT_SECRET_ARN"},
     "health": {"TABLE_NAME", "CORS_ORIGINS"},
@@ -29,7 +30,7 @@ EXPECTED_ENV = {
         "SCHEDULER_DLQ_ARN",
         "DESTROY_FUNCTION_ARN",
     },
-    "fund": {"TABLE_NAME", "APP_SECRET_ARN", "CORS_ORIGINS"},
+    "fund": {"TABLE_NAME", "APP_SECRET_ARN", "CORS_ORIGINS", *PROVIDER_URLS},
     "pay": {
         "TABLE_NAME",
         "KMS_KEY_ID",
@@ -50,8 +51,8 @@ EXPECTED_ENV = {
         "SCHEDULER_DLQ_ARN",
     },
     "reconcile": {"TABLE_NAME", "CORS_ORIGINS"},
-    "providers": {"TABLE_NAME", "CORS_ORIGINS"},
-    "consumer": {"TABLE_NAME", "KMS_KEY_ID", "APP_SECRET_ARN", "CORS_ORIGINS"},
+    "providers": {"TABLE_NAME", "APP_SECRET_ARN", "CORS_ORIGINS", *PROVIDER_URLS},
+    "consumer": {"TABLE_NAME", "KMS_KEY_ID", "APP_SECRET_ARN", "CORS_ORIGINS", *PROVIDER_URLS},
     "webhooks": {"TABLE_NAME", "APP_SECRET_ARN", "CORS_ORIGINS"},
     "realtime": {"TABLE_NAME", "WS_CALLBACK_URL"},
     "stream": {"EVENT_BUS_NAME"},

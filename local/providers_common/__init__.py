@@ -1,0 +1,1 @@
+"""What the Tempo and Circle stand-ins share: the token ledger, injected faults, idempotency and serving."""
