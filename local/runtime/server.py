@@ -52,7 +52,11 @@ class _Shutdown(Exception):
 
 
 def demo_tokens(config: RuntimeConfig, secret: str, now: float) -> dict[str, str]:
-    """HS256 tokens with the config's claims, valid (on the virtual clock) for years."""
+    """HS256 tokens with the config's claims, valid for years from `now`.
+
+    `now` is the wall clock, not the virtual one: JWT libraries check `iat`/`exp` against the wall clock,
+    and a token issued in the virtual future would be refused as not yet valid when WALLETS_SPEED > 1.
+    """
     tokens = {}
     with warnings.catch_warnings():
         # The local secret is short on purpose (documented default); PyJWT warns about HMAC key length.
@@ -220,7 +224,7 @@ class LocalRuntime:
                 return
             time.sleep(0.01)
         elapsed = time.monotonic() - started
-        tokens = demo_tokens(self.config, self.options.jwt_secret, self.clock.now())
+        tokens = demo_tokens(self.config, self.options.jwt_secret, time.time())
         state = {
             "rest_url": self.base_url,
             "ws_url": f"ws://127.0.0.1:{self.port}/ws",

@@ -15,7 +15,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from local.runtime.config import RuntimeConfig
-from tests.e2e.conftest import ROOT, RunningRuntime, start_runtime
+from tests.e2e.conftest import ROOT, RunningRuntime, start_runtime, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -305,3 +305,31 @@ def test_the_stripe_stand_in_runs_beside_the_system(system: RunningRuntime) -> N
     assert httpx.get(f"{stripe_url}/_control/health", timeout=5).status_code == 200
     refused = httpx.get(f"{stripe_url}/v1/issuing/cards", timeout=5)
     assert refused.status_code == 401 and refused.json()["error"]["type"] == "invalid_request_error"
+
+
+@pytest.fixture(scope="module")
+def fast_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRuntime]:
+    """The system with WALLETS_SPEED=60: the rate(1 minute) rules fire every real second."""
+    template = RuntimeConfig.load(PROJECT_CONFIG).template
+    assert template is not None
+    with start_runtime(template, PROJECT_CONFIG, tmp_path_factory.mktemp("fast"), speed=60) as runtime:
+        yield runtime
+
+
+def test_provider_health_is_recorded_by_the_scheduled_check(fast_system: RunningRuntime) -> None:
+    assert set(fast_system.state["services"]) >= {"tempo", "circle"}
+    merchant = auth(fast_system.tokens["merchant"])
+
+    def recorded() -> dict[str, Any] | None:
+        answer = httpx.get(
+            f"{fast_system.rest_url}/api/v2/provider-health/status", headers=merchant, timeout=10
+        )
+        assert answer.status_code == 200
+        data = dict(answer.json()["data"])
+        return data if data["tempo"]["status"] == "healthy" and data["primary"] == "tempo" else None
+
+    status = wait_for(recorded, timeout=60, interval=0.5)
+    assert status["circle"]["status"] == "healthy"
+    listed = httpx.get(f"{fast_system.rest_url}/api/v1/providers/health", headers=merchant, timeout=10)
+    names = {p["name"]: p["status"] for p in listed.json()["data"]["providers"]}
+    assert names == {"tempo": "healthy", "circle": "healthy"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -278,3 +279,29 @@ def test_stop_is_prompt(make_ctx: Callable[..., RuntimeContext]) -> None:
     assert time.monotonic() - began < 2.0
     assert not sources.pollers[0]._thread.is_alive()
     assert not sources.rules.thread.is_alive() and not sources.scheduler.thread.is_alive()
+
+
+def test_a_slow_rule_target_never_builds_a_backlog(
+    make_ctx: Callable[..., RuntimeContext], running: list
+) -> None:
+    """At a high speed factor a target slower than its rule's period gets at most two firings in flight."""
+    ctx = make_ctx(speed=SPEED)
+    template, functions = parts(ctx)
+    release = threading.Event()
+    functions.handlers["Slow"] = lambda _event: release.wait(10)
+    template.add("Slow", "AWS::Lambda::Function", {})
+    template.add(
+        "EveryMinute",
+        "AWS::Events::Rule",
+        {
+            "ScheduleExpression": "rate(1 minute)",
+            "State": "ENABLED",
+            "Targets": [{"Arn": template.arn("Slow"), "Id": "t"}],
+        },
+    )
+    sources = launch(ctx, running)
+    # Ten periods pass (0.1 s each at this speed) while the first two firings are still running.
+    wait_for(lambda: sources.status()["rules"]["skipped_catch_up"] >= 8)
+    assert len(functions.of("Slow")) == 2
+    release.set()
+    wait_for(lambda: len(functions.of("Slow")) >= 3)
