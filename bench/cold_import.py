@@ -35,7 +35,14 @@ def run() -> dict[str, float]:
         AWS_DEFAULT_REGION="us-east-1",
         POWERTOOLS_TRACE_DISABLED="true",
         POWERTOOLS_METRICS_NAMESPACE="MonayWallets",
-        PYTHONDONTWRITEBYTECODE="",
+        POWERTOOLS_METRICS_DISABLED="true",
+        # What the stack sets; handlers wire their adapters at import, as in Lambda's init phase.
+        TABLE_NAME="WalletsTable",
+        EVENT_BUS_NAME="bus",
+        KMS_KEY_ID="key",
+        JWT_SECRET_ARN="arn:aws:secretsmanager:us-east-1:123456789012:secret:jwt",
+        APP_SECRET_ARN="arn:aws:secretsmanager:us-east-1:123456789012:secret:app",
+        WS_CALLBACK_URL="https://ws.example/prod",
     )
     baseline = _time_import("import boto3", [], env)
     ratios: dict[str, float] = {}

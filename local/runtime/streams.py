@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -263,7 +264,7 @@ class StreamPoller:
         shard.buffer.append(pending)
 
     def _lambda_record(self, raw: dict[str, Any]) -> _Pending:
-        stream = dict(raw["dynamodb"])
+        stream = _as_json(dict(raw["dynamodb"]))
         created = stream["ApproximateCreationDateTime"]
         real = created.timestamp() if isinstance(created, datetime) else float(created)
         virtual = to_virtual(self.ctx, real)
@@ -411,3 +412,14 @@ class StreamPoller:
                 )
         except Exception:
             self.ctx.log.exception("stream mapping %s: could not send to %s", self.logical_id, destination)
+
+
+def _as_json(value: Any) -> Any:
+    """The record as Lambda's JSON event carries it: botocore decodes B/BS to bytes, Lambda sends base64."""
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, dict):
+        return {key: _as_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_as_json(item) for item in value]
+    return value

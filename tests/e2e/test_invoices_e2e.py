@@ -14,20 +14,17 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-from local.runtime.config import RuntimeConfig
-from tests.e2e.conftest import ROOT, RunningRuntime, start_runtime, wait_for
+from tests.e2e.conftest import RunningRuntime, wait_for
+from tests.e2e.system import auth, create_invoice, invoice_body, project_system, token
 
 pytestmark = pytest.mark.e2e
 
-PROJECT_CONFIG = ROOT / "local" / "runtime.toml"
 ORIGIN = "http://localhost:3000"
 
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRuntime]:
-    template = RuntimeConfig.load(PROJECT_CONFIG).template
-    assert template is not None
-    with start_runtime(template, PROJECT_CONFIG, tmp_path_factory.mktemp("system")) as runtime:
+    with project_system(tmp_path_factory.mktemp("system")) as runtime:
         yield runtime
 
 
@@ -37,37 +34,7 @@ def http(system: RunningRuntime) -> Iterator[httpx.Client]:
         yield client
 
 
-def token(system: RunningRuntime, **claims: Any) -> str:
-    body = {
-        "sub": "usr_merchant_demo",
-        "tenant_id": "ten_demo",
-        "roles": ["merchant"],
-        "exp": time.time() + 600,
-    }
-    body.update(claims)
-    return jwt.encode(body, system.state["jwt_secret"], algorithm="HS256")
-
-
-def auth(bearer: str, **extra: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {bearer}", **extra}
-
-
-def invoice_body(**overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "customer_id": "usr_consumer_demo",
-        "currency": "USD",
-        "due_date": "2026-12-31",
-        "line_items": [
-            {"description": "Design work", "quantity": 2, "unit_price": "150.00", "tax_rate": "8.25"},
-            {"description": "Hosting", "quantity": 1, "unit_price": 19.99},
-        ],
-    }
-    body.update(overrides)
-    return body
-
-
-def create(http: httpx.Client, bearer: str, **overrides: Any) -> httpx.Response:
-    return http.post("/api/v1/invoices", json=invoice_body(**overrides), headers=auth(bearer))
+create = create_invoice
 
 
 # Written by background work (realtime fan-out dedupe, WebSocket connections of other tests), never by a
@@ -310,9 +277,7 @@ def test_the_stripe_stand_in_runs_beside_the_system(system: RunningRuntime) -> N
 @pytest.fixture(scope="module")
 def fast_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRuntime]:
     """The system with WALLETS_SPEED=60: the rate(1 minute) rules fire every real second."""
-    template = RuntimeConfig.load(PROJECT_CONFIG).template
-    assert template is not None
-    with start_runtime(template, PROJECT_CONFIG, tmp_path_factory.mktemp("fast"), speed=60) as runtime:
+    with project_system(tmp_path_factory.mktemp("fast"), speed=60) as runtime:
         yield runtime
 
 

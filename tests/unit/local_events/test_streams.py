@@ -129,6 +129,21 @@ def test_records_after_a_cancelled_transaction_still_arrive(
     assert delivered == ["first", "second", "third"]
 
 
+def test_binary_attributes_arrive_base64_encoded_as_in_lambdas_event(
+    make_ctx: Callable[..., RuntimeContext], pollers: list
+) -> None:
+    ctx = make_ctx()
+    table = create_table(ctx)
+    poller, functions = start_mapping(ctx, pollers, table)
+    item = {"pk": {"S": "bin"}, "blob": {"B": b"\x00\xffkey"}, "blobs": {"BS": [b"a", b"b"]}}
+    ctx.aws("dynamodb").put_item(TableName=table, Item=item)
+    wait_for(lambda: poller.counts["delivered"] == 1)
+    image = functions.of("Consumer")[0]["Records"][0]["dynamodb"]["NewImage"]
+    assert image["blob"] == {"B": "AP9rZXk="}
+    assert sorted(image["blobs"]["BS"]) == ["YQ==", "Yg=="]
+    json.dumps(functions.of("Consumer")[0])
+
+
 def test_partial_failure_retries_from_the_lowest_failed_record(
     make_ctx: Callable[..., RuntimeContext], pollers: list
 ) -> None:

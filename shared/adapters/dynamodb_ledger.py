@@ -1,0 +1,447 @@
+"""The ledger on the one table: journal, account balances, statement lines and totals in one transaction.
+
+Items (docs/DESIGN.md): `LEDGER#JOURNAL#{id}`/`JOURNAL`; `LEDGER#ACCOUNT#{type:owner:asset}`/`BALANCE`
+and its statement lines `ENTRY#{iso}#{jrn}` (gsi1 `LEDGER#OWNER#{type:owner}` for a wallet's history
+across assets); `LEDGER#TOTALS`/`ASSET#{asset}` running totals.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from shared.adapters.dynamodb_table import from_item, to_item, translated_errors, value
+from shared.errors import ConcurrentUpdate, DependencyUnavailable, InsufficientBalance, ValidationFailed
+from shared.ledger.accounts import Account, AccountType, Side
+from shared.ledger.journal import MAX_TRANSACT_OPERATIONS, Entry, InvalidJournal, Journal, JournalKind
+from shared.ledger.ports import PostOutcome, StatementLine, StatementPage
+from shared.ledger.reserve import LedgerSnapshot
+from shared.ledger.totals import COUNTER_NAMES, AssetTotals, totals_deltas
+from shared.outbox import iso
+
+TOTALS_PK = "LEDGER#TOTALS"
+_random = secrets.SystemRandom()
+_MAX_BATCH_GET = 100
+
+
+def journal_key(journal_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"LEDGER#JOURNAL#{journal_id}"}, "sk": {"S": "JOURNAL"}}
+
+
+def account_pk(account: Account) -> str:
+    return f"LEDGER#ACCOUNT#{account.key}"
+
+
+def account_key(account: Account) -> dict[str, Any]:
+    return {"pk": {"S": account_pk(account)}, "sk": {"S": "BALANCE"}}
+
+
+def owner_pk(account_type: AccountType, owner: str) -> str:
+    return f"LEDGER#OWNER#{account_type.value}:{owner}"
+
+
+def totals_key(asset_code: str) -> dict[str, Any]:
+    return {"pk": {"S": TOTALS_PK}, "sk": {"S": f"ASSET#{asset_code}"}}
+
+
+def _backoff(attempt: int) -> None:
+    time.sleep(_random.uniform(0, min(0.1, 0.004 * 2**attempt)))
+
+
+class DynamoDBLedger:
+    """LedgerStore on DynamoDB. Transaction conflicts with no lost condition are retried here (the same
+    transaction re-evaluates every condition); anything else goes back to the caller, mapped."""
+
+    def __init__(
+        self,
+        client: Any,
+        table_name: str,
+        *,
+        max_attempts: int = 8,
+        backoff: Callable[[int], None] = _backoff,
+    ) -> None:
+        self._client = client
+        self._table = table_name
+        self._max_attempts = max_attempts
+        self._backoff = backoff
+
+    # -- writing -----------------------------------------------------------------------------------
+
+    def journal_operations(self, journal: Journal) -> list[dict[str, Any]]:
+        """The TransactWriteItems operations that post `journal`: its item (never twice), one guarded
+        update per account, its statement lines and the per-asset running totals."""
+        created = iso(journal.created_at)
+        operations: list[dict[str, Any]] = [self._journal_put(journal, created)]
+        operations += [self._account_update(journal, entry, created) for entry in journal.entries]
+        operations += [self._statement_put(journal, entry, created) for entry in journal.statement_entries()]
+        operations += [self._totals_update(totals, created) for totals in totals_deltas(journal).values()]
+        return operations
+
+    def post(self, journal: Journal, also: Sequence[dict[str, Any]] = ()) -> PostOutcome:
+        """Commit `also` (raw TransactWriteItems operations on this table) and `journal` together."""
+        ledger_ops = self.journal_operations(journal)
+        operations = [*also, *ledger_ops]
+        if len(operations) > MAX_TRANSACT_OPERATIONS:
+            raise InvalidJournal(
+                f"{len(operations)} operations ({len(also)} of the caller's): one transaction holds "
+                f"{MAX_TRANSACT_OPERATIONS}"
+            )
+        self._refuse_shared_items(also, ledger_ops)
+        for attempt in range(self._max_attempts):
+            try:
+                with translated_errors():
+                    try:
+                        self._client.transact_write_items(TransactItems=operations)
+                    except ClientError as exc:
+                        self._raise_cancellation(exc, journal, len(also))
+                        raise
+            except _AlreadyPosted:
+                self._same_as_stored(journal)
+                return PostOutcome.ALREADY_POSTED
+            except _Collision:
+                self._backoff(attempt)
+                continue
+            return PostOutcome.POSTED
+        raise ConcurrentUpdate("the ledger is busy with concurrent postings; retry")
+
+    def _raise_cancellation(self, exc: ClientError, journal: Journal, offset: int) -> None:
+        """Map a cancelled transaction by which operation failed; other errors pass through untouched.
+
+        Operations are the caller's `offset` ones, then the journal put, then one update per entry.
+        """
+        if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+            return
+        reasons = [reason.get("Code") or "None" for reason in exc.response.get("CancellationReasons", [])]
+        failed = {index for index, code in enumerate(reasons) if code == "ConditionalCheckFailed"}
+        if offset in failed:
+            # The journal exists: this is a retry, and the first attempt committed everything with it.
+            raise _AlreadyPosted from exc
+        if any(index < offset for index in failed):
+            raise ConcurrentUpdate("the state this journal goes with changed; read it again") from exc
+        first_account, after_accounts = offset + 1, offset + 1 + len(journal.entries)
+        short = [
+            journal.entries[i - first_account] for i in sorted(failed) if first_account <= i < after_accounts
+        ]
+        if short:
+            details = [
+                {"field": "account", "message": e.account.key, "type": "insufficient_balance"} for e in short
+            ]
+            raise InsufficientBalance("insufficient balance", details) from exc
+        if failed:
+            raise ConcurrentUpdate("a ledger item changed concurrently; retry") from exc
+        if reasons and all(code in ("None", "TransactionConflict") for code in reasons):
+            raise _Collision("concurrent transactions on the same accounts") from exc
+        raise DependencyUnavailable("the table refused the ledger transaction; retry") from exc
+
+    def _same_as_stored(self, journal: Journal) -> None:
+        stored = self.journal(journal.id)
+        if stored is None or set(stored.entries) != set(journal.entries) or stored.kind != journal.kind:
+            raise InvalidJournal(f"journal id {journal.id} was already posted with other entries")
+
+    def _refuse_shared_items(self, also: Sequence[dict[str, Any]], ledger_ops: list[dict[str, Any]]) -> None:
+        def keys(ops: Sequence[dict[str, Any]]) -> set[tuple[str, str]]:
+            found = set()
+            for op in ops:
+                body = next(iter(op.values()))
+                key = body.get("Key") or body.get("Item") or {}
+                found.add((key.get("pk", {}).get("S", ""), key.get("sk", {}).get("S", "")))
+            return found
+
+        if keys(also) & keys(ledger_ops):
+            raise InvalidJournal("the caller's operations touch ledger items; only the ledger writes those")
+
+    def _journal_put(self, journal: Journal, created: str) -> dict[str, Any]:
+        item = {
+            **from_item(journal_key(journal.id)),
+            "entity": "ledger_journal",
+            "journal_id": journal.id,
+            "kind": journal.kind.value,
+            "entries": [
+                {"account": e.account.key, "side": e.side.value, "amount": e.amount} for e in journal.entries
+            ],
+            "assets": journal.assets,
+            "references": dict(journal.references),
+            "created_at": created,
+        }
+        return {
+            "Put": {
+                "TableName": self._table,
+                "Item": to_item(item),
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+
+    def _account_update(self, journal: Journal, entry: Entry, created: str) -> dict[str, Any]:
+        # Kept short on purpose: this runs once per entry of every posting. Type, owner and asset are
+        # all in `account` (and the pk); `updated_at`/`last_journal_id` say what moved it last.
+        account = entry.account
+        side_total = "#debits" if entry.side is Side.DEBIT else "#credits"
+        update: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": account_key(account),
+            "UpdateExpression": (
+                "SET #balance = if_not_exists(#balance, :zero) + :change, #account = :account, "
+                f"#updated = :now, #last = :journal ADD {side_total} :amount"
+            ),
+            "ExpressionAttributeNames": {
+                "#balance": "balance",
+                "#account": "account",
+                "#updated": "updated_at",
+                "#last": "last_journal_id",
+                side_total: side_total[1:],
+            },
+            "ExpressionAttributeValues": {
+                ":zero": value(0),
+                ":change": value(entry.balance_change),
+                ":amount": value(entry.amount),
+                ":account": value(account.key),
+                ":now": value(created),
+                ":journal": value(journal.id),
+            },
+        }
+        if account.type.guarded and entry.balance_change < 0:
+            # A missing balance fails the comparison too: an account never credited cannot be drawn on.
+            update["ConditionExpression"] = "#balance >= :amount"
+        return {"Update": update}
+
+    def _statement_put(self, journal: Journal, entry: Entry, created: str) -> dict[str, Any]:
+        account = entry.account
+        item = {
+            "pk": account_pk(account),
+            "sk": f"ENTRY#{created}#{journal.id}",
+            "gsi1pk": owner_pk(account.type, account.owner),
+            "gsi1sk": f"{created}#{journal.id}#{account.asset}",
+            "entity": "ledger_line",
+            "journal_id": journal.id,
+            "kind": journal.kind.value,
+            "account": account.key,
+            "side": entry.side.value,
+            "amount": entry.amount,
+            "balance_change": entry.balance_change,
+            "references": dict(journal.references),
+            "created_at": created,
+        }
+        return {
+            "Put": {
+                "TableName": self._table,
+                "Item": to_item(item),
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+
+    def _totals_update(self, delta: AssetTotals, created: str) -> dict[str, Any]:
+        counters = {name: amount for name, amount in delta.counters().items() if amount}
+        names = {f"#{name}": name for name in counters} | {"#asset": "asset", "#updated": "updated_at"}
+        values = {f":{name}": value(amount) for name, amount in counters.items()}
+        values |= {":asset": value(delta.asset), ":now": value(created), ":entity": value("ledger_totals")}
+        names["#entity"] = "entity"
+        adds = ", ".join(f"#{name} :{name}" for name in counters)
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": totals_key(delta.asset),
+                "UpdateExpression": f"SET #asset = :asset, #updated = :now, #entity = :entity ADD {adds}",
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+            }
+        }
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    def balance(self, account: Account) -> int:
+        return self.balances([account])[account]
+
+    def balances(self, accounts: Sequence[Account]) -> dict[Account, int]:
+        wanted = list(dict.fromkeys(accounts))
+        found: dict[str, int] = {}
+        for start in range(0, len(wanted), _MAX_BATCH_GET):
+            keys = [account_key(account) for account in wanted[start : start + _MAX_BATCH_GET]]
+            request = {self._table: {"Keys": keys, "ConsistentRead": True}}
+            while request:
+                with translated_errors():
+                    response = self._client.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self._table, []):
+                    found[item["pk"]["S"]] = int(item["balance"]["N"])
+                request = response.get("UnprocessedKeys") or {}
+        return {account: found.get(account_pk(account), 0) for account in wanted}
+
+    def journal(self, journal_id: str) -> Journal | None:
+        with translated_errors():
+            response = self._client.get_item(
+                TableName=self._table, Key=journal_key(journal_id), ConsistentRead=True
+            )
+        item = response.get("Item")
+        if not item:
+            return None
+        values = from_item(item)
+        entries = tuple(
+            Entry(Account.parse(e["account"]), Side(e["side"]), int(e["amount"])) for e in values["entries"]
+        )
+        return Journal(
+            values["journal_id"],
+            JournalKind(values["kind"]),
+            entries,
+            datetime.fromisoformat(values["created_at"]),
+            values.get("references") or {},
+        )
+
+    def totals(self) -> dict[str, AssetTotals]:
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": TOTALS_PK}},
+            "ConsistentRead": True,
+        }
+        totals: dict[str, AssetTotals] = {}
+        while True:
+            with translated_errors():
+                response = self._client.query(**request)
+            for item in response.get("Items", []):
+                values = from_item(item)
+                counters = {
+                    name: int(values.get(name, 0)) for name in AssetTotals(values["asset"]).counters()
+                }
+                totals[values["asset"]] = AssetTotals(values["asset"], **counters)
+            if "LastEvaluatedKey" not in response:
+                return totals
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def reserve_snapshot(self) -> LedgerSnapshot:
+        """The assets come from one query; their totals and reserve/supply balances from one
+        TransactGetItems, which no posting can straddle. Then a retry if a new asset appeared between."""
+        for _ in range(self._max_attempts):
+            assets = sorted(self.totals())
+            accounts = LedgerSnapshot.accounts_for(assets)
+            if not assets:
+                return LedgerSnapshot({}, {})
+            keys = [totals_key(code) for code in assets] + [account_key(account) for account in accounts]
+            if len(keys) > MAX_TRANSACT_OPERATIONS:
+                raise ValueError("more assets than one consistent read can hold")
+            with translated_errors():
+                response = self._client.transact_get_items(
+                    TransactItems=[{"Get": {"TableName": self._table, "Key": key}} for key in keys]
+                )
+            items = [response_item.get("Item") for response_item in response["Responses"]]
+            totals_items, account_items = items[: len(assets)], items[len(assets) :]
+            if any(item is None for item in totals_items):
+                continue
+            totals = {
+                code: _totals(from_item(item))
+                for code, item in zip(assets, totals_items, strict=True)
+                if item
+            }
+            balances = {
+                account: int(item["balance"]["N"]) if item else 0
+                for account, item in zip(accounts, account_items, strict=True)
+            }
+            return LedgerSnapshot(totals, balances)
+        raise ConcurrentUpdate("the ledger's assets kept changing during the snapshot; retry")
+
+    def statement(self, account: Account, limit: int, cursor: str | None = None) -> StatementPage:
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :entry)",
+            "ExpressionAttributeValues": {":pk": {"S": account_pk(account)}, ":entry": {"S": "ENTRY#"}},
+            "ScanIndexForward": False,
+            "ConsistentRead": True,
+        }
+        return self._page(request, ("pk", "sk"), account_pk(account), limit, cursor)
+
+    def wallet_history(self, wallet_id: str, limit: int, cursor: str | None = None) -> StatementPage:
+        partition = owner_pk(AccountType.WALLET, wallet_id)
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": "gsi1",
+            "KeyConditionExpression": "gsi1pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": partition}},
+            "ScanIndexForward": False,
+        }
+        return self._page(request, ("pk", "sk", "gsi1pk", "gsi1sk"), partition, limit, cursor)
+
+    def _page(
+        self,
+        request: dict[str, Any],
+        key_names: tuple[str, ...],
+        partition: str,
+        limit: int,
+        cursor: str | None,
+    ) -> StatementPage:
+        if not 1 <= limit <= 100:
+            raise ValueError("limit must be 1..100")
+        if cursor:
+            request["ExclusiveStartKey"] = _decode_cursor(cursor, key_names, partition)
+        # One extra line tells whether another page exists without a second round trip.
+        request["Limit"] = limit + 1
+        with translated_errors():
+            response = self._client.query(**request)
+        items = response.get("Items", [])
+        page, more = items[:limit], len(items) > limit
+        next_cursor = _encode_cursor(page[-1], key_names) if more and page else None
+        return StatementPage([_line(item) for item in page], next_cursor)
+
+
+class _Collision(ConcurrentUpdate):
+    """Only transaction conflicts cancelled the post: the same transaction may simply run again."""
+
+
+class _AlreadyPosted(Exception):
+    """The journal item's condition failed: its id is taken."""
+
+
+def _totals(values: dict[str, Any]) -> AssetTotals:
+    return AssetTotals(values["asset"], **{name: int(values.get(name, 0)) for name in COUNTER_NAMES})
+
+
+def _line(item: dict[str, Any]) -> StatementLine:
+    values = from_item(item)
+    return StatementLine(
+        journal_id=values["journal_id"],
+        kind=JournalKind(values["kind"]),
+        account=Account.parse(values["account"]),
+        side=Side(values["side"]),
+        amount=int(values["amount"]),
+        balance_change=int(values["balance_change"]),
+        created_at=datetime.fromisoformat(values["created_at"]),
+        references=values.get("references") or {},
+    )
+
+
+_CURSOR = re.compile(r"^[A-Za-z0-9_-]{1,1024}$")
+
+
+def _encode_cursor(item: dict[str, Any], key_names: tuple[str, ...]) -> str:
+    plain = {name: item[name]["S"] for name in key_names}
+    return base64.urlsafe_b64encode(json.dumps(plain, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, key_names: tuple[str, ...], partition: str) -> dict[str, Any]:
+    """The ExclusiveStartKey a cursor stands for; one from another list or account is refused."""
+    invalid = ValidationFailed(
+        "cursor is invalid",
+        [{"field": "cursor", "message": "not a cursor from this list", "type": "value_error"}],
+    )
+    if not _CURSOR.fullmatch(cursor):
+        raise invalid
+    try:
+        plain = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError) as exc:
+        raise invalid from exc
+    if not isinstance(plain, dict) or set(plain) != set(key_names):
+        raise invalid
+    if not all(isinstance(v, str) for v in plain.values()):
+        raise invalid
+    # The queried partition is the last key pair's: pk for an account's statement, gsi1pk for a history.
+    if plain[key_names[-2]] != partition or not plain["sk"].startswith("ENTRY#"):
+        raise invalid
+    if not plain["pk"].startswith("LEDGER#ACCOUNT#"):
+        raise invalid
+    return {name: {"S": text} for name, text in plain.items()}

@@ -1,0 +1,445 @@
+"""Wallet creation (one per invoice, enforced by the table) and transformation to persistent."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from shared.auth import ADMIN, CONSUMER, MERCHANT, Principal, require_role
+from shared.clock import Clock
+from shared.crypto.envelope import DataKeyService, seal
+from shared.crypto.keys import generate_wallet_keys
+from shared.errors import (
+    ConcurrentUpdate,
+    DependencyUnavailable,
+    IdempotencyInProgress,
+    InvalidState,
+    NotFound,
+)
+from shared.ids import new_id
+from shared.models.invoice import Invoice, InvoiceStatus
+from shared.models.wallet import (
+    DEFAULT_TTL_SECONDS,
+    FEATURES,
+    FINISHED,
+    MIN_TTL_SECONDS,
+    Card,
+    Wallet,
+    WalletStatus,
+    to_minor,
+)
+from shared.outbox import audit_item, iso, outbox_item
+from shared.ports_cards import CardholderAddress, CardIssuer, IssuedCard
+from shared.services.invoices import jittered_backoff
+from shared.services.wallet_mode import InvoiceTraits, WalletMode, choose_mode
+from shared.services.wallets_ports import DestructionScheduler, InvoiceLookup, NewWallet, WalletRepository
+from shared.services.wallets_stats import creation_deltas, transform_deltas
+
+_INVOICE_ID = re.compile(r"^inv_[0-9a-z]{24}$")
+_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+STANDALONE_CURRENCY = "USD"
+_T = TypeVar("_T")
+
+
+def wallet_id_for_invoice(tenant_id: str, invoice_id: str) -> str:
+    """The one id an invoice's wallet can have: every concurrent or retried creation computes the same, so
+    they share one Stripe card (idempotency key) and one schedule (name), and the table keeps one wallet."""
+    digest = int.from_bytes(hashlib.sha256(f"{tenant_id}\x1f{invoice_id}".encode()).digest(), "big")
+    chars = []
+    for _ in range(24):
+        digest, digit = divmod(digest, 36)
+        chars.append(_ALPHABET[digit])
+    return "wal_" + "".join(chars)
+
+
+def card_idempotency_key(wallet_id: str) -> str:
+    return f"card-{wallet_id}"
+
+
+@dataclass(frozen=True)
+class CardholderProfile:
+    """The business identity the issuer verifies for a tenant's company cardholder."""
+
+    name: str
+    email: str
+    address: CardholderAddress
+
+
+@dataclass(frozen=True)
+class WalletView:
+    """A wallet with its card, as one request saw them at `now`."""
+
+    wallet: Wallet
+    card: Card | None
+    remaining_limit_minor: int | None
+    now: datetime
+    is_new: bool = False
+
+    def to_api(self) -> dict[str, Any]:
+        card = self.card.to_api(self.wallet.expires_at, self.remaining_limit_minor) if self.card else None
+        return {"wallet": self.wallet.to_api(self.now), "card": card}
+
+
+def card_from_issued(issued: IssuedCard, wallet_id: str) -> Card:
+    return Card(
+        card_id=issued.card_id,
+        wallet_id=wallet_id,
+        last4=issued.last4,
+        exp_month=issued.exp_month,
+        exp_year=issued.exp_year,
+        status=issued.status,
+        spending_limit_minor=issued.spending_limit_minor,
+        currency=issued.currency.upper(),
+    )
+
+
+def may_see(principal: Principal, tenant_id: str, customer_id: str | None) -> bool:
+    """Merchants and admins see their tenant's wallets; a consumer only the wallets addressed to them."""
+    if principal.tenant_id != tenant_id:
+        return False
+    return principal.has_any(MERCHANT, ADMIN) or (customer_id is not None and customer_id == principal.sub)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    wallet_id: str
+    tenant_id: str
+    invoice: Invoice | None
+    customer_id: str | None
+    mode: WalletMode
+    ttl_seconds: int
+    spending_limit: Decimal
+    currency: str
+    purpose: str | None
+    announce_invoice: bool
+
+
+class WalletService:
+    def __init__(
+        self,
+        wallets: WalletRepository,
+        invoices: InvoiceLookup,
+        data_keys: DataKeyService,
+        cards: CardIssuer,
+        scheduler: DestructionScheduler,
+        clock: Clock,
+        cardholder: CardholderProfile,
+        *,
+        default_ttl_seconds: int = DEFAULT_TTL_SECONDS,
+        max_attempts: int = 8,
+        backoff: Callable[[int], None] = jittered_backoff,
+    ) -> None:
+        self._wallets = wallets
+        self._invoices = invoices
+        self._data_keys = data_keys
+        self._cards = cards
+        self._scheduler = scheduler
+        self._clock = clock
+        self._cardholder = cardholder
+        self._default_ttl = default_ttl_seconds
+        self._max_attempts = max_attempts
+        self._backoff = backoff
+
+    # -- creation ------------------------------------------------------------------------------------
+    def create_for_invoice(
+        self,
+        principal: Principal,
+        invoice_id: str,
+        *,
+        ttl_seconds: int | None = None,
+        mode_override: WalletMode | None = None,
+        announce_invoice: bool = True,
+    ) -> WalletView:
+        """The invoice's wallet: made now (is_new) or the one that already exists, whoever made it."""
+        require_role(principal, MERCHANT, ADMIN, CONSUMER)
+        invoice = self._visible_invoice(principal, invoice_id)
+        existing = self._wallet_of_invoice(principal, invoice.id)
+        if existing is not None:
+            return existing
+        if invoice.status in (InvoiceStatus.PAID, InvoiceStatus.VOID):
+            raise InvalidState(f"an invoice that is {invoice.status.value} gets no wallet")
+        if invoice.amount_due <= 0:
+            raise InvalidState("the invoice has nothing left to pay")
+        traits = InvoiceTraits(
+            invoice.recurring, invoice.total_amount, invoice.category, invoice.payment_type
+        )
+        plan = _Plan(
+            wallet_id=wallet_id_for_invoice(invoice.tenant_id, invoice.id),
+            tenant_id=invoice.tenant_id,
+            invoice=invoice,
+            customer_id=invoice.customer_id,
+            mode=choose_mode(traits, mode_override),
+            ttl_seconds=ttl_seconds or self._default_ttl,
+            spending_limit=invoice.amount_due,
+            currency=invoice.currency,
+            purpose="invoice",
+            announce_invoice=announce_invoice,
+        )
+        return self._create(principal, plan)
+
+    def create_standalone(
+        self, principal: Principal, purpose: str, ttl_seconds: int, amount: Decimal | None
+    ) -> WalletView:
+        """An ephemeral wallet without an invoice. It is outside the one-wallet-per-invoice rule (there is
+        no invoice to be unique for), so its id is random and only the caller's Idempotency-Key makes a
+        retry converge; its card exists only when an amount caps it."""
+        require_role(principal, MERCHANT, ADMIN, CONSUMER)
+        plan = _Plan(
+            wallet_id=new_id("wal"),
+            tenant_id=principal.tenant_id,
+            invoice=None,
+            customer_id=principal.sub if not principal.has_any(MERCHANT, ADMIN) else None,
+            mode=WalletMode.EPHEMERAL,
+            ttl_seconds=ttl_seconds,
+            spending_limit=amount or Decimal(0),
+            currency=STANDALONE_CURRENCY,
+            purpose=purpose,
+            announce_invoice=False,
+        )
+        return self._create(principal, plan)
+
+    def _create(self, principal: Principal, plan: _Plan) -> WalletView:
+        now = self._clock.now().replace(microsecond=0)
+        # Outside calls first, the transaction last: KMS and Stripe failing leave nothing written, and
+        # every outside effect is keyed by the wallet id, so a retry adopts what a failed attempt made.
+        keys = generate_wallet_keys()
+        sealed = seal(keys.secret_bytes(), plan.wallet_id, self._data_keys)
+        card = self._issue_card(plan) if plan.spending_limit > 0 else None
+        expires_at = self._schedule(plan, now)
+        ttl = int((expires_at - now).total_seconds()) if expires_at else None
+        wallet = Wallet(
+            wallet_id=plan.wallet_id,
+            tenant_id=plan.tenant_id,
+            invoice_id=plan.invoice.id if plan.invoice else None,
+            customer_id=plan.customer_id,
+            wallet_type=plan.mode,
+            status=WalletStatus.ACTIVE,
+            evm_address=keys.evm_address,
+            solana_address=keys.solana_address,
+            spending_limit=plan.spending_limit,
+            currency=plan.currency,
+            expires_at=expires_at,
+            ttl_seconds=ttl,
+            card_id=card.card_id if card else None,
+            purpose=plan.purpose,
+            created_by=principal.sub,
+            created_at=now,
+            updated_at=now,
+        )
+        records = self._creation_records(wallet, plan, principal, now)
+        new = NewWallet(wallet, sealed, card, records, creation_deltas(wallet))
+        for attempt in range(self._max_attempts):
+            try:
+                self._wallets.create(new)
+            except ConcurrentUpdate:
+                # Lost the invoice's uniqueness race: the winner holds the same card (same idempotency
+                # key) and the same schedule (same name), so nothing of ours needs undoing. Any other lost
+                # condition (a counter racing another wallet of the tenant) is retried as is.
+                if plan.invoice is not None:
+                    winner = self._wallet_of_invoice(principal, plan.invoice.id)
+                    if winner is not None:
+                        return winner
+                self._backoff(attempt)
+                continue
+            # A failure other than a lost race is not compensated here: a timeout may have committed, and
+            # cancelling the card would hand a retry (which replays the same card) a dead one. The card's
+            # number was never revealed, and the stray schedule of an ephemeral wallet reaches destroy,
+            # which finds no wallet and does nothing.
+            return WalletView(wallet, card, card.spending_limit_minor if card else None, now, is_new=True)
+        raise ConcurrentUpdate("too many concurrent wallet creations for this tenant; retry")
+
+    def _issue_card(self, plan: _Plan) -> Card:
+        holder = self._cardholder_of(plan.tenant_id)
+        limit = to_minor(plan.spending_limit, plan.currency)
+        issued = self._patiently(
+            lambda: self._cards.create_card(
+                plan.wallet_id, holder, limit, plan.currency, card_idempotency_key(plan.wallet_id)
+            )
+        )
+        return card_from_issued(issued, plan.wallet_id)
+
+    def _cardholder_of(self, tenant_id: str) -> str:
+        stored = self._wallets.cardholder(tenant_id)
+        if stored is not None:
+            return stored
+        profile = self._cardholder
+        made = self._patiently(
+            lambda: self._cards.create_cardholder(
+                tenant_id,
+                f"{profile.name} ({tenant_id})",
+                profile.email,
+                profile.address,
+                f"cardholder-{tenant_id}",
+            )
+        )
+        return self._wallets.remember_cardholder(tenant_id, made)
+
+    def _patiently(self, call: Callable[[], _T]) -> _T:
+        """Concurrent creations send the same idempotency key; the issuer answers all but the first with
+        "in progress" until the first finishes, after which it replays the same result."""
+        for attempt in range(self._max_attempts):
+            try:
+                return call()
+            except IdempotencyInProgress:
+                if attempt == self._max_attempts - 1:
+                    raise
+                self._backoff(attempt)
+        raise AssertionError("unreachable")
+
+    def _schedule(self, plan: _Plan, now: datetime) -> datetime | None:
+        if plan.mode is not WalletMode.EPHEMERAL:
+            return None
+        wanted = now + timedelta(seconds=plan.ttl_seconds)
+        # Scheduled before the commit: a committed ephemeral wallet always has its exact destruction
+        # trigger, and a trigger whose wallet never committed reaches destroy, which finds nothing to do.
+        scheduled = self._scheduler.schedule_destruction(plan.wallet_id, wanted)
+        if scheduled == wanted:
+            return wanted
+        if scheduled - now >= timedelta(seconds=MIN_TTL_SECONDS):
+            # An earlier attempt for this very wallet already fixed its end; the record follows the trigger
+            # so both agree on the second the wallet dies.
+            return scheduled
+        # A leftover trigger about to fire would kill the wallet at birth: replace it.
+        self._scheduler.cancel_destruction(plan.wallet_id)
+        return self._scheduler.schedule_destruction(plan.wallet_id, wanted)
+
+    def _creation_records(
+        self, wallet: Wallet, plan: _Plan, principal: Principal, now: datetime
+    ) -> list[dict[str, Any]]:
+        data = {
+            "tenant_id": wallet.tenant_id,
+            "wallet_id": wallet.wallet_id,
+            "invoice_id": wallet.invoice_id,
+            "wallet_type": wallet.wallet_type.value,
+            "status": wallet.status.value,
+            "wallet_address": wallet.evm_address,
+            "expires_at": iso(wallet.expires_at) if wallet.expires_at else None,
+        }
+        channels = [f"invoice:{wallet.invoice_id}", "admin"] if wallet.invoice_id else ["admin"]
+        changes = {
+            "wallet_type": wallet.wallet_type.value,
+            "invoice_id": wallet.invoice_id,
+            "ttl": wallet.ttl_seconds,
+        }
+        records = [
+            audit_item(wallet.wallet_id, "wallet.created", principal.sub, wallet.tenant_id, now, changes),
+            outbox_item("wallet:created", channels, data, now),
+        ]
+        if plan.announce_invoice and plan.invoice is not None:
+            invoice = plan.invoice
+            invoice_data = {**data, "number": invoice.number, "customer_id": invoice.customer_id}
+            records.append(outbox_item("invoice.created", channels, invoice_data, now))
+        return records
+
+    # -- transformation ------------------------------------------------------------------------------
+    def transform(self, principal: Principal, wallet_id: str) -> dict[str, Any]:
+        """Ephemeral or adaptive -> persistent, for good. Repeating it answers the same and finishes any
+        schedule deletion a previous call did not get to."""
+        require_role(principal, MERCHANT, ADMIN, CONSUMER)
+        for _ in range(3):
+            wallet = self.visible_wallet(principal, wallet_id)
+            now = self._clock.now()
+            if wallet.wallet_type is WalletMode.PERSISTENT:
+                if wallet.transformed_at is not None:
+                    self._scheduler.cancel_destruction(wallet.wallet_id)
+                return _transformed(wallet.wallet_id)
+            if wallet.status in FINISHED or wallet.is_expired(now):
+                raise InvalidState(f"a wallet that is {wallet.status_at(now).value} cannot be transformed")
+            updated = wallet.model_copy(
+                update={
+                    "wallet_type": WalletMode.PERSISTENT,
+                    "expires_at": None,
+                    "ttl_seconds": None,
+                    "transformed_at": now,
+                    "updated_at": now,
+                    "version": wallet.version + 1,
+                }
+            )
+            changes = {"wallet_type": {"from": wallet.wallet_type.value, "to": WalletMode.PERSISTENT.value}}
+            data = {
+                "tenant_id": wallet.tenant_id,
+                "wallet_id": wallet.wallet_id,
+                "invoice_id": wallet.invoice_id,
+                "wallet_type": WalletMode.PERSISTENT.value,
+                "previous_type": wallet.wallet_type.value,
+                "status": wallet.status.value,
+            }
+            channels = [f"wallet:{wallet.wallet_id}", f"countdown:{wallet.wallet_id}", "admin"]
+            if wallet.invoice_id:
+                channels.insert(2, f"invoice:{wallet.invoice_id}")
+            records = [
+                audit_item(
+                    wallet.wallet_id, "wallet.transformed", principal.sub, wallet.tenant_id, now, changes
+                ),
+                outbox_item("wallet:transformed", channels, data, now),
+            ]
+            try:
+                self._wallets.transform(updated, wallet, now, records, transform_deltas(wallet.wallet_type))
+            except ConcurrentUpdate:
+                continue
+            # Deleted after the commit: deleting first and then failing to commit would leave an ephemeral
+            # wallet without its exact trigger, while a trigger outliving the commit only reaches destroy,
+            # which leaves persistent wallets alone. A failure here is finished by repeating the call.
+            if wallet.wallet_type is WalletMode.EPHEMERAL:
+                self._scheduler.cancel_destruction(wallet.wallet_id)
+            return _transformed(wallet.wallet_id)
+        raise ConcurrentUpdate("the wallet changed while it was being transformed; retry")
+
+    # -- shared reads --------------------------------------------------------------------------------
+    def visible_wallet(self, principal: Principal, wallet_id: str) -> Wallet:
+        wallet = self._wallets.get(wallet_id) if is_wallet_id(wallet_id) else None
+        if wallet is None or not may_see(principal, wallet.tenant_id, wallet.customer_id):
+            raise NotFound("wallet not found")
+        return wallet
+
+    def _visible_invoice(self, principal: Principal, invoice_id: str) -> Invoice:
+        if not _INVOICE_ID.fullmatch(invoice_id):
+            raise NotFound("invoice not found")
+        invoice = self._invoices.get(principal.tenant_id, invoice_id)
+        if invoice is None or invoice.deleted_at is not None:
+            raise NotFound("invoice not found")
+        if not may_see(principal, invoice.tenant_id, invoice.customer_id):
+            raise NotFound("invoice not found")
+        return invoice
+
+    def _wallet_of_invoice(self, principal: Principal, invoice_id: str) -> WalletView | None:
+        found = self._wallets.wallet_id_for_invoice(invoice_id)
+        if found is None or found[1] != principal.tenant_id:
+            return None
+        wallet = self._wallets.get(found[0])
+        if wallet is None:
+            return None
+        card = self._wallets.get_card(wallet.wallet_id)
+        remaining = remaining_limit(self._cards, card)
+        return WalletView(wallet, card, remaining, self._clock.now())
+
+
+_WALLET_ID = re.compile(r"^wal_[0-9a-z]{24}$")
+
+
+def is_wallet_id(text: str) -> bool:
+    return bool(_WALLET_ID.fullmatch(text))
+
+
+def remaining_limit(cards: CardIssuer, card: Card | None) -> int | None:
+    """What the card may still spend, from the issuer; None when the issuer cannot say right now, since a
+    wallet read must not fail because Stripe is down."""
+    if card is None:
+        return None
+    try:
+        return cards.remaining_limit(card.card_id)
+    except DependencyUnavailable:
+        return None
+
+
+def _transformed(wallet_id: str) -> dict[str, Any]:
+    return {
+        "wallet_id": wallet_id,
+        "new_type": WalletMode.PERSISTENT.value,
+        "features": list(FEATURES[WalletMode.PERSISTENT]),
+    }

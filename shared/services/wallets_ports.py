@@ -1,0 +1,97 @@
+"""Ports the wallet services depend on: the wallet repository, the destruction scheduler, invoice lookups."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from shared.crypto.envelope import SealedSecret
+from shared.models.invoice import Invoice
+from shared.models.wallet import Card, Wallet
+
+
+@dataclass(frozen=True)
+class NewWallet:
+    """Everything one wallet creation commits in a single transaction."""
+
+    wallet: Wallet
+    sealed_keys: SealedSecret
+    card: Card | None
+    records: list[dict[str, Any]]
+    stats: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WalletPage:
+    items: list[Wallet]
+    next_cursor: str | None
+
+
+class WalletRepository(Protocol):
+    """Wallets and the items around them (keys, card, invoice uniqueness, lease, per-tenant counters).
+
+    Writes are single transactions guarded by conditions; a lost condition raises errors.ConcurrentUpdate.
+    """
+
+    def create(self, new: NewWallet) -> None:
+        """Commit the wallet, its sealed keys, card, invoice uniqueness item (when it has an invoice), lease
+        (when it expires), records and counter deltas; ConcurrentUpdate if the invoice already has a wallet
+        or the wallet id exists."""
+        ...
+
+    def get(self, wallet_id: str) -> Wallet | None: ...
+
+    def wallet_id_for_invoice(self, invoice_id: str) -> tuple[str, str] | None:
+        """(wallet_id, tenant_id) of the invoice's wallet, read strongly consistent, or None."""
+        ...
+
+    def get_card(self, wallet_id: str) -> Card | None: ...
+
+    def sealed_keys(self, wallet_id: str) -> SealedSecret | None: ...
+
+    def erase_keys(self, wallet_id: str, erased_at: datetime, records: list[dict[str, Any]]) -> None:
+        """Remove the wrapped data key (cryptographic erase) and write `records`; idempotent."""
+        ...
+
+    def transform(
+        self,
+        updated: Wallet,
+        expected: Wallet,
+        now: datetime,
+        records: list[dict[str, Any]],
+        stats: dict[str, int],
+    ) -> None:
+        """Persist `updated` (a type change) if the stored wallet still is `expected` and has not expired by
+        `now`; drop the lease in the same transaction."""
+        ...
+
+    def stats(self, tenant_id: str) -> dict[str, int]:
+        """The tenant's wallet counters (empty before the first wallet)."""
+        ...
+
+    def active_page(self, tenant_id: str, limit: int, cursor: str | None) -> WalletPage:
+        """A page of the tenant's active wallets, newest first; a foreign cursor is ValidationFailed."""
+        ...
+
+    def cardholder(self, tenant_id: str) -> str | None: ...
+
+    def remember_cardholder(self, tenant_id: str, cardholder_ref: str) -> str:
+        """Store the tenant's cardholder unless one is stored already; returns the stored one."""
+        ...
+
+
+class DestructionScheduler(Protocol):
+    """One-time triggers of a wallet's destruction at its expiry."""
+
+    def schedule_destruction(self, wallet_id: str, at: datetime) -> datetime:
+        """Make sure a trigger for `wallet_id` exists; returns its instant (an existing one's, if any)."""
+        ...
+
+    def cancel_destruction(self, wallet_id: str) -> None:
+        """Delete the trigger; a trigger that is already gone is fine."""
+        ...
+
+
+class InvoiceLookup(Protocol):
+    def get(self, tenant_id: str, invoice_id: str) -> Invoice | None: ...

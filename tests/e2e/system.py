@@ -1,0 +1,59 @@
+"""The project's system as `make run` starts it, and the request helpers its end-to-end tests share."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+
+from local.runtime.config import RuntimeConfig
+from tests.e2e.conftest import ROOT, RunningRuntime, start_runtime
+
+PROJECT_CONFIG = ROOT / "local" / "runtime.toml"
+
+
+@contextmanager
+def project_system(folder: Path, speed: float = 1) -> Iterator[RunningRuntime]:
+    template = RuntimeConfig.load(PROJECT_CONFIG).template
+    assert template is not None
+    with start_runtime(template, PROJECT_CONFIG, folder, speed=speed) as runtime:
+        yield runtime
+
+
+def token(system: RunningRuntime, **claims: Any) -> str:
+    """An HS256 token signed with the runtime's secret: the demo merchant unless `claims` say otherwise."""
+    body = {
+        "sub": "usr_merchant_demo",
+        "tenant_id": "ten_demo",
+        "roles": ["merchant"],
+        "exp": time.time() + 600,
+    }
+    body.update(claims)
+    return jwt.encode(body, system.state["jwt_secret"], algorithm="HS256")
+
+
+def auth(bearer: str, **extra: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {bearer}", **extra}
+
+
+def invoice_body(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "customer_id": "usr_consumer_demo",
+        "currency": "USD",
+        "due_date": "2026-12-31",
+        "line_items": [
+            {"description": "Design work", "quantity": 2, "unit_price": "150.00", "tax_rate": "8.25"},
+            {"description": "Hosting", "quantity": 1, "unit_price": 19.99},
+        ],
+    }
+    body.update(overrides)
+    return body
+
+
+def create_invoice(http: httpx.Client, bearer: str, **overrides: Any) -> httpx.Response:
+    return http.post("/api/v1/invoices", json=invoice_body(**overrides), headers=auth(bearer))
