@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench import cold_import, round_trips, runtime_overhead
+from bench import cold_import, round_trips, runtime_overhead, wallet_creation
 
 
 def main() -> None:
@@ -10,6 +10,8 @@ def main() -> None:
     cold_import.run()
     print("== DynamoDB round trips")
     round_trips.run()
+    print("== wallet creation")
+    wallet_creation.run()
     print("== local runtime")
     runtime_overhead.run()
 
