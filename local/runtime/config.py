@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import re
@@ -103,9 +104,22 @@ def is_stale(template: Path, config: RuntimeConfig) -> bool:
 
 
 def ensure_template(template: Path, config: RuntimeConfig, log: logging.Logger) -> None:
-    """Run the synth command when the template is stale; stamp the output folder with the command."""
+    """Run the synth command when the template is stale; stamp the output folder with the command.
+
+    Two runtimes starting at once (parallel test workers) would synthesize into the same folder and trip
+    over each other's asset staging, so the check and the synth run under an exclusive file lock.
+    """
     if not is_stale(template, config):
         return
+    template.parent.mkdir(parents=True, exist_ok=True)
+    with (template.parent.parent / f".{template.parent.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not is_stale(template, config):
+            return
+        _synthesize(template, config, log)
+
+
+def _synthesize(template: Path, config: RuntimeConfig, log: logging.Logger) -> None:
     if not config.synth_command:
         raise FileNotFoundError(f"{template} is missing or stale and the config has no synth_command")
     log.info("template %s is stale; running: %s", template, config.synth_command)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
@@ -181,15 +182,21 @@ def _fixture_stale() -> bool:
 
 @pytest.fixture(scope="session")
 def fixture_template() -> Path:
-    """The fixture CDK app synthesized once (bundling skipped); re-synthesized only when it changed."""
-    if _fixture_stale():
-        env = dict(
-            os.environ,
-            CDK_OUTDIR=str(FIXTURE_OUT),
-            CDK_CONTEXT_JSON=json.dumps({"aws:cdk:bundling-stacks": []}),
-            JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION="1",
-        )
-        subprocess.run([sys.executable, "app.py"], cwd=FIXTURES, env=env, check=True, capture_output=True)
+    """The fixture CDK app synthesized once (bundling skipped); re-synthesized only when it changed.
+
+    Parallel test workers share the output folder, so the check and the synth hold an exclusive lock.
+    """
+    FIXTURE_OUT.parent.mkdir(parents=True, exist_ok=True)
+    with (FIXTURE_OUT.parent / ".runtime-fixture.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _fixture_stale():
+            env = dict(
+                os.environ,
+                CDK_OUTDIR=str(FIXTURE_OUT),
+                CDK_CONTEXT_JSON=json.dumps({"aws:cdk:bundling-stacks": []}),
+                JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION="1",
+            )
+            subprocess.run([sys.executable, "app.py"], cwd=FIXTURES, env=env, check=True, capture_output=True)
     return FIXTURE_TEMPLATE
 
 

@@ -17,8 +17,9 @@ STACK_TEMPLATE = "MonayWallets.template.json"
 @lru_cache(maxsize=1)
 def synthesized_template() -> dict[str, Any]:
     """The local-mode template, bundling skipped (as `make run` and the tests use it)."""
-    outdir = ROOT / ".cache" / "cdk.out.test"
-    env = dict(os.environ, CDK_OUTDIR=str(outdir))
+    # One folder per pytest-xdist worker: two synths staging assets into one folder collide (EEXIST).
+    outdir = ROOT / ".cache" / f"cdk.out.test-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    env = dict(os.environ, CDK_OUTDIR=str(outdir), JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION="1")
     context = {"aws:cdk:bundling-stacks": [], "wallets:local": "true"}
     env["CDK_CONTEXT_JSON"] = json.dumps(context)
     subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, check=True)
