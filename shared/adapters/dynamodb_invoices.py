@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
 from datetime import datetime
 from typing import Any
 
+from shared.adapters.dynamodb_cursor import decode_cursor, encode_cursor
 from shared.adapters.dynamodb_table import from_item, to_item, translated_errors, value
-from shared.errors import ValidationFailed
 from shared.models.invoice import Invoice, InvoiceStatus
 from shared.outbox import iso
 from shared.ports import InvoicePage, InvoiceQuery
@@ -125,7 +122,9 @@ class DynamoDBInvoiceRepository:
             request["FilterExpression"] = "#status = :status"
             request["ExpressionAttributeNames"]["#status"] = "status"
             request["ExpressionAttributeValues"][":status"] = {"S": status_filter.value}
-        start = decode_cursor(query.cursor, index, partition, query.tenant_id) if query.cursor else None
+        start = (
+            decode_invoice_cursor(query.cursor, index, partition, query.tenant_id) if query.cursor else None
+        )
         collected: list[dict[str, Any]] = []
         for _ in range(_MAX_QUERIES_PER_PAGE):
             # One extra item tells whether another page exists without a second round trip.
@@ -142,9 +141,9 @@ class DynamoDBInvoiceRepository:
         more = len(collected) > query.limit or start is not None
         cursor = None
         if more and items:
-            cursor = encode_cursor(items[-1], index)
+            cursor = encode_invoice_cursor(items[-1], index)
         elif more and start:
-            cursor = encode_cursor(start, index)
+            cursor = encode_invoice_cursor(start, index)
         return InvoicePage(items=[invoice_from_item(item) for item in items], next_cursor=cursor)
 
     def change_status(self, invoice: Invoice, expected: InvoiceStatus, records: list[dict[str, Any]]) -> None:
@@ -211,37 +210,24 @@ class DynamoDBInvoiceRepository:
             self._client.transact_write_items(TransactItems=operations)
 
 
-def encode_cursor(key: dict[str, Any], index: str) -> str:
-    """An opaque page token: the last item's key on `index`, base64url JSON."""
-    plain = {name: key[name]["S"] for name in ("pk", "sk", f"{index}pk", f"{index}sk")}
-    return base64.urlsafe_b64encode(json.dumps(plain, separators=(",", ":")).encode()).decode().rstrip("=")
+def _key_names(index: str) -> tuple[str, ...]:
+    return ("pk", "sk", f"{index}pk", f"{index}sk")
 
 
-def decode_cursor(cursor: str, index: str, partition: str, tenant_id: str) -> dict[str, Any]:
+def encode_invoice_cursor(key: dict[str, Any], index: str) -> str:
+    return encode_cursor(key, _key_names(index))
+
+
+def decode_invoice_cursor(cursor: str, index: str, partition: str, tenant_id: str) -> dict[str, Any]:
     """The ExclusiveStartKey a cursor stands for, refusing any cursor this query could not have issued."""
-    invalid = ValidationFailed(
-        "cursor is invalid",
-        [{"field": "cursor", "message": "not a cursor from this list", "type": "value_error"}],
-    )
-    if len(cursor) > 1024 or not re.fullmatch(r"[A-Za-z0-9_-]+", cursor):
-        raise invalid
-    try:
-        plain = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError) as exc:
-        raise invalid from exc
-    names = {"pk", "sk", f"{index}pk", f"{index}sk"}
-    if (
-        not isinstance(plain, dict)
-        or set(plain) != names
-        or not all(isinstance(v, str) for v in plain.values())
-    ):
-        raise invalid
-    match = _SORT_KEY.fullmatch(plain[f"{index}sk"])
-    if (
-        plain[f"{index}pk"] != partition
-        or plain["pk"] != tenant_pk(tenant_id)
-        or match is None
-        or plain["sk"] != f"INVOICE#{match.group(1)}"
-    ):
-        raise invalid
-    return {name: {"S": text} for name, text in plain.items()}
+
+    def issued_here(plain: dict[str, str]) -> bool:
+        match = _SORT_KEY.fullmatch(plain[f"{index}sk"])
+        return (
+            plain[f"{index}pk"] == partition
+            and plain["pk"] == tenant_pk(tenant_id)
+            and match is not None
+            and plain["sk"] == f"INVOICE#{match.group(1)}"
+        )
+
+    return decode_cursor(cursor, _key_names(index), issued_here)

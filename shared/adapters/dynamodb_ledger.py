@@ -7,10 +7,6 @@ across assets); `LEDGER#TOTALS`/`ASSET#{asset}` running totals.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-import re
 import secrets
 import time
 from collections.abc import Callable, Sequence
@@ -19,8 +15,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from shared.adapters.dynamodb_cursor import decode_cursor, encode_cursor
 from shared.adapters.dynamodb_table import from_item, to_item, translated_errors, value
-from shared.errors import ConcurrentUpdate, DependencyUnavailable, InsufficientBalance, ValidationFailed
+from shared.errors import ConcurrentUpdate, DependencyUnavailable, InsufficientBalance
 from shared.ledger.accounts import Account, AccountType, Side
 from shared.ledger.journal import MAX_TRANSACT_OPERATIONS, Entry, InvalidJournal, Journal, JournalKind
 from shared.ledger.ports import PostOutcome, StatementLine, StatementPage
@@ -385,7 +382,7 @@ class DynamoDBLedger:
             response = self._client.query(**request)
         items = response.get("Items", [])
         page, more = items[:limit], len(items) > limit
-        next_cursor = _encode_cursor(page[-1], key_names) if more and page else None
+        next_cursor = encode_cursor(page[-1], key_names) if more and page else None
         return StatementPage([_line(item) for item in page], next_cursor)
 
 
@@ -415,33 +412,17 @@ def _line(item: dict[str, Any]) -> StatementLine:
     )
 
 
-_CURSOR = re.compile(r"^[A-Za-z0-9_-]{1,1024}$")
-
-
-def _encode_cursor(item: dict[str, Any], key_names: tuple[str, ...]) -> str:
-    plain = {name: item[name]["S"] for name in key_names}
-    return base64.urlsafe_b64encode(json.dumps(plain, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
 def _decode_cursor(cursor: str, key_names: tuple[str, ...], partition: str) -> dict[str, Any]:
     """The ExclusiveStartKey a cursor stands for; one from another list or account is refused."""
-    invalid = ValidationFailed(
-        "cursor is invalid",
-        [{"field": "cursor", "message": "not a cursor from this list", "type": "value_error"}],
-    )
-    if not _CURSOR.fullmatch(cursor):
-        raise invalid
-    try:
-        plain = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError) as exc:
-        raise invalid from exc
-    if not isinstance(plain, dict) or set(plain) != set(key_names):
-        raise invalid
-    if not all(isinstance(v, str) for v in plain.values()):
-        raise invalid
-    # The queried partition is the last key pair's: pk for an account's statement, gsi1pk for a history.
-    if plain[key_names[-2]] != partition or not plain["sk"].startswith("ENTRY#"):
-        raise invalid
-    if not plain["pk"].startswith("LEDGER#ACCOUNT#"):
-        raise invalid
-    return {name: {"S": text} for name, text in plain.items()}
+
+    def issued_here(plain: dict[str, str]) -> bool:
+        # The queried partition is the last key pair's: pk for an account's statement, gsi1pk for a history.
+        return (
+            plain[key_names[-2]] == partition
+            and plain["sk"].startswith("ENTRY#")
+            and plain["pk"].startswith("LEDGER#ACCOUNT#")
+        )
+
+    return decode_cursor(cursor, key_names, issued_here)

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
 from datetime import datetime
 from typing import Any
 
+from shared.adapters.dynamodb_cursor import decode_cursor, encode_cursor
 from shared.adapters.dynamodb_table import from_item, to_item, translated_errors, value
 from shared.crypto.envelope import SealedSecret
-from shared.errors import ConcurrentUpdate, ValidationFailed
+from shared.errors import ConcurrentUpdate
 from shared.models.wallet import Card, Wallet
 from shared.outbox import iso
 from shared.services.wallets_ports import NewWallet, WalletPage
@@ -296,7 +294,7 @@ class DynamoDBWalletRepository:
             "ExpressionAttributeValues": {":partition": {"S": partition}},
             "ScanIndexForward": False,
         }
-        start = decode_cursor(cursor, partition) if cursor else None
+        start = decode_active_cursor(cursor, partition) if cursor else None
         collected: list[dict[str, Any]] = []
         for _ in range(_MAX_QUERIES_PER_PAGE):
             page_request = dict(request, Limit=limit + 1 - len(collected))
@@ -310,7 +308,7 @@ class DynamoDBWalletRepository:
                 break
         items = collected[:limit]
         more = len(collected) > limit or start is not None
-        next_cursor = encode_cursor(items[-1]) if more and items else None
+        next_cursor = encode_cursor(items[-1], _ACTIVE_KEYS) if more and items else None
         return WalletPage([wallet_from_item(item) for item in items], next_cursor)
 
     # -- plumbing ------------------------------------------------------------------------------------
@@ -334,33 +332,19 @@ class DynamoDBWalletRepository:
             self._client.transact_write_items(TransactItems=operations)
 
 
-def encode_cursor(item: dict[str, Any]) -> str:
-    plain = {name: item[name]["S"] for name in ("pk", "sk", "gsi2pk", "gsi2sk")}
-    return base64.urlsafe_b64encode(json.dumps(plain, separators=(",", ":")).encode()).decode().rstrip("=")
+_ACTIVE_KEYS = ("pk", "sk", "gsi2pk", "gsi2sk")
 
 
-def decode_cursor(cursor: str, partition: str) -> dict[str, Any]:
+def decode_active_cursor(cursor: str, partition: str) -> dict[str, Any]:
     """The ExclusiveStartKey of a cursor this list issued for this tenant; anything else is refused."""
-    invalid = ValidationFailed(
-        "cursor is invalid",
-        [{"field": "cursor", "message": "not a cursor from this list", "type": "value_error"}],
-    )
-    if len(cursor) > 1024 or not re.fullmatch(r"[A-Za-z0-9_-]+", cursor):
-        raise invalid
-    try:
-        plain = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError) as exc:
-        raise invalid from exc
-    if not isinstance(plain, dict) or set(plain) != {"pk", "sk", "gsi2pk", "gsi2sk"}:
-        raise invalid
-    if not all(isinstance(text, str) for text in plain.values()):
-        raise invalid
-    match = _ORDER.fullmatch(plain["gsi2sk"])
-    if (
-        plain["gsi2pk"] != partition
-        or match is None
-        or plain["pk"] != wallet_pk(match.group(1))
-        or plain["sk"] != META
-    ):
-        raise invalid
-    return {name: {"S": text} for name, text in plain.items()}
+
+    def issued_here(plain: dict[str, str]) -> bool:
+        match = _ORDER.fullmatch(plain["gsi2sk"])
+        return (
+            plain["gsi2pk"] == partition
+            and match is not None
+            and plain["pk"] == wallet_pk(match.group(1))
+            and plain["sk"] == META
+        )
+
+    return decode_cursor(cursor, _ACTIVE_KEYS, issued_here)
