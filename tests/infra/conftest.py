@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from tests.support.template import ROOT, resources_of_type, synthesized_template
+from tests.support.template import resources_of_type, synth_outdir, synthesized_template
 
-TEST_OUTDIR = ROOT / ".cache" / "cdk.out.test"
+TEST_OUTDIR = synth_outdir()
 
 
 @pytest.fixture(scope="session")

@@ -14,11 +14,16 @@ ROOT = Path(__file__).resolve().parents[2]
 STACK_TEMPLATE = "MonayWallets.template.json"
 
 
+def synth_outdir() -> Path:
+    """This test process's synth folder: one per pytest-xdist worker, since two synths staging assets into
+    one folder collide (EEXIST)."""
+    return ROOT / ".cache" / f"cdk.out.test-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+
+
 @lru_cache(maxsize=1)
 def synthesized_template() -> dict[str, Any]:
     """The local-mode template, bundling skipped (as `make run` and the tests use it)."""
-    # One folder per pytest-xdist worker: two synths staging assets into one folder collide (EEXIST).
-    outdir = ROOT / ".cache" / f"cdk.out.test-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    outdir = synth_outdir()
     env = dict(os.environ, CDK_OUTDIR=str(outdir), JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION="1")
     context = {"aws:cdk:bundling-stacks": [], "wallets:local": "true"}
     env["CDK_CONTEXT_JSON"] = json.dumps(context)
