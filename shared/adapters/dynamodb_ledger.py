@@ -412,8 +412,6 @@ def _line(item: dict[str, Any]) -> StatementLine:
     )
 
 
-
-
 def _decode_cursor(cursor: str, key_names: tuple[str, ...], partition: str) -> dict[str, Any]:
     """The ExclusiveStartKey a cursor stands for; one from another list or account is refused."""
 
