@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import re
+from functools import lru_cache
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
 from shared.auth import JwtVerifier, secret_from_string
+from shared.clock import ScaledClock
 from shared.config import Settings, get_settings
-from shared.errors import Unauthorized
+from shared.errors import InvalidLink, Unauthorized
+from shared.payment_links import PaymentLinks
 
 logger = Logger()
 
@@ -54,20 +58,60 @@ def api_wide_resource(method_arn: str) -> str:
     return f"{match.group(1)}/*"
 
 
+@lru_cache(maxsize=1)
+def payment_links() -> PaymentLinks:
+    settings = get_settings()
+    if not settings.app_secret_arn:
+        raise Unauthorized("payment links are not configured")
+    from shared.adapters.secrets import secret_string
+
+    secret = json.loads(secret_string(settings.app_secret_arn)).get("payment_link_secret")
+    if not secret:
+        raise Unauthorized("payment links are not configured")
+    return PaymentLinks(secret, ScaledClock(settings.clock_speed, settings.clock_origin), "")
+
+
+def link_context(token: str) -> tuple[str, dict[str, str]]:
+    """A payment-link token (WebSocket only): the payer may follow its invoice and wallet, nothing else."""
+    try:
+        claims = payment_links().verify(token)
+    except InvalidLink as exc:
+        raise Unauthorized(exc.message) from exc
+    subject = f"link:{claims.invoice_id}"
+    context = {
+        "sub": subject,
+        "tenant_id": claims.tenant_id,
+        # The payer acts as a consumer; `link_invoice_id` confines the connection to this one invoice.
+        "roles": "consumer",
+        "link_invoice_id": claims.invoice_id,
+        "link_wallet_id": claims.wallet_id,
+    }
+    return subject, context
+
+
+def identity(event: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    token = token_of(event)
+    # A JWT has three dot-separated parts and a payment-link token two; REST routes take JWTs only.
+    if event.get("type") == "REQUEST" and token.count(".") == 1:
+        return link_context(token)
+    principal = verifier.verify(token)
+    return principal.sub, principal.to_context()
+
+
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         resource = api_wide_resource(event.get("methodArn", ""))
-        principal = verifier.verify(token_of(event))
+        principal_id, authorizer_context = identity(event)
     except Unauthorized as exc:
         logger.info("token refused", extra={"reason": exc.message, "type": event.get("type")})
         # API Gateway answers 401 for exactly this message; anything else would be a 500.
         raise Exception("Unauthorized") from None
     return {
-        "principalId": principal.sub,
+        "principalId": principal_id,
         "policyDocument": {
             "Version": "2012-10-17",
             "Statement": [{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": resource}],
         },
-        "context": principal.to_context(),
+        "context": authorizer_context,
     }

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import base64
+import json
 import re
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import ClientConnection, connect
 
 from shared.crypto.keys import is_checksum_address
 from tests.e2e.conftest import RunningRuntime
@@ -207,3 +211,40 @@ def test_admin_stats_count_what_was_created(system: RunningRuntime, http: httpx.
     assert listed.status_code == 200, listed.text
     active = listed.json()["data"]
     assert 1 <= len(active["wallets"]) <= 5
+
+
+def test_a_payment_link_token_follows_only_its_own_invoice_over_websocket(
+    system: RunningRuntime, http: httpx.Client
+) -> None:
+    merchant = auth(system.tokens["merchant"])
+    body = {
+        "amount": "9.99",
+        "currency": "USD",
+        "vendorId": "v",
+        "description": "Tea",
+        "dueDate": "2026-12-31",
+    }
+    created = http.post("/api/v1/invoices/create-wallet", json=body, headers=merchant).json()["data"]
+    link_token = created["paymentLink"].rsplit("/", 1)[-1]
+    other = new_invoice(system, http)
+    with connect(f"{system.ws_url}?token={link_token}", open_timeout=20) as socket:
+        socket.send(json.dumps({"action": "subscribe", "channel": f"invoice:{created['invoiceId']}"}))
+        assert receive(socket, "invoice:state")["data"]["id"] == created["invoiceId"]
+        socket.send(json.dumps({"action": "subscribe", "channel": f"invoice:{other['id']}"}))
+        assert receive(socket, "error")["data"]["code"] == "not_found"
+        socket.send(json.dumps({"action": "subscribe", "channel": "admin"}))
+        assert receive(socket, "error")["data"]["code"] == "forbidden"
+    tampered = link_token[:-2] + ("AA" if not link_token.endswith("AA") else "BB")
+    with pytest.raises(InvalidStatus):
+        connect(f"{system.ws_url}?token={tampered}", open_timeout=20).close()
+    # A link token is not a bearer token for the REST API.
+    refused = http.get(f"/api/v1/invoices/{created['invoiceId']}", headers=auth(link_token))
+    assert refused.status_code == 401
+
+
+def receive(socket: ClientConnection, event: str, timeout: float = 20.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        message = json.loads(socket.recv(timeout=max(0.1, deadline - time.monotonic())))
+        if message.get("event") == event:
+            return dict(message)
