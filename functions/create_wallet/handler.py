@@ -45,15 +45,23 @@ ModeHeader = Annotated[
     Literal["ephemeral", "adaptive", "persistent"] | None,
     Header(alias="X-Wallet-Mode", description="wallet mode; the body's mode_override wins"),
 ]
+
+
 # The business identity the issuer verifies for each tenant's company cardholder: the platform operates
 # the cards on its merchants' behalf.
-PLATFORM_CARDHOLDER = CardholderProfile(
-    name="Monay Wallets merchant",
-    email="issuing@monay.example",
-    address=CardholderAddress(
-        line1="548 Market St", city="San Francisco", postal_code="94104", country="US", state="CA"
-    ),
-)
+def cardholder_profile(settings: Settings) -> CardholderProfile:
+    """The identity of the tenants' company cardholder, from configuration."""
+    return CardholderProfile(
+        name=settings.cardholder_name,
+        email=settings.cardholder_email,
+        address=CardholderAddress(
+            line1=settings.cardholder_line1,
+            city=settings.cardholder_city,
+            postal_code=settings.cardholder_postal_code,
+            country=settings.cardholder_country,
+            state=settings.cardholder_state,
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -103,7 +111,7 @@ def compose(
     )
     data_keys = KmsDataKeys(kms or boto3.client("kms", region_name=settings.aws_region), settings.kms_key_id)
     service = WalletService(
-        wallets, invoice_repository, data_keys, cards, destruction, clock, PLATFORM_CARDHOLDER
+        wallets, invoice_repository, data_keys, cards, destruction, clock, cardholder_profile(settings)
     )
 
     @lru_cache(maxsize=1)
