@@ -1,0 +1,249 @@
+"""FundingStore on the one table, posting through DynamoDBLedger.
+
+Items (beside the wallet's META/KEYS/CARD): `WALLET#{id}`/`FUNDING` the funding claim (intent, provider,
+state, charge key, transaction hash, refund count) and `WALLET#{id}`/`FUNDREFUND#{intent}` one record per
+refunded charge. The funding commit is one TransactWriteItems: wallet, claim, counters, audit, outbox and
+the ledger's own operations.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from shared.adapters.dynamodb_ledger import DynamoDBLedger
+from shared.adapters.dynamodb_table import from_item, to_item, translated_errors, value
+from shared.adapters.dynamodb_wallets import META, stats_update, wallet_pk
+from shared.errors import ConcurrentUpdate
+from shared.ledger.ports import PostOutcome
+from shared.models.wallet import Wallet, WalletStatus
+from shared.outbox import audit_item, iso
+from shared.services.funding_ports import ClaimHeld, ClaimState, FundingClaim, FundingCommit, RefundRecord
+
+CLAIM_SK = "FUNDING"
+
+
+def claim_key(wallet_id: str) -> dict[str, Any]:
+    return {"pk": {"S": wallet_pk(wallet_id)}, "sk": {"S": CLAIM_SK}}
+
+
+def refund_key(wallet_id: str, intent_id: str) -> dict[str, Any]:
+    return {"pk": {"S": wallet_pk(wallet_id)}, "sk": {"S": f"FUNDREFUND#{intent_id}"}}
+
+
+class DynamoDBFundingStore:
+    def __init__(self, client: Any, table_name: str, ledger: DynamoDBLedger | None = None) -> None:
+        self._client = client
+        self._table = table_name
+        self._ledger = ledger or DynamoDBLedger(client, table_name)
+
+    def claim_of(self, wallet_id: str) -> FundingClaim:
+        item = self._get(claim_key(wallet_id))
+        if item is None:
+            return FundingClaim(wallet_id, None, None, None)
+        values = from_item(item)
+        return FundingClaim(
+            wallet_id=wallet_id,
+            intent_id=values.get("intent_id"),
+            provider=values.get("provider"),
+            state=ClaimState(values["state"]) if values.get("state") else None,
+            charge_key=values.get("charge_key"),
+            transaction_hash=values.get("transaction_hash"),
+            refunds=int(values.get("refunds", 0)),
+        )
+
+    def claim(
+        self, wallet: Wallet, intent_id: str, provider: str, charge_key: str, now: datetime
+    ) -> FundingClaim:
+        try:
+            with translated_errors():
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=claim_key(wallet.wallet_id),
+                    UpdateExpression="SET #entity = :entity, #wallet = :wallet, #tenant = :tenant, "
+                    "#intent = :intent, #provider = :provider, #state = :minting, #key = :key, "
+                    "#updated = :now",
+                    ConditionExpression="attribute_not_exists(pk) OR #state = :refunded",
+                    ExpressionAttributeNames={
+                        "#entity": "entity",
+                        "#wallet": "wallet_id",
+                        "#tenant": "tenant_id",
+                        "#intent": "intent_id",
+                        "#provider": "provider",
+                        "#state": "state",
+                        "#key": "charge_key",
+                        "#updated": "updated_at",
+                    },
+                    ExpressionAttributeValues={
+                        ":entity": value("wallet_funding"),
+                        ":wallet": value(wallet.wallet_id),
+                        ":tenant": value(wallet.tenant_id),
+                        ":intent": value(intent_id),
+                        ":provider": value(provider),
+                        ":minting": value(ClaimState.MINTING.value),
+                        ":refunded": value(ClaimState.REFUNDED.value),
+                        ":key": value(charge_key),
+                        ":now": value(iso(now)),
+                    },
+                )
+        except ConcurrentUpdate:
+            stored = self.claim_of(wallet.wallet_id)
+            if stored.intent_id == intent_id:
+                return stored
+            raise ClaimHeld(stored) from None
+        return self.claim_of(wallet.wallet_id)
+
+    def refund_of(self, wallet_id: str, intent_id: str) -> RefundRecord | None:
+        item = self._get(refund_key(wallet_id, intent_id))
+        if item is None:
+            return None
+        values = from_item(item)
+        return RefundRecord(
+            wallet_id,
+            intent_id,
+            int(values["amount_minor"]),
+            values["currency"],
+            values["reason"],
+            values.get("refund_id"),
+        )
+
+    def record_refund(self, wallet: Wallet, record: RefundRecord, actor: str, now: datetime) -> None:
+        refund_item = {
+            "pk": wallet_pk(wallet.wallet_id),
+            "sk": f"FUNDREFUND#{record.intent_id}",
+            "entity": "funding_refund",
+            "wallet_id": wallet.wallet_id,
+            "tenant_id": wallet.tenant_id,
+            "intent_id": record.intent_id,
+            "amount_minor": record.amount_minor,
+            "currency": record.currency,
+            "reason": record.reason,
+            "created_at": iso(now),
+        }
+        holder = self.claim_of(wallet.wallet_id)
+        names = {"#refunds": "refunds", "#entity": "entity", "#wallet": "wallet_id"}
+        values: dict[str, Any] = {
+            ":one": value(1),
+            ":entity": value("wallet_funding"),
+            ":wallet": value(wallet.wallet_id),
+        }
+        update: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": claim_key(wallet.wallet_id),
+            "UpdateExpression": "SET #entity = :entity, #wallet = :wallet ADD #refunds :one",
+        }
+        if holder.intent_id == record.intent_id and holder.state is ClaimState.MINTING:
+            # The refunded charge held the claim: release it so the next attempt may claim.
+            update["UpdateExpression"] = (
+                "SET #entity = :entity, #wallet = :wallet, #state = :refunded ADD #refunds :one"
+            )
+            update["ConditionExpression"] = "#intent = :intent AND #state = :minting"
+            names |= {"#state": "state", "#intent": "intent_id"}
+            values |= {
+                ":refunded": value(ClaimState.REFUNDED.value),
+                ":minting": value(ClaimState.MINTING.value),
+                ":intent": value(record.intent_id),
+            }
+        update["ExpressionAttributeNames"] = names
+        update["ExpressionAttributeValues"] = values
+        changes = {
+            "payment_intent_id": record.intent_id,
+            "amount_minor": record.amount_minor,
+            "reason": record.reason,
+        }
+        audit = audit_item(wallet.wallet_id, "wallet.funding_refunded", actor, wallet.tenant_id, now, changes)
+        operations = [self._put_new(refund_item), {"Update": update}, self._put_new(audit)]
+        try:
+            with translated_errors():
+                self._client.transact_write_items(TransactItems=operations)
+        except ConcurrentUpdate:
+            if self.refund_of(wallet.wallet_id, record.intent_id) is None:
+                raise
+
+    def refund_issued(self, wallet_id: str, intent_id: str, refund_id: str) -> None:
+        with translated_errors():
+            self._client.update_item(
+                TableName=self._table,
+                Key=refund_key(wallet_id, intent_id),
+                UpdateExpression="SET refund_id = :refund",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":refund": value(refund_id)},
+            )
+
+    def commit(self, funding: FundingCommit) -> PostOutcome:
+        before, after, claim = funding.before, funding.after, funding.claim
+        names = {
+            "#balance": "balance",
+            "#status": "status",
+            "#provider": "provider",
+            "#version": "version",
+            "#updated": "updated_at",
+        }
+        values = {
+            ":balance": value(after.balance),
+            ":status": value(after.status.value),
+            ":provider": value(after.provider),
+            ":version": value(after.version),
+            ":updated": value(iso(after.updated_at)),
+            ":expected_version": value(before.version),
+            ":active": value(WalletStatus.ACTIVE.value),
+        }
+        condition = "#version = :expected_version AND #status = :active"
+        if before.expires_at is not None:
+            names["#expires"] = "expires_at"
+            values[":now"] = value(iso(after.updated_at))
+            condition += " AND #expires > :now"
+        wallet_update = {
+            "Update": {
+                "TableName": self._table,
+                "Key": {"pk": {"S": wallet_pk(before.wallet_id)}, "sk": {"S": META}},
+                "UpdateExpression": "SET #balance = :balance, #status = :status, #provider = :provider, "
+                "#version = :version, #updated = :updated",
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+            }
+        }
+        claim_update = {
+            "Update": {
+                "TableName": self._table,
+                "Key": claim_key(before.wallet_id),
+                "UpdateExpression": "SET #state = :funded, #hash = :hash, #provider = :provider, #key = :key",
+                "ConditionExpression": "#intent = :intent AND #state = :minting",
+                "ExpressionAttributeNames": {
+                    "#state": "state",
+                    "#hash": "transaction_hash",
+                    "#provider": "provider",
+                    "#key": "charge_key",
+                    "#intent": "intent_id",
+                },
+                "ExpressionAttributeValues": {
+                    ":funded": value(ClaimState.FUNDED.value),
+                    ":minting": value(ClaimState.MINTING.value),
+                    ":hash": value(claim.transaction_hash or ""),
+                    ":provider": value(claim.provider or ""),
+                    ":key": value(claim.charge_key or ""),
+                    ":intent": value(claim.intent_id or ""),
+                },
+            }
+        }
+        operations: list[dict[str, Any]] = [wallet_update, claim_update]
+        if funding.stats:
+            operations.append(stats_update(self._table, before.tenant_id, funding.stats))
+        operations.extend(self._put_new(record) for record in funding.records)
+        return self._ledger.post(funding.journal, also=operations)
+
+    def _get(self, key: dict[str, Any]) -> dict[str, Any] | None:
+        with translated_errors():
+            response = self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True)
+        item: dict[str, Any] | None = response.get("Item")
+        return item
+
+    def _put_new(self, item: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "Put": {
+                "TableName": self._table,
+                "Item": to_item(item),
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }

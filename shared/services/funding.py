@@ -1,0 +1,325 @@
+"""Funding a wallet by card or bank: charge through the payment processor, mint the same value as
+stablecoins at a healthy provider, and post the ledger journal with the wallet's new state in one go.
+
+Order and keys make every step safe to repeat:
+- the provider is chosen before anything is charged, so "no provider" never charges;
+- the Stripe key is derived from the wallet and the caller's Idempotency-Key (or, without one, the
+  wallet's refund count), so a retried request finds the same PaymentIntent instead of charging again;
+- a per-wallet claim names the PaymentIntent and provider before the mint (keyed by the PaymentIntent),
+  so a retry after a crash mints at the same provider with the same key, and two requests with different
+  keys cannot both fund one wallet (the loser is refunded before anything is minted for it);
+- the journal's id is the PaymentIntent's, so the request, its retries and the webhook post it once;
+- a failed mint writes the refund record first, then refunds at Stripe (keyed by the PaymentIntent): a
+  crash in between is finished by the retry, which sees the record and never mints for that charge.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from shared.auth import ADMIN, CONSUMER, MERCHANT, Principal, require_role
+from shared.clock import Clock
+from shared.errors import (
+    ConcurrentUpdate,
+    Conflict,
+    InvalidState,
+    NotFound,
+    PaymentFailed,
+    ProviderUnavailable,
+    WalletsError,
+)
+from shared.ledger.assets import fiat_to_token
+from shared.ledger.movements import funding
+from shared.ledger.ports import PostOutcome
+from shared.models.wallet import FINISHED, Wallet, WalletStatus, to_minor
+from shared.money import format_amount, minor_units
+from shared.outbox import audit_item, outbox_item
+from shared.ports_cards import PaymentProcessor, PaymentResult
+from shared.providers.models import Asset
+from shared.services.funding_ports import (
+    ClaimHeld,
+    ClaimState,
+    FundingClaim,
+    FundingCommit,
+    FundingStore,
+    ProviderGateway,
+    ProviderMap,
+    RefundRecord,
+    WalletReader,
+)
+from shared.services.wallets import is_wallet_id, may_see
+from shared.services.wallets_stats import status_change_deltas
+
+# The stablecoin each wallet currency is funded with (1:1 in major units).
+FUNDING_TOKENS: dict[str, Asset] = {"USD": Asset.USDC, "EUR": Asset.EURC}
+_COMMIT_ATTEMPTS = 3
+
+
+def charge_key(wallet_id: str, principal: Principal, request_key: str | None, refunds: int) -> str:
+    """The Stripe idempotency key of one funding attempt. With the caller's Idempotency-Key it is fixed for
+    that key (scoped to the caller, as the key is); without one it is the wallet's attempt number, which
+    only a refund moves on."""
+    if request_key is None:
+        return f"fund-{wallet_id}-attempt-{refunds}"
+    scoped = f"{principal.tenant_id}\x1f{principal.sub}\x1f{request_key}".encode()
+    return f"fund-{wallet_id}-{hashlib.sha256(scoped).hexdigest()[:40]}"
+
+
+def mint_key(intent_id: str) -> str:
+    return f"fund-mint-{intent_id}"
+
+
+def refund_key(intent_id: str) -> str:
+    return f"fund-refund-{intent_id}"
+
+
+@dataclass(frozen=True)
+class FundingOutcome:
+    status_code: int
+    data: dict[str, Any]
+
+
+class FundingService:
+    def __init__(
+        self,
+        wallets: WalletReader,
+        store: FundingStore,
+        payments: PaymentProcessor,
+        router: ProviderGateway,
+        providers: ProviderMap,
+        clock: Clock,
+    ) -> None:
+        self._wallets = wallets
+        self._store = store
+        self._payments = payments
+        self._router = router
+        self._providers = providers
+        self._clock = clock
+
+    def fund(
+        self, principal: Principal, wallet_id: str, payment_method: str, request_key: str | None
+    ) -> FundingOutcome:
+        require_role(principal, MERCHANT, ADMIN, CONSUMER)
+        wallet = self._visible(principal, wallet_id)
+        claim = self._store.claim_of(wallet.wallet_id)
+        key = charge_key(wallet.wallet_id, principal, request_key, claim.refunds)
+        if (
+            wallet.status is WalletStatus.FUNDED
+            and claim.state is ClaimState.FUNDED
+            and claim.charge_key == key
+        ):
+            # A retry of the request that funded the wallet: the same answer, nothing charged again.
+            return FundingOutcome(200, _funded_data(wallet, claim))
+        now = self._clock.now()
+        asset, amount_due = self._fundable(wallet, now)
+
+        provider = self._router.choose_provider()
+        result = self._payments.charge(
+            amount_due,
+            wallet.currency,
+            payment_method,
+            key,
+            {
+                "wallet_id": wallet.wallet_id,
+                "tenant_id": wallet.tenant_id,
+                "invoice_id": wallet.invoice_id or "",
+            },
+        )
+        if result.status == "processing":
+            return FundingOutcome(
+                202,
+                {
+                    "wallet_id": wallet.wallet_id,
+                    "status": "processing",
+                    "payment_intent_id": result.intent_id,
+                },
+            )
+        if result.status != "succeeded":
+            raise PaymentFailed(
+                result.failure_message or f"the payment is {result.status}",
+                [{"decline_code": result.decline_code, "payment_intent_id": result.intent_id}],
+            )
+        if self._store.refund_of(wallet.wallet_id, result.intent_id) is not None:
+            # This charge was refunded by an earlier attempt with the same key: finish the refund if a
+            # crash interrupted it, and never mint for it.
+            self._refund(principal, wallet, result, "mint_failed", now)
+            raise ProviderUnavailable("the stablecoin mint failed earlier and this payment was refunded")
+        try:
+            claim = self._store.claim(wallet, result.intent_id, provider.name, key, now)
+        except ClaimHeld as held:
+            self._refund(principal, wallet, result, "concurrent_funding", now)
+            if held.holder.state is ClaimState.FUNDED:
+                raise InvalidState("the wallet is already funded; this payment was refunded") from held
+            raise Conflict(
+                "another funding of this wallet is in progress; this payment was refunded"
+            ) from held
+        minting = self._providers[claim.provider or provider.name]
+        token_amount = fiat_to_token(amount_due, wallet.currency, asset.value)
+        try:
+            tx = self._router.call(
+                minting,
+                lambda p: p.mint(asset, token_amount, wallet.evm_address, mint_key(result.intent_id)),
+            )
+        except WalletsError as exc:
+            self._refund(principal, wallet, result, "mint_failed", now)
+            raise ProviderUnavailable("the stablecoin mint failed; the payment was refunded") from exc
+        funded_claim = FundingClaim(
+            wallet.wallet_id,
+            result.intent_id,
+            minting.name,
+            ClaimState.FUNDED,
+            key,
+            tx.tx_hash or tx.tx_id,
+            claim.refunds,
+        )
+        return self._commit(principal, wallet, funded_claim, asset, amount_due, now)
+
+    # -- steps ---------------------------------------------------------------------------------------
+    def _visible(self, principal: Principal, wallet_id: str) -> Wallet:
+        wallet = self._wallets.get(wallet_id) if is_wallet_id(wallet_id) else None
+        if wallet is None or not may_see(principal, wallet.tenant_id, wallet.customer_id):
+            raise NotFound("wallet not found")
+        return wallet
+
+    @staticmethod
+    def _fundable(wallet: Wallet, now: datetime) -> tuple[Asset, int]:
+        if wallet.status in FINISHED or wallet.is_expired(now):
+            raise InvalidState(f"a wallet that is {wallet.status_at(now).value} cannot be funded")
+        if wallet.status is not WalletStatus.ACTIVE:
+            raise InvalidState(f"a wallet that is {wallet.status.value} cannot be funded again")
+        amount_due = to_minor(max(wallet.spending_limit - wallet.balance, Decimal(0)), wallet.currency)
+        if amount_due <= 0:
+            raise InvalidState("the wallet has nothing left to fund")
+        asset = FUNDING_TOKENS.get(wallet.currency)
+        if asset is None:
+            raise InvalidState(f"wallets in {wallet.currency} cannot be funded")
+        return asset, amount_due
+
+    def _refund(
+        self, principal: Principal, wallet: Wallet, result: PaymentResult, reason: str, now: datetime
+    ) -> None:
+        """Record first, then refund: a retry that finds the record refunds (idempotently) and never mints."""
+        record = RefundRecord(
+            wallet.wallet_id, result.intent_id, result.amount_received_minor, result.currency, reason
+        )
+        self._store.record_refund(wallet, record, principal.sub, now)
+        refund = self._payments.refund(
+            result.intent_id, result.amount_received_minor, refund_key(result.intent_id)
+        )
+        self._store.refund_issued(wallet.wallet_id, result.intent_id, refund.refund_id)
+
+    def _commit(
+        self,
+        principal: Principal,
+        wallet: Wallet,
+        claim: FundingClaim,
+        asset: Asset,
+        amount_due: int,
+        now: datetime,
+    ) -> FundingOutcome:
+        intent_id = claim.intent_id or ""
+        journal = funding(
+            operation_id=intent_id,
+            wallet_id=wallet.wallet_id,
+            tenant_id=wallet.tenant_id,
+            currency=wallet.currency,
+            token=asset.value,
+            fiat_amount=amount_due,
+            created_at=now,
+            payment_intent_id=intent_id,
+            provider=claim.provider or "",
+        )
+        current = wallet
+        for _ in range(_COMMIT_ATTEMPTS):
+            balance = current.balance + Decimal(amount_due).scaleb(-minor_units(current.currency))
+            after = current.model_copy(
+                update={
+                    "balance": balance,
+                    "status": WalletStatus.FUNDED,
+                    "provider": claim.provider,
+                    "updated_at": now,
+                    "version": current.version + 1,
+                }
+            )
+            outcome = self._try_commit(principal, current, after, claim, journal, amount_due, now)
+            if outcome is not None:
+                return outcome
+            reread = self._wallets.get(wallet.wallet_id)
+            if reread is None or reread.status is not WalletStatus.ACTIVE or reread.is_expired(now):
+                # Funded by this very intent (the webhook path) is success; anything else ended the wallet
+                # while we minted, which only reconciliation can untangle: say so rather than pretend.
+                stored = self._store.claim_of(wallet.wallet_id)
+                if reread is not None and stored.intent_id == intent_id and stored.state is ClaimState.FUNDED:
+                    return FundingOutcome(200, _funded_data(reread, stored))
+                raise InvalidState("the wallet changed state while it was being funded")
+            current = reread
+        raise ConcurrentUpdate("the wallet changed while it was being funded; retry")
+
+    def _try_commit(
+        self,
+        principal: Principal,
+        before: Wallet,
+        after: Wallet,
+        claim: FundingClaim,
+        journal: Any,
+        amount_due: int,
+        now: datetime,
+    ) -> FundingOutcome | None:
+        places = minor_units(before.currency)
+        data = {
+            "tenant_id": before.tenant_id,
+            "wallet_id": before.wallet_id,
+            "invoice_id": before.invoice_id,
+            "amount": format_amount(Decimal(amount_due).scaleb(-places), places),
+            "currency": before.currency,
+            "wallet_balance": _balance_text(after),
+            "provider": claim.provider,
+            "payment_intent_id": claim.intent_id,
+            "transaction_hash": claim.transaction_hash,
+            "status": WalletStatus.FUNDED.value,
+        }
+        channels = [f"wallet:{before.wallet_id}"]
+        if before.invoice_id:
+            channels.append(f"invoice:{before.invoice_id}")
+        changes = {
+            "status": {"from": before.status.value, "to": WalletStatus.FUNDED.value},
+            "balance": {"from": _balance_text(before), "to": _balance_text(after)},
+            "payment_intent_id": claim.intent_id,
+            "provider": claim.provider,
+        }
+        records = [
+            audit_item(before.wallet_id, "wallet.funded", principal.sub, before.tenant_id, now, changes),
+            outbox_item("wallet:funded", channels, data, now),
+            outbox_item("payment:received", channels, data, now),
+        ]
+        commit = FundingCommit(
+            journal, before, after, claim, records, status_change_deltas(before.status, WalletStatus.FUNDED)
+        )
+        try:
+            outcome = self._store.commit(commit)
+        except ConcurrentUpdate:
+            return None
+        if outcome is PostOutcome.ALREADY_POSTED:
+            stored = self._wallets.get(before.wallet_id) or after
+            return FundingOutcome(200, _funded_data(stored, self._store.claim_of(before.wallet_id)))
+        return FundingOutcome(200, _funded_data(after, claim))
+
+
+def _balance_text(wallet: Wallet) -> str:
+    places = minor_units(wallet.currency)
+    return format_amount(wallet.balance, places)
+
+
+def _funded_data(wallet: Wallet, claim: FundingClaim) -> dict[str, Any]:
+    return {
+        "wallet_id": wallet.wallet_id,
+        "wallet_balance": _balance_text(wallet),
+        "transaction_hash": claim.transaction_hash,
+        "provider": claim.provider,
+        "status": WalletStatus.FUNDED.value,
+        "payment_intent_id": claim.intent_id,
+    }

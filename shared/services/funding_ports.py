@@ -1,0 +1,112 @@
+"""Ports and records of wallet funding: the per-wallet funding claim, refund records and the commit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol, TypeVar
+
+from shared.ledger.journal import Journal
+from shared.ledger.ports import PostOutcome
+from shared.models.wallet import Wallet
+from shared.providers.port import StablecoinProvider
+
+T = TypeVar("T")
+
+
+class ClaimState(StrEnum):
+    MINTING = "minting"
+    REFUNDED = "refunded"
+    FUNDED = "funded"
+
+
+@dataclass(frozen=True)
+class FundingClaim:
+    """The one funding of a wallet in flight or done: which PaymentIntent, which provider, what it minted.
+
+    `refunds` counts refunded attempts; it makes the Stripe key of a caller without an Idempotency-Key new
+    after each refund, and stays the same across retries of one attempt."""
+
+    wallet_id: str
+    intent_id: str | None
+    provider: str | None
+    state: ClaimState | None
+    charge_key: str | None = None
+    transaction_hash: str | None = None
+    refunds: int = 0
+
+
+@dataclass(frozen=True)
+class RefundRecord:
+    wallet_id: str
+    intent_id: str
+    amount_minor: int
+    currency: str
+    reason: str
+    refund_id: str | None = None
+
+
+@dataclass(frozen=True)
+class FundingCommit:
+    """Everything one funding commits with its journal: the wallet as read and as it becomes, the claim's
+    final state, the audit/outbox records and the counter deltas."""
+
+    journal: Journal
+    before: Wallet
+    after: Wallet
+    claim: FundingClaim
+    records: list[dict[str, Any]] = field(default_factory=list)
+    stats: dict[str, int] = field(default_factory=dict)
+
+
+class ClaimHeld(Exception):
+    """Another PaymentIntent holds the wallet's funding claim (minting or funded)."""
+
+    def __init__(self, holder: FundingClaim) -> None:
+        super().__init__(f"wallet {holder.wallet_id} is being funded by {holder.intent_id}")
+        self.holder = holder
+
+
+class FundingStore(Protocol):
+    def claim_of(self, wallet_id: str) -> FundingClaim:
+        """The wallet's claim (a claim with no intent when it was never funded), read strongly consistent."""
+        ...
+
+    def claim(
+        self, wallet: Wallet, intent_id: str, provider: str, charge_key: str, now: datetime
+    ) -> FundingClaim:
+        """Take the claim for `intent_id` unless another intent is minting or funded (ClaimHeld). Claiming
+        again for the same intent returns the stored claim (its provider wins over `provider`)."""
+        ...
+
+    def refund_of(self, wallet_id: str, intent_id: str) -> RefundRecord | None: ...
+
+    def record_refund(self, wallet: Wallet, record: RefundRecord, actor: str, now: datetime) -> None:
+        """Write the refund record and its audit item, count the refund on the claim and release the claim
+        when `intent_id` held it; recording the same refund twice changes nothing."""
+        ...
+
+    def refund_issued(self, wallet_id: str, intent_id: str, refund_id: str) -> None: ...
+
+    def commit(self, funding: FundingCommit) -> PostOutcome:
+        """Post the journal with the wallet update (conditional on the version, status `active` and an
+        unexpired countdown), the claim's `funded` state, records and counters. ConcurrentUpdate when the
+        wallet moved on; ALREADY_POSTED when this journal committed before (with everything else)."""
+        ...
+
+
+class WalletReader(Protocol):
+    def get(self, wallet_id: str) -> Wallet | None: ...
+
+
+class ProviderGateway(Protocol):
+    """The subset of providers.service.ProviderRouter funding uses."""
+
+    def choose_provider(self, preference: str | None = None) -> StablecoinProvider: ...
+
+    def call(self, provider: StablecoinProvider, operation: Callable[[StablecoinProvider], T]) -> T: ...
+
+
+ProviderMap = Mapping[str, StablecoinProvider]

@@ -1,0 +1,146 @@
+"""In-memory ports of funding: a Stripe-like processor (idempotent by key) and a store on the ledger fake."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from shared.errors import ConcurrentUpdate
+from shared.ledger.ports import PostOutcome
+from shared.models.wallet import Wallet, WalletStatus
+from shared.outbox import audit_item
+from shared.ports_cards import PaymentDeclined, PaymentResult, RefundResult
+from shared.services.funding_ports import ClaimHeld, ClaimState, FundingClaim, FundingCommit, RefundRecord
+from tests.unit.ledger.fakes import InMemoryLedger
+
+
+class Crash(Exception):
+    """The process dies here: nothing after this point runs in this attempt."""
+
+
+@dataclass
+class FakePayments:
+    """PaymentIntents keyed by idempotency key, as Stripe keeps them: the same key returns the same intent."""
+
+    intents: dict[str, PaymentResult] = field(default_factory=dict)
+    charge_calls: int = 0
+    refunds: dict[str, RefundResult] = field(default_factory=dict)
+    crash_after_charge: bool = False
+
+    def charge(
+        self,
+        amount_minor: int,
+        currency: str,
+        payment_method: str,
+        idempotency_key: str,
+        metadata: dict[str, str],
+    ) -> PaymentResult:
+        self.charge_calls += 1
+        if idempotency_key not in self.intents:
+            intent_id = f"pi_{len(self.intents) + 1}"
+            if payment_method == "pm_card_chargeDeclined":
+                raise PaymentDeclined("Your card was declined.", "generic_decline", intent_id)
+            status = "processing" if payment_method == "pm_usBankAccount" else "succeeded"
+            received = amount_minor if status == "succeeded" else 0
+            self.intents[idempotency_key] = PaymentResult(
+                intent_id, status, amount_minor, received, currency.lower(), "ch_1", metadata=metadata
+            )
+        if self.crash_after_charge:
+            self.crash_after_charge = False
+            raise Crash("died after the charge")
+        return self.intents[idempotency_key]
+
+    @property
+    def charged(self) -> list[PaymentResult]:
+        return [i for i in self.intents.values() if i.status == "succeeded"]
+
+    def retrieve(self, intent_id: str) -> PaymentResult:
+        return next(i for i in self.intents.values() if i.intent_id == intent_id)
+
+    def refund(
+        self, intent_id: str, amount_minor: int, idempotency_key: str, reason: str | None = None
+    ) -> RefundResult:
+        if idempotency_key not in self.refunds:
+            self.refunds[idempotency_key] = RefundResult(
+                f"re_{len(self.refunds) + 1}", intent_id, amount_minor, "usd", "succeeded"
+            )
+        return self.refunds[idempotency_key]
+
+
+@dataclass
+class MemoryFundingStore:
+    """FundingStore and WalletReader in memory; the commit runs inside the ledger fake's transaction."""
+
+    wallets: dict[str, Wallet] = field(default_factory=dict)
+    claims: dict[str, FundingClaim] = field(default_factory=dict)
+    refund_records: dict[tuple[str, str], RefundRecord] = field(default_factory=dict)
+    records: list[dict[str, Any]] = field(default_factory=list)
+    stats: dict[str, int] = field(default_factory=dict)
+    ledger: InMemoryLedger = field(default_factory=InMemoryLedger)
+    before_commit: Callable[[], None] | None = None
+
+    def get(self, wallet_id: str) -> Wallet | None:
+        return self.wallets.get(wallet_id)
+
+    def claim_of(self, wallet_id: str) -> FundingClaim:
+        return self.claims.get(wallet_id) or FundingClaim(wallet_id, None, None, None)
+
+    def claim(
+        self, wallet: Wallet, intent_id: str, provider: str, charge_key: str, now: datetime
+    ) -> FundingClaim:
+        stored = self.claim_of(wallet.wallet_id)
+        if stored.intent_id == intent_id:
+            return stored
+        if stored.state not in (None, ClaimState.REFUNDED):
+            raise ClaimHeld(stored)
+        claimed = FundingClaim(
+            wallet.wallet_id, intent_id, provider, ClaimState.MINTING, charge_key, None, stored.refunds
+        )
+        self.claims[wallet.wallet_id] = claimed
+        return claimed
+
+    def refund_of(self, wallet_id: str, intent_id: str) -> RefundRecord | None:
+        return self.refund_records.get((wallet_id, intent_id))
+
+    def record_refund(self, wallet: Wallet, record: RefundRecord, actor: str, now: datetime) -> None:
+        key = (wallet.wallet_id, record.intent_id)
+        if key in self.refund_records:
+            return
+        self.refund_records[key] = record
+        stored = self.claim_of(wallet.wallet_id)
+        state = stored.state
+        if stored.intent_id == record.intent_id and stored.state is ClaimState.MINTING:
+            state = ClaimState.REFUNDED
+        self.claims[wallet.wallet_id] = replace(stored, state=state, refunds=stored.refunds + 1)
+        changes = {"payment_intent_id": record.intent_id, "reason": record.reason}
+        self.records.append(
+            audit_item(wallet.wallet_id, "wallet.funding_refunded", actor, wallet.tenant_id, now, changes)
+        )
+
+    def refund_issued(self, wallet_id: str, intent_id: str, refund_id: str) -> None:
+        key = (wallet_id, intent_id)
+        self.refund_records[key] = replace(self.refund_records[key], refund_id=refund_id)
+
+    def commit(self, funding: FundingCommit) -> PostOutcome:
+        if self.before_commit is not None:
+            hook, self.before_commit = self.before_commit, None
+            hook()
+
+        def apply() -> None:
+            before = funding.before
+            stored = self.wallets[before.wallet_id]
+            expired = before.expires_at is not None and before.expires_at <= funding.after.updated_at
+            if stored.version != before.version or stored.status is not WalletStatus.ACTIVE or expired:
+                raise ConcurrentUpdate("the wallet moved on")
+            claim = self.claim_of(before.wallet_id)
+            if claim.intent_id != funding.claim.intent_id or claim.state is not ClaimState.MINTING:
+                raise ConcurrentUpdate("the claim moved on")
+            self.wallets[before.wallet_id] = funding.after
+            self.claims[before.wallet_id] = funding.claim
+            self.records.extend(funding.records)
+            for name, delta in funding.stats.items():
+                self.stats[name] = self.stats.get(name, 0) + delta
+
+        return self.ledger.post(funding.journal, also=[apply])
