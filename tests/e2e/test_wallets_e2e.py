@@ -248,3 +248,29 @@ def receive(socket: ClientConnection, event: str, timeout: float = 20.0) -> dict
         message = json.loads(socket.recv(timeout=max(0.1, deadline - time.monotonic())))
         if message.get("event") == event:
             return dict(message)
+
+
+def test_funding_charges_mints_and_credits_once(system: RunningRuntime, http: httpx.Client) -> None:
+    merchant = auth(system.tokens["merchant"])
+    invoice = new_invoice(system, http)
+    wallet = make_wallet(system, http, invoice["id"]).json()["data"]["wallet"]
+    path = f"/api/v2/invoice-wallets/{wallet['wallet_id']}/fund"
+
+    declined = http.post(path, json={"payment_method": "pm_card_chargeDeclined"}, headers=merchant)
+    assert declined.status_code == 402 and declined.json()["code"] == "payment_failed"
+    still = http.get(f"/api/v2/invoice-wallets/{wallet['wallet_id']}", headers=merchant).json()["data"]
+    assert still["wallet"]["balance"] == "0.00" and still["wallet"]["status"] == "active"
+
+    headers = {**merchant, "Idempotency-Key": "fund-e2e-1"}
+    funded = http.post(path, json={"payment_method": "pm_card_visa"}, headers=headers)
+    assert funded.status_code == 200, funded.text
+    data = funded.json()["data"]
+    assert data["status"] == "funded" and data["payment_intent_id"].startswith("pi_")
+    assert data["wallet_balance"] == invoice["amount_due"] and data["provider"] in ("tempo", "circle")
+    replay = http.post(path, json={"payment_method": "pm_card_visa"}, headers=headers)
+    assert replay.json() == funded.json() and replay.headers.get("Idempotent-Replayed") == "true"
+    again = http.post(path, json={"payment_method": "pm_card_visa"}, headers=merchant)
+    assert again.status_code == 400 and again.json()["code"] == "invalid_state"
+
+    minted = httpx.get(f"{system.state['services'][data['provider']]}/_control/state", timeout=10).json()
+    assert wallet["wallet_address"].lower() in json.dumps(minted).lower()
