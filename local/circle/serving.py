@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from local.circle.app import CircleStandIn
-from local.providers_common.serving import BackgroundServer
+from local.serving import BackgroundServer
 
 
 class BackgroundCircle(BackgroundServer):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from local.providers_common.serving import BackgroundServer
+from local.serving import BackgroundServer
 from local.tempo.app import TempoStandIn
 
 

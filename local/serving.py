@@ -12,10 +12,15 @@ import uvicorn
 class BackgroundServer:
     """`with BackgroundServer(app, "tempo") as server:` serves on 127.0.0.1 at `server.base_url`."""
 
-    def __init__(self, app: Any, name: str, port: int = 0) -> None:
+    def __init__(self, app: Any, name: str, port: int = 0, lifespan: str = "off") -> None:
         # A request hanging on an injected timeout must not hold the shutdown for its whole hang.
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", timeout_graceful_shutdown=1
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan=lifespan,  # type: ignore[arg-type]
+            timeout_graceful_shutdown=1,
         )
         self._name = name
         self._server = uvicorn.Server(config)
