@@ -1,7 +1,157 @@
-"""Routes of this function are declared in the stack; until its issue lands each answers the 404 envelope."""
+"""Webhooks function: `POST /webhooks/stripe`, Stripe's signed events applied once each
+(shared/services/stripe_events.py). No authorizer: the `Stripe-Signature` header is the authentication."""
 
 from __future__ import annotations
 
-from shared.placeholder import placeholder_handler
+import base64
+import binascii
+import json
+from functools import lru_cache
+from typing import Any
 
-lambda_handler = placeholder_handler("webhooks")
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+from aws_lambda_powertools.metrics import MetricUnit
+
+from shared.adapters.circle import CircleProvider
+from shared.adapters.dynamodb_funding import DynamoDBFundingStore
+from shared.adapters.dynamodb_provider_health import DynamoDBProviderHealthRepository
+from shared.adapters.dynamodb_stripe_events import DynamoDBStripeEventLog
+from shared.adapters.dynamodb_table import dynamodb_client
+from shared.adapters.dynamodb_wallets import DynamoDBWalletRepository
+from shared.adapters.secrets import secret_string
+from shared.adapters.tempo import TempoProvider, http_client
+from shared.api import build_resolver, handle_api_event, ok
+from shared.clock import Clock, ScaledClock
+from shared.config import Settings, get_settings
+from shared.errors import ValidationFailed
+from shared.ports_cards import PaymentProcessor, WebhookVerifier
+from shared.providers.models import CIRCLE, TEMPO
+from shared.providers.port import StablecoinProvider
+from shared.providers.service import ProviderRouter
+from shared.services.funding import FundingService
+from shared.services.stripe_events import StripeEventService
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+router = APIGatewayRouter()
+
+
+class _Metrics:
+    def count(self, name: str, value: int = 1) -> None:
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+
+def build_providers(settings: Settings, api_keys: dict[str, str]) -> dict[str, StablecoinProvider]:
+    """The provider adapters the fund function wires (each function ships only its own folder)."""
+    providers: dict[str, StablecoinProvider] = {}
+    if settings.tempo_api_base:
+        providers[TEMPO] = TempoProvider(
+            http_client(settings.tempo_api_base), api_keys.get("tempo_api_key", "")
+        )
+    if settings.circle_api_base:
+        providers[CIRCLE] = CircleProvider(
+            http_client(settings.circle_api_base), api_keys.get("circle_api_key", "")
+        )
+    return providers
+
+
+def compose(
+    settings: Settings,
+    *,
+    client: Any = None,
+    payments: PaymentProcessor | None = None,
+    verifier: WebhookVerifier | None = None,
+    providers: dict[str, StablecoinProvider] | None = None,
+    app_secret: dict[str, str] | None = None,
+    clock: Clock | None = None,
+) -> StripeEventService:
+    """Wire the real adapters once per process; tests hand in moto clients and stand-in adapters."""
+    client = client or dynamodb_client(settings.aws_region)
+    clock = clock or ScaledClock(settings.clock_speed, settings.clock_origin)
+
+    @lru_cache(maxsize=1)
+    def secrets() -> dict[str, str]:
+        loaded: dict[str, str] = app_secret or json.loads(secret_string(settings.app_secret_arn))
+        return loaded
+
+    if payments is None or verifier is None:
+        # deferred: stripe is a heavy import
+        from shared.adapters.stripe_client import build_stripe_client
+        from shared.adapters.stripe_payments import StripePaymentProcessor, StripeWebhookVerifier
+
+        verifier = verifier or StripeWebhookVerifier(secrets()["stripe_webhook_secret"])
+        payments = payments or StripePaymentProcessor(
+            build_stripe_client(secrets()["stripe_secret_key"], settings.stripe_api_base)
+        )
+    wired = providers if providers is not None else build_providers(settings, secrets())
+    provider_router = ProviderRouter(
+        wired, DynamoDBProviderHealthRepository(client, settings.table_name), clock, _Metrics()
+    )
+    store = DynamoDBFundingStore(client, settings.table_name)
+    funding = FundingService(
+        DynamoDBWalletRepository(client, settings.table_name), store, payments, provider_router, wired, clock
+    )
+    return StripeEventService(
+        verifier, DynamoDBStripeEventLog(client, settings.table_name), funding, store, clock
+    )
+
+
+deps: StripeEventService | None = None
+
+
+def _deps() -> StripeEventService:
+    # Composed on the first invocation, not at import: the secrets come from Secrets Manager.
+    global deps
+    if deps is None:
+        deps = compose(get_settings())
+    return deps
+
+
+def raw_body(event: dict[str, Any]) -> bytes:
+    """The exact bytes Stripe signed: API Gateway passes the body as text, or base64 for binary types."""
+    body = event.get("body") or ""
+    if not event.get("isBase64Encoded"):
+        return str(body).encode("utf-8")
+    try:
+        return base64.b64decode(body, validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise ValidationFailed("the request body is not valid base64") from error
+
+
+@router.post(
+    "/webhooks/stripe",
+    summary="Receive a Stripe event (signed with Stripe-Signature); each event id is applied once",
+    responses={
+        200: {"description": "Applied, ignored, or a repeat of an event already processed"},
+        400: {"description": "validation_error: missing, wrong or stale (over 5 minutes) signature"},
+    },
+)
+def stripe_webhook() -> Response[str]:
+    current = router.current_event
+    signature = current.headers.get("Stripe-Signature")
+    result = _deps().handle(raw_body(current.raw_event), signature)
+    metrics.add_metric(name="StripeEvents", unit=MetricUnit.Count, value=1)
+    extra = {"event_id": result.event_id, "type": result.event_type, "outcome": result.outcome}
+    logger.info("stripe event", extra=extra)
+    return ok(
+        {
+            "received": True,
+            "event_id": result.event_id,
+            "type": result.event_type,
+            "outcome": result.outcome,
+        }
+    )
+
+
+app = build_resolver()
+app.include_router(router)
+
+
+@logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return handle_api_event(app, event, context)

@@ -8,6 +8,7 @@ the ledger's own operations.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -169,6 +170,54 @@ class DynamoDBFundingStore:
                 ConditionExpression="attribute_exists(pk)",
                 ExpressionAttributeValues={":refund": value(refund_id)},
             )
+
+    def release(self, wallet_id: str, intent_id: str, records: Sequence[dict[str, Any]]) -> bool:
+        """Free the claim after `intent_id` failed (see stripe_events_ports.FundingRelease): one transaction
+        of the wallet's existence, a `FUNDFAILED#{intent}` marker, the claim's attempt count and `records`."""
+        marker = {
+            "pk": wallet_pk(wallet_id),
+            "sk": f"FUNDFAILED#{intent_id}",
+            "entity": "funding_failure",
+            "wallet_id": wallet_id,
+            "intent_id": intent_id,
+        }
+        claim_update = {
+            "Update": {
+                "TableName": self._table,
+                "Key": claim_key(wallet_id),
+                "UpdateExpression": "SET #entity = :entity, #wallet = :wallet, #state = :refunded "
+                "ADD #refunds :one",
+                "ConditionExpression": "attribute_not_exists(pk) OR attribute_not_exists(#state) "
+                "OR #state = :refunded",
+                "ExpressionAttributeNames": {
+                    "#entity": "entity",
+                    "#wallet": "wallet_id",
+                    "#state": "state",
+                    "#refunds": "refunds",
+                },
+                "ExpressionAttributeValues": {
+                    ":entity": value("wallet_funding"),
+                    ":wallet": value(wallet_id),
+                    ":refunded": value(ClaimState.REFUNDED.value),
+                    ":one": value(1),
+                },
+            }
+        }
+        wallet_exists = {
+            "ConditionCheck": {
+                "TableName": self._table,
+                "Key": {"pk": {"S": wallet_pk(wallet_id)}, "sk": {"S": META}},
+                "ConditionExpression": "attribute_exists(pk)",
+            }
+        }
+        operations = [wallet_exists, self._put_new(marker), claim_update]
+        operations.extend(self._put_new(record) for record in records)
+        try:
+            with translated_errors():
+                self._client.transact_write_items(TransactItems=operations)
+        except ConcurrentUpdate:
+            return False
+        return True
 
     def commit(self, funding: FundingCommit) -> PostOutcome:
         before, after, claim = funding.before, funding.after, funding.claim

@@ -124,7 +124,9 @@ def _ref(value: Any) -> str | None:
 
 
 def _payment(intent: stripe.PaymentIntent) -> PaymentResult:
-    error = intent.last_payment_error
+    # An error object carries only the fields that apply (an ACH failure has no decline_code), and the SDK
+    # raises AttributeError for an absent one: read it as a plain dict.
+    error: dict[str, Any] = intent.last_payment_error.to_dict() if intent.last_payment_error else {}
     return PaymentResult(
         intent_id=intent.id,
         status=cast(PaymentStatus, intent.status),
@@ -132,7 +134,7 @@ def _payment(intent: stripe.PaymentIntent) -> PaymentResult:
         amount_received_minor=intent.amount_received or 0,
         currency=intent.currency,
         latest_charge=_ref(intent.latest_charge),
-        decline_code=(error.decline_code or error.code) if error else None,
-        failure_message=error.message if error else None,
+        decline_code=error.get("decline_code") or error.get("code"),
+        failure_message=error.get("message"),
         metadata=metadata_of(intent.metadata),
     )

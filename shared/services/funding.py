@@ -16,6 +16,7 @@ Order and keys make every step safe to repeat:
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -40,6 +41,7 @@ from shared.money import format_amount, minor_units
 from shared.outbox import audit_item, outbox_item
 from shared.ports_cards import PaymentProcessor, PaymentResult
 from shared.providers.models import Asset
+from shared.providers.port import StablecoinProvider
 from shared.services.funding_ports import (
     ClaimHeld,
     ClaimState,
@@ -57,6 +59,8 @@ from shared.services.wallets_stats import status_change_deltas
 # The stablecoin each wallet currency is funded with (1:1 in major units).
 FUNDING_TOKENS: dict[str, Asset] = {"USD": Asset.USDC, "EUR": Asset.EURC}
 _COMMIT_ATTEMPTS = 3
+# The actor of what the Stripe webhook does (audit items).
+WEBHOOK_ACTOR = "stripe-webhook"
 
 
 def charge_key(wallet_id: str, principal: Principal, request_key: str | None, refunds: int) -> str:
@@ -143,6 +147,62 @@ class FundingService:
                 result.failure_message or f"the payment is {result.status}",
                 [{"decline_code": result.decline_code, "payment_intent_id": result.intent_id}],
             )
+        return self._settle(principal, wallet, result, key, asset, amount_due, provider, now)
+
+    def complete_payment(self, payment: PaymentResult, records: Sequence[dict[str, Any]] = ()) -> str:
+        """Finish the funding a processing payment started, once it succeeded (the Stripe webhook).
+
+        The same claim, mint key and journal operation id as the synchronous path: whichever gets there
+        first funds the wallet and the other changes nothing. `records` commit with the funding (the
+        webhook's deduplication record). A payment the wallet can no longer take is refunded; with no healthy
+        provider it raises ProviderUnavailable and changes nothing, for Stripe to redeliver. Answers
+        `funded`, `already_funded`, `refunded` or `ignored` (not a wallet funding of ours)."""
+        wallet_id = payment.metadata.get("wallet_id", "")
+        wallet = self._wallets.get(wallet_id) if is_wallet_id(wallet_id) else None
+        if wallet is None or payment.metadata.get("tenant_id") != wallet.tenant_id:
+            return "ignored"
+        claim = self._store.claim_of(wallet.wallet_id)
+        if claim.intent_id == payment.intent_id and claim.state is ClaimState.FUNDED:
+            return "already_funded"
+        principal = Principal(WEBHOOK_ACTOR, wallet.tenant_id, frozenset())
+        now = self._clock.now()
+        key = charge_key(wallet.wallet_id, principal, None, claim.refunds)
+        try:
+            asset, amount_due = self._fundable(wallet, now)
+            if amount_due != payment.amount_received_minor or payment.currency.upper() != wallet.currency:
+                raise InvalidState("the payment does not match the wallet's amount due")
+        except InvalidState:
+            self._refund(principal, wallet, payment, "not_fundable", now)
+            return "refunded"
+        # No healthy provider raises (503) before anything is claimed or recorded: Stripe redelivers the
+        # event later, rather than a settled bank payment being refunded for a passing outage.
+        provider = self._router.choose_provider()
+        try:
+            self._settle(principal, wallet, payment, key, asset, amount_due, provider, now, records)
+        except (InvalidState, ProviderUnavailable) as refused:
+            refunded = self._store.refund_of(wallet.wallet_id, payment.intent_id) is not None
+            if isinstance(refused, InvalidState) and not refunded:
+                raise
+            return "refunded"
+        except Conflict as held:
+            if isinstance(held, ConcurrentUpdate):
+                raise
+            return "refunded"
+        return "funded"
+
+    def _settle(
+        self,
+        principal: Principal,
+        wallet: Wallet,
+        result: PaymentResult,
+        key: str,
+        asset: Asset,
+        amount_due: int,
+        provider: StablecoinProvider,
+        now: datetime,
+        records: Sequence[dict[str, Any]] = (),
+    ) -> FundingOutcome:
+        """Claim, mint and commit a succeeded charge; refunds it when the wallet cannot take it."""
         if self._store.refund_of(wallet.wallet_id, result.intent_id) is not None:
             # This charge was refunded by an earlier attempt with the same key: finish the refund if a
             # crash interrupted it, and never mint for it.
@@ -176,7 +236,7 @@ class FundingService:
             tx.tx_hash or tx.tx_id,
             claim.refunds,
         )
-        return self._commit(principal, wallet, funded_claim, asset, amount_due, now)
+        return self._commit(principal, wallet, funded_claim, asset, amount_due, now, records)
 
     # -- steps ---------------------------------------------------------------------------------------
     def _visible(self, principal: Principal, wallet_id: str) -> Wallet:
@@ -220,6 +280,7 @@ class FundingService:
         asset: Asset,
         amount_due: int,
         now: datetime,
+        extra: Sequence[dict[str, Any]] = (),
     ) -> FundingOutcome:
         intent_id = claim.intent_id or ""
         journal = funding(
@@ -245,7 +306,7 @@ class FundingService:
                     "version": current.version + 1,
                 }
             )
-            outcome = self._try_commit(principal, current, after, claim, journal, amount_due, now)
+            outcome = self._try_commit(principal, current, after, claim, journal, amount_due, now, extra)
             if outcome is not None:
                 return outcome
             reread = self._wallets.get(wallet.wallet_id)
@@ -268,6 +329,7 @@ class FundingService:
         journal: Any,
         amount_due: int,
         now: datetime,
+        extra: Sequence[dict[str, Any]] = (),
     ) -> FundingOutcome | None:
         places = minor_units(before.currency)
         data = {
@@ -295,6 +357,7 @@ class FundingService:
             audit_item(before.wallet_id, "wallet.funded", principal.sub, before.tenant_id, now, changes),
             outbox_item("wallet:funded", channels, data, now),
             outbox_item("payment:received", channels, data, now),
+            *extra,
         ]
         commit = FundingCommit(
             journal, before, after, claim, records, status_change_deltas(before.status, WalletStatus.FUNDED)

@@ -53,7 +53,7 @@ EXPECTED_ENV = {
     "reconcile": {"TABLE_NAME", "CORS_ORIGINS"},
     "providers": {"TABLE_NAME", "APP_SECRET_ARN", "CORS_ORIGINS", *PROVIDER_URLS},
     "consumer": {"TABLE_NAME", "KMS_KEY_ID", "APP_SECRET_ARN", "CORS_ORIGINS", *PROVIDER_URLS},
-    "webhooks": {"TABLE_NAME", "APP_SECRET_ARN", "CORS_ORIGINS"},
+    "webhooks": {"TABLE_NAME", "APP_SECRET_ARN", "CORS_ORIGINS", *PROVIDER_URLS},
     "realtime": {"TABLE_NAME", "WS_CALLBACK_URL"},
     "stream": {"EVENT_BUS_NAME"},
 }

@@ -129,7 +129,7 @@ def test_destroy_reports_lease_records_as_failures_and_refuses_schedules() -> No
         destroy.lambda_handler({"wallet_id": "wal_1"}, FakeLambdaContext(function_name="destroy"))
 
 
-@pytest.mark.parametrize("name", ["pay", "consumer", "webhooks"])
+@pytest.mark.parametrize("name", ["pay", "consumer"])
 def test_placeholders_answer_404_envelope_and_refuse_other_triggers(name: str) -> None:
     module = importlib.import_module(f"functions.{name}.handler")
     response = module.lambda_handler(api_event("POST", "/api/v2/anything", body={}), FakeLambdaContext())

@@ -87,6 +87,16 @@ def test_ach_is_processing_until_the_bank_settles(
     assert settled.status == "succeeded" and settled.amount_received_minor == 40_000
 
 
+def test_a_failed_ach_payment_reads_without_a_decline_code(
+    payments: StripePaymentProcessor, standin: BackgroundStandIn
+) -> None:
+    result = payments.charge(40_000, "usd", "pm_usBankAccount", "fund-ach-fails", {})
+    control(standin, "POST", f"/_control/payment_intents/{result.intent_id}/complete", {"outcome": "failed"})
+    failed = payments.retrieve(result.intent_id)
+    assert failed.status == "requires_payment_method" and failed.amount_received_minor == 0
+    assert failed.failure_message
+
+
 def test_refunds_partial_then_rest_and_never_more(payments: StripePaymentProcessor) -> None:
     paid = payments.charge(10_000, "usd", "pm_card_visa", "fund-r", {})
     part = payments.refund(paid.intent_id, 2_500, "refund-r-1", reason="requested_by_customer")

@@ -1,0 +1,26 @@
+"""Ports of Stripe webhook handling: the processed-event log and the release of a failed payment's claim."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+
+class StripeEventLog(Protocol):
+    def seen(self, event_id: str) -> bool:
+        """Whether the event was processed before (read strongly consistent)."""
+        ...
+
+    def record(self, record: dict[str, Any]) -> bool:
+        """Write the event's record unless it exists; False when it was already there."""
+        ...
+
+
+class FundingRelease(Protocol):
+    def release(self, wallet_id: str, intent_id: str, records: Sequence[dict[str, Any]]) -> bool:
+        """Release the wallet's funding claim for a failed PaymentIntent, with `records`, in one transaction.
+
+        Only a claim that is free (never taken, or released) is touched: it counts one more attempt, so a
+        caller without an Idempotency-Key gets a new Stripe key. Once per intent; False (nothing written)
+        when the claim is minting or funded, or this intent was released before."""
+        ...
