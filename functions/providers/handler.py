@@ -14,11 +14,10 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from aws_lambda_powertools.metrics import MetricUnit
 
-from shared.adapters.circle import CircleProvider
 from shared.adapters.dynamodb_provider_health import DynamoDBProviderHealthRepository
 from shared.adapters.dynamodb_table import dynamodb_client
+from shared.adapters.providers_factory import build_providers
 from shared.adapters.secrets import secret_string
-from shared.adapters.tempo import TempoProvider, http_client
 from shared.api import build_resolver, handle_api_event, ok
 from shared.auth import principal_from_event
 from shared.clock import Clock, ScaledClock
@@ -46,20 +45,6 @@ class Dependencies:
     clock: Clock
     repository: ProviderHealthRepository
     checks: Callable[[], HealthCheckService]
-
-
-def build_providers(settings: Settings, api_keys: dict[str, str]) -> dict[str, StablecoinProvider]:
-    """The adapters of every provider with a configured base URL; one pooled httpx client each."""
-    providers: dict[str, StablecoinProvider] = {}
-    if settings.tempo_api_base:
-        providers[TEMPO] = TempoProvider(
-            http_client(settings.tempo_api_base), api_keys.get("tempo_api_key", "")
-        )
-    if settings.circle_api_base:
-        providers[CIRCLE] = CircleProvider(
-            http_client(settings.circle_api_base), api_keys.get("circle_api_key", "")
-        )
-    return providers
 
 
 def compose(

@@ -14,20 +14,18 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from aws_lambda_powertools.metrics import MetricUnit
 
-from shared.adapters.circle import CircleProvider
 from shared.adapters.dynamodb_funding import DynamoDBFundingStore
 from shared.adapters.dynamodb_provider_health import DynamoDBProviderHealthRepository
 from shared.adapters.dynamodb_stripe_events import DynamoDBStripeEventLog
 from shared.adapters.dynamodb_table import dynamodb_client
 from shared.adapters.dynamodb_wallets import DynamoDBWalletRepository
+from shared.adapters.providers_factory import build_providers
 from shared.adapters.secrets import secret_string
-from shared.adapters.tempo import TempoProvider, http_client
 from shared.api import build_resolver, handle_api_event, ok
 from shared.clock import Clock, ScaledClock
 from shared.config import Settings, get_settings
 from shared.errors import ValidationFailed
 from shared.ports_cards import PaymentProcessor, WebhookVerifier
-from shared.providers.models import CIRCLE, TEMPO
 from shared.providers.port import StablecoinProvider
 from shared.providers.service import ProviderRouter
 from shared.services.funding import FundingService
@@ -42,20 +40,6 @@ router = APIGatewayRouter()
 class _Metrics:
     def count(self, name: str, value: int = 1) -> None:
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
-
-
-def build_providers(settings: Settings, api_keys: dict[str, str]) -> dict[str, StablecoinProvider]:
-    """The provider adapters the fund function wires (each function ships only its own folder)."""
-    providers: dict[str, StablecoinProvider] = {}
-    if settings.tempo_api_base:
-        providers[TEMPO] = TempoProvider(
-            http_client(settings.tempo_api_base), api_keys.get("tempo_api_key", "")
-        )
-    if settings.circle_api_base:
-        providers[CIRCLE] = CircleProvider(
-            http_client(settings.circle_api_base), api_keys.get("circle_api_key", "")
-        )
-    return providers
 
 
 def compose(
