@@ -3,7 +3,6 @@ transform, and the admin stats and active list."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Annotated, Any, Literal
@@ -20,7 +19,7 @@ from shared.adapters.dynamodb_table import dynamodb_client
 from shared.adapters.dynamodb_wallets import DynamoDBWalletRepository
 from shared.adapters.kms_keys import KmsDataKeys
 from shared.adapters.scheduler import EventBridgeDestructionScheduler
-from shared.adapters.secrets import secret_string
+from shared.adapters.secrets import app_secret_loader
 from shared.api import build_resolver, handle_api_event, ok
 from shared.auth import principal_from_event
 from shared.clock import Clock, ScaledClock
@@ -88,10 +87,7 @@ def compose(
     client = client or dynamodb_client(settings.aws_region)
     clock = clock or ScaledClock(settings.clock_speed, settings.clock_origin)
 
-    @lru_cache(maxsize=1)
-    def secrets() -> dict[str, str]:
-        loaded: dict[str, str] = app_secret or json.loads(secret_string(settings.app_secret_arn))
-        return loaded
+    secrets = app_secret_loader(settings.app_secret_arn, app_secret)
 
     if cards is None:
         from shared.adapters.stripe_client import build_stripe_client  # deferred: stripe is a heavy import

@@ -3,8 +3,6 @@ post it to the ledger with the wallet's new state (shared/services/funding.py)."
 
 from __future__ import annotations
 
-import json
-from functools import lru_cache
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -20,7 +18,7 @@ from shared.adapters.dynamodb_provider_health import DynamoDBProviderHealthRepos
 from shared.adapters.dynamodb_table import dynamodb_client
 from shared.adapters.dynamodb_wallets import DynamoDBWalletRepository
 from shared.adapters.providers_factory import build_providers
-from shared.adapters.secrets import secret_string
+from shared.adapters.secrets import app_secret_loader
 from shared.api import build_resolver, handle_api_event
 from shared.auth import principal_from_event
 from shared.clock import Clock, ScaledClock
@@ -74,10 +72,7 @@ def compose(
     client = client or dynamodb_client(settings.aws_region)
     clock = clock or ScaledClock(settings.clock_speed, settings.clock_origin)
 
-    @lru_cache(maxsize=1)
-    def secrets() -> dict[str, str]:
-        loaded: dict[str, str] = app_secret or json.loads(secret_string(settings.app_secret_arn))
-        return loaded
+    secrets = app_secret_loader(settings.app_secret_arn, app_secret)
 
     if payments is None:
         from shared.adapters.stripe_client import build_stripe_client  # deferred: stripe is a heavy import

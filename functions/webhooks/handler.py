@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
-from functools import lru_cache
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -20,7 +18,7 @@ from shared.adapters.dynamodb_stripe_events import DynamoDBStripeEventLog
 from shared.adapters.dynamodb_table import dynamodb_client
 from shared.adapters.dynamodb_wallets import DynamoDBWalletRepository
 from shared.adapters.providers_factory import build_providers
-from shared.adapters.secrets import secret_string
+from shared.adapters.secrets import app_secret_loader
 from shared.api import build_resolver, handle_api_event, ok
 from shared.clock import Clock, ScaledClock
 from shared.config import Settings, get_settings
@@ -56,10 +54,7 @@ def compose(
     client = client or dynamodb_client(settings.aws_region)
     clock = clock or ScaledClock(settings.clock_speed, settings.clock_origin)
 
-    @lru_cache(maxsize=1)
-    def secrets() -> dict[str, str]:
-        loaded: dict[str, str] = app_secret or json.loads(secret_string(settings.app_secret_arn))
-        return loaded
+    secrets = app_secret_loader(settings.app_secret_arn, app_secret)
 
     if payments is None or verifier is None:
         # deferred: stripe is a heavy import
