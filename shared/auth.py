@@ -19,16 +19,29 @@ CONSUMER, MERCHANT, ADMIN = "consumer", "merchant", "admin"
 
 @dataclass(frozen=True)
 class Principal:
+    """The caller. A payment-link caller (the payer holding `/public/pay/{token}`) carries the invoice and
+    wallet its link names and may act on that wallet only; every other route refuses it."""
+
     sub: str
     tenant_id: str
     roles: frozenset[str]
+    link_invoice_id: str | None = None
+    link_wallet_id: str | None = None
+
+    @property
+    def is_link(self) -> bool:
+        return self.link_wallet_id is not None
 
     def has_any(self, *roles: str) -> bool:
         return not self.roles.isdisjoint(roles)
 
     def to_context(self) -> dict[str, str]:
         """The authorizer context form: scalars only, roles comma-joined."""
-        return {"sub": self.sub, "tenant_id": self.tenant_id, "roles": ",".join(sorted(self.roles))}
+        context = {"sub": self.sub, "tenant_id": self.tenant_id, "roles": ",".join(sorted(self.roles))}
+        if self.link_wallet_id is not None:
+            context["link_invoice_id"] = self.link_invoice_id or ""
+            context["link_wallet_id"] = self.link_wallet_id
+        return context
 
 
 def _split_roles(raw: Any) -> frozenset[str]:
@@ -53,10 +66,23 @@ def principal_from_claims(sub: Any, tenant_id: Any, roles: Any) -> Principal:
     return Principal(sub=sub, tenant_id=tenant_id, roles=_split_roles(roles))
 
 
-def principal_from_event(event: Mapping[str, Any]) -> Principal:
-    """The caller as the API Gateway authorizer described it in `requestContext.authorizer`."""
+def principal_from_event(event: Mapping[str, Any], *, allow_link: bool = False) -> Principal:
+    """The caller as the API Gateway authorizer described it in `requestContext.authorizer`.
+
+    A payment-link caller is refused (403) unless the route takes links (`allow_link`: fund and pay)."""
     context = (event.get("requestContext") or {}).get("authorizer") or {}
-    return principal_from_claims(context.get("sub"), context.get("tenant_id"), context.get("roles"))
+    principal = principal_from_claims(context.get("sub"), context.get("tenant_id"), context.get("roles"))
+    link_wallet = context.get("link_wallet_id")
+    if not link_wallet:
+        return principal
+    if not allow_link:
+        raise Forbidden("a payment link may only fund and pay its own wallet")
+    link_invoice = context.get("link_invoice_id")
+    if not (isinstance(link_wallet, str) and is_identifier(link_wallet)):
+        raise Unauthorized("payment link scope is malformed")
+    if not (isinstance(link_invoice, str) and is_identifier(link_invoice)):
+        raise Unauthorized("payment link scope is malformed")
+    return Principal(principal.sub, principal.tenant_id, principal.roles, link_invoice, link_wallet)
 
 
 def require_role(principal: Principal, *roles: str) -> None:

@@ -120,7 +120,7 @@ def _deps() -> Dependencies:
     },
 )
 def fund_wallet(wallet_id: str, body: FundWallet, idempotency_key: IdempotencyKey = None) -> Response[Any]:
-    principal = principal_from_event(router.current_event.raw_event)
+    principal = principal_from_event(router.current_event.raw_event, allow_link=True)
     request = {
         "method": "POST",
         "path": f"/api/v2/invoice-wallets/{wallet_id}/fund",

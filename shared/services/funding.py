@@ -53,7 +53,7 @@ from shared.services.funding_ports import (
     RefundRecord,
     WalletReader,
 )
-from shared.services.wallets import is_wallet_id, may_see
+from shared.services.wallets import is_wallet_id, may_act_on
 from shared.services.wallets_stats import status_change_deltas
 
 # The stablecoin each wallet currency is funded with (1:1 in major units).
@@ -241,7 +241,7 @@ class FundingService:
     # -- steps ---------------------------------------------------------------------------------------
     def _visible(self, principal: Principal, wallet_id: str) -> Wallet:
         wallet = self._wallets.get(wallet_id) if is_wallet_id(wallet_id) else None
-        if wallet is None or not may_see(principal, wallet.tenant_id, wallet.customer_id):
+        if wallet is None or not may_act_on(principal, wallet):
             raise NotFound("wallet not found")
         return wallet
 

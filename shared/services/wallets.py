@@ -99,10 +99,22 @@ def card_from_issued(issued: IssuedCard, wallet_id: str) -> Card:
 
 
 def may_see(principal: Principal, tenant_id: str, customer_id: str | None) -> bool:
-    """Merchants and admins see their tenant's wallets; a consumer only the wallets addressed to them."""
-    if principal.tenant_id != tenant_id:
+    """Merchants and admins see their tenant's wallets; a consumer only the wallets addressed to them.
+    A payment-link caller sees nothing through this check (see may_act_on)."""
+    if principal.tenant_id != tenant_id or principal.is_link:
         return False
     return principal.has_any(MERCHANT, ADMIN) or (customer_id is not None and customer_id == principal.sub)
+
+
+def may_act_on(principal: Principal, wallet: Wallet) -> bool:
+    """may_see, and a payment-link caller on exactly the wallet (and invoice) its link names."""
+    if principal.is_link:
+        return (
+            principal.tenant_id == wallet.tenant_id
+            and principal.link_wallet_id == wallet.wallet_id
+            and principal.link_invoice_id == wallet.invoice_id
+        )
+    return may_see(principal, wallet.tenant_id, wallet.customer_id)
 
 
 @dataclass(frozen=True)
