@@ -10,7 +10,7 @@ DEPS_STAMP := $(VENV)/.deps-$(DEPS_HASH)
 LOCAL_CDK_OUT := .cache/cdk.out.local
 WALLETS_PORT ?= 3001
 
-.PHONY: help install node run test lint unit integration infra e2e synth bench deploy clean
+.PHONY: help install node browser run test lint unit integration infra e2e synth bench deploy clean
 
 help:
 	@echo "make run     the whole system on 127.0.0.1:$(WALLETS_PORT) (moto, no Docker, no AWS account)"
@@ -32,6 +32,16 @@ node_modules/.installed: package.json package-lock.json
 
 node: node_modules/.installed
 
+# Headless Chromium for the checkout page's browser tests (Playwright cannot download its own builds here).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium
+
+browser: $(CHROMIUM)
+
 run: install
 	JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1 $(PY) -m local.runtime --config local/runtime.toml --port $(WALLETS_PORT)
 
@@ -49,10 +59,10 @@ integration: install
 infra: install
 	$(VENV)/bin/pytest -q tests/infra
 
-e2e: install
+e2e: install browser
 	$(VENV)/bin/pytest -q tests/e2e
 
-test: lint
+test: lint browser
 	$(VENV)/bin/pytest -q -n 2 --dist loadfile tests
 
 synth: install

@@ -59,8 +59,10 @@ FUNCTION_SPECS: dict[str, FunctionSpec] = {
         memory_mb=512, wallet_keys=True, app_secret=True, scheduler=True, payment_links=True
     ),
     "fund": FunctionSpec(timeout_s=28, app_secret=True, stablecoins=True),
-    "pay": FunctionSpec(timeout_s=28, wallet_keys=True, app_secret=True, scheduler=True, payment_links=True),
-    "destroy": FunctionSpec(timeout_s=120, rest_api=False, wallet_keys=True, app_secret=True, scheduler=True),
+    # Destruction erases keys by deleting the wrapped data key (no KMS call), so neither function holds the
+    # key's decrypt grant.
+    "pay": FunctionSpec(timeout_s=28, app_secret=True, scheduler=True, payment_links=True, stablecoins=True),
+    "destroy": FunctionSpec(timeout_s=120, rest_api=False, app_secret=True, scheduler=True, stablecoins=True),
     "reconcile": FunctionSpec(timeout_s=28, memory_mb=512),
     "providers": FunctionSpec(timeout_s=28, app_secret=True, stablecoins=True),
     "consumer": FunctionSpec(

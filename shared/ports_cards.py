@@ -134,6 +134,10 @@ class PaymentProcessor(Protocol):
         """Refund part or all of what the intent received; more than what is left is ProcessorRejected."""
         ...
 
+    def refunds_of(self, intent_id: str) -> list[RefundResult]:
+        """The intent's refunds, newest first: how a resumed destruction finds a refund it already made."""
+        ...
+
 
 class WebhookVerifier(Protocol):
     def verify(self, payload: bytes, signature_header: str | None) -> WebhookEvent:

@@ -1,4 +1,4 @@
-"""Lambda authorizer for the REST API (TOKEN) and the WebSocket API (REQUEST): verifies the bearer JWT."""
+"""Lambda authorizer for the REST API (TOKEN) and the WebSocket API (REQUEST): a JWT or a payment link."""
 
 from __future__ import annotations
 
@@ -72,7 +72,10 @@ def payment_links() -> PaymentLinks:
 
 
 def link_context(token: str) -> tuple[str, dict[str, str]]:
-    """A payment-link token (WebSocket only): the payer may follow its invoice and wallet, nothing else."""
+    """A payment-link token: the payer may fund and pay its wallet and follow its invoice, nothing else.
+
+    The context names the link's invoice and wallet; `principal_from_event` refuses it (403) on every
+    route that does not take links, and the wallet services confine it to that one wallet."""
     try:
         claims = payment_links().verify(token)
     except InvalidLink as exc:
@@ -91,8 +94,8 @@ def link_context(token: str) -> tuple[str, dict[str, str]]:
 
 def identity(event: dict[str, Any]) -> tuple[str, dict[str, str]]:
     token = token_of(event)
-    # A JWT has three dot-separated parts and a payment-link token two; REST routes take JWTs only.
-    if event.get("type") == "REQUEST" and token.count(".") == 1:
+    # A JWT has three dot-separated parts and a payment-link token two.
+    if token.count(".") == 1:
         return link_context(token)
     principal = verifier.verify(token)
     return principal.sub, principal.to_context()

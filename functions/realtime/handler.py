@@ -56,7 +56,8 @@ def realtime_service() -> RealtimeService:
 
 
 def _viewer(event: dict[str, Any]) -> Viewer:
-    principal = principal_from_event(event)
+    # A payment-link connection is let in here and confined to its invoice by the realtime service.
+    principal = principal_from_event(event, allow_link=True)
     link_invoice_id = (event["requestContext"].get("authorizer") or {}).get("link_invoice_id")
     return Viewer(principal.sub, principal.tenant_id, principal.roles, link_invoice_id or None)
 

@@ -231,3 +231,31 @@ def decode_invoice_cursor(cursor: str, index: str, partition: str, tenant_id: st
         )
 
     return decode_cursor(cursor, _key_names(index), issued_here)
+
+
+def payment_update(table: str, before: Invoice, after: Invoice) -> dict[str, Any]:
+    """The transaction operation that records a payment on an invoice (amount paid, status and its status
+    index), conditional on the invoice as the payer read it, for the pay flow's own transaction."""
+    return {
+        "Update": {
+            "TableName": table,
+            "Key": {"pk": {"S": tenant_pk(before.tenant_id)}, "sk": {"S": f"INVOICE#{before.id}"}},
+            "UpdateExpression": "SET #paid = :paid, #status = :to, #updated = :updated, #gsi2pk = :gsi2pk",
+            "ConditionExpression": "#status = :expected AND #paid = :expected_paid "
+            "AND attribute_not_exists(deleted_at)",
+            "ExpressionAttributeNames": {
+                "#paid": "amount_paid",
+                "#status": "status",
+                "#updated": "updated_at",
+                "#gsi2pk": "gsi2pk",
+            },
+            "ExpressionAttributeValues": {
+                ":paid": value(after.amount_paid),
+                ":to": value(after.status.value),
+                ":updated": value(iso(after.updated_at)),
+                ":gsi2pk": value(_status_pk(after.tenant_id, after.status)),
+                ":expected": value(before.status.value),
+                ":expected_paid": value(before.amount_paid),
+            },
+        }
+    }

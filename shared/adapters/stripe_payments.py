@@ -72,13 +72,22 @@ class StripePaymentProcessor:
                 params=params,  # type: ignore[arg-type]
                 options={"idempotency_key": idempotency_key},
             )
-        return RefundResult(
-            refund_id=refund.id,
-            intent_id=_ref(refund.payment_intent),
-            amount_minor=refund.amount,
-            currency=refund.currency,
-            status=refund.status or "pending",
-        )
+        return _refund(refund)
+
+    def refunds_of(self, intent_id: str) -> list[RefundResult]:
+        with stripe_errors("list refunds"):
+            page = self._client.v1.refunds.list(params={"payment_intent": intent_id, "limit": 100})
+            return [_refund(refund) for refund in page.auto_paging_iter()]
+
+
+def _refund(refund: stripe.Refund) -> RefundResult:
+    return RefundResult(
+        refund_id=refund.id,
+        intent_id=_ref(refund.payment_intent),
+        amount_minor=refund.amount,
+        currency=refund.currency,
+        status=refund.status or "pending",
+    )
 
 
 class StripeWebhookVerifier:

@@ -184,6 +184,9 @@ class Wallet(BaseModel):
     updated_at: datetime
     transformed_at: datetime | None = None
     version: int = 1
+    # Ledger journals of the wallet's payments, appended by each payment's commit (the destruction log
+    # lists them with the final refund).
+    journal_ids: list[str] = Field(default_factory=list)
 
     def is_expired(self, now: datetime) -> bool:
         if self.status in (WalletStatus.EXPIRED, WalletStatus.DESTROYED):

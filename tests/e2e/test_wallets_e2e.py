@@ -237,9 +237,9 @@ def test_a_payment_link_token_follows_only_its_own_invoice_over_websocket(
     tampered = link_token[:-2] + ("AA" if not link_token.endswith("AA") else "BB")
     with pytest.raises(InvalidStatus):
         connect(f"{system.ws_url}?token={tampered}", open_timeout=20).close()
-    # A link token is not a bearer token for the REST API.
+    # A link token pays its own wallet over REST (fund, pay-invoice) and is refused everywhere else.
     refused = http.get(f"/api/v1/invoices/{created['invoiceId']}", headers=auth(link_token))
-    assert refused.status_code == 401
+    assert (refused.status_code, refused.json()["code"]) == (403, "forbidden")
 
 
 def receive(socket: ClientConnection, event: str, timeout: float = 20.0) -> dict[str, Any]:

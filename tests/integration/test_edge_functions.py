@@ -11,7 +11,6 @@ from typing import Any
 import boto3
 import jwt
 import pytest
-from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from moto import mock_aws
 
 from shared.clock import FixedClock
@@ -113,23 +112,7 @@ def test_settings_default_table_matches_the_fixture() -> None:
     assert Settings().table_name == "WalletsTable"
 
 
-def test_destroy_reports_lease_records_as_failures_and_refuses_schedules() -> None:
-    import functions.destroy.handler as destroy
-
-    record = {
-        "eventID": "1",
-        "eventName": "REMOVE",
-        "eventSource": "aws:dynamodb",
-        "userIdentity": {"type": "Service", "principalId": "dynamodb.amazonaws.com"},
-        "dynamodb": {"Keys": {"pk": {"S": "LEASE#wal_1"}, "sk": {"S": "LEASE"}}, "SequenceNumber": "100"},
-    }
-    with pytest.raises(BatchProcessingError, match="cannot destroy the wallet of LEASE#wal_1"):
-        destroy.lambda_handler({"Records": [record]}, FakeLambdaContext(function_name="destroy"))
-    with pytest.raises(destroy.DestructionUnavailable):
-        destroy.lambda_handler({"wallet_id": "wal_1"}, FakeLambdaContext(function_name="destroy"))
-
-
-@pytest.mark.parametrize("name", ["pay", "consumer"])
+@pytest.mark.parametrize("name", ["consumer"])
 def test_placeholders_answer_404_envelope_and_refuse_other_triggers(name: str) -> None:
     module = importlib.import_module(f"functions.{name}.handler")
     response = module.lambda_handler(api_event("POST", "/api/v2/anything", body={}), FakeLambdaContext())

@@ -1,0 +1,312 @@
+"""DestructionStore on the one table.
+
+Items: `WALLET#{id}`/`DESTRUCTION` the progress record (reason, trigger, balance at the start, the
+remainder's journal, burn and refund, finished_at, verification hash) and `WALLET#{id}`/`DESTRUCTIONLOG`
+the destruction log (canonical JSON record + SHA-256). The wallet's META, KEYS and the lease change in the
+same transactions as the progress they belong to.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from shared.adapters.dynamodb_ledger import DynamoDBLedger
+from shared.adapters.dynamodb_payments import no_payment_in_flight
+from shared.adapters.dynamodb_table import from_item, to_item, translated_errors, value
+from shared.adapters.dynamodb_wallets import (
+    ACTIVE_SET_ATTRS,
+    META,
+    erase_keys_update,
+    lease_key,
+    stats_update,
+    wallet_pk,
+)
+from shared.errors import ConcurrentUpdate
+from shared.ledger.journal import Journal
+from shared.ledger.ports import PostOutcome
+from shared.models.wallet import Wallet, WalletStatus
+from shared.outbox import iso
+from shared.services.destruction_ports import (
+    DestructionLog,
+    DestructionProgress,
+    DestructionReason,
+    PaymentInFlight,
+    Trigger,
+)
+
+PROGRESS_SK = "DESTRUCTION"
+LOG_SK = "DESTRUCTIONLOG"
+_UNDER_WAY = (WalletStatus.DESTROYING.value, WalletStatus.EXPIRED.value)
+
+
+def progress_key(wallet_id: str) -> dict[str, Any]:
+    return {"pk": {"S": wallet_pk(wallet_id)}, "sk": {"S": PROGRESS_SK}}
+
+
+def log_key(wallet_id: str) -> dict[str, Any]:
+    return {"pk": {"S": wallet_pk(wallet_id)}, "sk": {"S": LOG_SK}}
+
+
+def _meta_key(wallet_id: str) -> dict[str, Any]:
+    return {"pk": {"S": wallet_pk(wallet_id)}, "sk": {"S": META}}
+
+
+def _progress_from(item: dict[str, Any]) -> DestructionProgress:
+    values = from_item(item)
+
+    def moment(name: str) -> datetime | None:
+        raw = values.get(name)
+        return datetime.fromisoformat(raw) if raw else None
+
+    started = moment("started_at")
+    assert started is not None
+    return DestructionProgress(
+        wallet_id=values["wallet_id"],
+        tenant_id=values["tenant_id"],
+        reason=DestructionReason(values["reason"]),
+        trigger=Trigger(values["trigger"]),
+        started_at=started,
+        status_before=WalletStatus(values["status_before"]),
+        balance_minor=int(values["balance_minor"]),
+        forward_journal_id=values.get("forward_journal_id"),
+        burn_tx=values.get("burn_tx"),
+        refund_id=values.get("refund_id"),
+        payment_intent_id=values.get("payment_intent_id"),
+        finished_at=moment("finished_at"),
+        verification_hash=values.get("verification_hash"),
+    )
+
+
+class DynamoDBDestructionStore:
+    def __init__(self, client: Any, table_name: str, ledger: DynamoDBLedger | None = None) -> None:
+        self._client = client
+        self._table = table_name
+        self._ledger = ledger or DynamoDBLedger(client, table_name)
+
+    def progress_of(self, wallet_id: str) -> DestructionProgress | None:
+        item = self._get(progress_key(wallet_id))
+        return _progress_from(item) if item else None
+
+    def destruction_log(self, wallet_id: str) -> DestructionLog | None:
+        item = self._get(log_key(wallet_id))
+        if item is None:
+            return None
+        values = from_item(item)
+        return DestructionLog(wallet_id, values["record"], values["verification_hash"])
+
+    def begin(
+        self,
+        before: Wallet,
+        after: Wallet,
+        progress: DestructionProgress,
+        records: list[dict[str, Any]],
+        stats: dict[str, int],
+    ) -> None:
+        wallet_update = {
+            "Update": {
+                "TableName": self._table,
+                "Key": _meta_key(before.wallet_id),
+                "UpdateExpression": "SET #status = :status, #version = :version, #updated = :updated "
+                "REMOVE " + ", ".join(ACTIVE_SET_ATTRS),
+                "ConditionExpression": "#version = :expected_version AND #status = :expected_status "
+                "AND #type = :ephemeral",
+                "ExpressionAttributeNames": {
+                    "#status": "status",
+                    "#version": "version",
+                    "#updated": "updated_at",
+                    "#type": "wallet_type",
+                },
+                "ExpressionAttributeValues": {
+                    ":status": value(after.status.value),
+                    ":version": value(after.version),
+                    ":updated": value(iso(after.updated_at)),
+                    ":expected_version": value(before.version),
+                    ":expected_status": value(before.status.value),
+                    ":ephemeral": value("ephemeral"),
+                },
+            }
+        }
+        progress_item = {
+            "pk": wallet_pk(progress.wallet_id),
+            "sk": PROGRESS_SK,
+            "entity": "wallet_destruction",
+            "wallet_id": progress.wallet_id,
+            "tenant_id": progress.tenant_id,
+            "reason": progress.reason.value,
+            "trigger": progress.trigger.value,
+            "started_at": iso(progress.started_at),
+            "status_before": progress.status_before.value,
+            "balance_minor": progress.balance_minor,
+        }
+        operations: list[dict[str, Any]] = [
+            wallet_update,
+            no_payment_in_flight(self._table, before.wallet_id),
+            self._put_new(progress_item),
+            stats_update(self._table, before.tenant_id, stats),
+            *(self._put_new(record) for record in records),
+        ]
+        try:
+            self._client.transact_write_items(TransactItems=operations)
+        except ClientError as exc:
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+                raise PaymentInFlight("a payment of this wallet is in flight") from None
+            with translated_errors():
+                raise
+
+    def forward(
+        self,
+        wallet: Wallet,
+        journal: Journal,
+        progress: DestructionProgress,
+        records: list[dict[str, Any]],
+    ) -> PostOutcome:
+        wallet_update = {
+            "Update": {
+                "TableName": self._table,
+                "Key": _meta_key(wallet.wallet_id),
+                "UpdateExpression": "SET #balance = :zero, #updated = :updated",
+                "ConditionExpression": "#status IN (:destroying, :expired)",
+                "ExpressionAttributeNames": {
+                    "#balance": "balance",
+                    "#updated": "updated_at",
+                    "#status": "status",
+                },
+                "ExpressionAttributeValues": {
+                    ":zero": value(0),
+                    ":updated": value(iso(progress.started_at)),
+                    ":destroying": value(_UNDER_WAY[0]),
+                    ":expired": value(_UNDER_WAY[1]),
+                },
+            }
+        }
+        progress_update = {
+            "Update": {
+                "TableName": self._table,
+                "Key": progress_key(wallet.wallet_id),
+                "UpdateExpression": "SET #journal = :journal, #burn = :burn, #refund = :refund, "
+                "#intent = :intent",
+                "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(#journal)",
+                "ExpressionAttributeNames": {
+                    "#journal": "forward_journal_id",
+                    "#burn": "burn_tx",
+                    "#refund": "refund_id",
+                    "#intent": "payment_intent_id",
+                },
+                "ExpressionAttributeValues": {
+                    ":journal": value(progress.forward_journal_id),
+                    ":burn": value(progress.burn_tx),
+                    ":refund": value(progress.refund_id),
+                    ":intent": value(progress.payment_intent_id),
+                },
+            }
+        }
+        operations = [wallet_update, progress_update, *(self._put_new(record) for record in records)]
+        try:
+            return self._ledger.post(journal, also=operations)
+        except ConcurrentUpdate:
+            # Another run of this destruction posted the same remainder first (same journal id): done.
+            stored = self.progress_of(wallet.wallet_id)
+            if stored is not None and stored.forward_journal_id == journal.id:
+                return PostOutcome.ALREADY_POSTED
+            raise
+
+    def finish(
+        self,
+        wallet: Wallet,
+        progress: DestructionProgress,
+        log: DestructionLog,
+        records: list[dict[str, Any]],
+        stats: dict[str, int],
+    ) -> bool:
+        finished_at = progress.finished_at or progress.started_at
+        wallet_update = {
+            "Update": {
+                "TableName": self._table,
+                "Key": _meta_key(wallet.wallet_id),
+                "UpdateExpression": "SET #status = :destroyed, #updated = :now, #destroyed_at = :now, "
+                "#version = #version + :one",
+                "ConditionExpression": "#status IN (:destroying, :expired)",
+                "ExpressionAttributeNames": {
+                    "#status": "status",
+                    "#updated": "updated_at",
+                    "#destroyed_at": "destroyed_at",
+                    "#version": "version",
+                },
+                "ExpressionAttributeValues": {
+                    ":destroyed": value(WalletStatus.DESTROYED.value),
+                    ":now": value(iso(finished_at)),
+                    ":one": value(1),
+                    ":destroying": value(_UNDER_WAY[0]),
+                    ":expired": value(_UNDER_WAY[1]),
+                },
+            }
+        }
+        # The remainder must have been forwarded (its journal recorded) before the keys that move it go.
+        condition = "attribute_exists(pk) AND attribute_not_exists(#finished)"
+        if progress.balance_minor > 0:
+            condition += " AND attribute_exists(#journal)"
+        progress_update = {
+            "Update": {
+                "TableName": self._table,
+                "Key": progress_key(wallet.wallet_id),
+                "UpdateExpression": "SET #finished = :now, #hash = :hash",
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": {
+                    "#finished": "finished_at",
+                    "#hash": "verification_hash",
+                    **({"#journal": "forward_journal_id"} if progress.balance_minor > 0 else {}),
+                },
+                "ExpressionAttributeValues": {
+                    ":now": value(iso(finished_at)),
+                    ":hash": value(log.verification_hash),
+                },
+            }
+        }
+        log_item = {
+            "pk": wallet_pk(wallet.wallet_id),
+            "sk": LOG_SK,
+            "entity": "wallet_destruction_log",
+            "wallet_id": wallet.wallet_id,
+            "tenant_id": wallet.tenant_id,
+            "method": "crypto_erase",
+            "record": log.record,
+            "verification_hash": log.verification_hash,
+            "created_at": iso(finished_at),
+        }
+        operations: list[dict[str, Any]] = [
+            wallet_update,
+            progress_update,
+            erase_keys_update(self._table, wallet.wallet_id, finished_at),
+            {"Delete": {"TableName": self._table, "Key": lease_key(wallet.wallet_id)}},
+            self._put_new(log_item),
+            stats_update(self._table, wallet.tenant_id, stats),
+            *(self._put_new(record) for record in records),
+        ]
+        try:
+            with translated_errors():
+                self._client.transact_write_items(TransactItems=operations)
+        except ConcurrentUpdate:
+            stored = self.progress_of(wallet.wallet_id)
+            if stored is not None and stored.finished_at is not None:
+                return False
+            raise
+        return True
+
+    def _get(self, key: dict[str, Any]) -> dict[str, Any] | None:
+        with translated_errors():
+            response = self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True)
+        item: dict[str, Any] | None = response.get("Item")
+        return item
+
+    def _put_new(self, item: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "Put": {
+                "TableName": self._table,
+                "Item": to_item(item),
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }

@@ -1,0 +1,33 @@
+"""Powertools metrics behind the domain's metric ports (providers' MetricsSink, DestructionMetrics)."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+from shared.services.destruction_ports import DestructionReason, Trigger
+
+
+class CountMetrics:
+    """The providers' MetricsSink: plain counts on the function's Metrics."""
+
+    def __init__(self, sink: Metrics) -> None:
+        self._sink = sink
+
+    def count(self, name: str, value: int = 1) -> None:
+        self._sink.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+
+class CloudWatchDestructionMetrics:
+    """Destroyed wallets by reason, and every delay from `expires_at` to destroyed by trigger: EMF keeps
+    each value, so CloudWatch has the distribution (percentiles) of the delay, not only its mean."""
+
+    def destroyed(self, reason: DestructionReason, trigger: Trigger, delay_seconds: float | None) -> None:
+        with single_metric(name="WalletsDestroyed", unit=MetricUnit.Count, value=1) as metric:
+            metric.add_dimension(name="reason", value=reason.value)
+        if delay_seconds is not None:
+            milliseconds = max(0.0, delay_seconds) * 1000
+            with single_metric(
+                name="DestructionDelayMs", unit=MetricUnit.Milliseconds, value=milliseconds
+            ) as m:
+                m.add_dimension(name="trigger", value=trigger.value)
