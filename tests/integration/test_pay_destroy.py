@@ -419,3 +419,78 @@ def test_the_payer_is_refunded_what_the_reserve_holds_for_the_wallet(paying: Pay
     assert ledger.balance(Account.reserve("USD")) == 0
     assert ledger.balance(Account.supply("USDC")) == 0
     assert env.chain(env.tempo)["supply"].get("USDC", 0) == 0
+
+
+@pytest.mark.parametrize("step", ["begin", "forward", "finish"])
+def test_destruction_crashing_at_each_of_its_own_writes_resumes(
+    paying: Paying, monkeypatch: pytest.MonkeyPatch, step: str
+) -> None:
+    env = paying.env
+    wallet_id = paying.funded_wallet(ttl=60)
+    env.clock.advance(seconds=61)
+    store = paying.destroy_fn.deps.destruction._store
+    original = getattr(store, step)
+    calls = {"n": 0}
+
+    def crash_once(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise Boom(f"the process died in {step}")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(store, step, crash_once)
+    with pytest.raises(Boom):
+        paying.schedule_fires(wallet_id)
+    assert paying.schedule_fires(wallet_id)["result"] == "destroyed"
+    destroyed_completely(paying, wallet_id)
+    assert refunds(env) == 1
+
+
+def test_a_payment_interrupted_after_its_transfer_is_finished_by_a_retry_once(
+    paying: Paying, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = paying.env
+    wallet_id = paying.funded_wallet()
+    store = paying.pay_fn.deps.settlement.payments._store
+    original = store.commit
+
+    def crash(*args: Any, **kwargs: Any) -> Any:
+        raise Boom("the process died after the transfer")
+
+    monkeypatch.setattr(store, "commit", crash)
+    crashed = paying.pay(wallet_id, {"amount": "51.00"})
+    assert crashed["statusCode"] == 503
+    monkeypatch.setattr(store, "commit", original)
+    # Other terms wait for the payment in flight; the same terms finish it.
+    assert paying.pay(wallet_id, {"amount": "60.00"})["statusCode"] == 409
+    finished = paying.pay(wallet_id, {"amount": "51.00"})
+    assert finished["statusCode"] == 200, finished["body"]
+    assert body_of(finished)["data"]["wallet_balance"] == "200.00"
+    pay_journals = [i for i in items(env, "LEDGER#JOURNAL#") if i["kind"]["S"] == "pay"]
+    assert len(pay_journals) == 1
+    ledger = DynamoDBLedger(env.dynamodb, TABLE)
+    assert ledger.balance(Account.settlement("tenant-a", "USDC")) == 51_000_000
+
+
+def test_destruction_lands_an_in_flight_payment_before_refunding_the_rest(
+    paying: Paying, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = paying.env
+    wallet_id = paying.funded_wallet(ttl=600)
+    store = paying.pay_fn.deps.settlement.payments._store
+
+    def crash(*args: Any, **kwargs: Any) -> Any:
+        raise Boom("the process died after the transfer")
+
+    monkeypatch.setattr(store, "commit", crash)
+    assert paying.pay(wallet_id, {"amount": "51.00"})["statusCode"] == 503
+    env.clock.advance(seconds=601)
+    # The payer acted in time: destroy lands that payment, then refunds only what is left.
+    assert paying.schedule_fires(wallet_id)["result"] == "destroyed"
+    facts = destroyed_completely(paying, wallet_id)
+    assert facts["balance_before"] == "200.00"
+    assert [m["kind"] for m in facts["final_movements"]] == ["pay", "refund"]
+    assert refunds(env) == 1
+    ledger = DynamoDBLedger(env.dynamodb, TABLE)
+    assert ledger.balance(Account.settlement("tenant-a", "USDC")) == 51_000_000
+    assert ledger.balance(Account.reserve("USD")) == 5100
