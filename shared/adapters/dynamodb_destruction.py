@@ -15,7 +15,13 @@ from botocore.exceptions import ClientError
 
 from shared.adapters.dynamodb_ledger import DynamoDBLedger
 from shared.adapters.dynamodb_payments import no_payment_in_flight
-from shared.adapters.dynamodb_table import from_item, to_item, translated_errors, value
+from shared.adapters.dynamodb_table import (
+    from_item,
+    get_consistent,
+    put_new,
+    translated_errors,
+    value,
+)
 from shared.adapters.dynamodb_wallets import (
     ACTIVE_SET_ATTRS,
     META,
@@ -297,16 +303,7 @@ class DynamoDBDestructionStore:
         return True
 
     def _get(self, key: dict[str, Any]) -> dict[str, Any] | None:
-        with translated_errors():
-            response = self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True)
-        item: dict[str, Any] | None = response.get("Item")
-        return item
+        return get_consistent(self._client, self._table, key)
 
     def _put_new(self, item: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "Put": {
-                "TableName": self._table,
-                "Item": to_item(item),
-                "ConditionExpression": "attribute_not_exists(pk)",
-            }
-        }
+        return put_new(self._table, item)

@@ -14,7 +14,14 @@ from botocore.exceptions import ClientError
 
 from shared.adapters.dynamodb_invoices import payment_update
 from shared.adapters.dynamodb_ledger import DynamoDBLedger
-from shared.adapters.dynamodb_table import from_item, to_item, translated_errors, value
+from shared.adapters.dynamodb_table import (
+    from_item,
+    get_consistent,
+    put_new,
+    to_item,
+    translated_errors,
+    value,
+)
 from shared.adapters.dynamodb_wallets import META, stats_update, wallet_pk
 from shared.ledger.ports import PostOutcome
 from shared.models.wallet import Wallet, WalletStatus
@@ -93,11 +100,7 @@ class DynamoDBPaymentStore:
         self._ledger = ledger or DynamoDBLedger(client, table_name)
 
     def claim_of(self, wallet_id: str) -> PaymentClaim | None:
-        with translated_errors():
-            response = self._client.get_item(
-                TableName=self._table, Key=payment_claim_key(wallet_id), ConsistentRead=True
-            )
-        item = response.get("Item")
+        item = get_consistent(self._client, self._table, payment_claim_key(wallet_id))
         return _claim_from(item) if item else None
 
     def claim(self, wallet: Wallet, claim: PaymentClaim) -> PaymentClaim:
@@ -220,10 +223,4 @@ class DynamoDBPaymentStore:
         return self._ledger.post(payment.journal, also=operations)
 
     def _put_new(self, item: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "Put": {
-                "TableName": self._table,
-                "Item": to_item(item),
-                "ConditionExpression": "attribute_not_exists(pk)",
-            }
-        }
+        return put_new(self._table, item)

@@ -83,3 +83,18 @@ def translated_errors() -> Iterator[None]:
         raise
     except BotoCoreError as exc:
         raise DependencyUnavailable("the table is unreachable; retry") from exc
+
+
+def get_consistent(client: Any, table: str, key: dict[str, Any]) -> dict[str, Any] | None:
+    """One item by key, strongly consistent (money decisions never read a stale item)."""
+    with translated_errors():
+        response = client.get_item(TableName=table, Key=key, ConsistentRead=True)
+    item: dict[str, Any] | None = response.get("Item")
+    return item
+
+
+def put_new(table: str, item: dict[str, Any]) -> dict[str, Any]:
+    """The TransactWriteItems Put of an item that must not exist yet (audit, outbox, logs, markers)."""
+    return {
+        "Put": {"TableName": table, "Item": to_item(item), "ConditionExpression": "attribute_not_exists(pk)"}
+    }

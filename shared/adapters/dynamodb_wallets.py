@@ -7,7 +7,14 @@ from datetime import datetime
 from typing import Any
 
 from shared.adapters.dynamodb_cursor import decode_cursor, encode_cursor
-from shared.adapters.dynamodb_table import from_item, to_item, translated_errors, value
+from shared.adapters.dynamodb_table import (
+    from_item,
+    get_consistent,
+    put_new,
+    to_item,
+    translated_errors,
+    value,
+)
 from shared.crypto.envelope import SealedSecret
 from shared.errors import ConcurrentUpdate
 from shared.models.wallet import Card, Wallet
@@ -313,19 +320,10 @@ class DynamoDBWalletRepository:
 
     # -- plumbing ------------------------------------------------------------------------------------
     def _get(self, key: dict[str, Any]) -> dict[str, Any] | None:
-        with translated_errors():
-            response = self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True)
-        item: dict[str, Any] | None = response.get("Item")
-        return item
+        return get_consistent(self._client, self._table, key)
 
     def _put_new(self, item: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "Put": {
-                "TableName": self._table,
-                "Item": to_item(item),
-                "ConditionExpression": "attribute_not_exists(pk)",
-            }
-        }
+        return put_new(self._table, item)
 
     def _transact(self, operations: list[dict[str, Any]]) -> None:
         with translated_errors():

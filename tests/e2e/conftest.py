@@ -145,7 +145,8 @@ def start_runtime(
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
         try:
-            code = process.wait(timeout=20)
+            # Generous: on a loaded 2-core machine the stand-ins and workers take a while to drain.
+            code = process.wait(timeout=60)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()

@@ -288,13 +288,17 @@ def test_twenty_concurrent_pays_transfer_once(paying: Paying, monkeypatch: pytes
     with ThreadPoolExecutor(max_workers=20) as pool:
         answers = list(pool.map(lambda _: paying.pay(wallet_id), range(20)))
     codes = sorted(a["statusCode"] for a in answers)
-    assert 200 in codes and set(codes) <= {200, 400, 409}, [
+    # Losers see the invoice paid (400), the payment in progress (409), or a provider call that timed out
+    # under the load (503, the payment stays in flight); none of them moves money a second time.
+    assert 200 in codes and set(codes) <= {200, 400, 409, 503}, [
         a["body"] for a in answers if a["statusCode"] != 200
     ]
+    if paying.wallet(wallet_id)["status"]["S"] != "destroyed":
+        paying.pay(wallet_id)  # finishes what a timed-out caller left in flight
     pay_journals = [i for i in items(env, "LEDGER#JOURNAL#") if i["kind"]["S"] == "pay"]
     assert len(pay_journals) == 1
-    transfers = [op for op in env.chain(env.tempo).get("operations", []) if op.get("kind") == "transfer"]
-    assert len(transfers) <= 1 or len({t.get("idempotency_key") for t in transfers}) == 1
+    transfers = [op for op in env.chain(env.tempo)["operations"] if op["kind"] == "transfer"]
+    assert len(transfers) == 1, transfers
     destroyed_completely(paying, wallet_id)
 
 
