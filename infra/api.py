@@ -198,6 +198,9 @@ class Api(Construct):
             "Access-Control-Allow-Headers": quoted(",".join(CORS_ALLOW_HEADERS)),
             "Access-Control-Expose-Headers": quoted(",".join(CORS_EXPOSE_HEADERS)),
             "Vary": quoted("Origin"),
+            # A gateway response can map request headers and static values only (not $context), so it
+            # echoes the caller's request id; API Gateway adds its own x-amzn-RequestId beside it.
+            "X-Request-ID": "method.request.header.X-Request-ID",
         }
         for construct_id, response_type, status, code in GATEWAY_RESPONSES:
             extra = {"Retry-After": quoted("1")} if construct_id == "Throttled" else {}

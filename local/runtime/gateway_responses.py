@@ -86,7 +86,9 @@ class GatewayResponses:
         if spec is not None:
             status = spec.status or status
             for name, source in spec.headers.items():
-                headers[name] = parameter_value(source, request_headers)
+                resolved = parameter_value(source, request_headers)
+                if resolved:  # API Gateway leaves out a header whose source is missing
+                    headers[name] = resolved
             template = spec.templates.get("application/json") or next(iter(spec.templates.values()), None)
             if template is not None:
                 body = substitute_context(template, values)

@@ -184,6 +184,9 @@ def test_cors_preflight_and_request_id(http: httpx.Client, system: RunningRuntim
     assert echoed.headers["X-Request-ID"] == "req-e2e-42"
     assert echoed.headers["Access-Control-Allow-Origin"] == ORIGIN
     assert "x-request-id" in echoed.headers["Access-Control-Expose-Headers"].lower()
+    # The gateway's own refusals (no token: 401 before any function runs) echo it too.
+    refused = http.get("/api/v1/invoices", headers={"X-Request-ID": "req-e2e-43", "Origin": ORIGIN})
+    assert (refused.status_code, refused.headers["X-Request-ID"]) == (401, "req-e2e-43")
 
 
 BAD_BODIES: list[tuple[str, Any]] = [

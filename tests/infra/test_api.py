@@ -203,6 +203,7 @@ def test_gateway_responses_render_the_envelope(template: dict[str, Any]) -> None
         headers = props["ResponseParameters"]
         assert headers["gatewayresponse.header.Access-Control-Allow-Origin"] == "method.request.header.Origin"
         assert "gatewayresponse.header.Access-Control-Expose-Headers" in headers
+        assert headers["gatewayresponse.header.X-Request-ID"] == "method.request.header.X-Request-ID"
 
 
 def test_stage_tracing_and_access_logs(template: dict[str, Any]) -> None:
