@@ -122,6 +122,7 @@ class StandInCore:
             Route("/_control/state", self._control_state, methods=["GET"]),
             Route("/_control/reset", self._control_reset, methods=["POST"]),
             Route("/_control/fail", self._control_fail, methods=["POST"]),
+            Route("/_control/clear_faults", self._control_clear_faults, methods=["POST"]),
             Route("/_control/latency", self._control_latency, methods=["POST"]),
             Route("/_control/down", self._control_down, methods=["POST"]),
             Route("/_control/up", self._control_up, methods=["POST"]),
@@ -157,6 +158,11 @@ class StandInCore:
             return JSONResponse(self.faults.add(await _control_spec(request)))
         except (TypeError, ValueError) as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
+
+    async def _control_clear_faults(self, request: Request) -> Response:
+        """Stop injecting failures (rules, latency, down) and keep the chain: balances, supply, keys."""
+        self.faults.clear()
+        return JSONResponse(self.faults.view())
 
     async def _control_latency(self, request: Request) -> Response:
         spec = await _control_spec(request)

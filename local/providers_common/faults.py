@@ -37,6 +37,8 @@ class FaultPlan:
         self.latency_seconds = 0.0
         self.latency_path = "/"
         self.down = False
+        self.fired = 0
+        """Calls failed by a rule since the last reset (a test's count of the faults it injected)."""
 
     def add(self, spec: dict[str, Any]) -> dict[str, Any]:
         mode = str(spec.get("mode", "error"))
@@ -91,10 +93,18 @@ class FaultPlan:
                     rule.remaining -= 1
                     if rule.remaining == 0:
                         self._rules.remove(rule)
+                    self.fired += 1
                     return rule
                 if rule.probability is not None and self._rng.random() < rule.probability:
+                    self.fired += 1
                     return rule
         return None
+
+    def clear(self) -> None:
+        """No more failures, latency or outage; the count of faults fired so far stays."""
+        with self._lock:
+            self._rules.clear()
+            self.latency_seconds, self.latency_path, self.down = 0.0, "/", False
 
     def reset(self, seed: int | None = None) -> None:
         with self._lock:
@@ -102,6 +112,7 @@ class FaultPlan:
             self._rng = random.Random(self._seed)
             self._rules.clear()
             self.latency_seconds, self.latency_path, self.down = 0.0, "/", False
+            self.fired = 0
 
     def view(self) -> dict[str, Any]:
         with self._lock:
@@ -111,4 +122,5 @@ class FaultPlan:
                 "latency_seconds": self.latency_seconds,
                 "latency_path": self.latency_path,
                 "failures": [asdict(rule) for rule in self._rules],
+                "fired": self.fired,
             }

@@ -99,6 +99,7 @@ class StripeStandIn:
                 Route("/_control/down", self._down, methods=["POST"]),
                 Route("/_control/webhook", self._webhook_config, methods=["POST"]),
                 Route("/_control/webhooks", self._webhook_list, methods=["GET"]),
+                Route("/_control/webhooks/{event_id}/resend", self._webhook_resend, methods=["POST"]),
                 Route("/_control/payment_intents/{intent_id}/complete", self._complete, methods=["POST"]),
             ],
             lifespan=self._lifespan,
@@ -309,6 +310,12 @@ class StripeStandIn:
 
     async def _webhook_list(self, request: Request) -> Response:
         return JSONResponse({"deliveries": self.webhooks.deliveries()})
+
+    async def _webhook_resend(self, request: Request) -> Response:
+        event_id = request.path_params["event_id"]
+        if not self.webhooks.resend(event_id):
+            return JSONResponse({"error": f"no delivery of {event_id} to resend"}, status_code=404)
+        return JSONResponse({"resent": event_id})
 
     async def _complete(self, request: Request) -> Response:
         spec = await _json_body(request)

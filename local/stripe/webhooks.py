@@ -99,6 +99,26 @@ class WebhookDispatcher:
             heapq.heappush(self._queue, (self._clock(), next(self._sequence), delivery))
             self._wake.notify()
 
+    def resend(self, event_id: str) -> bool:
+        """Deliver an event once more, byte for byte (Stripe's "Resend" in the Dashboard; also what an
+        at-least-once delivery looks like to the endpoint). False when no such event was sent."""
+        with self._wake:
+            sent = next((d for d in self._deliveries if d.event_id == event_id), None)
+            if sent is None or not self.url:
+                return False
+            delivery = Delivery(
+                sent.event_id,
+                sent.event_type,
+                sent.payload,
+                self.url,
+                self.secret,
+                next_attempt_at=self._clock(),
+            )
+            self._deliveries.append(delivery)
+            heapq.heappush(self._queue, (self._clock(), next(self._sequence), delivery))
+            self._wake.notify()
+            return True
+
     def deliveries(self) -> list[dict[str, Any]]:
         with self._wake:
             return [delivery.view() for delivery in self._deliveries]

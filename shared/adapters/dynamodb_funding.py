@@ -2,8 +2,8 @@
 
 Items (beside the wallet's META/KEYS/CARD): `WALLET#{id}`/`FUNDING` the funding claim (intent, provider,
 state, charge key, transaction hash, refund count) and `WALLET#{id}`/`FUNDREFUND#{intent}` one record per
-refunded charge. The funding commit is one TransactWriteItems: wallet, claim, counters, audit, outbox and
-the ledger's own operations.
+refunded charge (with the reversal of the mint it may have caused). The funding commit is one
+TransactWriteItems: wallet, claim, counters, audit, outbox and the ledger's own operations.
 """
 
 from __future__ import annotations
@@ -19,7 +19,14 @@ from shared.errors import ConcurrentUpdate
 from shared.ledger.ports import PostOutcome
 from shared.models.wallet import Wallet, WalletStatus
 from shared.outbox import audit_item, iso
-from shared.services.funding_ports import ClaimHeld, ClaimState, FundingClaim, FundingCommit, RefundRecord
+from shared.services.funding_ports import (
+    ClaimHeld,
+    ClaimState,
+    FundingClaim,
+    FundingCommit,
+    RefundRecord,
+    Reversal,
+)
 
 CLAIM_SK = "FUNDING"
 
@@ -106,6 +113,11 @@ class DynamoDBFundingStore:
             values["currency"],
             values["reason"],
             values.get("refund_id"),
+            Reversal(values.get("reversal", Reversal.NONE.value)),
+            values.get("provider"),
+            values.get("asset"),
+            int(values.get("token_amount", 0)),
+            values.get("address"),
         )
 
     def record_refund(self, wallet: Wallet, record: RefundRecord, actor: str, now: datetime) -> None:
@@ -119,8 +131,16 @@ class DynamoDBFundingStore:
             "amount_minor": record.amount_minor,
             "currency": record.currency,
             "reason": record.reason,
+            "reversal": record.reversal.value,
             "created_at": iso(now),
         }
+        if record.reversal is not Reversal.NONE:
+            refund_item |= {
+                "provider": record.provider,
+                "asset": record.asset,
+                "token_amount": record.token_amount,
+                "address": record.address,
+            }
         holder = self.claim_of(wallet.wallet_id)
         names = {"#refunds": "refunds", "#entity": "entity", "#wallet": "wallet_id"}
         values: dict[str, Any] = {
@@ -128,10 +148,15 @@ class DynamoDBFundingStore:
             ":entity": value("wallet_funding"),
             ":wallet": value(wallet.wallet_id),
         }
+        # Never refund a charge that funded the wallet meanwhile (the webhook and the request race).
+        names |= {"#state": "state", "#intent": "intent_id"}
+        values |= {":funded": value(ClaimState.FUNDED.value), ":intent": value(record.intent_id)}
         update: dict[str, Any] = {
             "TableName": self._table,
             "Key": claim_key(wallet.wallet_id),
             "UpdateExpression": "SET #entity = :entity, #wallet = :wallet ADD #refunds :one",
+            "ConditionExpression": "attribute_not_exists(pk) OR attribute_not_exists(#intent) "
+            "OR #intent <> :intent OR #state <> :funded",
         }
         if holder.intent_id == record.intent_id and holder.state is ClaimState.MINTING:
             # The refunded charge held the claim: release it so the next attempt may claim.
@@ -139,11 +164,10 @@ class DynamoDBFundingStore:
                 "SET #entity = :entity, #wallet = :wallet, #state = :refunded ADD #refunds :one"
             )
             update["ConditionExpression"] = "#intent = :intent AND #state = :minting"
-            names |= {"#state": "state", "#intent": "intent_id"}
+            del values[":funded"]
             values |= {
                 ":refunded": value(ClaimState.REFUNDED.value),
                 ":minting": value(ClaimState.MINTING.value),
-                ":intent": value(record.intent_id),
             }
         update["ExpressionAttributeNames"] = names
         update["ExpressionAttributeValues"] = values
@@ -169,6 +193,16 @@ class DynamoDBFundingStore:
                 UpdateExpression="SET refund_id = :refund",
                 ConditionExpression="attribute_exists(pk)",
                 ExpressionAttributeValues={":refund": value(refund_id)},
+            )
+
+    def reversal_settled(self, wallet_id: str, intent_id: str, reversal: Reversal) -> None:
+        with translated_errors():
+            self._client.update_item(
+                TableName=self._table,
+                Key=refund_key(wallet_id, intent_id),
+                UpdateExpression="SET reversal = :reversal",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":reversal": value(reversal.value)},
             )
 
     def release(self, wallet_id: str, intent_id: str, records: Sequence[dict[str, Any]]) -> bool:

@@ -9,8 +9,10 @@ Order and keys make every step safe to repeat:
   so a retry after a crash mints at the same provider with the same key, and two requests with different
   keys cannot both fund one wallet (the loser is refunded before anything is minted for it);
 - the journal's id is the PaymentIntent's, so the request, its retries and the webhook post it once;
-- a failed mint writes the refund record first, then refunds at Stripe (keyed by the PaymentIntent): a
-  crash in between is finished by the retry, which sees the record and never mints for that charge.
+- a charge that will not fund the wallet (the mint failed, or the wallet ended while it was minted) is
+  undone by shared/services/funding_refunds.py: the refund record first, then the provider takes back any
+  mint the charge may have caused, then the refund at Stripe; a crash in between is finished by the
+  retry, which sees the record (or the claim it left minting) and never mints for that charge again.
 """
 
 from __future__ import annotations
@@ -51,13 +53,23 @@ from shared.services.funding_ports import (
     ProviderGateway,
     ProviderMap,
     RefundRecord,
+    Reversal,
     WalletReader,
+)
+from shared.services.funding_refunds import (
+    FUNDING_TOKENS,
+    FundedMeanwhile,
+    FundingRefunds,
+    ReversalPending,
+    mint_key,
+    refund_key,
+    unmint_key,
 )
 from shared.services.wallets import is_wallet_id, may_act_on
 from shared.services.wallets_stats import status_change_deltas
 
-# The stablecoin each wallet currency is funded with (1:1 in major units).
-FUNDING_TOKENS: dict[str, Asset] = {"USD": Asset.USDC, "EUR": Asset.EURC}
+__all__ = ["FUNDING_TOKENS", "FundingService", "charge_key", "mint_key", "refund_key", "unmint_key"]
+
 _COMMIT_ATTEMPTS = 3
 # The actor of what the Stripe webhook does (audit items).
 WEBHOOK_ACTOR = "stripe-webhook"
@@ -73,18 +85,18 @@ def charge_key(wallet_id: str, principal: Principal, request_key: str | None, re
     return f"fund-{wallet_id}-{hashlib.sha256(scoped).hexdigest()[:40]}"
 
 
-def mint_key(intent_id: str) -> str:
-    return f"fund-mint-{intent_id}"
-
-
-def refund_key(intent_id: str) -> str:
-    return f"fund-refund-{intent_id}"
-
-
 @dataclass(frozen=True)
 class FundingOutcome:
     status_code: int
     data: dict[str, Any]
+
+
+class _Unfundable(Exception):
+    """The minted charge cannot be committed: `reason` says why (the wallet ended, or it was refunded)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class FundingService:
@@ -103,6 +115,7 @@ class FundingService:
         self._router = router
         self._providers = providers
         self._clock = clock
+        self._refunds = FundingRefunds(store, payments, router, providers)
 
     def fund(
         self, principal: Principal, wallet_id: str, payment_method: str, request_key: str | None
@@ -119,6 +132,8 @@ class FundingService:
             # A retry of the request that funded the wallet: the same answer, nothing charged again.
             return FundingOutcome(200, _funded_data(wallet, claim))
         now = self._clock.now()
+        if claim.intent_id is not None and claim.charge_key == key:
+            self._recover(principal, wallet, claim, now)
         asset, amount_due = self._fundable(wallet, now)
 
         provider = self._router.choose_provider()
@@ -172,13 +187,20 @@ class FundingService:
             if amount_due != payment.amount_received_minor or payment.currency.upper() != wallet.currency:
                 raise InvalidState("the payment does not match the wallet's amount due")
         except InvalidState:
-            self._refund(principal, wallet, payment, "not_fundable", now)
+            # A claim this intent left minting (a crash, then the wallet ended) is reversed as well.
+            try:
+                self._refund(principal, wallet, payment, "not_fundable", now)
+            except FundedMeanwhile:
+                return "already_funded"
             return "refunded"
         # No healthy provider raises (503) before anything is claimed or recorded: Stripe redelivers the
         # event later, rather than a settled bank payment being refunded for a passing outage.
         provider = self._router.choose_provider()
         try:
             self._settle(principal, wallet, payment, key, asset, amount_due, provider, now, records)
+        except ReversalPending:
+            # Refunded, but the provider still holds the mint: fail, so Stripe redelivers and we finish.
+            raise
         except (InvalidState, ProviderUnavailable) as refused:
             refunded = self._store.refund_of(wallet.wallet_id, payment.intent_id) is not None
             if isinstance(refused, InvalidState) and not refunded:
@@ -203,11 +225,12 @@ class FundingService:
         records: Sequence[dict[str, Any]] = (),
     ) -> FundingOutcome:
         """Claim, mint and commit a succeeded charge; refunds it when the wallet cannot take it."""
-        if self._store.refund_of(wallet.wallet_id, result.intent_id) is not None:
-            # This charge was refunded by an earlier attempt with the same key: finish the refund if a
+        earlier = self._store.refund_of(wallet.wallet_id, result.intent_id)
+        if earlier is not None:
+            # This charge was refunded by an earlier attempt with the same key: finish the undo if a
             # crash interrupted it, and never mint for it.
-            self._refund(principal, wallet, result, "mint_failed", now)
-            raise ProviderUnavailable("the stablecoin mint failed earlier and this payment was refunded")
+            self._refunds.finish(earlier)
+            raise _refused_again(earlier)
         try:
             claim = self._store.claim(wallet, result.intent_id, provider.name, key, now)
         except ClaimHeld as held:
@@ -225,7 +248,11 @@ class FundingService:
                 lambda p: p.mint(asset, token_amount, wallet.evm_address, mint_key(result.intent_id)),
             )
         except WalletsError as exc:
-            self._refund(principal, wallet, result, "mint_failed", now)
+            # A timeout may hide a mint that landed: the undo takes back whatever the key minted.
+            try:
+                self._refund(principal, wallet, result, "mint_failed", now)
+            except FundedMeanwhile:
+                return self._funded_answer(wallet.wallet_id)
             raise ProviderUnavailable("the stablecoin mint failed; the payment was refunded") from exc
         funded_claim = FundingClaim(
             wallet.wallet_id,
@@ -236,9 +263,42 @@ class FundingService:
             tx.tx_hash or tx.tx_id,
             claim.refunds,
         )
-        return self._commit(principal, wallet, funded_claim, asset, amount_due, now, records)
+        try:
+            return self._commit(principal, wallet, funded_claim, asset, amount_due, now, records)
+        except _Unfundable as unfundable:
+            try:
+                self._refund(principal, wallet, result, unfundable.reason, now)
+            except FundedMeanwhile:
+                return self._funded_answer(wallet.wallet_id)
+            raise InvalidState(f"{unfundable}; the payment was refunded") from None
 
     # -- steps ---------------------------------------------------------------------------------------
+    def _recover(self, principal: Principal, wallet: Wallet, claim: FundingClaim, now: datetime) -> None:
+        """A retry of the attempt that holds (or last held) the claim finishes the undo a crash left: a
+        refund record not yet carried out, or a mint whose wallet ended before it was committed."""
+        intent_id = claim.intent_id or ""
+        record = self._store.refund_of(wallet.wallet_id, intent_id)
+        if record is not None:
+            if record.refund_id is None or record.reversal is Reversal.PENDING:
+                self._refunds.finish(record)
+            return
+        if claim.state is not ClaimState.MINTING:
+            return
+        try:
+            self._fundable(wallet, now)
+        except InvalidState:
+            payment = self._payments.retrieve(intent_id)
+            try:
+                self._refund(principal, wallet, payment, "wallet_ended", now)
+            except FundedMeanwhile:
+                return
+
+    def _funded_answer(self, wallet_id: str) -> FundingOutcome:
+        wallet = self._wallets.get(wallet_id)
+        if wallet is None:
+            raise NotFound("wallet not found")
+        return FundingOutcome(200, _funded_data(wallet, self._store.claim_of(wallet_id)))
+
     def _visible(self, principal: Principal, wallet_id: str) -> Wallet:
         wallet = self._wallets.get(wallet_id) if is_wallet_id(wallet_id) else None
         if wallet is None or not may_act_on(principal, wallet):
@@ -262,15 +322,8 @@ class FundingService:
     def _refund(
         self, principal: Principal, wallet: Wallet, result: PaymentResult, reason: str, now: datetime
     ) -> None:
-        """Record first, then refund: a retry that finds the record refunds (idempotently) and never mints."""
-        record = RefundRecord(
-            wallet.wallet_id, result.intent_id, result.amount_received_minor, result.currency, reason
-        )
-        self._store.record_refund(wallet, record, principal.sub, now)
-        refund = self._payments.refund(
-            result.intent_id, result.amount_received_minor, refund_key(result.intent_id)
-        )
-        self._store.refund_issued(wallet.wallet_id, result.intent_id, refund.refund_id)
+        """Record first, then undo: a retry that finds the record refunds (idempotently) and never mints."""
+        self._refunds.refund(principal, wallet, result, reason, now)
 
     def _commit(
         self,
@@ -310,13 +363,15 @@ class FundingService:
             if outcome is not None:
                 return outcome
             reread = self._wallets.get(wallet.wallet_id)
+            stored = self._store.claim_of(wallet.wallet_id)
+            if reread is not None and stored.intent_id == intent_id and stored.state is ClaimState.FUNDED:
+                # Funded by this very intent (the webhook path): success.
+                return FundingOutcome(200, _funded_data(reread, stored))
+            if stored.intent_id != intent_id or stored.state is not ClaimState.MINTING:
+                raise _Unfundable("mint_failed", "another attempt refunded this payment")
             if reread is None or reread.status is not WalletStatus.ACTIVE or reread.is_expired(now):
-                # Funded by this very intent (the webhook path) is success; anything else ended the wallet
-                # while we minted, which only reconciliation can untangle: say so rather than pretend.
-                stored = self._store.claim_of(wallet.wallet_id)
-                if reread is not None and stored.intent_id == intent_id and stored.state is ClaimState.FUNDED:
-                    return FundingOutcome(200, _funded_data(reread, stored))
-                raise InvalidState("the wallet changed state while it was being funded")
+                # The wallet ended while we minted: the caller undoes the mint and the charge.
+                raise _Unfundable("wallet_ended", "the wallet changed state while it was being funded")
             current = reread
         raise ConcurrentUpdate("the wallet changed while it was being funded; retry")
 
@@ -370,6 +425,15 @@ class FundingService:
             stored = self._wallets.get(before.wallet_id) or after
             return FundingOutcome(200, _funded_data(stored, self._store.claim_of(before.wallet_id)))
         return FundingOutcome(200, _funded_data(after, claim))
+
+
+def _refused_again(record: RefundRecord) -> WalletsError:
+    """The answer to a retry of a charge refunded earlier, as the first attempt answered."""
+    if record.reason == "mint_failed":
+        return ProviderUnavailable("the stablecoin mint failed earlier and this payment was refunded")
+    if record.reason == "concurrent_funding":
+        return Conflict("another funding of this wallet was in progress; this payment was refunded")
+    return InvalidState("the wallet could not take this payment; it was refunded")
 
 
 def _balance_text(wallet: Wallet) -> str:

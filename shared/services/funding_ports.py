@@ -38,14 +38,35 @@ class FundingClaim:
     refunds: int = 0
 
 
+class Reversal(StrEnum):
+    """Whether the provider must take back a mint the refunded charge may have caused."""
+
+    NONE = "none"
+    """The charge never held the claim while minting: nothing was minted for it."""
+    PENDING = "pending"
+    DONE = "done"
+    BLOCKED = "blocked"
+    """The provider refused the burn (the tokens left the address): reconciliation shows the gap."""
+
+
 @dataclass(frozen=True)
 class RefundRecord:
+    """One refunded charge. Written before anything is undone; the reversal and the refund id follow.
+
+    With a reversal, `provider`, `asset`, `token_amount` and `address` say what the mint keyed by the
+    intent was (or would have been), so the undo needs nothing else."""
+
     wallet_id: str
     intent_id: str
     amount_minor: int
     currency: str
     reason: str
     refund_id: str | None = None
+    reversal: Reversal = Reversal.NONE
+    provider: str | None = None
+    asset: str | None = None
+    token_amount: int = 0
+    address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -85,10 +106,15 @@ class FundingStore(Protocol):
 
     def record_refund(self, wallet: Wallet, record: RefundRecord, actor: str, now: datetime) -> None:
         """Write the refund record and its audit item, count the refund on the claim and release the claim
-        when `intent_id` held it; recording the same refund twice changes nothing."""
+        when `intent_id` held it; recording the same refund twice changes nothing. When `intent_id`
+        funded the wallet meanwhile, nothing is written and it raises ConcurrentUpdate."""
         ...
 
     def refund_issued(self, wallet_id: str, intent_id: str, refund_id: str) -> None: ...
+
+    def reversal_settled(self, wallet_id: str, intent_id: str, reversal: Reversal) -> None:
+        """Mark the record's reversal done or blocked."""
+        ...
 
     def commit(self, funding: FundingCommit) -> PostOutcome:
         """Post the journal with the wallet update (conditional on the version, status `active` and an

@@ -12,12 +12,88 @@ from shared.ledger.ports import PostOutcome
 from shared.models.wallet import Wallet, WalletStatus
 from shared.outbox import audit_item
 from shared.ports_cards import PaymentDeclined, PaymentResult, RefundResult
-from shared.services.funding_ports import ClaimHeld, ClaimState, FundingClaim, FundingCommit, RefundRecord
+from shared.providers.errors import INSUFFICIENT_FUNDS, ProviderRejected
+from shared.providers.models import Asset, ProviderTx
+from shared.services.funding_ports import (
+    ClaimHeld,
+    ClaimState,
+    FundingClaim,
+    FundingCommit,
+    RefundRecord,
+    Reversal,
+)
 from tests.unit.ledger.fakes import InMemoryLedger
+from tests.unit.providers.fakes import ScriptedProvider
 
 
 class Crash(Exception):
     """The process dies here: nothing after this point runs in this attempt."""
+
+
+@dataclass
+class CrashPoints:
+    """Named places where the next pass raises Crash, once each: `arm("after_burn")`."""
+
+    armed: set[str] = field(default_factory=set)
+    passed: list[str] = field(default_factory=list)
+
+    def arm(self, name: str) -> None:
+        self.armed.add(name)
+
+    def reach(self, name: str) -> None:
+        self.passed.append(name)
+        if name in self.armed:
+            self.armed.discard(name)
+            raise Crash(f"died at {name}")
+
+
+@dataclass
+class KeyedProvider(ScriptedProvider):
+    """A provider that keeps balances and supply and honours idempotency keys, as the stand-ins do: a
+    key sent again replays the first outcome. `crashes` fire after the operation took effect."""
+
+    supply: dict[str, int] = field(default_factory=dict)
+    balances: dict[tuple[str, str], int] = field(default_factory=dict)
+    done: dict[str, ProviderTx] = field(default_factory=dict)
+    burned: list[str] = field(default_factory=list)
+    crashes: CrashPoints = field(default_factory=CrashPoints)
+
+    def mint(self, asset: Asset, amount_minor: int, to_address: str, idempotency_key: str) -> ProviderTx:
+        if idempotency_key in self.done:
+            return self.done[idempotency_key]
+        if self.failures:
+            raise self.failures.pop(0)
+        self.minted.append(idempotency_key)
+        self._move(asset, to_address, amount_minor)
+        tx = ProviderTx(self.provider_name, "tx1", "0xabc", "confirmed", asset, amount_minor, idempotency_key)
+        self.done[idempotency_key] = tx
+        self.crashes.reach(f"{self.provider_name}:mint")
+        return tx
+
+    def burn(self, asset: Asset, amount_minor: int, from_address: str, idempotency_key: str) -> ProviderTx:
+        if idempotency_key in self.done:
+            return self.done[idempotency_key]
+        if self.failures:
+            raise self.failures.pop(0)
+        if self.balances.get((from_address, asset.value), 0) < amount_minor:
+            raise ProviderRejected(self.provider_name, INSUFFICIENT_FUNDS, "not enough tokens", 400)
+        self.burned.append(idempotency_key)
+        self._move(asset, from_address, -amount_minor)
+        tx = ProviderTx(self.provider_name, "tx2", "0xdef", "confirmed", asset, amount_minor, idempotency_key)
+        self.done[idempotency_key] = tx
+        self.crashes.reach(f"{self.provider_name}:burn")
+        return tx
+
+    def balance(self, asset: Asset, address: str) -> int:
+        return self.balances.get((address, asset.value), 0)
+
+    def total_supply(self, asset: Asset) -> int:
+        return self.supply.get(asset.value, 0)
+
+    def _move(self, asset: Asset, address: str, amount: int) -> None:
+        self.supply[asset.value] = self.supply.get(asset.value, 0) + amount
+        key = (address, asset.value)
+        self.balances[key] = self.balances.get(key, 0) + amount
 
 
 @dataclass
@@ -28,6 +104,7 @@ class FakePayments:
     charge_calls: int = 0
     refunds: dict[str, RefundResult] = field(default_factory=dict)
     crash_after_charge: bool = False
+    crashes: CrashPoints = field(default_factory=CrashPoints)
 
     def charge(
         self,
@@ -66,7 +143,11 @@ class FakePayments:
             self.refunds[idempotency_key] = RefundResult(
                 f"re_{len(self.refunds) + 1}", intent_id, amount_minor, "usd", "succeeded"
             )
+        self.crashes.reach("refund")
         return self.refunds[idempotency_key]
+
+    def refunded(self, intent_id: str) -> int:
+        return sum(r.amount_minor for r in self.refunds.values() if r.intent_id == intent_id)
 
 
 @dataclass
@@ -80,6 +161,7 @@ class MemoryFundingStore:
     stats: dict[str, int] = field(default_factory=dict)
     ledger: InMemoryLedger = field(default_factory=InMemoryLedger)
     before_commit: Callable[[], None] | None = None
+    crashes: CrashPoints = field(default_factory=CrashPoints)
 
     def get(self, wallet_id: str) -> Wallet | None:
         return self.wallets.get(wallet_id)
@@ -108,8 +190,10 @@ class MemoryFundingStore:
         key = (wallet.wallet_id, record.intent_id)
         if key in self.refund_records:
             return
-        self.refund_records[key] = record
         stored = self.claim_of(wallet.wallet_id)
+        if stored.intent_id == record.intent_id and stored.state is ClaimState.FUNDED:
+            raise ConcurrentUpdate("the charge funded the wallet")
+        self.refund_records[key] = record
         state = stored.state
         if stored.intent_id == record.intent_id and stored.state is ClaimState.MINTING:
             state = ClaimState.REFUNDED
@@ -118,10 +202,16 @@ class MemoryFundingStore:
         self.records.append(
             audit_item(wallet.wallet_id, "wallet.funding_refunded", actor, wallet.tenant_id, now, changes)
         )
+        self.crashes.reach("recorded")
 
     def refund_issued(self, wallet_id: str, intent_id: str, refund_id: str) -> None:
         key = (wallet_id, intent_id)
         self.refund_records[key] = replace(self.refund_records[key], refund_id=refund_id)
+
+    def reversal_settled(self, wallet_id: str, intent_id: str, reversal: Reversal) -> None:
+        key = (wallet_id, intent_id)
+        self.refund_records[key] = replace(self.refund_records[key], reversal=reversal)
+        self.crashes.reach("reversed")
 
     def commit(self, funding: FundingCommit) -> PostOutcome:
         if self.before_commit is not None:

@@ -18,11 +18,11 @@ from shared.providers.errors import ProviderCallFailed
 from shared.providers.models import HealthStatus
 from shared.providers.service import ProviderRouter
 from shared.providers.state import HealthRecord
-from shared.services.funding import FundingService, charge_key, mint_key, refund_key
-from shared.services.funding_ports import ClaimState
+from shared.services.funding import FundingService, charge_key, mint_key, refund_key, unmint_key
+from shared.services.funding_ports import ClaimState, Reversal
 from shared.services.wallet_mode import WalletMode
-from tests.unit.funding.fakes import Crash, FakePayments, MemoryFundingStore
-from tests.unit.providers.fakes import CountingMetrics, MemoryHealthRepository, ScriptedProvider
+from tests.unit.funding.fakes import Crash, FakePayments, KeyedProvider, MemoryFundingStore
+from tests.unit.providers.fakes import CountingMetrics, MemoryHealthRepository
 
 NOW = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC)
 WALLET_ID = "wal_" + "a" * 24
@@ -60,12 +60,14 @@ class World:
         self.store = MemoryFundingStore()
         self.store.wallets[WALLET_ID] = wallet(**wallet_overrides)
         self.payments = FakePayments()
-        self.tempo = ScriptedProvider("tempo")
-        self.circle = ScriptedProvider("circle")
+        self.tempo = KeyedProvider("tempo")
+        self.circle = KeyedProvider("circle")
         self.health = MemoryHealthRepository()
-        providers = {"tempo": self.tempo, "circle": self.circle}
-        router = ProviderRouter(providers, self.health, self.clock, CountingMetrics())
-        self.service = FundingService(self.store, self.store, self.payments, router, providers, self.clock)
+        self.providers = {"tempo": self.tempo, "circle": self.circle}
+        self.router = ProviderRouter(self.providers, self.health, self.clock, CountingMetrics())
+        self.service = FundingService(
+            self.store, self.store, self.payments, self.router, self.providers, self.clock
+        )
 
     def fund(self, method: str = VISA, key: str | None = "key-1", principal: Principal = MERCHANT) -> Any:
         return self.service.fund(principal, WALLET_ID, method, key)
@@ -174,11 +176,15 @@ def test_a_failed_mint_refunds_the_charge_records_it_and_answers_503() -> None:
     assert record is not None and record.refund_id == "re_1" and record.reason == "mint_failed"
     assert any(r.get("action") == "wallet.funding_refunded" for r in world.store.records)
     assert world.store.ledger.journals == {} and world.wallet.status is WalletStatus.ACTIVE
+    # The timeout might have hidden a mint: the keyed mint was settled and burned back, netting zero.
+    assert world.tempo.burned == [unmint_key("pi_1")] and world.tempo.supply == {"USDC": 0}
+    assert record.reversal is Reversal.DONE
 
     # The same Idempotency-Key again: the same (refunded) PaymentIntent, never a second charge or a mint.
     with pytest.raises(ProviderUnavailable):
         world.fund()
-    assert len(world.payments.intents) == 1 and world.minted_keys == []
+    assert len(world.payments.intents) == 1 and world.minted_keys == [mint_key("pi_1")]
+    assert world.tempo.supply == {"USDC": 0}
     assert list(world.payments.refunds) == [refund_key("pi_1")]
 
     # A new key is a new attempt, and it funds the wallet.
