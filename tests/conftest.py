@@ -18,3 +18,8 @@ os.environ.update(
         "POWERTOOLS_METRICS_NAMESPACE": "MonayWallets",
     }
 )
+
+# moto's TransactWriteItems copies the whole table per operation; ours costs what it touches (same semantics).
+from local.runtime import moto_transactions  # noqa: E402
+
+moto_transactions.install()
