@@ -375,11 +375,10 @@ def test_a_wallet_ended_mid_funding_is_undone_across_a_crash_at_each_step(rig: R
 # -- a seeded storm ------------------------------------------------------------------------------------
 
 
-# moto's transact_write_items deep-copies the whole table once per item it writes, so each operation costs
-# in proportion to everything written before it: the default is sized to the time budget, and
-# FUNDING_STORM_OPERATIONS=300 runs the full storm (minutes, not seconds).
-WALLETS = int(os.environ.get("FUNDING_STORM_WALLETS", "20"))
-OPERATIONS = int(os.environ.get("FUNDING_STORM_OPERATIONS", "80"))
+# A few hundred operations (about 15 s with local/runtime/moto_transactions.py; moto's own transactions copy
+# the whole table per item and took minutes). FUNDING_STORM_OPERATIONS / _WALLETS size it otherwise.
+WALLETS = int(os.environ.get("FUNDING_STORM_WALLETS", "40"))
+OPERATIONS = int(os.environ.get("FUNDING_STORM_OPERATIONS", "300"))
 
 
 def test_a_seeded_storm_of_concurrent_operations_under_faults_leaves_the_books_exact(rig: Rig) -> None:
