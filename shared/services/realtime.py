@@ -51,16 +51,24 @@ def server_message(event: str, channel: str | None, data: Mapping[str, Any], now
     return {"event": event, "channel": channel, "data": dict(data), "ts": iso(now)}
 
 
+# Statuses whose countdown is over: the tick stops pushing them.
+_OVER = frozenset({"destroyed", "expired"})
+# Statuses a past expires_at shows as `expired` (as the REST reads do), before any trigger ran.
+_EXPIRABLE = frozenset({"active", "funded"})
+
+
 def countdown_data(wallet: WalletSnapshot, now: datetime) -> dict[str, Any]:
     expires_at = wallet.expires_at
     if expires_at is None:
         raise InvalidState("this wallet has no countdown")
+    remaining = max(0, int((expires_at - now).total_seconds()))
+    status = "expired" if remaining == 0 and wallet.status in _EXPIRABLE else wallet.status
     return {
         "walletId": wallet.wallet_id,
-        "remaining_seconds": max(0, int((expires_at - now).total_seconds())),
+        "remaining_seconds": remaining,
         "expires_at": iso(expires_at),
         "server_time": iso(now),
-        "status": wallet.status,
+        "status": status,
     }
 
 
@@ -204,7 +212,8 @@ class RealtimeService:
         for name in self._connections.countdown_channels():
             channel = parse_channel(name)
             wallet = self._wallets.get(channel.resource_id or "", None)
-            if wallet is None or wallet.expires_at is None:
+            if wallet is None or wallet.expires_at is None or wallet.status in _OVER:
+                # Gone, persistent, or its countdown ended: `wallet:destroyed` already told its followers.
                 continue
             now = self._clock.now()
             message = server_message("countdown:update", channel.name, countdown_data(wallet, now), now)

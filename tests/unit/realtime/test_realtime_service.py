@@ -316,6 +316,19 @@ def test_tick_pushes_countdowns_and_skips_missing_wallets(world: World) -> None:
         assert message["data"]["server_time"] == "2026-03-01T12:01:00.000Z"
 
 
+def test_tick_stops_at_an_ended_countdown_and_shows_expiry_before_any_trigger(world: World) -> None:
+    merchant = world.connect("merchant", MERCHANT)
+    world.subscribe(merchant, f"countdown:{WALLET}")
+    world.pusher.sent.clear()
+    world.clock.advance(hours=1)
+    world.service.tick()
+    (message,) = world.pusher.to(merchant)
+    assert (message["data"]["remaining_seconds"], message["data"]["status"]) == (0, "expired")
+    world.wallets.wallets[WALLET] = replace(world.wallets.wallets[WALLET], status="destroyed")
+    world.pusher.sent.clear()
+    assert world.service.tick().delivered == 0
+
+
 def test_tick_never_crosses_tenants(world: World) -> None:
     theirs = world.connect("theirs", OTHER_MERCHANT)
     world.store.add_subscription(Subscriber(theirs, OTHER_MERCHANT), f"countdown:{WALLET}", True, 50, NOW)
