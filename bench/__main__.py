@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench import cold_import, round_trips, runtime_overhead, wallet_creation
+from bench import cold_import, destruction, round_trips, runtime_overhead, wallet_creation
 
 
 def main() -> None:
@@ -14,6 +14,8 @@ def main() -> None:
     wallet_creation.run()
     print("== local runtime")
     runtime_overhead.run()
+    print("== paying and destruction")
+    destruction.run()
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ from local.runtime.streams import to_virtual
 
 TICK = 0.1
 SCHEDULER_POLL = 0.2
+# The shortest nap between polls (a schedule due in under this fires at the next one).
+MIN_WAIT = 0.005
 MAX_CATCH_UP = 60
 _UNITS = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}
 _MONTHS = {m.upper(): i for i, m in enumerate(calendar.month_abbr) if m}
@@ -401,11 +403,27 @@ class SchedulerSchedules:
         return {"schedules": len(self.entries), **self.counts}
 
     def _run(self) -> None:
-        while not self.stop.wait(SCHEDULER_POLL):
+        while not self.stop.wait(self.next_wait()):
             try:
                 self.poll()
             except Exception:
                 self.ctx.log.exception("scheduler: poll failed")
+
+    def next_wait(self) -> float:
+        """Real seconds until the next poll: SCHEDULER_POLL, or sooner when a known schedule is due sooner.
+
+        Polling on a fixed period alone would fire an `at()` schedule up to a period late, which a speed
+        factor multiplies (0.2 s at speed 20 is 4 virtual seconds). The due poll still lists the schedules
+        first, so one deleted or changed in the meantime is not fired from a stale copy.
+        """
+        due = [e.next_fire for e in list(self.entries.values()) if e.next_fire is not None]
+        if not due:
+            return SCHEDULER_POLL
+        until = self.ctx.clock.real_seconds(min(due) - self.ctx.clock.now())
+        if until < -MIN_WAIT * 10:
+            # Overdue after a poll means its firing failed: retry at the ordinary pace, not in a spin.
+            return SCHEDULER_POLL
+        return min(SCHEDULER_POLL, max(MIN_WAIT, until))
 
     def poll(self) -> None:
         listed: dict[str, dict[str, Any]] = {}

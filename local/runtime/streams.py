@@ -152,6 +152,7 @@ class StreamPoller:
 
     def stop(self) -> None:
         self._stop.set()
+        self.deletions.wake()
         if self._thread.is_alive():
             self._thread.join(timeout=10)
 
@@ -179,7 +180,8 @@ class StreamPoller:
                 self.ctx.log.exception("stream mapping %s: poll failed", self.logical_id)
                 busy = False
             if not busy:
-                self._stop.wait(POLL_INTERVAL)
+                # Woken early by a TTL deletion, which would otherwise wait out the interval.
+                self.deletions.nap(POLL_INTERVAL)
 
     # -- shards ---------------------------------------------------------------------------------
     def _refresh_shards(self, *, initial: bool) -> None:
@@ -243,7 +245,10 @@ class StreamPoller:
             shard.exhausted = shard.iterator is None
             return got > 0
         full = len(shard.buffer) >= self.settings.batch_size
-        waited = time.monotonic() - shard.window_started >= self.settings.batching_window
+        # The window is a duration of the emulated world, like MaximumRecordAgeInSeconds: virtual seconds.
+        waited = time.monotonic() - shard.window_started >= self.ctx.clock.real_seconds(
+            self.settings.batching_window
+        )
         if full or waited or shard.iterator is None:
             batch = shard.buffer[: self.settings.batch_size]
             del shard.buffer[: self.settings.batch_size]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -17,6 +18,8 @@ SWEEP_INTERVAL = 0.25
 FIVE_YEARS = 5 * 365 * 24 * 3600
 TABLES_REFRESH = 2.0
 MAX_REMEMBERED = 100_000
+# Items found due before the next sweep, kept to be expired on the second (beyond this, the next sweep does).
+MAX_SOON = 10_000
 TTL_IDENTITY = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
 
 
@@ -36,6 +39,7 @@ class TtlDeletions:
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
+        self._marked = threading.Condition(self.lock)
         self._pending: OrderedDict[tuple[str, str], list[str | None]] = OrderedDict()
         self._decided: OrderedDict[tuple[str, str], bool] = OrderedDict()
 
@@ -47,6 +51,17 @@ class TtlDeletions:
             self._pending.move_to_end((table, _canonical(keys)))
             while len(self._pending) > MAX_REMEMBERED:
                 self._pending.popitem(last=False)
+            self._marked.notify_all()
+
+    def nap(self, timeout: float) -> None:
+        """A stream poller's idle wait: `timeout` seconds, cut short when the sweeper deletes something,
+        so a TTL REMOVE reaches its mapping without waiting out a poll interval."""
+        with self._marked:
+            self._marked.wait(timeout)
+
+    def wake(self) -> None:
+        with self._marked:
+            self._marked.notify_all()
 
     def is_ttl_removal(self, table: str, record: dict[str, Any], ttl_attribute: str | None) -> bool:
         """Whether this REMOVE stream record (moto's shape) was a TTL deletion."""
@@ -97,6 +112,8 @@ class TtlSweeper:
         self.last_sweep_seconds = 0.0
         self._tables: dict[str, tuple[str, list[str], bool]] = {}
         self._tables_at = 0.0
+        # (table, keys) -> (ttl, attribute, keys, ttl value, streamed): due before the next sweep.
+        self._soon: dict[tuple[str, str], tuple[float, str, dict[str, Any], dict[str, Any], bool]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="ttl-sweeper", daemon=True)
 
@@ -130,7 +147,40 @@ class TtlSweeper:
                 self.ctx.log.exception("ttl sweep failed")
             self.last_sweep_seconds = time.monotonic() - started
             # A sweep scans whole tables: keep it under a fifth of one core however large they grow.
-            self._stop.wait(max(self.interval, 4 * self.last_sweep_seconds))
+            next_sweep = time.monotonic() + max(self.interval, 4 * self.last_sweep_seconds)
+            # Between sweeps, expire on its second what the last sweep saw coming: a sweep period alone
+            # would be multiplied by the speed factor (0.25 s at speed 20 is 5 virtual seconds late).
+            while not self._stop.is_set():
+                remaining = next_sweep - time.monotonic()
+                if remaining <= 0:
+                    break
+                if self._stop.wait(min(remaining, self._until_next_due())):
+                    break
+                try:
+                    self.expired += self._expire_due()
+                except Exception:
+                    self.ctx.log.exception("ttl expiry failed")
+
+    def _until_next_due(self) -> float:
+        if not self._soon:
+            return math.inf
+        first = min(entry[0] for entry in self._soon.values())
+        return max(0.0, self.ctx.clock.real_seconds(first - self.ctx.clock.now()))
+
+    def _expire_due(self) -> int:
+        """Delete the remembered items whose TTL has come (each tried once; a sweep catches any left)."""
+        now = self.ctx.clock.now()
+        due = [key for key, entry in self._soon.items() if entry[0] <= now]
+        expired = 0
+        for key in due:
+            _due, attribute, keys, ttl_value, streamed = self._soon.pop(key)
+            expired += self._expire(key[0], attribute, keys, ttl_value, streamed)
+        return expired
+
+    def _lookahead(self) -> int:
+        """Virtual seconds past now that a sweep remembers: until a little after the next sweep."""
+        real = 2 * self.interval + 4 * self.last_sweep_seconds
+        return math.ceil(real * self.ctx.clock.speed) + 1
 
     def _refresh_tables(self, *, force: bool = False) -> None:
         if not force and time.monotonic() - self._tables_at < TABLES_REFRESH:
@@ -154,29 +204,42 @@ class TtlSweeper:
         """One pass over every TTL-enabled table; returns how many items expired."""
         self._refresh_tables()
         now = int(self.ctx.clock.now())
-        expired = sum(self._sweep_table(name, *entry, now) for name, entry in self._tables.items())
+        horizon = now + self._lookahead()
+        expired = sum(self._sweep_table(name, *entry, now, horizon) for name, entry in self._tables.items())
         self.sweeps += 1
         self.expired += expired
         return expired
 
-    def _sweep_table(self, table: str, attribute: str, key_names: list[str], streamed: bool, now: int) -> int:
+    def _sweep_table(
+        self, table: str, attribute: str, key_names: list[str], streamed: bool, now: int, horizon: int
+    ) -> int:
         names = {"#ttl": attribute} | {f"#k{i}": key for i, key in enumerate(key_names)}
         projection = ", ".join(["#ttl", *(f"#k{i}" for i in range(len(key_names)))])
         expired = 0
         paginator = self.client.get_paginator("scan")
         pages = paginator.paginate(
             TableName=table,
-            FilterExpression="#ttl BETWEEN :floor AND :now",
+            FilterExpression="#ttl BETWEEN :floor AND :horizon",
             ProjectionExpression=projection,
             ExpressionAttributeNames=names,
-            ExpressionAttributeValues={":floor": {"N": str(now - FIVE_YEARS)}, ":now": {"N": str(now)}},
+            ExpressionAttributeValues={
+                ":floor": {"N": str(now - FIVE_YEARS)},
+                ":horizon": {"N": str(horizon)},
+            },
         )
         for page in pages:
             for item in page["Items"]:
                 if self._stop.is_set():
                     return expired
                 keys = {k: item[k] for k in key_names}
-                expired += self._expire(table, attribute, keys, item[attribute], streamed)
+                due = _epoch_seconds(item[attribute])
+                if due is None:
+                    continue
+                if due <= now:
+                    self._soon.pop((table, _canonical(keys)), None)
+                    expired += self._expire(table, attribute, keys, item[attribute], streamed)
+                elif len(self._soon) < MAX_SOON:
+                    self._soon[(table, _canonical(keys))] = (due, attribute, keys, item[attribute], streamed)
         return expired
 
     def _expire(
@@ -198,3 +261,11 @@ class TtlSweeper:
             if streamed:
                 self.deletions.mark(table, keys, ttl_value)
         return 1
+
+
+def _epoch_seconds(value: dict[str, Any]) -> float | None:
+    """A TTL attribute's epoch seconds; None for anything not a number (DynamoDB ignores those)."""
+    try:
+        return float(value["N"])
+    except (KeyError, TypeError, ValueError):
+        return None
