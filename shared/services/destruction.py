@@ -56,6 +56,8 @@ logger = Logger(child=True)
 ACTOR = "wallet-destroyer"
 # A schedule or sweep may fire a moment before our clock reaches expires_at (clock skew between services).
 EARLY_TOLERANCE = timedelta(seconds=2)
+# How soon a destruction that failed after its payment is tried again (by its moved schedule).
+RETRY_DELAY = timedelta(minutes=1)
 _ATTEMPTS = 4
 ERASED_MATERIAL = ["evm_private_key", "solana_ed25519_seed"]
 
@@ -148,6 +150,17 @@ class DestructionService:
                     continue
             return self._run(wallet, progress, fired_by, resumed)
         raise ConcurrentUpdate(f"wallet {wallet_id} kept changing while it was being destroyed; retry")
+
+    def retry_soon(self, wallet_id: str) -> None:
+        """Replace the wallet's schedule with one a minute from now (a destruction that failed after the
+        payment must not wait for `expires_at`). Deleted first: a schedule keeps its first instant. If the
+        create fails after the delete, the lease's TTL at `expires_at` still destroys the wallet."""
+        at = self._clock.now() + RETRY_DELAY
+        wallet = self._wallets.get(wallet_id)
+        if wallet is None or wallet.expires_at is None or wallet.expires_at <= at:
+            return
+        self._scheduler.cancel_destruction(wallet_id)
+        self._scheduler.schedule_destruction(wallet_id, at)
 
     # -- steps ---------------------------------------------------------------------------------------
     def _begin(

@@ -212,10 +212,11 @@ class PaymentService:
             raise InvalidState(f"the provider refused the payment: {refused.message}") from refused
         done = replace(claim, state=PaymentState.DONE, transaction_hash=tx.tx_hash or tx.tx_id)
         wallet, invoice = self._commit(done)
-        destroyed = False
+        status = wallet.status
         if destroy and wallet.status is WalletStatus.PAYMENT_COMPLETE:
-            destroyed = self._destroy_now(wallet)
-        return PaymentOutcome(_answer(wallet, invoice, done, destroyed), destroyed)
+            status = self._destroy_now(wallet)
+        destroyed = status is WalletStatus.DESTROYED
+        return PaymentOutcome(_answer(wallet, invoice, done, status), destroyed)
 
     def _commit(self, claim: PaymentClaim) -> tuple[Wallet, Invoice]:
         for _ in range(_COMMIT_ATTEMPTS):
@@ -335,21 +336,32 @@ class PaymentService:
         except ConcurrentUpdate:
             logger.warning("payment claim moved before its release", extra={"operation": claim.operation_id})
 
-    def _destroy_now(self, wallet: Wallet) -> bool:
+    def _destroy_now(self, wallet: Wallet) -> WalletStatus:
         """An ephemeral wallet whose invoice is paid dies before the answer. If a step fails (the provider
-        is down for the burn, Stripe refuses the refund...), the payment stands and the wallet stays
-        `destroying`: its schedule, deleted only by a finished destruction, fires later and resumes it."""
+        is down for the burn, Stripe refuses the refund...), the payment stands, the wallet stays
+        `payment_complete`/`destroying`, and its schedule is moved to a minute from now so that the retry
+        does not wait for `expires_at` (days away, perhaps); the lease's TTL stays the last backstop."""
         if wallet.wallet_type is not WalletMode.EPHEMERAL or self._destroyer is None:
-            return False
+            return wallet.status
         try:
             outcome = self._destroyer.destroy(wallet.wallet_id, PAYMENT_TRIGGER)
         except WalletsError as exc:
             logger.warning(
-                "destruction after payment failed; the schedule will resume it",
+                "destruction after payment failed; its schedule resumes it in a minute",
                 extra={"wallet_id": wallet.wallet_id, "error": exc.message},
             )
-            return False
-        return bool(getattr(outcome, "destroyed", False))
+            try:
+                self._destroyer.retry_soon(wallet.wallet_id)
+            except WalletsError as again:
+                logger.warning(
+                    "could not move the destruction schedule; it fires at expires_at",
+                    extra={"wallet_id": wallet.wallet_id, "error": again.message},
+                )
+            current = self._wallets.get(wallet.wallet_id)
+            return current.status if current is not None else wallet.status
+        if getattr(outcome, "destroyed", False):
+            return WalletStatus.DESTROYED
+        return wallet.status
 
     # -- checks and reads ----------------------------------------------------------------------------
     def _invoice_of(self, wallet: Wallet) -> Invoice:
@@ -402,9 +414,8 @@ class PaymentService:
         return asset
 
 
-def _answer(wallet: Wallet, invoice: Invoice, claim: PaymentClaim, destroyed: bool) -> dict[str, Any]:
+def _answer(wallet: Wallet, invoice: Invoice, claim: PaymentClaim, status: WalletStatus) -> dict[str, Any]:
     places = minor_units(wallet.currency)
-    status = WalletStatus.DESTROYED if destroyed else wallet.status
     return {
         "wallet_id": wallet.wallet_id,
         "invoice_id": invoice.id,

@@ -498,3 +498,19 @@ def test_destruction_lands_an_in_flight_payment_before_refunding_the_rest(
     ledger = DynamoDBLedger(env.dynamodb, TABLE)
     assert ledger.balance(Account.settlement("tenant-a", "USDC")) == 51_000_000
     assert ledger.balance(Account.reserve("USD")) == 5100
+
+
+def test_a_destruction_failing_after_the_payment_is_retried_within_a_minute(paying: Paying) -> None:
+    env = paying.env
+    wallet_id = paying.funded_wallet(ttl=86_400)
+    paying.cards.fail_on = "deactivate_card"
+    response = paying.pay(wallet_id)
+    assert response["statusCode"] == 200, response["body"]
+    data = body_of(response)["data"]
+    assert (data["invoice_status"], data["wallet_status"]) == ("paid", "destroying")
+    scheduler = boto3.client("scheduler", region_name="us-east-1")
+    schedule = scheduler.get_schedule(Name=f"destroy-{wallet_id}", GroupName="wallets-schedules")
+    assert schedule["ScheduleExpression"] == "at(2030-01-01T12:01:00)"  # a minute after the payment
+    env.clock.advance(seconds=60)
+    assert paying.schedule_fires(wallet_id)["result"] == "destroyed"
+    destroyed_completely(paying, wallet_id)
