@@ -13,6 +13,7 @@ from moto.server import ThreadedMotoServer
 
 from local.runtime.clock import VirtualClock
 from local.runtime.context import RuntimeContext
+from local.runtime.events import EventSources
 
 from .fakes import REGION, FakeFunctions, FakeTemplate
 
@@ -51,3 +52,12 @@ def make_ctx(moto_url: str) -> Callable[..., RuntimeContext]:
         )
 
     return build
+
+
+@pytest.fixture
+def running() -> Iterator[list[EventSources]]:
+    """Event sources a test started, stopped after it."""
+    started: list[EventSources] = []
+    yield started
+    for sources in started:
+        sources.stop()

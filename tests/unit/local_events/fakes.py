@@ -99,3 +99,10 @@ def create_table(ctx: RuntimeContext, *, ttl: bool = False) -> str:
 def stream_arn_in_template(table: str) -> str:
     # Deliberately not moto's label: the runtime must map by table name.
     return f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{table}/stream/1970-01-01T00:00:00.000"
+
+
+def parts(ctx: Any) -> tuple[FakeTemplate, FakeFunctions]:
+    """The fake template and functions of a context made by `make_ctx`."""
+    assert isinstance(ctx.template, FakeTemplate)
+    assert isinstance(ctx.functions, FakeFunctions)
+    return ctx.template, ctx.functions

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
-
-import pytest
 
 from local.runtime.context import RuntimeContext
 from local.runtime.events import EventSources
@@ -22,8 +20,8 @@ from .fakes import (
     ACCOUNT,
     REGION,
     FakeFunctions,
-    FakeTemplate,
     create_table,
+    parts,
     stream_arn_in_template,
     unique,
     wait_for,
@@ -33,20 +31,6 @@ from .fakes import (
 SPEED = 100.0
 # Firing lag we accept, in real seconds: far below any poll or sweep period.
 LAG = 0.12
-
-
-@pytest.fixture
-def running() -> Iterator[list[EventSources]]:
-    started: list[EventSources] = []
-    yield started
-    for sources in started:
-        sources.stop()
-
-
-def parts(ctx: RuntimeContext) -> tuple[FakeTemplate, FakeFunctions]:
-    assert isinstance(ctx.template, FakeTemplate)
-    assert isinstance(ctx.functions, FakeFunctions)
-    return ctx.template, ctx.functions
 
 
 def stamping(ctx: RuntimeContext, functions: FakeFunctions, name: str) -> list[float]:

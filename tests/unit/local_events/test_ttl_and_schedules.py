@@ -6,11 +6,9 @@ import itertools
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
-
-import pytest
 
 from local.runtime.context import RuntimeContext
 from local.runtime.events import EventSources
@@ -18,29 +16,14 @@ from local.runtime.events import EventSources
 from .fakes import (
     ACCOUNT,
     REGION,
-    FakeFunctions,
-    FakeTemplate,
     create_table,
+    parts,
     stream_arn_in_template,
     unique,
     wait_for,
 )
 
 SPEED = 600.0
-
-
-@pytest.fixture
-def running() -> Iterator[list[EventSources]]:
-    started: list[EventSources] = []
-    yield started
-    for sources in started:
-        sources.stop()
-
-
-def parts(ctx: RuntimeContext) -> tuple[FakeTemplate, FakeFunctions]:
-    assert isinstance(ctx.template, FakeTemplate)
-    assert isinstance(ctx.functions, FakeFunctions)
-    return ctx.template, ctx.functions
 
 
 def launch(ctx: RuntimeContext, running: list[EventSources]) -> EventSources:
