@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench import cold_import, destruction, round_trips, runtime_overhead, wallet_creation
+from bench import cold_import, destruction, funding, reconcile, round_trips, runtime_overhead, wallet_creation
 
 
 def main() -> None:
@@ -16,6 +16,10 @@ def main() -> None:
     runtime_overhead.run()
     print("== paying and destruction")
     destruction.run()
+    print("== funding: calls per fund")
+    funding.run()
+    print("== reconciliation: 1k vs 100k wallets")
+    reconcile.run()
 
 
 if __name__ == "__main__":

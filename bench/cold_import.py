@@ -11,6 +11,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 REPEAT = 5
+# The money-moving functions of issue 5, reported again on their own, with whether `stripe` (a heavy
+# import, wanted only where a Stripe call is made) is already loaded when the handler module is.
+FUNDING_FUNCTIONS = ("fund", "webhooks", "reconcile")
 
 
 def _time_import(code: str, path: list[str], env: dict[str, str]) -> float:
@@ -43,6 +46,9 @@ def run() -> dict[str, float]:
         JWT_SECRET_ARN="arn:aws:secretsmanager:us-east-1:123456789012:secret:jwt",
         APP_SECRET_ARN="arn:aws:secretsmanager:us-east-1:123456789012:secret:app",
         WS_CALLBACK_URL="https://ws.example/prod",
+        # Functions with `stablecoins` get the providers' base URLs (adapters are still built lazily).
+        TEMPO_API_BASE="https://tempo.example",
+        CIRCLE_API_BASE="https://api-sandbox.circle.com",
     )
     baseline = _time_import("import boto3", [], env)
     ratios: dict[str, float] = {}
@@ -52,7 +58,22 @@ def run() -> dict[str, float]:
         seconds = _time_import("import handler", [str(handler.parent), str(ROOT)], env)
         ratios[name] = seconds / baseline
         print(f"  {name:<14} {seconds * 1000:7.0f} ms  {ratios[name]:5.2f}x  (target <= 1.6x)")
+    print("funding functions (issue 5), ratio to `import boto3`:")
+    for name in FUNDING_FUNCTIONS:
+        folder = ROOT / "functions" / name
+        verdict = "ok" if ratios[name] <= 1.6 else "OVER"
+        print(
+            f"  {name:<14} {ratios[name]:5.2f}x  {verdict:<4}  stripe imported at init: "
+            f"{_imports_stripe(folder, env)}"
+        )
     return ratios
+
+
+def _imports_stripe(folder: Path, env: dict[str, str]) -> str:
+    path = [str(folder), str(ROOT)]
+    code = f"import sys; sys.path[:0] = {path!r}; import handler; print('stripe' in sys.modules)"
+    answer = subprocess.run([sys.executable, "-c", code], env=env, check=True, cwd=ROOT, capture_output=True)
+    return "yes" if answer.stdout.decode().strip().endswith("True") else "no"
 
 
 if __name__ == "__main__":

@@ -63,7 +63,7 @@ FUNCTION_SPECS: dict[str, FunctionSpec] = {
     # key's decrypt grant.
     "pay": FunctionSpec(timeout_s=28, app_secret=True, scheduler=True, payment_links=True, stablecoins=True),
     "destroy": FunctionSpec(timeout_s=120, rest_api=False, app_secret=True, scheduler=True, stablecoins=True),
-    "reconcile": FunctionSpec(timeout_s=28, memory_mb=512),
+    "reconcile": FunctionSpec(timeout_s=28, memory_mb=512, app_secret=True, stablecoins=True),
     "providers": FunctionSpec(timeout_s=28, app_secret=True, stablecoins=True),
     "consumer": FunctionSpec(
         timeout_s=28, memory_mb=512, wallet_keys=True, app_secret=True, stablecoins=True

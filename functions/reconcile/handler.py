@@ -10,17 +10,21 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
 from shared.adapters.dynamodb_idempotency import idempotency_store
 from shared.adapters.dynamodb_ledger import DynamoDBLedger
 from shared.adapters.dynamodb_reconciliations import DynamoDBReconciliationRepository
 from shared.adapters.dynamodb_table import dynamodb_client
+from shared.adapters.secrets import app_secret_loader
 from shared.api import build_resolver, handle_api_event, ok
 from shared.auth import ADMIN, principal_from_event, require_role
 from shared.clock import Clock, ScaledClock
 from shared.config import Settings, get_settings
+from shared.errors import DependencyUnavailable
 from shared.idempotency import IdempotentRequests
-from shared.services.reconciliation import ReconciliationService, SupplyReporter
+from shared.providers.port import StablecoinProvider
+from shared.services.reconciliation import ProvidersSupply, ReconciliationService, SupplyReporter
 
 logger = Logger()
 tracer = Tracer()
@@ -46,13 +50,45 @@ class Dependencies:
     idempotency: IdempotentRequests
 
 
+def provider_supply(settings: Settings, app_secret: dict[str, str] | None = None) -> SupplyReporter | None:
+    """The providers' reported supply, summed over every provider with a configured base URL.
+
+    None when no provider is configured: the providers' line then says `unavailable` rather than claiming
+    a match nobody checked. The adapters (and the AppSecret holding their API keys) are built on the first
+    reconciliation, never at import.
+    """
+    if not (settings.tempo_api_base or settings.circle_api_base):
+        return None
+    secrets = app_secret_loader(settings.app_secret_arn, app_secret)
+    built: dict[str, StablecoinProvider] = {}
+
+    def providers() -> dict[str, StablecoinProvider]:
+        if not built:
+            # Deferred: httpx and the adapters load with the first reconciliation, not with the history.
+            from shared.adapters.providers_factory import build_providers
+
+            try:
+                keys = secrets()
+            except GetParameterError as exc:
+                raise DependencyUnavailable("the providers' API keys could not be read") from exc
+            built.update(build_providers(settings, keys))
+        return built
+
+    return ProvidersSupply(providers)
+
+
 def compose(
-    settings: Settings, client: Any = None, clock: Clock | None = None, supply: SupplyReporter | None = None
+    settings: Settings,
+    client: Any = None,
+    clock: Clock | None = None,
+    supply: SupplyReporter | None = None,
+    *,
+    app_secret: dict[str, str] | None = None,
 ) -> Dependencies:
-    """Wire the real adapters once per process. Without a SupplyReporter the providers' line of every
-    record says `unavailable` rather than claiming a match nobody checked."""
+    """Wire the real adapters once per process; tests hand in moto clients, a clock and a reporter."""
     client = client or dynamodb_client(settings.aws_region)
     clock = clock or ScaledClock(settings.clock_speed, settings.clock_origin)
+    supply = supply or provider_supply(settings, app_secret)
     service = ReconciliationService(
         DynamoDBLedger(client, settings.table_name),
         DynamoDBReconciliationRepository(client, settings.table_name),

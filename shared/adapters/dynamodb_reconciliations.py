@@ -109,6 +109,11 @@ class DynamoDBReconciliationRepository:
             for r in records
         ]
         with translated_errors():
+            if not puts:
+                # Nothing to commit beside the day's record (the usual, balanced day): one UpdateItem that
+                # answers the stored record, not a transaction (half the write cost on DynamoDB) plus a read.
+                answer = self._client.update_item(**update, ReturnValues="ALL_NEW")
+                return _record(answer["Attributes"])
             self._client.transact_write_items(TransactItems=[{"Update": update}, *puts])
             stored = self._client.get_item(TableName=self._table, Key=day_key(day), ConsistentRead=True)
         return _record(stored["Item"])

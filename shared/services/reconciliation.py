@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
@@ -24,6 +25,8 @@ from shared.ledger.reserve import (
     reserve_report,
 )
 from shared.outbox import iso, outbox_item
+from shared.providers.models import Asset as ProviderAsset
+from shared.providers.port import StablecoinProvider
 
 logger = Logger()
 
@@ -37,6 +40,48 @@ class SupplyReporter(Protocol):
     def total_supply(self, asset: str) -> int | None:
         """Minor units of `asset` the platform has outstanding at its providers; None if unknown now."""
         ...
+
+
+class ProvidersSupply:
+    """SupplyReporter over every configured provider: the SUM of their `total_supply(token)`.
+
+    A token's tokens may sit at Tempo and at Circle at once (failover mints at the fallback), so the
+    ledger's outstanding supply of a token is compared with what all providers report together. Any
+    provider that cannot answer makes the token's line `unavailable` (None), never a false discrepancy;
+    with no provider configured at all nothing can be proven, so None as well.
+
+    The local stand-ins hold only what this platform minted, so locally the equality is exact. In
+    production each provider must report the platform's OWN outstanding amount (its issuance account's
+    minted - burned, or the sum over the platform's addresses): an issuer's global total supply of USDC
+    would never equal one platform's ledger.
+    """
+
+    def __init__(self, providers: Callable[[], Mapping[str, StablecoinProvider]]) -> None:
+        # A callable so that the adapters (and the secret holding their keys) are built on first use.
+        self._providers = providers
+
+    def total_supply(self, asset: str) -> int | None:
+        try:
+            token = ProviderAsset(asset)
+        except ValueError:
+            return None
+        try:
+            providers = self._providers()
+        except WalletsError as exc:
+            logger.warning("provider supply unavailable", extra={"asset": asset, "error": str(exc)})
+            return None
+        if not providers:
+            return None
+        total = 0
+        for name, provider in sorted(providers.items()):
+            try:
+                total += provider.total_supply(token)
+            except WalletsError as exc:
+                logger.warning(
+                    "provider supply unavailable", extra={"asset": asset, "provider": name, "error": str(exc)}
+                )
+                return None
+        return total
 
 
 class ReserveMetrics(Protocol):

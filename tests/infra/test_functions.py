@@ -50,7 +50,7 @@ EXPECTED_ENV = {
         "SCHEDULER_DLQ_ARN",
         *PROVIDER_URLS,
     },
-    "reconcile": {"TABLE_NAME", "CORS_ORIGINS"},
+    "reconcile": {"TABLE_NAME", "APP_SECRET_ARN", "CORS_ORIGINS", *PROVIDER_URLS},
     "providers": {"TABLE_NAME", "APP_SECRET_ARN", "CORS_ORIGINS", *PROVIDER_URLS},
     "consumer": {"TABLE_NAME", "KMS_KEY_ID", "APP_SECRET_ARN", "CORS_ORIGINS", *PROVIDER_URLS},
     "webhooks": {"TABLE_NAME", "APP_SECRET_ARN", "CORS_ORIGINS", *PROVIDER_URLS},
