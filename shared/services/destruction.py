@@ -118,10 +118,12 @@ class DestructionService:
         self._in_flight = in_flight
         self._metrics = metrics
 
-    def destroy(self, wallet_id: str, trigger: str) -> DestructionOutcome:
+    def destroy(self, wallet_id: str, trigger: str, paid: Wallet | None = None) -> DestructionOutcome:
+        """`paid`: the wallet exactly as a payment just committed it (status `payment_complete`), which
+        spares two reads; begin's version condition catches anyone who moved it since."""
         fired_by = Trigger(trigger)
         for _ in range(_ATTEMPTS):
-            wallet = self._wallets.get(wallet_id)
+            wallet = paid if paid is not None else self._wallets.get(wallet_id)
             if wallet is None:
                 # A schedule or lease whose wallet never committed (a failed creation): nothing to destroy.
                 return DestructionOutcome(wallet_id, "not_found")
@@ -130,7 +132,11 @@ class DestructionService:
                 return DestructionOutcome(wallet_id, "not_ephemeral")
             if wallet.status is WalletStatus.DESTROYED:
                 return DestructionOutcome(wallet_id, "already_destroyed")
-            progress = self._store.progress_of(wallet_id)
+            # Begin writes `destroying`/`expired` with the progress record: a wallet the payment just left
+            # `payment_complete` has none.
+            fresh = paid is not None and paid.status is WalletStatus.PAYMENT_COMPLETE
+            paid = None
+            progress = None if fresh else self._store.progress_of(wallet_id)
             resumed = progress is not None
             if progress is None:
                 now = self._clock.now()

@@ -182,7 +182,9 @@ class PaymentService:
             if reread is not None:
                 self._payable(reread, self._invoice_of(reread), self._clock.now())
             raise Conflict("the wallet changed while the payment started; retry") from None
-        return self._finish(claim)
+        # Our own fresh claim was taken on exactly this wallet and invoice: the commit need not read them.
+        known = (wallet, invoice) if wallet is not None and claim is wanted else None
+        return self._finish(claim, known=known)
 
     def settle_in_flight(self, wallet_id: str) -> bool:
         """Finish (or release) the wallet's in-flight payment, for destruction; True when none is left."""
@@ -193,7 +195,9 @@ class PaymentService:
         return True
 
     # -- steps ---------------------------------------------------------------------------------------
-    def _finish(self, claim: PaymentClaim, destroy: bool = True) -> PaymentOutcome:
+    def _finish(
+        self, claim: PaymentClaim, destroy: bool = True, known: tuple[Wallet, Invoice] | None = None
+    ) -> PaymentOutcome:
         provider = self._providers[claim.provider]
         try:
             tx = self._router.call(
@@ -211,15 +215,26 @@ class PaymentService:
             self._release(claim, refused)
             raise InvalidState(f"the provider refused the payment: {refused.message}") from refused
         done = replace(claim, state=PaymentState.DONE, transaction_hash=tx.tx_hash or tx.tx_id)
-        wallet, invoice = self._commit(done)
+        wallet, invoice = self._commit(done, known)
         status = wallet.status
         if destroy and wallet.status is WalletStatus.PAYMENT_COMPLETE:
             status = self._destroy_now(wallet)
         destroyed = status is WalletStatus.DESTROYED
         return PaymentOutcome(_answer(wallet, invoice, done, status), destroyed)
 
-    def _commit(self, claim: PaymentClaim) -> tuple[Wallet, Invoice]:
+    def _commit(self, claim: PaymentClaim, known: tuple[Wallet, Invoice] | None) -> tuple[Wallet, Invoice]:
         for _ in range(_COMMIT_ATTEMPTS):
+            if known is not None:
+                # First attempt of a claim we just took: nothing can have moved but what the commit's
+                # conditions catch (a lost condition reads everything again below).
+                first = self._build_commit(claim, *known)
+                known = None
+                try:
+                    if self._store.commit(first) is PostOutcome.POSTED:
+                        return first.wallet_after, first.invoice_after
+                except ConcurrentUpdate:
+                    pass
+                continue
             # The claim first: when it reads `done`, the wallet and invoice read after it show that commit.
             stored = self._store.claim_of(claim.wallet_id)
             if stored is None or stored.operation_id != claim.operation_id:
@@ -249,17 +264,6 @@ class PaymentService:
         invoice_status = InvoiceStatus.PAID if fully_paid else InvoiceStatus.PARTIALLY_PAID
         wallet_status = WalletStatus.PAYMENT_COMPLETE if fully_paid else WalletStatus.FUNDED
         now = self._clock.now()
-        wallet_after = wallet.model_copy(
-            update={
-                "balance": wallet.balance - amount,
-                "status": wallet_status,
-                "updated_at": now,
-                "version": wallet.version + 1,
-            }
-        )
-        invoice_after = invoice.model_copy(
-            update={"amount_paid": paid_total, "status": invoice_status, "updated_at": now}
-        )
         journal = payment(
             operation_id=claim.operation_id,
             wallet_id=wallet.wallet_id,
@@ -271,6 +275,18 @@ class PaymentService:
             destination=claim.destination,
             provider=claim.provider,
             transaction_hash=claim.transaction_hash or "",
+        )
+        wallet_after = wallet.model_copy(
+            update={
+                "balance": wallet.balance - amount,
+                "status": wallet_status,
+                "updated_at": now,
+                "version": wallet.version + 1,
+                "journal_ids": [*wallet.journal_ids, journal.id],
+            }
+        )
+        invoice_after = invoice.model_copy(
+            update={"amount_paid": paid_total, "status": invoice_status, "updated_at": now}
         )
         data = {
             "tenant_id": wallet.tenant_id,
@@ -344,7 +360,7 @@ class PaymentService:
         if wallet.wallet_type is not WalletMode.EPHEMERAL or self._destroyer is None:
             return wallet.status
         try:
-            outcome = self._destroyer.destroy(wallet.wallet_id, PAYMENT_TRIGGER)
+            outcome = self._destroyer.destroy(wallet.wallet_id, PAYMENT_TRIGGER, wallet)
         except WalletsError as exc:
             logger.warning(
                 "destruction after payment failed; its schedule resumes it in a minute",

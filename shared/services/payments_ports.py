@@ -96,7 +96,7 @@ class InvoiceReader(Protocol):
 class WalletDestroyer(Protocol):
     """What paying needs of destruction: run it now for a wallet whose invoice was just paid."""
 
-    def destroy(self, wallet_id: str, trigger: str) -> Any: ...
+    def destroy(self, wallet_id: str, trigger: str, paid: Wallet | None = None) -> Any: ...
 
     def retry_soon(self, wallet_id: str) -> None:
         """Move the wallet's destruction schedule close, after a destruction that failed half-way."""
