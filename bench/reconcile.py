@@ -34,6 +34,7 @@ import boto3
 from moto import mock_aws
 from moto.dynamodb.models.table import Table
 
+from bench.money import TABLE, bench_environment
 from bench.support import load_handler, median_seconds
 from local.runtime.cfn_dynamodb import create_table_from_definition
 from shared.adapters.dynamodb_ledger import DynamoDBLedger
@@ -43,7 +44,6 @@ from shared.ledger.movements import funding
 from tests.integration.conftest import FakeLambdaContext, api_event
 from tests.support.template import synthesized_template, table_properties
 
-TABLE = "WalletsTable"
 ADMIN = {"sub": "usr_bench_admin", "tenant_id": "ten_bench", "roles": "admin"}
 CREATED = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 SMALL = 1_000
@@ -156,15 +156,7 @@ def _counter(client: Any, sk: str, name: str) -> int:
 
 
 def run() -> dict[str, float]:
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_DEFAULT_REGION="us-east-1",
-        POWERTOOLS_METRICS_NAMESPACE="MonayWallets",
-        POWERTOOLS_METRICS_DISABLED="true",
-        POWERTOOLS_TRACE_DISABLED="true",
-        POWERTOOLS_LOG_LEVEL="WARNING",
-    )
+    bench_environment()
     properties = table_properties(synthesized_template())
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")

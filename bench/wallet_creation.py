@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 import requests
@@ -35,9 +37,20 @@ GROUP = "wallets"
 MERCHANT = {"sub": "usr_bench", "tenant_id": "ten_bench", "roles": "merchant"}
 
 
+# A Stripe object id as a path segment: a lowercase prefix, `_`, then at least 8 letters/digits (`ic_`, `pi_`,
+# `re_` + 24 in the stand-in). Resource names such as `payment_intents` or `test_helpers` are not ids.
+_OBJECT_ID = re.compile(r"^[a-z]+_[A-Za-z0-9]{8,}$")
+
+
+def stripe_path(url: str) -> str:
+    """The request's path without its object ids: `/v1/issuing/cards/ic_...` is `/v1/issuing/cards`."""
+    return "/".join(part for part in urlsplit(url).path.split("/") if not _OBJECT_ID.match(part))
+
+
 @contextmanager
 def counting_calls() -> Iterator[Counter[str]]:
-    """Count every botocore API call (`service.Operation`) and Stripe request (`stripe.METHOD /path`)."""
+    """Count every botocore API call (`service.Operation`) and Stripe request (`stripe.METHOD /path`, object
+    ids left out)."""
     calls: Counter[str] = Counter()
     original = BaseClient._make_api_call
     original_request = requests.Session.request
@@ -47,10 +60,7 @@ def counting_calls() -> Iterator[Counter[str]]:
         return original(client, operation, params)
 
     def counted_request(session: requests.Session, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-        path = "/" + url.split("/", 3)[-1].split("?")[0]
-        calls[
-            f"stripe.{method.upper()} {path.rsplit('/', 1)[0] if '_' in path.rsplit('/', 1)[-1] else path}"
-        ] += 1
+        calls[f"stripe.{method.upper()} {stripe_path(url)}"] += 1
         return original_request(session, method, url, *args, **kwargs)
 
     BaseClient._make_api_call = counted  # type: ignore[method-assign]
