@@ -18,6 +18,8 @@ class InvoiceQuery:
     status: InvoiceStatus | None = None
     customer_id: str | None = None
     cursor: str | None = None
+    # Drafts are the merchant's work in progress: the customer sees an invoice once it is sent.
+    hide_drafts: bool = False
 
 
 @dataclass(frozen=True)

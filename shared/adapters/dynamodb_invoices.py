@@ -118,10 +118,16 @@ class DynamoDBInvoiceRepository:
             "ExpressionAttributeValues": {":partition": {"S": partition}},
             "ScanIndexForward": False,
         }
+        if query.hide_drafts and query.status is InvoiceStatus.DRAFT:
+            return InvoicePage(items=[], next_cursor=None)
         if status_filter is not None:
             request["FilterExpression"] = "#status = :status"
             request["ExpressionAttributeNames"]["#status"] = "status"
             request["ExpressionAttributeValues"][":status"] = {"S": status_filter.value}
+        elif query.hide_drafts:
+            request["FilterExpression"] = "#status <> :draft"
+            request["ExpressionAttributeNames"]["#status"] = "status"
+            request["ExpressionAttributeValues"][":draft"] = {"S": InvoiceStatus.DRAFT.value}
         start = (
             decode_invoice_cursor(query.cursor, index, partition, query.tenant_id) if query.cursor else None
         )

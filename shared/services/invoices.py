@@ -108,6 +108,7 @@ class InvoiceService:
             status=status,
             customer_id=None if tenant_wide else principal.sub,
             cursor=cursor,
+            hide_drafts=not tenant_wide,
         )
         return self._repository.page(query)
 
@@ -161,7 +162,11 @@ class InvoiceService:
 
     @staticmethod
     def _may_read(principal: Principal, invoice: Invoice) -> bool:
-        return principal.has_any(MERCHANT, ADMIN) or invoice.customer_id == principal.sub
+        """Merchants and admins read their tenant's invoices; a customer their own once sent (a draft
+        is the merchant's work in progress)."""
+        if principal.has_any(MERCHANT, ADMIN):
+            return True
+        return invoice.customer_id == principal.sub and invoice.status is not InvoiceStatus.DRAFT
 
     def _records(
         self,

@@ -98,6 +98,12 @@ def test_get_list_and_roles(invoices: ModuleType) -> None:
     path = f"/api/v1/invoices/{mine['id']}"
     assert body_of(call(invoices, api_event("GET", path)))["data"]["invoice"] == mine
     assert call(invoices, api_event("GET", path, principal=ADMIN))["statusCode"] == 200
+    draft = call(invoices, api_event("GET", path, principal=CONSUMER))
+    assert (draft["statusCode"], body_of(draft)["code"]) == (404, "not_found")  # drafts stay the merchant's
+    drafts_only = body_of(call(invoices, api_event("GET", "/api/v1/invoices", principal=CONSUMER)))["data"]
+    assert drafts_only["invoices"] == []
+    assert call(invoices, api_event("POST", f"{path}/send"))["statusCode"] == 200
+    mine = body_of(call(invoices, api_event("GET", path)))["data"]["invoice"]
     assert call(invoices, api_event("GET", path, principal=CONSUMER))["statusCode"] == 200
     hidden = call(invoices, api_event("GET", f"/api/v1/invoices/{other['id']}", principal=CONSUMER))
     assert (hidden["statusCode"], body_of(hidden)["code"]) == (404, "not_found")

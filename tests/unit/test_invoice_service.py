@@ -60,6 +60,7 @@ class FakeRepository:
             if tenant == query.tenant_id
             and i.deleted_at is None
             and (query.customer_id is None or i.customer_id == query.customer_id)
+            and not (query.hide_drafts and i.status is InvoiceStatus.DRAFT)
         ]
         return InvoicePage(items=found[: query.limit], next_cursor=None)
 
@@ -115,7 +116,15 @@ def test_roles_and_tenants() -> None:
     with pytest.raises(Forbidden):
         svc.create(CUSTOMER, REQUEST)
     invoice = svc.create(MERCHANT, REQUEST)
+    # A draft is the merchant's work in progress: its customer sees it once it is sent.
+    with pytest.raises(NotFound):
+        svc.get(CUSTOMER, invoice.id)
+    assert svc.list_invoices(CUSTOMER, status=None, limit=10, cursor=None).items == []
+    svc.send(MERCHANT, invoice.id)
     assert svc.get(CUSTOMER, invoice.id).id == invoice.id
+    assert [i.id for i in svc.list_invoices(CUSTOMER, status=None, limit=10, cursor=None).items] == [
+        invoice.id
+    ]
     with pytest.raises(NotFound):
         svc.get(OTHER, invoice.id)
     with pytest.raises(NotFound):
