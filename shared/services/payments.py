@@ -143,7 +143,12 @@ class PaymentService:
         if amount_minor > wallet_minor:
             raise InsufficientBalance(
                 "the wallet holds less than the payment",
-                [{"field": "amount", "message": f"balance {format_amount(wallet.balance, 2)}"}],
+                [
+                    {
+                        "field": "amount",
+                        "message": f"balance {format_amount(wallet.balance, minor_units(wallet.currency))}",
+                    }
+                ],
             )
         asset = self._asset_of(wallet)
         if wallet.provider is None or wallet.provider not in self._providers:
@@ -183,7 +188,7 @@ class PaymentService:
                 self._payable(reread, self._invoice_of(reread), self._clock.now())
             raise Conflict("the wallet changed while the payment started; retry") from None
         # Our own fresh claim was taken on exactly this wallet and invoice: the commit need not read them.
-        known = (wallet, invoice) if wallet is not None and claim is wanted else None
+        known = (wallet, invoice) if claim is wanted else None
         return self._finish(claim, known=known)
 
     def settle_in_flight(self, wallet_id: str) -> bool:
@@ -191,7 +196,14 @@ class PaymentService:
         held = self._store.claim_of(wallet_id)
         if held is None or held.state is PaymentState.DONE:
             return True
-        self._finish(held, destroy=False)
+        try:
+            self._finish(held, destroy=False)
+        except InvalidState:
+            # The provider refused the transfer and the claim was released: nothing moved, nothing to
+            # land. Anything else that left it in flight is for the caller's retry.
+            stored = self._store.claim_of(wallet_id)
+            if stored is not None and stored.state is PaymentState.IN_FLIGHT:
+                raise
         return True
 
     # -- steps ---------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from shared.adapters.stripe_payments import StripePaymentProcessor
 from shared.config import Settings
 from shared.errors import DependencyUnavailable
 from shared.ledger.accounts import Account
+from shared.providers.errors import ProviderRejected
 from shared.services.destruction_log import facts_of, verify
 from tests.integration import test_funding_api as funding_fixtures
 from tests.integration.conftest import (
@@ -514,3 +515,38 @@ def test_a_destruction_failing_after_the_payment_is_retried_within_a_minute(payi
     env.clock.advance(seconds=60)
     assert paying.schedule_fires(wallet_id)["result"] == "destroyed"
     destroyed_completely(paying, wallet_id)
+
+
+def test_destruction_releases_an_in_flight_payment_the_provider_refuses(
+    paying: Paying, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = paying.env
+    wallet_id = paying.funded_wallet(ttl=600)
+    pay_router = paying.pay_fn.deps.settlement.payments._router
+    original_call = pay_router.call
+    calls = {"n": 0}
+
+    def dies_before_the_transfer(provider: Any, operation: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 2:  # 1: the settlement address; 2: the transfer
+            raise Boom("the process died before the transfer")
+        return original_call(provider, operation)
+
+    monkeypatch.setattr(pay_router, "call", dies_before_the_transfer)
+    assert paying.pay(wallet_id, {"amount": "51.00"})["statusCode"] == 503
+    env.clock.advance(seconds=601)
+    tempo = paying.destroy_fn.deps.destruction._providers["tempo"]
+    original_transfer = tempo.transfer
+
+    def refuses(*args: Any, **kwargs: Any) -> Any:
+        raise ProviderRejected("tempo", "insufficient_balance", "not enough tokens at the source", 400)
+
+    monkeypatch.setattr(tempo, "transfer", refuses)
+    try:
+        assert paying.schedule_fires(wallet_id)["result"] == "destroyed"
+    finally:
+        monkeypatch.setattr(tempo, "transfer", original_transfer)
+    facts = destroyed_completely(paying, wallet_id)
+    assert facts["balance_before"] == "251.00" and [m["kind"] for m in facts["final_movements"]] == ["refund"]
+    assert refunds(env) == 1
+    assert DynamoDBLedger(env.dynamodb, TABLE).balance(Account.settlement("tenant-a", "USDC")) == 0
