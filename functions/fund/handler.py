@@ -17,6 +17,7 @@ from shared.adapters.dynamodb_idempotency import idempotency_store
 from shared.adapters.dynamodb_provider_health import DynamoDBProviderHealthRepository
 from shared.adapters.dynamodb_table import dynamodb_client
 from shared.adapters.dynamodb_wallets import DynamoDBWalletRepository
+from shared.adapters.metrics import CountMetrics
 from shared.adapters.providers_factory import build_providers
 from shared.adapters.secrets import app_secret_loader
 from shared.api import build_resolver, handle_api_event
@@ -46,11 +47,6 @@ class FundWallet(BaseModel):
         str, Field(strict=True, pattern=r"^pm_[A-Za-z0-9_]{1,250}$", description="a Stripe PaymentMethod id")
     ]
     payment_token: Annotated[str, Field(strict=True, min_length=1, max_length=255)] | None = None
-
-
-class _Metrics:
-    def count(self, name: str, value: int = 1) -> None:
-        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
 
 class Dependencies:
@@ -83,7 +79,7 @@ def compose(
         )
     wired = providers if providers is not None else build_providers(settings, secrets())
     provider_router = ProviderRouter(
-        wired, DynamoDBProviderHealthRepository(client, settings.table_name), clock, _Metrics()
+        wired, DynamoDBProviderHealthRepository(client, settings.table_name), clock, CountMetrics(metrics)
     )
     service = FundingService(
         DynamoDBWalletRepository(client, settings.table_name),

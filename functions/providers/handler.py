@@ -12,10 +12,10 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
-from aws_lambda_powertools.metrics import MetricUnit
 
 from shared.adapters.dynamodb_provider_health import DynamoDBProviderHealthRepository
 from shared.adapters.dynamodb_table import dynamodb_client
+from shared.adapters.metrics import CountMetrics
 from shared.adapters.providers_factory import build_providers
 from shared.adapters.secrets import secret_string
 from shared.api import build_resolver, handle_api_event, ok
@@ -31,13 +31,6 @@ logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 router = APIGatewayRouter()
-
-
-class PowertoolsMetrics:
-    """MetricsSink on the module's Powertools Metrics (EMF, flushed by @metrics.log_metrics)."""
-
-    def count(self, name: str, value: int = 1) -> None:
-        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
 
 @dataclass(frozen=True)
@@ -60,7 +53,7 @@ def compose(
     client = client or dynamodb_client(settings.aws_region)
     clock = clock or ScaledClock(settings.clock_speed, settings.clock_origin)
     repository = DynamoDBProviderHealthRepository(client, settings.table_name)
-    sink = metrics_sink or PowertoolsMetrics()
+    sink = metrics_sink or CountMetrics(metrics)
 
     @lru_cache(maxsize=1)
     def checks() -> HealthCheckService:

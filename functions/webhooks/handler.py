@@ -17,6 +17,7 @@ from shared.adapters.dynamodb_provider_health import DynamoDBProviderHealthRepos
 from shared.adapters.dynamodb_stripe_events import DynamoDBStripeEventLog
 from shared.adapters.dynamodb_table import dynamodb_client
 from shared.adapters.dynamodb_wallets import DynamoDBWalletRepository
+from shared.adapters.metrics import CountMetrics
 from shared.adapters.providers_factory import build_providers
 from shared.adapters.secrets import app_secret_loader
 from shared.api import build_resolver, handle_api_event, ok
@@ -33,11 +34,6 @@ logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 router = APIGatewayRouter()
-
-
-class _Metrics:
-    def count(self, name: str, value: int = 1) -> None:
-        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
 
 def compose(
@@ -67,7 +63,7 @@ def compose(
         )
     wired = providers if providers is not None else build_providers(settings, secrets())
     provider_router = ProviderRouter(
-        wired, DynamoDBProviderHealthRepository(client, settings.table_name), clock, _Metrics()
+        wired, DynamoDBProviderHealthRepository(client, settings.table_name), clock, CountMetrics(metrics)
     )
     store = DynamoDBFundingStore(client, settings.table_name)
     funding = FundingService(

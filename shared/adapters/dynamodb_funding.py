@@ -13,7 +13,13 @@ from datetime import datetime
 from typing import Any
 
 from shared.adapters.dynamodb_ledger import DynamoDBLedger
-from shared.adapters.dynamodb_table import from_item, to_item, translated_errors, value
+from shared.adapters.dynamodb_table import (
+    from_item,
+    get_consistent,
+    put_new,
+    translated_errors,
+    value,
+)
 from shared.adapters.dynamodb_wallets import META, stats_update, wallet_pk
 from shared.errors import ConcurrentUpdate
 from shared.ledger.ports import PostOutcome
@@ -317,16 +323,7 @@ class DynamoDBFundingStore:
         return self._ledger.post(funding.journal, also=operations)
 
     def _get(self, key: dict[str, Any]) -> dict[str, Any] | None:
-        with translated_errors():
-            response = self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True)
-        item: dict[str, Any] | None = response.get("Item")
-        return item
+        return get_consistent(self._client, self._table, key)
 
     def _put_new(self, item: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "Put": {
-                "TableName": self._table,
-                "Item": to_item(item),
-                "ConditionExpression": "attribute_not_exists(pk)",
-            }
-        }
+        return put_new(self._table, item)

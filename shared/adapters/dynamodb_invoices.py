@@ -7,7 +7,13 @@ from datetime import datetime
 from typing import Any
 
 from shared.adapters.dynamodb_cursor import decode_cursor, encode_cursor
-from shared.adapters.dynamodb_table import from_item, to_item, translated_errors, value
+from shared.adapters.dynamodb_table import (
+    from_item,
+    get_consistent,
+    put_new,
+    translated_errors,
+    value,
+)
 from shared.models.invoice import Invoice, InvoiceStatus
 from shared.outbox import iso
 from shared.ports import InvoicePage, InvoiceQuery
@@ -99,13 +105,8 @@ class DynamoDBInvoiceRepository:
         self._transact([{"Update": counter}, self._put_new(invoice_item(invoice)), *self._puts(records)])
 
     def get(self, tenant_id: str, invoice_id: str) -> Invoice | None:
-        with translated_errors():
-            response = self._client.get_item(
-                TableName=self._table,
-                Key={"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": f"INVOICE#{invoice_id}"}},
-                ConsistentRead=True,
-            )
-        item = response.get("Item")
+        key = {"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": f"INVOICE#{invoice_id}"}}
+        item = get_consistent(self._client, self._table, key)
         return invoice_from_item(item) if item else None
 
     def page(self, query: InvoiceQuery) -> InvoicePage:
@@ -200,13 +201,7 @@ class DynamoDBInvoiceRepository:
         return "gsi1", _list_pk(query.tenant_id), None
 
     def _put_new(self, item: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "Put": {
-                "TableName": self._table,
-                "Item": to_item(item),
-                "ConditionExpression": "attribute_not_exists(pk)",
-            }
-        }
+        return put_new(self._table, item)
 
     def _puts(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [self._put_new(record) for record in records]

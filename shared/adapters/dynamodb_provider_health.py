@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from shared.adapters.dynamodb_table import from_item, to_item, translated_errors
+from shared.adapters.dynamodb_table import from_item, put_new, to_item, translated_errors
 from shared.errors import DependencyUnavailable
 from shared.outbox import iso
 from shared.providers.models import HealthStatus
@@ -192,14 +192,5 @@ class DynamoDBProviderHealthRepository:
             if not records:
                 self._client.put_item(**put)
                 return
-            items = [{"Put": put}] + [
-                {
-                    "Put": {
-                        "TableName": self._table,
-                        "Item": to_item(record),
-                        "ConditionExpression": "attribute_not_exists(pk)",
-                    }
-                }
-                for record in records
-            ]
+            items = [{"Put": put}] + [put_new(self._table, record) for record in records]
             self._client.transact_write_items(TransactItems=items)

@@ -8,7 +8,7 @@ import re
 from datetime import date, datetime
 from typing import Any
 
-from shared.adapters.dynamodb_table import from_item, to_item, translated_errors, value
+from shared.adapters.dynamodb_table import from_item, put_new, to_item, translated_errors, value
 from shared.errors import ValidationFailed
 from shared.ledger.reserve import LedgerSnapshot, ReserveReport, reserve_report
 from shared.ledger.totals import COUNTER_NAMES, AssetTotals
@@ -98,16 +98,7 @@ class DynamoDBReconciliationRepository:
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": values,
         }
-        puts = [
-            {
-                "Put": {
-                    "TableName": self._table,
-                    "Item": to_item(r),
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                }
-            }
-            for r in records
-        ]
+        puts = [put_new(self._table, r) for r in records]
         with translated_errors():
             if not puts:
                 # Nothing to commit beside the day's record (the usual, balanced day): one UpdateItem that

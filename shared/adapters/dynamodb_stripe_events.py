@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.adapters.dynamodb_table import to_item, translated_errors
+from shared.adapters.dynamodb_table import get_consistent, to_item, translated_errors
 from shared.errors import ConcurrentUpdate
 
 
@@ -14,13 +14,8 @@ class DynamoDBStripeEventLog:
         self._table = table_name
 
     def seen(self, event_id: str) -> bool:
-        with translated_errors():
-            response = self._client.get_item(
-                TableName=self._table,
-                Key={"pk": {"S": f"STRIPEEVENT#{event_id}"}, "sk": {"S": "EVENT"}},
-                ConsistentRead=True,
-            )
-        return "Item" in response
+        key = {"pk": {"S": f"STRIPEEVENT#{event_id}"}, "sk": {"S": "EVENT"}}
+        return get_consistent(self._client, self._table, key) is not None
 
     def record(self, record: dict[str, Any]) -> bool:
         try:
