@@ -106,3 +106,31 @@ def parts(ctx: Any) -> tuple[FakeTemplate, FakeFunctions]:
     assert isinstance(ctx.template, FakeTemplate)
     assert isinstance(ctx.functions, FakeFunctions)
     return ctx.template, ctx.functions
+
+
+def add_consumer_mapping(template: FakeTemplate, table: str, **props: Any) -> None:
+    """A `Consumer` function and a `Mapping` from the table's stream to it (LATEST unless `props` say)."""
+    template.add("Consumer", "AWS::Lambda::Function", {})
+    template.add(
+        "Mapping",
+        "AWS::Lambda::EventSourceMapping",
+        {
+            "EventSourceArn": stream_arn_in_template(table),
+            "FunctionName": "Consumer",
+            "StartingPosition": "LATEST",
+            **props,
+        },
+    )
+
+
+REMOVES_ONLY = {"FilterCriteria": {"Filters": [{"Pattern": '{"eventName": ["REMOVE"]}'}]}}
+
+
+def launch(ctx: Any, running: list[Any]) -> Any:
+    """The runtime's event sources on `ctx`, started, and stopped by the `running` fixture."""
+    from local.runtime.events import EventSources
+
+    sources = EventSources(ctx)
+    sources.start()
+    running.append(sources)
+    return sources

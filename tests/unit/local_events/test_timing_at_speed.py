@@ -4,14 +4,12 @@ window is a virtual duration like its maximum record age."""
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from local.runtime.context import RuntimeContext
-from local.runtime.events import EventSources
 from local.runtime.schedules import SCHEDULER_POLL, SchedulerSchedules
 from local.runtime.streams import POLL_INTERVAL
 from local.runtime.ttl import SWEEP_INTERVAL, TtlDeletions, TtlSweeper
@@ -19,10 +17,12 @@ from local.runtime.ttl import SWEEP_INTERVAL, TtlDeletions, TtlSweeper
 from .fakes import (
     ACCOUNT,
     REGION,
+    REMOVES_ONLY,
     FakeFunctions,
+    add_consumer_mapping,
     create_table,
+    launch,
     parts,
-    stream_arn_in_template,
     unique,
     wait_for,
 )
@@ -78,9 +78,7 @@ def test_at_schedules_fire_on_their_second_at_speed(
     template, functions = parts(ctx)
     template.add("Target", "AWS::Lambda::Function", {})
     stamps = stamping(ctx, functions, "Target")
-    sources = EventSources(ctx)
-    sources.start()
-    running.append(sources)
+    launch(ctx, running)
     scheduler = ctx.aws("scheduler")
     group = unique("group")
     scheduler.create_schedule_group(Name=group)
@@ -134,21 +132,9 @@ def test_a_ttl_removal_reaches_its_mapping_within_moments_at_speed(
     ctx = make_ctx(speed=SPEED)
     template, functions = parts(ctx)
     table = create_table(ctx, ttl=True)
-    template.add("Consumer", "AWS::Lambda::Function", {})
-    template.add(
-        "Mapping",
-        "AWS::Lambda::EventSourceMapping",
-        {
-            "EventSourceArn": stream_arn_in_template(table),
-            "FunctionName": "Consumer",
-            "StartingPosition": "LATEST",
-            "FilterCriteria": {"Filters": [{"Pattern": json.dumps({"eventName": ["REMOVE"]})}]},
-        },
-    )
+    add_consumer_mapping(template, table, **REMOVES_ONLY)
     stamps = stamping(ctx, functions, "Consumer")
-    sources = EventSources(ctx)
-    sources.start()
-    running.append(sources)
+    launch(ctx, running)
     dynamodb = ctx.aws("dynamodb")
     # Due 60-88 virtual seconds ahead (0.6-0.88 s real): at least one sweep sees each coming.
     instants = [int(ctx.clock.now()) + 60 + 7 * i for i in range(5)]
@@ -167,22 +153,9 @@ def test_the_batching_window_is_virtual_time(make_ctx: Callable[..., RuntimeCont
     ctx = make_ctx(speed=SPEED)
     template, functions = parts(ctx)
     table = create_table(ctx)
-    template.add("Consumer", "AWS::Lambda::Function", {})
-    template.add(
-        "Mapping",
-        "AWS::Lambda::EventSourceMapping",
-        {
-            "EventSourceArn": stream_arn_in_template(table),
-            "FunctionName": "Consumer",
-            "StartingPosition": "LATEST",
-            "BatchSize": 100,
-            # 60 virtual seconds: 0.6 s real at this speed (a real-time window would hold them a minute).
-            "MaximumBatchingWindowInSeconds": 60,
-        },
-    )
-    sources = EventSources(ctx)
-    sources.start()
-    running.append(sources)
+    # A 60 virtual-second window: 0.6 s real at this speed (a real-time window would hold them a minute).
+    add_consumer_mapping(template, table, BatchSize=100, MaximumBatchingWindowInSeconds=60)
+    launch(ctx, running)
     dynamodb = ctx.aws("dynamodb")
     for key in ("a", "b", "c"):
         dynamodb.put_item(TableName=table, Item={"pk": {"S": key}})

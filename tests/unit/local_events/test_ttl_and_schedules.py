@@ -16,21 +16,16 @@ from local.runtime.events import EventSources
 from .fakes import (
     ACCOUNT,
     REGION,
+    REMOVES_ONLY,
+    add_consumer_mapping,
     create_table,
+    launch,
     parts,
-    stream_arn_in_template,
     unique,
     wait_for,
 )
 
 SPEED = 600.0
-
-
-def launch(ctx: RuntimeContext, running: list[EventSources]) -> EventSources:
-    sources = EventSources(ctx)
-    sources.start()
-    running.append(sources)
-    return sources
 
 
 def test_ttl_removal_is_marked_and_a_user_delete_is_not(
@@ -39,17 +34,7 @@ def test_ttl_removal_is_marked_and_a_user_delete_is_not(
     ctx = make_ctx(speed=SPEED)
     template, functions = parts(ctx)
     table = create_table(ctx, ttl=True)
-    template.add("Consumer", "AWS::Lambda::Function", {})
-    template.add(
-        "Mapping",
-        "AWS::Lambda::EventSourceMapping",
-        {
-            "EventSourceArn": stream_arn_in_template(table),
-            "FunctionName": "Consumer",
-            "StartingPosition": "LATEST",
-            "FilterCriteria": {"Filters": [{"Pattern": json.dumps({"eventName": ["REMOVE"]})}]},
-        },
-    )
+    add_consumer_mapping(template, table, **REMOVES_ONLY)
     sources = launch(ctx, running)
     dynamodb = ctx.aws("dynamodb")
     expires = int(ctx.clock.now()) + 60
@@ -245,16 +230,7 @@ def test_stop_is_prompt(make_ctx: Callable[..., RuntimeContext]) -> None:
     ctx = make_ctx(speed=SPEED)
     template, _ = parts(ctx)
     table = create_table(ctx, ttl=True)
-    template.add("Consumer", "AWS::Lambda::Function", {})
-    template.add(
-        "Mapping",
-        "AWS::Lambda::EventSourceMapping",
-        {
-            "EventSourceArn": stream_arn_in_template(table),
-            "FunctionName": "Consumer",
-            "StartingPosition": "LATEST",
-        },
-    )
+    add_consumer_mapping(template, table)
     sources = EventSources(ctx)
     sources.start()
     began = time.monotonic()
