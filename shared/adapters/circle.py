@@ -24,8 +24,6 @@ from shared.providers.errors import (
     IDEMPOTENCY_CONFLICT,
     INSUFFICIENT_FUNDS,
     INVALID_REQUEST,
-    ProviderCallFailed,
-    ProviderRejected,
 )
 from shared.providers.models import (
     CIRCLE,
@@ -38,7 +36,7 @@ from shared.providers.models import (
     from_decimal_string,
     to_decimal_string,
 )
-from shared.providers.retry import HttpAnswer, RetryPolicy, send_with_retries
+from shared.providers.retry import HttpAnswer, RetryPolicy, refuse, send_with_retries
 
 # Fixed forever: changing it would give every retried request a new idempotency key.
 IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1c2f3e-9b7a-5d24-8e51-4a0d3c7b9e12")
@@ -224,12 +222,10 @@ class CircleProvider:
         if 200 <= answer.status < 300 and "data" in body:
             return body["data"]
         message = str(body.get("message", f"HTTP {answer.status}"))
-        if answer.status in (401, 403) or not 400 <= answer.status < 500:
-            raise ProviderCallFailed(CIRCLE, f"HTTP {answer.status}: {message}")
         raw_code = body.get("code")
         code = raw_code if isinstance(raw_code, int) else 0
         reason = {INSUFFICIENT_FUNDS_CODE: INSUFFICIENT_FUNDS, IDEMPOTENCY_REUSE_CODE: IDEMPOTENCY_CONFLICT}
-        raise ProviderRejected(CIRCLE, reason.get(code, INVALID_REQUEST), message, answer.status)
+        refuse(CIRCLE, answer.status, message, reason.get(code, INVALID_REQUEST))
 
     @staticmethod
     def _tx(data: dict[str, Any], asset: Asset, idempotency_key: str) -> ProviderTx:

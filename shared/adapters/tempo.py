@@ -17,11 +17,9 @@ from shared.providers.errors import (
     IDEMPOTENCY_CONFLICT,
     INSUFFICIENT_FUNDS,
     INVALID_REQUEST,
-    ProviderCallFailed,
-    ProviderRejected,
 )
 from shared.providers.models import TEMPO, Asset, HealthSample, HealthStatus, ProviderTx, SwapResult, Transfer
-from shared.providers.retry import HttpAnswer, RetryPolicy, TransportFailure, send_with_retries
+from shared.providers.retry import HttpAnswer, RetryPolicy, TransportFailure, refuse, send_with_retries
 
 DEFAULT_TIMEOUT = httpx.Timeout(connect=2.0, read=5.0, write=5.0, pool=2.0)
 _REASONS = {
@@ -192,9 +190,7 @@ class TempoProvider:
         error = (answer.body or {}).get("error") if isinstance(answer.body, dict) else None
         code = str((error or {}).get("code", ""))
         message = str((error or {}).get("message", f"HTTP {answer.status}"))
-        if answer.status in (401, 403) or not 400 <= answer.status < 500:
-            raise ProviderCallFailed(TEMPO, f"HTTP {answer.status}: {message}")
-        raise ProviderRejected(TEMPO, _REASONS.get(code, INVALID_REQUEST), message, answer.status)
+        refuse(TEMPO, answer.status, message, _REASONS.get(code, INVALID_REQUEST))
 
     @staticmethod
     def _tx(body: dict[str, Any], asset: Asset, idempotency_key: str) -> ProviderTx:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
-from shared.providers.errors import ProviderCallFailed
+from shared.providers.errors import ProviderCallFailed, ProviderRejected
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 
@@ -58,3 +58,11 @@ def send_with_retries(provider: str, send: Callable[[], HttpAnswer], policy: Ret
         if attempt + 1 < policy.attempts:
             policy.sleep(policy.delay(attempt, retry_after))
     raise ProviderCallFailed(provider, f"{problem} after {policy.attempts} attempts")
+
+
+def refuse(provider: str, status: int, message: str, reason: str) -> NoReturn:
+    """A non-2xx answer the retries gave back: a 4xx is the provider refusing (`reason`; a retry cannot
+    help), anything else, and a refused credential, is an outage for the breaker to count."""
+    if status in (401, 403) or not 400 <= status < 500:
+        raise ProviderCallFailed(provider, f"HTTP {status}: {message}")
+    raise ProviderRejected(provider, reason, message, status)
