@@ -135,3 +135,44 @@ def header(response: dict[str, Any], name: str) -> str | None:
 
 def body_of(response: dict[str, Any]) -> dict[str, Any]:
     return dict(json.loads(response["body"]))
+
+
+# -- the Stripe stand-in served in-process, and a webhook receiver ----------------------------------------
+
+STRIPE_TEST_KEY = "sk_test_integration"
+
+
+@pytest.fixture(scope="module")
+def live() -> Iterator[Any]:
+    """One Stripe stand-in per test module."""
+    from local.stripe.serving import BackgroundStandIn
+
+    with BackgroundStandIn() as server:
+        yield server
+
+
+@pytest.fixture
+def standin(live: Any) -> Any:
+    """The module's Stripe stand-in, reset for this test."""
+    from tests.unit.stripe_standin.conftest import control
+
+    control(live, "POST", "/_control/reset")
+    return live
+
+
+@pytest.fixture
+def sdk(standin: Any) -> Any:
+    """The official SDK pointed at the stand-in, without its own retries."""
+    from shared.adapters.stripe_client import build_stripe_client
+
+    return build_stripe_client(STRIPE_TEST_KEY, standin.base_url, max_network_retries=0)
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Any]:
+    """A local endpoint that records the webhooks delivered to it."""
+    from tests.unit.stripe_standin.receiver import WebhookReceiver
+
+    server = WebhookReceiver().start()
+    yield server
+    server.stop()

@@ -153,13 +153,6 @@ class Breakable:
 
 
 @pytest.fixture(scope="module")
-def receiver() -> Iterator[WebhookReceiver]:
-    server = WebhookReceiver().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def servers(
     receiver: WebhookReceiver,
 ) -> Iterator[tuple[BackgroundStandIn, BackgroundTempo, BackgroundCircle]]:

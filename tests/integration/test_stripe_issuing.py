@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 
 import pytest
 import stripe
@@ -13,29 +12,13 @@ from shared.adapters.stripe_client import build_stripe_client
 from shared.adapters.stripe_issuing import StripeCardIssuer
 from shared.errors import DependencyUnavailable, NotFound, ValidationFailed
 from shared.ports_cards import CardholderAddress, ProcessorRejected
+from tests.integration.conftest import STRIPE_TEST_KEY
 from tests.unit.stripe_standin.conftest import control
 
-KEY = "sk_test_integration"
+KEY = STRIPE_TEST_KEY
 ADDRESS = CardholderAddress(
     line1="1 Market St", city="San Francisco", postal_code="94105", country="US", state="CA"
 )
-
-
-@pytest.fixture(scope="module")
-def live() -> Iterator[BackgroundStandIn]:
-    with BackgroundStandIn() as server:
-        yield server
-
-
-@pytest.fixture
-def standin(live: BackgroundStandIn) -> BackgroundStandIn:
-    control(live, "POST", "/_control/reset")
-    return live
-
-
-@pytest.fixture
-def sdk(standin: BackgroundStandIn) -> stripe.StripeClient:
-    return build_stripe_client(KEY, standin.base_url, max_network_retries=0)
 
 
 @pytest.fixture

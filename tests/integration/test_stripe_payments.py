@@ -2,36 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import stripe
 
 from local.stripe.serving import BackgroundStandIn
-from shared.adapters.stripe_client import build_stripe_client
 from shared.adapters.stripe_payments import StripePaymentProcessor
 from shared.errors import DependencyUnavailable, IdempotencyKeyReuse, PaymentFailed, ValidationFailed
 from shared.ports_cards import PaymentDeclined, ProcessorRejected
+from tests.integration.conftest import STRIPE_TEST_KEY
 from tests.unit.stripe_standin.conftest import control
 
-KEY = "sk_test_integration"
-
-
-@pytest.fixture(scope="module")
-def live() -> Iterator[BackgroundStandIn]:
-    with BackgroundStandIn() as server:
-        yield server
-
-
-@pytest.fixture
-def standin(live: BackgroundStandIn) -> BackgroundStandIn:
-    control(live, "POST", "/_control/reset")
-    return live
-
-
-@pytest.fixture
-def sdk(standin: BackgroundStandIn) -> stripe.StripeClient:
-    return build_stripe_client(KEY, standin.base_url, max_network_retries=0)
+KEY = STRIPE_TEST_KEY
 
 
 @pytest.fixture

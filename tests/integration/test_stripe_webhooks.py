@@ -21,13 +21,6 @@ SECRET = "whsec_integration_secret"
 
 
 @pytest.fixture(scope="module")
-def receiver() -> Iterator[WebhookReceiver]:
-    server = WebhookReceiver().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def standin(receiver: WebhookReceiver) -> Iterator[BackgroundStandIn]:
     with BackgroundStandIn(Options(webhook_url=receiver.url, webhook_secret=SECRET)) as server:
         yield server
