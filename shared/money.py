@@ -71,3 +71,13 @@ def quantize(amount: Decimal, places: int = FIAT_DECIMALS) -> Decimal:
 def format_amount(amount: Decimal, places: int = FIAT_DECIMALS) -> str:
     """The response form of an amount: a fixed-point decimal string such as "100.50"."""
     return f"{quantize(amount, places):f}"
+
+
+def from_minor(minor: int, currency: str) -> Decimal:
+    """Integer minor units of `currency` as its major-unit Decimal (2550 USD cents -> 25.50)."""
+    return Decimal(minor).scaleb(-minor_units(currency))
+
+
+def format_minor(minor: int, currency: str) -> str:
+    """Integer minor units of `currency` in the response form ("25.50")."""
+    return format_amount(from_minor(minor, currency), minor_units(currency))

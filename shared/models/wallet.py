@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.models.common import FiatAmount, Identifier, IsoDate, LongText
 from shared.models.invoice import MAX_METADATA_KEYS, MetadataKey, MetadataValue
-from shared.money import CURRENCY_MINOR_UNITS, decimals_of, format_amount, minor_units
+from shared.money import CURRENCY_MINOR_UNITS, decimals_of, format_amount, format_minor, minor_units
 from shared.outbox import iso
 from shared.services.wallet_mode import WalletMode
 
@@ -124,7 +124,7 @@ class Card(BaseModel):
         return datetime(first_of_next.year, first_of_next.month, 1, tzinfo=UTC) - timedelta(seconds=1)
 
     def to_api(self, wallet_expires_at: datetime | None, remaining_limit_minor: int | None) -> dict[str, Any]:
-        places = minor_units(self.currency.upper())
+        currency = self.currency.upper()
         # The card dies with its wallet: an ephemeral wallet's card is cancelled at destruction.
         expiry = self.network_expiry()
         if wallet_expires_at is not None:
@@ -135,18 +135,14 @@ class Card(BaseModel):
             "last4": self.last4,
             "card_type": "virtual",
             "status": self.status,
-            "spending_limit": _minor_to_text(self.spending_limit_minor, places),
+            "spending_limit": format_minor(self.spending_limit_minor, currency),
             "remaining_limit": (
-                None if remaining_limit_minor is None else _minor_to_text(remaining_limit_minor, places)
+                None if remaining_limit_minor is None else format_minor(remaining_limit_minor, currency)
             ),
             "currency": self.currency.upper(),
             "single_use": True,
             "expires_at": iso(expiry),
         }
-
-
-def _minor_to_text(minor: int, places: int) -> str:
-    return format_amount(Decimal(minor).scaleb(-places), places)
 
 
 def to_minor(amount: Decimal, currency: str) -> int:

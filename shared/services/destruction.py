@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -31,7 +30,7 @@ from shared.errors import ConcurrentUpdate, InvalidState
 from shared.ledger.assets import fiat_to_token
 from shared.ledger.movements import refund as refund_journal
 from shared.models.wallet import EXPIRABLE, Wallet, WalletStatus, to_minor
-from shared.money import format_amount, minor_units
+from shared.money import format_minor
 from shared.outbox import audit_item, iso, outbox_item
 from shared.ports_cards import CardIssuer, PaymentProcessor, RefundResult
 from shared.services.destruction_log import build_log
@@ -246,11 +245,10 @@ class DestructionService:
             payment_intent_id=intent_id,
         )
         now = self._clock.now()
-        places = minor_units(wallet.currency)
         changes = {
             "balance": {
-                "from": format_amount(wallet.balance, places),
-                "to": format_amount(wallet.balance * 0, places),
+                "from": format_minor(progress.balance_minor, wallet.currency),
+                "to": format_minor(0, wallet.currency),
             },
             "journal_id": journal.id,
             "refund_id": refund.refund_id,
@@ -278,7 +276,6 @@ class DestructionService:
     ) -> DestructionOutcome:
         now = self._clock.now()
         sealed = self._wallets.sealed_keys(wallet.wallet_id)
-        places = minor_units(wallet.currency)
         movements: list[dict[str, Any]] = [
             {"journal_id": journal_id, "kind": "pay"} for journal_id in wallet.journal_ids
         ]
@@ -287,7 +284,7 @@ class DestructionService:
                 {
                     "journal_id": progress.forward_journal_id,
                     "kind": "refund",
-                    "amount": format_amount(_major(progress.balance_minor, places), places),
+                    "amount": format_minor(progress.balance_minor, wallet.currency),
                     "currency": wallet.currency,
                     "payment_intent_id": progress.payment_intent_id,
                     "refund_id": progress.refund_id,
@@ -313,8 +310,8 @@ class DestructionService:
             "card": {"card_id": wallet.card_id, "status": card_status} if wallet.card_id else None,
             "schedule": "deleted",
             "lease": "deleted",
-            "balance_before": format_amount(_major(progress.balance_minor, places), places),
-            "balance_after": format_amount(_major(0, places), places),
+            "balance_before": format_minor(progress.balance_minor, wallet.currency),
+            "balance_after": format_minor(0, wallet.currency),
             "currency": wallet.currency,
             "final_movements": movements,
         }
@@ -378,10 +375,6 @@ def _reason(wallet: Wallet, now: datetime) -> DestructionReason | None:
         # Begun with no progress record: cannot happen (one transaction writes both); say so loudly.
         raise InvalidState(f"wallet {wallet.wallet_id} is {wallet.status.value} without a destruction record")
     return None
-
-
-def _major(minor: int, places: int) -> Decimal:
-    return Decimal(minor).scaleb(-places)
 
 
 def _event_data(wallet: Wallet, status: WalletStatus, now: datetime) -> dict[str, Any]:

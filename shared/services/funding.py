@@ -39,7 +39,7 @@ from shared.ledger.assets import fiat_to_token
 from shared.ledger.movements import funding
 from shared.ledger.ports import PostOutcome
 from shared.models.wallet import FINISHED, Wallet, WalletStatus, to_minor
-from shared.money import format_amount, minor_units
+from shared.money import format_amount, format_minor, from_minor, minor_units
 from shared.outbox import audit_item, outbox_item
 from shared.ports_cards import PaymentProcessor, PaymentResult
 from shared.providers.models import Asset
@@ -349,7 +349,7 @@ class FundingService:
         )
         current = wallet
         for _ in range(_COMMIT_ATTEMPTS):
-            balance = current.balance + Decimal(amount_due).scaleb(-minor_units(current.currency))
+            balance = current.balance + from_minor(amount_due, current.currency)
             after = current.model_copy(
                 update={
                     "balance": balance,
@@ -386,12 +386,11 @@ class FundingService:
         now: datetime,
         extra: Sequence[dict[str, Any]] = (),
     ) -> FundingOutcome | None:
-        places = minor_units(before.currency)
         data = {
             "tenant_id": before.tenant_id,
             "wallet_id": before.wallet_id,
             "invoice_id": before.invoice_id,
-            "amount": format_amount(Decimal(amount_due).scaleb(-places), places),
+            "amount": format_minor(amount_due, before.currency),
             "currency": before.currency,
             "wallet_balance": _balance_text(after),
             "provider": claim.provider,

@@ -37,7 +37,7 @@ from shared.ledger.movements import payment
 from shared.ledger.ports import PostOutcome
 from shared.models.invoice import Invoice, InvoiceStatus
 from shared.models.wallet import FINISHED, Wallet, WalletStatus, to_minor
-from shared.money import format_amount, minor_units
+from shared.money import format_amount, format_minor, from_minor, minor_units
 from shared.outbox import audit_item, outbox_item
 from shared.providers.errors import ProviderRejected
 from shared.providers.models import Asset
@@ -270,7 +270,7 @@ class PaymentService:
 
     def _build_commit(self, claim: PaymentClaim, wallet: Wallet, invoice: Invoice) -> PaymentCommit:
         places = minor_units(wallet.currency)
-        amount = Decimal(claim.amount_minor).scaleb(-places)
+        amount = from_minor(claim.amount_minor, wallet.currency)
         paid_total = invoice.amount_paid + amount
         fully_paid = paid_total >= invoice.total_amount
         invoice_status = InvoiceStatus.PAID if fully_paid else InvoiceStatus.PARTIALLY_PAID
@@ -448,7 +448,7 @@ def _answer(wallet: Wallet, invoice: Invoice, claim: PaymentClaim, status: Walle
         "wallet_id": wallet.wallet_id,
         "invoice_id": invoice.id,
         "invoice_status": invoice.status.value,
-        "amount": format_amount(Decimal(claim.amount_minor).scaleb(-places), places),
+        "amount": format_minor(claim.amount_minor, wallet.currency),
         "amount_paid": format_amount(invoice.amount_paid, places),
         "amount_due": format_amount(invoice.amount_due, places),
         "currency": wallet.currency,
