@@ -43,7 +43,7 @@ def compose(settings: Settings, function_arn: str = "", **overrides: Any) -> Set
 deps: Settlement | None = None
 
 
-def _deps(context: Any) -> Settlement:
+def _deps(context: Any = None) -> Settlement:
     # Composed on the first invocation, not at import: the Stripe key comes from Secrets Manager.
     global deps
     if deps is None:
@@ -78,8 +78,8 @@ def record_handler(record: DynamoDBRecord) -> None:
     if wallet_id is None:
         logger.error("a TTL-removed lease without a wallet id", extra={"event_id": record.event_id})
         return
-    outcome = deps.destruction.destroy(wallet_id, Trigger.TTL.value) if deps else None
-    logger.info("ttl trigger", extra={"wallet_id": wallet_id, "result": outcome.result if outcome else None})
+    outcome = _deps().destruction.destroy(wallet_id, Trigger.TTL.value)
+    logger.info("ttl trigger", extra={"wallet_id": wallet_id, "result": outcome.result})
 
 
 def schedule_trigger(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -98,7 +98,7 @@ def schedule_trigger(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if "Records" in event:
-        _deps(context)
+        _deps(context)  # composed with this function's ARN before the records need it
         return process_partial_response(
             event=event, record_handler=record_handler, processor=processor, context=context
         )

@@ -45,7 +45,7 @@ from shared.services.destruction_ports import (
     Trigger,
 )
 from shared.services.funding import FUNDING_TOKENS
-from shared.services.funding_ports import ProviderGateway, ProviderMap
+from shared.services.funding_ports import ClaimState, ProviderGateway, ProviderMap
 from shared.services.wallet_mode import WalletMode
 from shared.services.wallets_ports import DestructionScheduler, WalletRepository
 from shared.services.wallets_stats import status_change_deltas
@@ -211,8 +211,8 @@ class DestructionService:
 
     def _forward(self, wallet: Wallet, progress: DestructionProgress, resumed: bool) -> DestructionProgress:
         claim = self._funding.claim_of(wallet.wallet_id)
-        intent_id = getattr(claim, "intent_id", None)
-        if not intent_id or str(getattr(claim, "state", "")) != "funded":
+        intent_id = claim.intent_id
+        if not intent_id or claim.state is not ClaimState.FUNDED:
             raise InvalidState(f"wallet {wallet.wallet_id} holds a remainder but no funded payment to refund")
         asset = FUNDING_TOKENS[wallet.currency]
         if wallet.provider is None or wallet.provider not in self._providers:

@@ -11,6 +11,7 @@ from shared.errors import ConcurrentUpdate
 from shared.ledger.journal import Journal
 from shared.ledger.ports import PostOutcome
 from shared.models.wallet import Wallet, WalletStatus
+from shared.services.funding_ports import FundingClaim
 
 
 class DestructionReason(StrEnum):
@@ -105,8 +106,8 @@ class InFlightPayments(Protocol):
 
 
 class FundingClaims(Protocol):
-    def claim_of(self, wallet_id: str) -> Any:
-        """The wallet's funding claim (`intent_id`, `state`): the PaymentIntent a remainder refunds."""
+    def claim_of(self, wallet_id: str) -> FundingClaim:
+        """The wallet's funding claim: the PaymentIntent a remainder refunds."""
         ...
 
 

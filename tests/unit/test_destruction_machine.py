@@ -21,6 +21,7 @@ from shared.providers.models import Asset, ProviderTx
 from shared.services.destruction import DestructionService
 from shared.services.destruction_log import verify
 from shared.services.destruction_ports import DestructionLog, DestructionProgress, PaymentInFlight
+from shared.services.funding_ports import ClaimState, FundingClaim
 from shared.services.wallet_mode import WalletMode
 from tests.unit.wallets.fakes import NOW, FakeCards, FakeScheduler, FakeWallets
 
@@ -113,15 +114,9 @@ class Payments:
         return [r for r in self.made if r.intent_id == intent_id]
 
 
-@dataclass
-class Claim:
-    intent_id: str = "pi_1"
-    state: str = "funded"
-
-
 class Funding:
-    def claim_of(self, wallet_id: str) -> Claim:
-        return Claim()
+    def claim_of(self, wallet_id: str) -> FundingClaim:
+        return FundingClaim(wallet_id, "pi_1", "tempo", ClaimState.FUNDED)
 
 
 class NoPayment:
