@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 from shared.adapters.dynamodb_ledger import DynamoDBLedger
 from shared.adapters.dynamodb_payments import no_payment_in_flight
 from shared.adapters.dynamodb_table import (
+    failed_conditions,
     from_item,
     get_consistent,
     put_new,
@@ -157,8 +158,7 @@ class DynamoDBDestructionStore:
         try:
             self._client.transact_write_items(TransactItems=operations)
         except ClientError as exc:
-            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
-            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+            if 1 in failed_conditions(exc):
                 raise PaymentInFlight("a payment of this wallet is in flight") from None
             with translated_errors():
                 raise

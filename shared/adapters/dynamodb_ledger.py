@@ -16,7 +16,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from shared.adapters.dynamodb_cursor import decode_cursor, encode_cursor
-from shared.adapters.dynamodb_table import from_item, to_item, translated_errors, value
+from shared.adapters.dynamodb_table import failed_conditions, from_item, to_item, translated_errors, value
 from shared.errors import ConcurrentUpdate, DependencyUnavailable, InsufficientBalance
 from shared.ledger.accounts import Account, AccountType, Side
 from shared.ledger.journal import MAX_TRANSACT_OPERATIONS, Entry, InvalidJournal, Journal, JournalKind
@@ -118,7 +118,7 @@ class DynamoDBLedger:
         if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
             return
         reasons = [reason.get("Code") or "None" for reason in exc.response.get("CancellationReasons", [])]
-        failed = {index for index, code in enumerate(reasons) if code == "ConditionalCheckFailed"}
+        failed = failed_conditions(exc)
         if offset in failed:
             # The journal exists: this is a retry, and the first attempt committed everything with it.
             raise _AlreadyPosted from exc

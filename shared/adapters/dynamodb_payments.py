@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 from shared.adapters.dynamodb_invoices import payment_update
 from shared.adapters.dynamodb_ledger import DynamoDBLedger
 from shared.adapters.dynamodb_table import (
+    failed_conditions,
     from_item,
     get_consistent,
     put_new,
@@ -136,8 +137,7 @@ class DynamoDBPaymentStore:
         try:
             self._client.transact_write_items(TransactItems=[wallet_check, put])
         except ClientError as exc:
-            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
-            if len(reasons) == 2 and reasons[1] == "ConditionalCheckFailed":
+            if 1 in failed_conditions(exc):
                 stored = self.claim_of(wallet.wallet_id)
                 if stored is not None and stored.state is PaymentState.IN_FLIGHT:
                     raise PaymentClaimHeld(stored) from None

@@ -98,3 +98,12 @@ def put_new(table: str, item: dict[str, Any]) -> dict[str, Any]:
     return {
         "Put": {"TableName": table, "Item": to_item(item), "ConditionExpression": "attribute_not_exists(pk)"}
     }
+
+
+def failed_conditions(exc: ClientError) -> set[int]:
+    """The positions of the operations whose condition failed in a cancelled TransactWriteItems (empty for
+    any other error): how an adapter tells which of its items moved."""
+    if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+        return set()
+    reasons = exc.response.get("CancellationReasons", [])
+    return {index for index, reason in enumerate(reasons) if reason.get("Code") == "ConditionalCheckFailed"}
