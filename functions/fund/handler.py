@@ -14,11 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.adapters.dynamodb_funding import DynamoDBFundingStore
 from shared.adapters.dynamodb_idempotency import idempotency_store
-from shared.adapters.dynamodb_provider_health import DynamoDBProviderHealthRepository
 from shared.adapters.dynamodb_table import dynamodb_client
 from shared.adapters.dynamodb_wallets import DynamoDBWalletRepository
 from shared.adapters.metrics import CountMetrics
-from shared.adapters.providers_factory import build_providers
+from shared.adapters.providers_factory import routed_providers
 from shared.adapters.secrets import app_secret_loader
 from shared.api import build_resolver, handle_api_event
 from shared.auth import principal_from_event
@@ -27,7 +26,6 @@ from shared.config import Settings, get_settings
 from shared.idempotency import IdempotentRequests
 from shared.ports_cards import PaymentProcessor
 from shared.providers.port import StablecoinProvider
-from shared.providers.service import ProviderRouter
 from shared.services.funding import FundingService
 
 logger = Logger()
@@ -77,9 +75,8 @@ def compose(
         payments = StripePaymentProcessor(
             build_stripe_client(secrets()["stripe_secret_key"], settings.stripe_api_base)
         )
-    wired = providers if providers is not None else build_providers(settings, secrets())
-    provider_router = ProviderRouter(
-        wired, DynamoDBProviderHealthRepository(client, settings.table_name), clock, CountMetrics(metrics)
+    wired, provider_router = routed_providers(
+        settings, secrets, client, clock, CountMetrics(metrics), providers
     )
     service = FundingService(
         DynamoDBWalletRepository(client, settings.table_name),

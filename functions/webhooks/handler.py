@@ -13,12 +13,11 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from aws_lambda_powertools.metrics import MetricUnit
 
 from shared.adapters.dynamodb_funding import DynamoDBFundingStore
-from shared.adapters.dynamodb_provider_health import DynamoDBProviderHealthRepository
 from shared.adapters.dynamodb_stripe_events import DynamoDBStripeEventLog
 from shared.adapters.dynamodb_table import dynamodb_client
 from shared.adapters.dynamodb_wallets import DynamoDBWalletRepository
 from shared.adapters.metrics import CountMetrics
-from shared.adapters.providers_factory import build_providers
+from shared.adapters.providers_factory import routed_providers
 from shared.adapters.secrets import app_secret_loader
 from shared.api import build_resolver, handle_api_event, ok
 from shared.clock import Clock, ScaledClock
@@ -26,7 +25,6 @@ from shared.config import Settings, get_settings
 from shared.errors import ValidationFailed
 from shared.ports_cards import PaymentProcessor, WebhookVerifier
 from shared.providers.port import StablecoinProvider
-from shared.providers.service import ProviderRouter
 from shared.services.funding import FundingService
 from shared.services.stripe_events import StripeEventService
 
@@ -61,9 +59,8 @@ def compose(
         payments = payments or StripePaymentProcessor(
             build_stripe_client(secrets()["stripe_secret_key"], settings.stripe_api_base)
         )
-    wired = providers if providers is not None else build_providers(settings, secrets())
-    provider_router = ProviderRouter(
-        wired, DynamoDBProviderHealthRepository(client, settings.table_name), clock, CountMetrics(metrics)
+    wired, provider_router = routed_providers(
+        settings, secrets, client, clock, CountMetrics(metrics), providers
     )
     store = DynamoDBFundingStore(client, settings.table_name)
     funding = FundingService(

@@ -11,17 +11,15 @@ from shared.adapters.dynamodb_funding import DynamoDBFundingStore
 from shared.adapters.dynamodb_invoices import DynamoDBInvoiceRepository
 from shared.adapters.dynamodb_ledger import DynamoDBLedger
 from shared.adapters.dynamodb_payments import DynamoDBPaymentStore
-from shared.adapters.dynamodb_provider_health import DynamoDBProviderHealthRepository
 from shared.adapters.dynamodb_table import dynamodb_client
 from shared.adapters.dynamodb_wallets import DynamoDBWalletRepository
-from shared.adapters.providers_factory import build_providers
+from shared.adapters.providers_factory import routed_providers
 from shared.adapters.scheduler import EventBridgeDestructionScheduler
 from shared.adapters.secrets import app_secret_loader
 from shared.clock import Clock, ScaledClock
 from shared.config import Settings
 from shared.ports_cards import CardIssuer, PaymentProcessor
 from shared.providers.port import MetricsSink, StablecoinProvider
-from shared.providers.service import ProviderRouter
 from shared.services.destruction import DestructionService
 from shared.services.destruction_ports import DestructionMetrics
 from shared.services.payments import PaymentService
@@ -67,10 +65,7 @@ def build_settlement(
         import boto3
 
         scheduler = boto3.client("scheduler", region_name=settings.aws_region)
-    wired = providers if providers is not None else build_providers(settings, secrets())
-    router = ProviderRouter(
-        wired, DynamoDBProviderHealthRepository(client, settings.table_name), clock, provider_metrics
-    )
+    wired, router = routed_providers(settings, secrets, client, clock, provider_metrics, providers)
     ledger = DynamoDBLedger(client, settings.table_name)
     wallets = DynamoDBWalletRepository(client, settings.table_name)
     invoices = DynamoDBInvoiceRepository(client, settings.table_name)
