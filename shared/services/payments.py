@@ -387,7 +387,7 @@ class PaymentService:
                 )
             current = self._wallets.get(wallet.wallet_id)
             return current.status if current is not None else wallet.status
-        if getattr(outcome, "destroyed", False):
+        if outcome.destroyed:
             return WalletStatus.DESTROYED
         return wallet.status
 

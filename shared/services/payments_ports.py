@@ -93,10 +93,15 @@ class InvoiceReader(Protocol):
     def get(self, tenant_id: str, invoice_id: str) -> Invoice | None: ...
 
 
+class DestroyResult(Protocol):
+    @property
+    def destroyed(self) -> bool: ...
+
+
 class WalletDestroyer(Protocol):
     """What paying needs of destruction: run it now for a wallet whose invoice was just paid."""
 
-    def destroy(self, wallet_id: str, trigger: str, paid: Wallet | None = None) -> Any: ...
+    def destroy(self, wallet_id: str, trigger: str, paid: Wallet | None = None) -> DestroyResult: ...
 
     def retry_soon(self, wallet_id: str) -> None:
         """Move the wallet's destruction schedule close, after a destruction that failed half-way."""
