@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
@@ -35,7 +35,6 @@ from shared.services.wallets_checkout import InvoiceWalletCheckout
 from shared.services.wallets_reads import WalletQueries
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
 router = APIGatewayRouter()
 
@@ -303,7 +302,6 @@ app.include_router(router)
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     _deps().idempotency.register_lambda_context(context)

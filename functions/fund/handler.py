@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Header
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
@@ -29,7 +29,6 @@ from shared.providers.port import StablecoinProvider
 from shared.services.funding import FundingService
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
 router = APIGatewayRouter()
 
@@ -135,7 +134,6 @@ app.include_router(router)
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     _deps().idempotency.register_lambda_context(context)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
@@ -17,7 +17,6 @@ from shared.errors import DependencyUnavailable
 from shared.services.health import HealthService
 
 logger = Logger()
-tracer = Tracer()
 router = APIGatewayRouter()
 
 
@@ -48,6 +47,5 @@ app.include_router(router)
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return handle_api_event(app, event, context)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
@@ -23,7 +23,6 @@ from shared.models.invoice import InvoiceCreate, InvoiceStatus
 from shared.services.invoices import InvoiceService
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
 router = APIGatewayRouter()
 
@@ -121,7 +120,6 @@ app.include_router(router)
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     deps.idempotency.register_lambda_context(context)

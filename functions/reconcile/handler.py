@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
@@ -27,7 +27,6 @@ from shared.providers.port import StablecoinProvider
 from shared.services.reconciliation import ProvidersSupply, ReconciliationService, SupplyReporter
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
 router = APIGatewayRouter()
 
@@ -142,7 +141,6 @@ def _scheduled() -> dict[str, Any]:
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if "httpMethod" in event:

@@ -7,7 +7,7 @@ import base64
 import binascii
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from aws_lambda_powertools.metrics import MetricUnit
@@ -29,7 +29,6 @@ from shared.services.funding import FundingService
 from shared.services.stripe_events import StripeEventService
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
 router = APIGatewayRouter()
 
@@ -123,7 +122,6 @@ app.include_router(router)
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return handle_api_event(app, event, context)
