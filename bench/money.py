@@ -33,9 +33,9 @@ from shared.adapters.tempo import TempoProvider, http_client
 from shared.auth import Principal
 from shared.clock import FixedClock
 from shared.config import Settings
+from shared.invoices.service import InvoiceService
 from shared.models.invoice import InvoiceCreate, LineItemInput
 from shared.providers.retry import RetryPolicy
-from shared.services.invoices import InvoiceService
 from tests.integration.conftest import FakeLambdaContext, api_event
 from tests.support.template import synthesized_template, table_properties
 

@@ -27,8 +27,8 @@ from shared.clock import ScaledClock
 from shared.config import Settings
 from shared.crypto.envelope import seal
 from shared.crypto.keys import generate_wallet_keys
+from shared.invoices.service import InvoiceService
 from shared.models.invoice import InvoiceCreate, LineItemInput
-from shared.services.invoices import InvoiceService
 from tests.integration.conftest import FakeLambdaContext, api_event
 from tests.support.template import synthesized_template, table_properties
 

@@ -10,10 +10,10 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from shared.auth import JwtVerifier, secret_from_string
+from shared.checkout.links import PaymentLinks
 from shared.clock import ScaledClock
 from shared.config import Settings, get_settings
 from shared.errors import InvalidLink, Unauthorized
-from shared.payment_links import PaymentLinks
 
 logger = Logger()
 

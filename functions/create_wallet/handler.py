@@ -22,17 +22,17 @@ from shared.adapters.scheduler import EventBridgeDestructionScheduler
 from shared.adapters.secrets import app_secret_loader
 from shared.api import build_resolver, handle_api_event, ok
 from shared.auth import principal_from_event
+from shared.cards.ports import CardholderAddress, CardIssuer
+from shared.checkout.links import PaymentLinks, qr_data_uri
 from shared.clock import Clock, ScaledClock
 from shared.config import Settings, get_settings
 from shared.idempotency import IdempotentRequests
+from shared.invoices.service import InvoiceService
 from shared.models.wallet import CreateEphemeral, CreateFromInvoice, CreateInvoiceWallet
-from shared.payment_links import PaymentLinks, qr_data_uri
-from shared.ports_cards import CardholderAddress, CardIssuer
-from shared.services.invoices import InvoiceService
-from shared.services.wallet_mode import WalletMode
-from shared.services.wallets import CardholderProfile, WalletService, WalletView
-from shared.services.wallets_checkout import InvoiceWalletCheckout
-from shared.services.wallets_reads import WalletQueries
+from shared.wallets.checkout import InvoiceWalletCheckout
+from shared.wallets.mode import WalletMode
+from shared.wallets.reads import WalletQueries
+from shared.wallets.service import CardholderProfile, WalletService, WalletView
 
 logger = Logger()
 metrics = Metrics()

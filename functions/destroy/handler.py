@@ -1,5 +1,5 @@
 """Destroy function: the Scheduler `at()` schedule at a wallet's `expires_at`, and the TTL REMOVE of its
-lease on the table's stream. Both run the one destruction service (shared/services/destruction.py), which
+lease on the table's stream. Both run the one destruction service (shared/destruction/service.py), which
 finds the wallet already destroyed when the other trigger (or the payment) got there first.
 
 A failure is never swallowed: a stream record is reported as a batch item failure (retried, then sent to
@@ -17,8 +17,8 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from shared.adapters.destruction_wiring import Settlement, build_settlement
 from shared.adapters.metrics import CloudWatchDestructionMetrics, CountMetrics
 from shared.config import Settings, get_settings
-from shared.services.destruction_ports import Trigger
-from shared.services.wallets import is_wallet_id
+from shared.destruction.ports import Trigger
+from shared.wallets.service import is_wallet_id
 
 logger = Logger()
 metrics = Metrics()

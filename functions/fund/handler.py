@@ -1,5 +1,5 @@
 """Fund function: charge a wallet's amount due by card or bank, mint the same value as stablecoins and
-post it to the ledger with the wallet's new state (shared/services/funding.py)."""
+post it to the ledger with the wallet's new state (shared/funding/service.py)."""
 
 from __future__ import annotations
 
@@ -21,12 +21,12 @@ from shared.adapters.providers_factory import routed_providers
 from shared.adapters.secrets import app_secret_loader
 from shared.api import build_resolver, handle_api_event
 from shared.auth import principal_from_event
+from shared.cards.ports import PaymentProcessor
 from shared.clock import Clock, ScaledClock
 from shared.config import Settings, get_settings
+from shared.funding.service import FundingService
 from shared.idempotency import IdempotentRequests
-from shared.ports_cards import PaymentProcessor
 from shared.providers.port import StablecoinProvider
-from shared.services.funding import FundingService
 
 logger = Logger()
 metrics = Metrics()

@@ -14,7 +14,7 @@ from shared.api import build_resolver, error_response, handle_api_event, ok
 from shared.clock import Clock, ScaledClock
 from shared.config import Settings, get_settings
 from shared.errors import DependencyUnavailable
-from shared.services.health import HealthService
+from shared.health.service import HealthService
 
 logger = Logger()
 router = APIGatewayRouter()

@@ -19,8 +19,8 @@ from shared.auth import MERCHANT, principal_from_event, require_role
 from shared.clock import Clock, ScaledClock
 from shared.config import Settings, get_settings
 from shared.idempotency import IdempotentRequests
+from shared.invoices.service import InvoiceService
 from shared.models.invoice import InvoiceCreate, InvoiceStatus
-from shared.services.invoices import InvoiceService
 
 logger = Logger()
 metrics = Metrics()

@@ -18,12 +18,12 @@ from shared.adapters.dynamodb_table import dynamodb_client
 from shared.adapters.metrics import CloudWatchDestructionMetrics, CountMetrics
 from shared.api import build_resolver, handle_api_event, ok
 from shared.auth import principal_from_event
+from shared.checkout.links import PaymentLinks
+from shared.checkout.service import CheckoutService
 from shared.config import Settings, get_settings
 from shared.errors import InvalidLink
 from shared.idempotency import IdempotentRequests
 from shared.models.common import FiatAmount
-from shared.payment_links import PaymentLinks
-from shared.services.checkout import CheckoutService
 
 logger = Logger()
 metrics = Metrics()

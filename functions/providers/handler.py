@@ -22,7 +22,7 @@ from shared.api import build_resolver, handle_api_event, ok
 from shared.auth import principal_from_event
 from shared.clock import Clock, ScaledClock
 from shared.config import Settings, get_settings
-from shared.outbox import iso
+from shared.outbox.records import iso
 from shared.providers.models import CIRCLE, DEFAULT_ORDER, TEMPO, HealthStatus
 from shared.providers.port import MetricsSink, ProviderHealthRepository, StablecoinProvider
 from shared.providers.service import HealthCheckService, Overview, ProviderView, overview

@@ -22,10 +22,10 @@ from shared.auth import principal_from_event
 from shared.clock import ScaledClock
 from shared.config import get_settings
 from shared.errors import Unauthorized
-from shared.services.outbox_publisher import EVENT_SOURCE, BusEventDetail
-from shared.services.realtime import FanOutReport, RealtimeService
-from shared.services.realtime_invoices import RepositoryInvoiceReader
-from shared.services.realtime_ports import Viewer
+from shared.outbox.publisher import EVENT_SOURCE, BusEventDetail
+from shared.realtime.invoices import RepositoryInvoiceReader
+from shared.realtime.ports import Viewer
+from shared.realtime.service import FanOutReport, RealtimeService
 
 logger = Logger()
 metrics = Metrics()

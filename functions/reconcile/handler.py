@@ -24,7 +24,7 @@ from shared.config import Settings, get_settings
 from shared.errors import DependencyUnavailable
 from shared.idempotency import IdempotentRequests
 from shared.providers.port import StablecoinProvider
-from shared.services.reconciliation import ProvidersSupply, ReconciliationService, SupplyReporter
+from shared.reserve.service import ProvidersSupply, ReconciliationService, SupplyReporter
 
 logger = Logger()
 metrics = Metrics()

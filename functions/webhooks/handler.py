@@ -1,5 +1,5 @@
 """Webhooks function: `POST /webhooks/stripe`, Stripe's signed events applied once each
-(shared/services/stripe_events.py). No authorizer: the `Stripe-Signature` header is the authentication."""
+(shared/stripe_events/service.py). No authorizer: the `Stripe-Signature` header is the authentication."""
 
 from __future__ import annotations
 
@@ -20,13 +20,13 @@ from shared.adapters.metrics import CountMetrics
 from shared.adapters.providers_factory import routed_providers
 from shared.adapters.secrets import app_secret_loader
 from shared.api import build_resolver, handle_api_event, ok
+from shared.cards.ports import PaymentProcessor, WebhookVerifier
 from shared.clock import Clock, ScaledClock
 from shared.config import Settings, get_settings
 from shared.errors import ValidationFailed
-from shared.ports_cards import PaymentProcessor, WebhookVerifier
+from shared.funding.service import FundingService
 from shared.providers.port import StablecoinProvider
-from shared.services.funding import FundingService
-from shared.services.stripe_events import StripeEventService
+from shared.stripe_events.service import StripeEventService
 
 logger = Logger()
 metrics = Metrics()

@@ -11,8 +11,8 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import BotoCoreError, ClientError
 
 from shared.errors import DependencyUnavailable
-from shared.outbox import iso
-from shared.services.realtime_ports import Connection, SubscribeOutcome, Subscriber, Viewer
+from shared.outbox.records import iso
+from shared.realtime.ports import Connection, SubscribeOutcome, Subscriber, Viewer
 
 COUNTDOWNS_KEY = "COUNTDOWNS"
 

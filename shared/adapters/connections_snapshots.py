@@ -10,8 +10,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from shared.errors import DependencyUnavailable
 from shared.money import CURRENCY_MINOR_UNITS, FIAT_DECIMALS, decimals_of, format_amount, minor_units
-from shared.services.realtime_channels import may_view
-from shared.services.realtime_ports import Viewer, WalletSnapshot
+from shared.realtime.channels import may_view
+from shared.realtime.ports import Viewer, WalletSnapshot
 
 
 def _balance(value: Any, currency: str | None) -> str:

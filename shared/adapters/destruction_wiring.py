@@ -16,13 +16,13 @@ from shared.adapters.dynamodb_wallets import DynamoDBWalletRepository
 from shared.adapters.providers_factory import routed_providers
 from shared.adapters.scheduler import EventBridgeDestructionScheduler
 from shared.adapters.secrets import app_secret_loader
+from shared.cards.ports import CardIssuer, PaymentProcessor
 from shared.clock import Clock, ScaledClock
 from shared.config import Settings
-from shared.ports_cards import CardIssuer, PaymentProcessor
+from shared.destruction.ports import DestructionMetrics
+from shared.destruction.service import DestructionService
+from shared.payments.service import PaymentService
 from shared.providers.port import MetricsSink, StablecoinProvider
-from shared.services.destruction import DestructionService
-from shared.services.destruction_ports import DestructionMetrics
-from shared.services.payments import PaymentService
 
 
 @dataclass(frozen=True)

@@ -31,18 +31,18 @@ from shared.adapters.dynamodb_wallets import (
     stats_update,
     wallet_pk,
 )
-from shared.errors import ConcurrentUpdate
-from shared.ledger.journal import Journal
-from shared.ledger.ports import PostOutcome
-from shared.models.wallet import Wallet, WalletStatus
-from shared.outbox import iso
-from shared.services.destruction_ports import (
+from shared.destruction.ports import (
     DestructionLog,
     DestructionProgress,
     DestructionReason,
     PaymentInFlight,
     Trigger,
 )
+from shared.errors import ConcurrentUpdate
+from shared.ledger.journal import Journal
+from shared.ledger.ports import PostOutcome
+from shared.models.wallet import Wallet, WalletStatus
+from shared.outbox.records import iso
 
 PROGRESS_SK = "DESTRUCTION"
 LOG_SK = "DESTRUCTIONLOG"

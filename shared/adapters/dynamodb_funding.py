@@ -22,10 +22,7 @@ from shared.adapters.dynamodb_table import (
 )
 from shared.adapters.dynamodb_wallets import META, stats_update, wallet_pk
 from shared.errors import ConcurrentUpdate
-from shared.ledger.ports import PostOutcome
-from shared.models.wallet import Wallet, WalletStatus
-from shared.outbox import audit_item, iso
-from shared.services.funding_ports import (
+from shared.funding.ports import (
     ClaimHeld,
     ClaimState,
     FundingClaim,
@@ -33,6 +30,9 @@ from shared.services.funding_ports import (
     RefundRecord,
     Reversal,
 )
+from shared.ledger.ports import PostOutcome
+from shared.models.wallet import Wallet, WalletStatus
+from shared.outbox.records import audit_item, iso
 
 CLAIM_SK = "FUNDING"
 

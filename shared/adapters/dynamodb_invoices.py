@@ -14,9 +14,9 @@ from shared.adapters.dynamodb_table import (
     translated_errors,
     value,
 )
+from shared.invoices.ports import InvoicePage, InvoiceQuery
 from shared.models.invoice import Invoice, InvoiceStatus
-from shared.outbox import iso
-from shared.ports import InvoicePage, InvoiceQuery
+from shared.outbox.records import iso
 
 _COUNTER_SK = "COUNTER#INVOICE"
 _MAX_QUERIES_PER_PAGE = 10

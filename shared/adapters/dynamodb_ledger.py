@@ -23,7 +23,7 @@ from shared.ledger.journal import MAX_TRANSACT_OPERATIONS, Entry, InvalidJournal
 from shared.ledger.ports import PostOutcome, StatementLine, StatementPage
 from shared.ledger.reserve import LedgerSnapshot
 from shared.ledger.totals import COUNTER_NAMES, AssetTotals, totals_deltas
-from shared.outbox import iso
+from shared.outbox.records import iso
 
 TOTALS_PK = "LEDGER#TOTALS"
 _random = secrets.SystemRandom()

@@ -26,8 +26,8 @@ from shared.adapters.dynamodb_table import (
 from shared.adapters.dynamodb_wallets import META, stats_update, wallet_pk
 from shared.ledger.ports import PostOutcome
 from shared.models.wallet import Wallet, WalletStatus
-from shared.outbox import iso
-from shared.services.payments_ports import PaymentClaim, PaymentClaimHeld, PaymentCommit, PaymentState
+from shared.outbox.records import iso
+from shared.payments.ports import PaymentClaim, PaymentClaimHeld, PaymentCommit, PaymentState
 
 PAYMENT_SK = "PAYMENT"
 RELEASED = "released"

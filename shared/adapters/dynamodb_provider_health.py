@@ -13,7 +13,7 @@ from typing import Any
 
 from shared.adapters.dynamodb_table import from_item, put_new, to_item, translated_errors
 from shared.errors import DependencyUnavailable
-from shared.outbox import iso
+from shared.outbox.records import iso
 from shared.providers.models import HealthStatus
 from shared.providers.state import BreakerPhase, BreakerState, HealthRecord, PrimaryRecord
 

@@ -12,8 +12,8 @@ from shared.adapters.dynamodb_table import from_item, put_new, to_item, translat
 from shared.errors import ValidationFailed
 from shared.ledger.reserve import LedgerSnapshot, ReserveReport, reserve_report
 from shared.ledger.totals import COUNTER_NAMES, AssetTotals
-from shared.outbox import iso
-from shared.services.reconciliation import Reconciliation, ReconciliationPage
+from shared.outbox.records import iso
+from shared.reserve.service import Reconciliation, ReconciliationPage
 
 PARTITION = "RECONCILIATIONS"
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")

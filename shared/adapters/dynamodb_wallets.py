@@ -18,8 +18,8 @@ from shared.adapters.dynamodb_table import (
 from shared.crypto.envelope import SealedSecret
 from shared.errors import ConcurrentUpdate
 from shared.models.wallet import Card, Wallet
-from shared.outbox import iso
-from shared.services.wallets_ports import NewWallet, WalletPage
+from shared.outbox.records import iso
+from shared.wallets.ports import NewWallet, WalletPage
 
 META, KEYS, CARD = "META", "KEYS", "CARD"
 _KEY_ATTRS = ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "entity")

@@ -9,7 +9,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from shared.services.outbox_publisher import EVENT_SOURCE, BusEventDetail
+from shared.outbox.publisher import EVENT_SOURCE, BusEventDetail
 
 logger = logging.getLogger(__name__)
 

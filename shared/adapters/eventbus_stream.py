@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from boto3.dynamodb.types import Binary, TypeDeserializer
 
-from shared.services.outbox_publisher import BusEventDetail, EventBus, bus_detail_from_outbox_item
+from shared.outbox.publisher import BusEventDetail, EventBus, bus_detail_from_outbox_item
 
 _deserializer = TypeDeserializer()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from shared.services.destruction_ports import DestructionReason, Trigger
+from shared.destruction.ports import DestructionReason, Trigger
 
 
 class CountMetrics:

@@ -10,7 +10,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from shared.services.realtime_ports import PushOutcome
+from shared.realtime.ports import PushOutcome
 
 logger = logging.getLogger(__name__)
 

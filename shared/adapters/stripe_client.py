@@ -8,6 +8,7 @@ from typing import Any
 
 import stripe
 
+from shared.cards.ports import PaymentDeclined, ProcessorRejected
 from shared.errors import (
     DependencyUnavailable,
     IdempotencyInProgress,
@@ -16,7 +17,6 @@ from shared.errors import (
     ValidationFailed,
     WalletsError,
 )
-from shared.ports_cards import PaymentDeclined, ProcessorRejected
 
 CONNECT_TIMEOUT_SECONDS = 3.0
 READ_TIMEOUT_SECONDS = 15.0

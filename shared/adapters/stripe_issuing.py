@@ -7,8 +7,8 @@ from typing import Any, cast
 import stripe
 
 from shared.adapters.stripe_client import metadata_of, stripe_errors
+from shared.cards.ports import CardholderAddress, CardStatus, IssuedCard
 from shared.errors import ValidationFailed, WalletsError
-from shared.ports_cards import CardholderAddress, CardStatus, IssuedCard
 
 _PAGE_SIZE = 100
 

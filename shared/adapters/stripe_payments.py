@@ -9,14 +9,14 @@ from typing import Any, cast
 import stripe
 
 from shared.adapters.stripe_client import metadata_of, stripe_errors
-from shared.errors import ValidationFailed
-from shared.ports_cards import (
+from shared.cards.ports import (
     PaymentResult,
     PaymentStatus,
     RefundResult,
     WebhookEvent,
     WebhookSignatureInvalid,
 )
+from shared.errors import ValidationFailed
 
 WEBHOOK_TOLERANCE_SECONDS = 300
 REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")

@@ -20,7 +20,7 @@ from pydantic import (
 from shared.errors import InvalidState
 from shared.models.common import FiatAmount, Identifier, IsoDate, LongText, ShortText, check_text
 from shared.money import CURRENCY_MINOR_UNITS, MAX_AMOUNT, decimals_of, format_amount, minor_units, quantize
-from shared.outbox import iso
+from shared.outbox.records import iso
 
 MAX_LINE_ITEMS = 100
 MAX_QUANTITY = 1_000_000

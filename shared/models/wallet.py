@@ -12,8 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from shared.models.common import FiatAmount, Identifier, IsoDate, LongText
 from shared.models.invoice import MAX_METADATA_KEYS, MetadataKey, MetadataValue
 from shared.money import CURRENCY_MINOR_UNITS, decimals_of, format_amount, format_minor, minor_units
-from shared.outbox import iso
-from shared.services.wallet_mode import WalletMode
+from shared.outbox.records import iso
+from shared.wallets.mode import WalletMode
 
 MIN_TTL_SECONDS = 60
 MAX_TTL_SECONDS = 30 * 24 * 60 * 60

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from shared.clock import Clock
 from shared.errors import ConcurrentUpdate, ProviderUnavailable
-from shared.outbox import iso, outbox_item
+from shared.outbox.records import iso, outbox_item
 from shared.providers.errors import ProviderCallFailed
 from shared.providers.models import HealthSample, HealthStatus
 from shared.providers.port import MetricsSink, ProviderHealthRepository, StablecoinProvider

@@ -24,8 +24,8 @@ import httpx
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
-from shared.services.destruction_log import facts_of, verify
-from shared.services.destruction_ports import DestructionLog
+from shared.destruction.log import facts_of, verify
+from shared.destruction.ports import DestructionLog
 from tests.e2e.conftest import RunningRuntime, wait_for
 from tests.e2e.system import auth, create_invoice, project_system
 

@@ -17,10 +17,10 @@ import pytest
 from moto import mock_aws
 
 from shared.auth import principal_from_event
+from shared.checkout.links import PaymentLinks
 from shared.clock import FixedClock
 from shared.config import get_settings
 from shared.errors import Forbidden
-from shared.payment_links import PaymentLinks
 from tests.integration.conftest import FakeLambdaContext
 
 JWT_SECRET = "local-dev-secret-that-is-long-enough"

@@ -25,10 +25,10 @@ from shared.adapters.tempo import TempoProvider, http_client
 from shared.auth import Principal
 from shared.clock import FixedClock
 from shared.config import Settings
+from shared.invoices.service import InvoiceService
 from shared.ledger.accounts import Account
 from shared.models.invoice import InvoiceCreate, LineItemInput
 from shared.providers.retry import RetryPolicy
-from shared.services.invoices import InvoiceService
 from tests.integration.conftest import (
     CONSUMER,
     MERCHANT,

@@ -15,8 +15,8 @@ from shared.adapters.dynamodb_invoices import DynamoDBInvoiceRepository
 from shared.api import parse_json
 from shared.auth import Principal
 from shared.clock import FixedClock
+from shared.invoices.service import InvoiceService, jittered_backoff
 from shared.models.invoice import InvoiceCreate
-from shared.services.invoices import InvoiceService, jittered_backoff
 from tests.integration.conftest import TABLE, api_event, body_of, scan_all
 from tests.integration.test_invoices_api import VALID, call, invoices  # noqa: F401 - fixture
 

@@ -21,10 +21,10 @@ from shared.adapters.stripe_issuing import StripeCardIssuer
 from shared.adapters.stripe_payments import StripePaymentProcessor
 from shared.auth import Principal
 from shared.config import Settings
+from shared.destruction.log import facts_of, verify
 from shared.errors import DependencyUnavailable, WalletsError
 from shared.ledger.accounts import Account
 from shared.providers.errors import ProviderRejected
-from shared.services.destruction_log import facts_of, verify
 from tests.integration import test_funding_api as funding_fixtures
 from tests.integration.conftest import (
     CONSUMER,

@@ -19,7 +19,7 @@ from shared.adapters.connections_snapshots import DynamoWalletSnapshots
 from shared.adapters.dynamodb_invoices import invoice_item
 from shared.config import get_settings
 from shared.models.invoice import Invoice, InvoiceLine, InvoiceStatus
-from shared.services.realtime_ports import SubscribeOutcome, Subscriber, Viewer
+from shared.realtime.ports import SubscribeOutcome, Subscriber, Viewer
 from tests.integration.test_realtime_table import TABLE_NAME, create_wallets_table
 
 

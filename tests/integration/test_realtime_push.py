@@ -18,7 +18,7 @@ from moto import mock_aws
 from functions.realtime import handler as realtime
 from shared.adapters.connections import DynamoConnectionStore
 from shared.config import get_settings
-from shared.services.realtime_ports import Subscriber, Viewer
+from shared.realtime.ports import Subscriber, Viewer
 from tests.integration.test_realtime_handler import LambdaContext, connect, put_invoice, send
 from tests.integration.test_realtime_table import TABLE_NAME, create_wallets_table
 

@@ -19,7 +19,7 @@ from local.tempo.serving import BackgroundTempo
 from shared.clock import FixedClock
 from shared.config import Settings
 from shared.providers.models import Asset
-from shared.services.reconciliation import ProvidersSupply
+from shared.reserve.service import ProvidersSupply
 from tests.integration.conftest import TABLE, body_of, scan_all
 from tests.integration.test_reconcile_api import NOW, SCHEDULED, call, fund_and_pay, post_reconcile
 

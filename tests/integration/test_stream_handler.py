@@ -16,7 +16,7 @@ from moto import mock_aws
 
 from functions.stream import handler as stream
 from shared.config import get_settings
-from shared.outbox import outbox_item
+from shared.outbox.records import outbox_item
 from tests.integration.test_realtime_table import TABLE_NAME, create_wallets_table
 
 BUS = "wallets-bus"

@@ -10,8 +10,8 @@ import stripe
 from local.stripe.serving import BackgroundStandIn
 from shared.adapters.stripe_client import build_stripe_client
 from shared.adapters.stripe_issuing import StripeCardIssuer
+from shared.cards.ports import CardholderAddress, ProcessorRejected
 from shared.errors import DependencyUnavailable, NotFound, ValidationFailed
-from shared.ports_cards import CardholderAddress, ProcessorRejected
 from tests.integration.conftest import STRIPE_TEST_KEY
 from tests.unit.stripe_standin.conftest import control
 

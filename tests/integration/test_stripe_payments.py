@@ -7,8 +7,8 @@ import stripe
 
 from local.stripe.serving import BackgroundStandIn
 from shared.adapters.stripe_payments import StripePaymentProcessor
+from shared.cards.ports import PaymentDeclined, ProcessorRejected
 from shared.errors import DependencyUnavailable, IdempotencyKeyReuse, PaymentFailed, ValidationFailed
-from shared.ports_cards import PaymentDeclined, ProcessorRejected
 from tests.integration.conftest import STRIPE_TEST_KEY
 from tests.unit.stripe_standin.conftest import control
 

@@ -13,8 +13,8 @@ from local.stripe.app import Options
 from local.stripe.serving import BackgroundStandIn
 from shared.adapters.stripe_client import build_stripe_client
 from shared.adapters.stripe_payments import StripePaymentProcessor, StripeWebhookVerifier
+from shared.cards.ports import WebhookSignatureInvalid
 from shared.errors import ValidationFailed
-from shared.ports_cards import WebhookSignatureInvalid
 from tests.unit.stripe_standin.receiver import Received, WebhookReceiver
 
 SECRET = "whsec_integration_secret"

@@ -21,13 +21,13 @@ from shared.adapters.kms_keys import KmsDataKeys
 from shared.adapters.stripe_client import build_stripe_client
 from shared.adapters.stripe_issuing import StripeCardIssuer
 from shared.auth import Principal
+from shared.checkout.links import PaymentLinks
 from shared.clock import FixedClock
 from shared.config import Settings
 from shared.crypto.envelope import KeyMaterialErased
+from shared.invoices.service import InvoiceService
 from shared.models.invoice import InvoiceCreate, LineItemInput
-from shared.payment_links import PaymentLinks
-from shared.services.invoices import InvoiceService
-from shared.services.wallets_keys import WalletKeyVault
+from shared.wallets.keys import WalletKeyVault
 from tests.integration.conftest import (
     ADMIN,
     CONSUMER,

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
+from shared.checkout.links import PaymentLinks
+from shared.checkout.service import CheckoutService
 from shared.clock import FixedClock
 from shared.errors import InvalidLink
 from shared.models.invoice import Invoice, InvoiceLine, InvoiceStatus
 from shared.models.wallet import Wallet, WalletStatus
-from shared.payment_links import PaymentLinks
-from shared.services.checkout import CheckoutService
-from shared.services.wallet_mode import WalletMode
+from shared.wallets.mode import WalletMode
 from tests.unit.wallets.fakes import NOW, FakeInvoices, invoice
 
 SECRET = "a-long-enough-payment-link-secret"

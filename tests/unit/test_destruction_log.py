@@ -12,11 +12,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from shared.destruction.log import build_log, canonical, facts_of, verify
+from shared.destruction.ports import DestructionReason
+from shared.destruction.service import EARLY_TOLERANCE, _reason
 from shared.models.wallet import Wallet, WalletStatus
-from shared.services.destruction import EARLY_TOLERANCE, _reason
-from shared.services.destruction_log import build_log, canonical, facts_of, verify
-from shared.services.destruction_ports import DestructionReason
-from shared.services.wallet_mode import WalletMode
+from shared.wallets.mode import WalletMode
 
 FACTS = {
     "tenant_id": "tenant-a",

@@ -10,19 +10,19 @@ from typing import Any
 
 import pytest
 
+from shared.cards.ports import RefundResult
 from shared.clock import FixedClock
 from shared.crypto.envelope import SealedSecret
+from shared.destruction.log import verify
+from shared.destruction.ports import DestructionLog, DestructionProgress, PaymentInFlight
+from shared.destruction.service import DestructionService
 from shared.errors import ConcurrentUpdate
+from shared.funding.ports import ClaimState, FundingClaim
 from shared.ledger.journal import Journal
 from shared.ledger.ports import PostOutcome
 from shared.models.wallet import Wallet, WalletStatus
-from shared.ports_cards import RefundResult
 from shared.providers.models import Asset, ProviderTx
-from shared.services.destruction import DestructionService
-from shared.services.destruction_log import verify
-from shared.services.destruction_ports import DestructionLog, DestructionProgress, PaymentInFlight
-from shared.services.funding_ports import ClaimState, FundingClaim
-from shared.services.wallet_mode import WalletMode
+from shared.wallets.mode import WalletMode
 from tests.unit.wallets.fakes import NOW, FakeCards, FakeScheduler, FakeWallets
 
 
@@ -245,7 +245,7 @@ class World:
 
 
 def _card() -> Any:
-    from shared.ports_cards import IssuedCard
+    from shared.cards.ports import IssuedCard
 
     return IssuedCard("ic_1", "4242", 12, 2032, "active", 25100, "usd", "wal_000000000000000000000001")
 

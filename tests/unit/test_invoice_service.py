@@ -11,9 +11,9 @@ import pytest
 from shared.auth import Principal
 from shared.clock import FixedClock
 from shared.errors import ConcurrentUpdate, Forbidden, InvalidState, NotFound
+from shared.invoices.ports import InvoicePage, InvoiceQuery
+from shared.invoices.service import InvoiceService
 from shared.models.invoice import Invoice, InvoiceCreate, InvoiceStatus
-from shared.ports import InvoicePage, InvoiceQuery
-from shared.services.invoices import InvoiceService
 
 MERCHANT = Principal("m1", "t1", frozenset({"merchant"}))
 OTHER = Principal("m2", "t2", frozenset({"merchant"}))

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from shared.services.wallet_mode import InvoiceTraits, WalletMode, choose_mode, mode_score
+from shared.wallets.mode import InvoiceTraits, WalletMode, choose_mode, mode_score
 
 
 def traits(

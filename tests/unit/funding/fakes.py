@@ -7,14 +7,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from shared.cards.ports import PaymentDeclined, PaymentResult, RefundResult
 from shared.errors import ConcurrentUpdate
-from shared.ledger.ports import PostOutcome
-from shared.models.wallet import Wallet, WalletStatus
-from shared.outbox import audit_item
-from shared.ports_cards import PaymentDeclined, PaymentResult, RefundResult
-from shared.providers.errors import INSUFFICIENT_FUNDS, ProviderRejected
-from shared.providers.models import Asset, ProviderTx
-from shared.services.funding_ports import (
+from shared.funding.ports import (
     ClaimHeld,
     ClaimState,
     FundingClaim,
@@ -22,6 +17,11 @@ from shared.services.funding_ports import (
     RefundRecord,
     Reversal,
 )
+from shared.ledger.ports import PostOutcome
+from shared.models.wallet import Wallet, WalletStatus
+from shared.outbox.records import audit_item
+from shared.providers.errors import INSUFFICIENT_FUNDS, ProviderRejected
+from shared.providers.models import Asset, ProviderTx
 from tests.unit.ledger.fakes import InMemoryLedger
 from tests.unit.providers.fakes import ScriptedProvider
 

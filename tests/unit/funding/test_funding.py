@@ -11,6 +11,8 @@ import pytest
 from shared.auth import Principal
 from shared.clock import FixedClock
 from shared.errors import Conflict, InvalidState, NotFound, PaymentFailed, ProviderUnavailable
+from shared.funding.ports import ClaimState, Reversal
+from shared.funding.service import FundingService, charge_key, mint_key, refund_key, unmint_key
 from shared.ledger.accounts import Account
 from shared.ledger.journal import JournalKind, journal_id_for
 from shared.models.wallet import Wallet, WalletStatus
@@ -18,9 +20,7 @@ from shared.providers.errors import ProviderCallFailed
 from shared.providers.models import HealthStatus
 from shared.providers.service import ProviderRouter
 from shared.providers.state import HealthRecord
-from shared.services.funding import FundingService, charge_key, mint_key, refund_key, unmint_key
-from shared.services.funding_ports import ClaimState, Reversal
-from shared.services.wallet_mode import WalletMode
+from shared.wallets.mode import WalletMode
 from tests.unit.funding.fakes import Crash, FakePayments, KeyedProvider, MemoryFundingStore
 from tests.unit.providers.fakes import CountingMetrics, MemoryHealthRepository
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 
 from shared.errors import InvalidState, ProviderUnavailable
+from shared.funding.ports import ClaimState, Reversal
+from shared.funding.refunds import FundedMeanwhile, FundingRefunds, ReversalPending
+from shared.funding.service import mint_key, refund_key, unmint_key
 from shared.models.wallet import WalletStatus
 from shared.providers.errors import ProviderCallFailed
 from shared.providers.models import Asset
-from shared.services.funding import mint_key, refund_key, unmint_key
-from shared.services.funding_ports import ClaimState, Reversal
-from shared.services.funding_refunds import FundedMeanwhile, FundingRefunds, ReversalPending
-from shared.services.stripe_events import payment_of
+from shared.stripe_events.service import payment_of
 from tests.unit.funding.fakes import Crash
 from tests.unit.funding.test_funding import MERCHANT, NOW, WALLET_ID, World
 

@@ -11,7 +11,7 @@ from shared.ledger.journal import InvalidJournal, Journal
 from shared.ledger.ports import PostOutcome, StatementLine, StatementPage
 from shared.ledger.reserve import LedgerSnapshot, ReserveReport
 from shared.ledger.totals import AssetTotals, apply_journal, totals_deltas
-from shared.services.reconciliation import Reconciliation, ReconciliationPage
+from shared.reserve.service import Reconciliation, ReconciliationPage
 
 
 class InMemoryLedger:

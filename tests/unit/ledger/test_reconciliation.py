@@ -13,7 +13,7 @@ from shared.errors import Forbidden, ProviderUnavailable
 from shared.ledger.accounts import Account
 from shared.ledger.movements import funding, payment
 from shared.ledger.reserve import Check, LedgerSnapshot, Status, format_gap, reserve_report
-from shared.services.reconciliation import DISCREPANCY_EVENT, ReconciliationService
+from shared.reserve.service import DISCREPANCY_EVENT, ReconciliationService
 from tests.unit.ledger.fakes import InMemoryLedger, InMemoryReconciliations, RecordingMetrics, ScriptedSupply
 
 NOW = datetime(2030, 3, 4, 2, 0, tzinfo=UTC)

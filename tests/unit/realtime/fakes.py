@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from shared.services.realtime_channels import may_view
-from shared.services.realtime_ports import (
+from shared.realtime.channels import may_view
+from shared.realtime.ports import (
     Connection,
     InvoiceView,
     PushOutcome,

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from shared.models.invoice import Invoice, InvoiceStatus
-from shared.services.realtime_invoices import RepositoryInvoiceReader
+from shared.realtime.invoices import RepositoryInvoiceReader
 
 MOMENT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

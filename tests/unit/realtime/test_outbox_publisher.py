@@ -17,8 +17,8 @@ from botocore.exceptions import EndpointConnectionError
 from shared.adapters.eventbus import MAX_REQUEST_BYTES, EventBridgeBus
 from shared.adapters.eventbus_stream import OutboxBatchProcessor, stage_outbox_record
 from shared.errors import ValidationFailed
-from shared.outbox import outbox_item
-from shared.services.outbox_publisher import BusEventDetail, bus_detail_from_outbox_item
+from shared.outbox.publisher import BusEventDetail, bus_detail_from_outbox_item
+from shared.outbox.records import outbox_item
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 _serializer = TypeSerializer()

@@ -11,9 +11,9 @@ import pytest
 
 from shared.clock import FixedClock
 from shared.errors import DependencyUnavailable
-from shared.services.outbox_publisher import BusEventDetail
-from shared.services.realtime import MAX_SUBSCRIPTIONS, RealtimeService
-from shared.services.realtime_ports import Subscriber, Viewer, WalletSnapshot
+from shared.outbox.publisher import BusEventDetail
+from shared.realtime.ports import Subscriber, Viewer, WalletSnapshot
+from shared.realtime.service import MAX_SUBSCRIPTIONS, RealtimeService
 from tests.unit.realtime.fakes import FakeInvoices, FakeWallets, InMemoryConnectionStore, RecordingPusher
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

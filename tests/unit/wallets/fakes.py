@@ -12,14 +12,14 @@ from typing import Any
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from shared.auth import Principal
+from shared.cards.ports import CardholderAddress, IssuedCard
 from shared.clock import FixedClock
 from shared.crypto.envelope import DataKey, SealedSecret, erase
 from shared.errors import ConcurrentUpdate, DependencyUnavailable, IdempotencyInProgress
 from shared.models.invoice import Invoice, InvoiceLine, InvoiceStatus
 from shared.models.wallet import Card, Wallet
-from shared.ports_cards import CardholderAddress, IssuedCard
-from shared.services.wallets import CardholderProfile, WalletService
-from shared.services.wallets_ports import NewWallet, WalletPage
+from shared.wallets.ports import NewWallet, WalletPage
+from shared.wallets.service import CardholderProfile, WalletService
 
 NOW = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC)
 MERCHANT = Principal("merchant-1", "tenant-a", frozenset({"merchant"}))

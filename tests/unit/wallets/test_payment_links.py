@@ -8,9 +8,9 @@ from datetime import timedelta
 
 import pytest
 
+from shared.checkout.links import LINK_LIFETIME, PaymentLinks, qr_data_uri
 from shared.clock import FixedClock
 from shared.errors import InvalidLink
-from shared.payment_links import LINK_LIFETIME, PaymentLinks, qr_data_uri
 from tests.unit.wallets.fakes import NOW
 
 SECRET = "a-long-enough-payment-link-secret"

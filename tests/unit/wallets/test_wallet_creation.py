@@ -10,9 +10,9 @@ import pytest
 from shared.crypto.keys import is_checksum_address
 from shared.errors import DependencyUnavailable, InvalidState, NotFound
 from shared.models.invoice import InvoiceStatus
-from shared.services.wallet_mode import WalletMode
-from shared.services.wallets import WalletService, WalletView, wallet_id_for_invoice
-from shared.services.wallets_ports import NewWallet
+from shared.wallets.mode import WalletMode
+from shared.wallets.ports import NewWallet
+from shared.wallets.service import WalletService, WalletView, wallet_id_for_invoice
 from tests.unit.wallets.fakes import (
     ADMIN,
     CUSTOMER,

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from shared.services.funding_ports import ClaimState
+from shared.funding.ports import ClaimState
 from tests.unit.funding.fakes import MemoryFundingStore
 
 

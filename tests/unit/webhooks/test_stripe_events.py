@@ -11,17 +11,17 @@ import pytest
 import stripe
 
 from shared.adapters.stripe_payments import StripeWebhookVerifier
+from shared.cards.ports import PaymentResult, WebhookSignatureInvalid
 from shared.clock import FixedClock
 from shared.errors import ProviderUnavailable
+from shared.funding.ports import ClaimState
+from shared.funding.service import FundingService, charge_key, mint_key
 from shared.ledger.journal import JournalKind, journal_id_for
 from shared.models.wallet import WalletStatus
-from shared.ports_cards import PaymentResult, WebhookSignatureInvalid
 from shared.providers.models import HealthStatus
 from shared.providers.service import ProviderRouter
 from shared.providers.state import HealthRecord
-from shared.services.funding import FundingService, charge_key, mint_key
-from shared.services.funding_ports import ClaimState
-from shared.services.stripe_events import StripeEventService
+from shared.stripe_events.service import StripeEventService
 from tests.unit.funding.fakes import FakePayments
 from tests.unit.funding.test_funding import BANK, MERCHANT, NOW, VISA, WALLET_ID, wallet
 from tests.unit.providers.fakes import CountingMetrics, MemoryHealthRepository, ScriptedProvider

@@ -13,6 +13,7 @@ from shared.auth import ADMIN, CONSUMER, MERCHANT, Principal, require_role
 from shared.clock import Clock
 from shared.errors import ConcurrentUpdate, NotFound
 from shared.ids import new_id
+from shared.invoices.ports import InvoicePage, InvoiceQuery, InvoiceRepository
 from shared.models.invoice import (
     Invoice,
     InvoiceCreate,
@@ -22,8 +23,7 @@ from shared.models.invoice import (
     price_lines,
 )
 from shared.money import format_amount, minor_units
-from shared.outbox import audit_item, outbox_item
-from shared.ports import InvoicePage, InvoiceQuery, InvoiceRepository
+from shared.outbox.records import audit_item, outbox_item
 
 _random = secrets.SystemRandom()
 _INVOICE_ID = re.compile(r"^inv_[0-9a-z]{24}$")

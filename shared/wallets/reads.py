@@ -6,14 +6,14 @@ from datetime import datetime
 from typing import Any
 
 from shared.auth import ADMIN, CONSUMER, MERCHANT, Principal, require_role
+from shared.cards.ports import CardIssuer
 from shared.clock import Clock
 from shared.errors import NotFound
-from shared.outbox import iso
-from shared.ports_cards import CardIssuer
-from shared.services.wallet_mode import WalletMode
-from shared.services.wallets import WalletView, is_wallet_id, may_see, remaining_limit
-from shared.services.wallets_ports import WalletPage, WalletRepository
-from shared.services.wallets_stats import summarize
+from shared.outbox.records import iso
+from shared.wallets.mode import WalletMode
+from shared.wallets.ports import WalletPage, WalletRepository
+from shared.wallets.service import WalletView, is_wallet_id, may_see, remaining_limit
+from shared.wallets.stats import summarize
 
 
 class WalletQueries:

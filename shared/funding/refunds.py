@@ -19,13 +19,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from shared.auth import Principal
+from shared.cards.ports import PaymentProcessor, PaymentResult
 from shared.errors import ConcurrentUpdate, Conflict, ProviderUnavailable
-from shared.ledger.assets import fiat_to_token
-from shared.models.wallet import Wallet
-from shared.ports_cards import PaymentProcessor, PaymentResult
-from shared.providers.errors import IDEMPOTENCY_CONFLICT, ProviderRejected
-from shared.providers.models import Asset
-from shared.services.funding_ports import (
+from shared.funding.ports import (
     ClaimState,
     FundingStore,
     ProviderGateway,
@@ -33,6 +29,10 @@ from shared.services.funding_ports import (
     RefundRecord,
     Reversal,
 )
+from shared.ledger.assets import fiat_to_token
+from shared.models.wallet import Wallet
+from shared.providers.errors import IDEMPOTENCY_CONFLICT, ProviderRejected
+from shared.providers.models import Asset
 
 # The stablecoin each wallet currency is funded with (1:1 in major units).
 FUNDING_TOKENS: dict[str, Asset] = {"USD": Asset.USDC, "EUR": Asset.EURC}

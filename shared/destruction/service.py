@@ -25,16 +25,10 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from shared.cards.ports import CardIssuer, PaymentProcessor, RefundResult
 from shared.clock import Clock
-from shared.errors import ConcurrentUpdate, InvalidState
-from shared.ledger.assets import fiat_to_token
-from shared.ledger.movements import refund as refund_journal
-from shared.models.wallet import EXPIRABLE, Wallet, WalletStatus, to_minor
-from shared.money import format_minor
-from shared.outbox import audit_item, iso, outbox_item
-from shared.ports_cards import CardIssuer, PaymentProcessor, RefundResult
-from shared.services.destruction_log import build_log
-from shared.services.destruction_ports import (
+from shared.destruction.log import build_log
+from shared.destruction.ports import (
     DestructionMetrics,
     DestructionProgress,
     DestructionReason,
@@ -44,11 +38,17 @@ from shared.services.destruction_ports import (
     PaymentInFlight,
     Trigger,
 )
-from shared.services.funding import FUNDING_TOKENS
-from shared.services.funding_ports import ClaimState, ProviderGateway, ProviderMap
-from shared.services.wallet_mode import WalletMode
-from shared.services.wallets_ports import DestructionScheduler, WalletRepository
-from shared.services.wallets_stats import status_change_deltas
+from shared.errors import ConcurrentUpdate, InvalidState
+from shared.funding.ports import ClaimState, ProviderGateway, ProviderMap
+from shared.funding.service import FUNDING_TOKENS
+from shared.ledger.assets import fiat_to_token
+from shared.ledger.movements import refund as refund_journal
+from shared.models.wallet import EXPIRABLE, Wallet, WalletStatus, to_minor
+from shared.money import format_minor
+from shared.outbox.records import audit_item, iso, outbox_item
+from shared.wallets.mode import WalletMode
+from shared.wallets.ports import DestructionScheduler, WalletRepository
+from shared.wallets.stats import status_change_deltas
 
 logger = Logger(child=True)
 

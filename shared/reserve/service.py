@@ -24,7 +24,7 @@ from shared.ledger.reserve import (
     format_gap,
     reserve_report,
 )
-from shared.outbox import iso, outbox_item
+from shared.outbox.records import iso, outbox_item
 from shared.providers.models import Asset as ProviderAsset
 from shared.providers.port import StablecoinProvider
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from shared.errors import ValidationFailed
-from shared.services.realtime_ports import Viewer
+from shared.realtime.ports import Viewer
 
 MAX_CHANNEL_LENGTH = 80
 _ID = r"[a-z0-9]{1,64}"

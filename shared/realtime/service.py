@@ -20,10 +20,10 @@ from shared.errors import (
     ValidationFailed,
     WalletsError,
 )
-from shared.outbox import iso
-from shared.services.outbox_publisher import BusEventDetail
-from shared.services.realtime_channels import Channel, ChannelKind, may_view, parse_channel
-from shared.services.realtime_ports import (
+from shared.outbox.publisher import BusEventDetail
+from shared.outbox.records import iso
+from shared.realtime.channels import Channel, ChannelKind, may_view, parse_channel
+from shared.realtime.ports import (
     Connection,
     ConnectionStore,
     InvoiceReader,

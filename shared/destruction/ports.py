@@ -8,10 +8,10 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from shared.errors import ConcurrentUpdate
+from shared.funding.ports import FundingClaim
 from shared.ledger.journal import Journal
 from shared.ledger.ports import PostOutcome
 from shared.models.wallet import Wallet, WalletStatus
-from shared.services.funding_ports import FundingClaim
 
 
 class DestructionReason(StrEnum):
@@ -50,7 +50,7 @@ class DestructionProgress:
 @dataclass(frozen=True)
 class DestructionLog:
     """The audit record an auditor can check: `record` is canonical JSON and `verification_hash` its
-    SHA-256 (shared/services/destruction_log.py)."""
+    SHA-256 (shared/destruction/log.py)."""
 
     wallet_id: str
     record: str

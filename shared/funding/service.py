@@ -10,7 +10,7 @@ Order and keys make every step safe to repeat:
   keys cannot both fund one wallet (the loser is refunded before anything is minted for it);
 - the journal's id is the PaymentIntent's, so the request, its retries and the webhook post it once;
 - a charge that will not fund the wallet (the mint failed, or the wallet ended while it was minted) is
-  undone by shared/services/funding_refunds.py: the refund record first, then the provider takes back any
+  undone by shared/funding/refunds.py: the refund record first, then the provider takes back any
   mint the charge may have caused, then the refund at Stripe; a crash in between is finished by the
   retry, which sees the record (or the claim it left minting) and never mints for that charge again.
 """
@@ -25,6 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 from shared.auth import ADMIN, CONSUMER, MERCHANT, Principal, require_role
+from shared.cards.ports import PaymentProcessor, PaymentResult
 from shared.clock import Clock
 from shared.errors import (
     ConcurrentUpdate,
@@ -35,16 +36,7 @@ from shared.errors import (
     ProviderUnavailable,
     WalletsError,
 )
-from shared.ledger.assets import fiat_to_token
-from shared.ledger.movements import funding
-from shared.ledger.ports import PostOutcome
-from shared.models.wallet import FINISHED, Wallet, WalletStatus, to_minor
-from shared.money import format_amount, format_minor, from_minor, minor_units
-from shared.outbox import audit_item, outbox_item
-from shared.ports_cards import PaymentProcessor, PaymentResult
-from shared.providers.models import Asset
-from shared.providers.port import StablecoinProvider
-from shared.services.funding_ports import (
+from shared.funding.ports import (
     ClaimHeld,
     ClaimState,
     FundingClaim,
@@ -56,7 +48,7 @@ from shared.services.funding_ports import (
     Reversal,
     WalletReader,
 )
-from shared.services.funding_refunds import (
+from shared.funding.refunds import (
     FUNDING_TOKENS,
     FundedMeanwhile,
     FundingRefunds,
@@ -65,8 +57,16 @@ from shared.services.funding_refunds import (
     refund_key,
     unmint_key,
 )
-from shared.services.wallets import is_wallet_id, may_act_on
-from shared.services.wallets_stats import status_change_deltas
+from shared.ledger.assets import fiat_to_token
+from shared.ledger.movements import funding
+from shared.ledger.ports import PostOutcome
+from shared.models.wallet import FINISHED, Wallet, WalletStatus, to_minor
+from shared.money import format_amount, format_minor, from_minor, minor_units
+from shared.outbox.records import audit_item, outbox_item
+from shared.providers.models import Asset
+from shared.providers.port import StablecoinProvider
+from shared.wallets.service import is_wallet_id, may_act_on
+from shared.wallets.stats import status_change_deltas
 
 __all__ = ["FUNDING_TOKENS", "FundingService", "charge_key", "mint_key", "refund_key", "unmint_key"]
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Protocol
 
 from shared.models.invoice import Invoice
-from shared.services.realtime_ports import InvoiceView
+from shared.realtime.ports import InvoiceView
 
 
 class InvoiceLookup(Protocol):
-    """The read half of shared.ports.InvoiceRepository: all that subscriptions need."""
+    """The read half of shared.invoices.ports.InvoiceRepository: all that subscriptions need."""
 
     def get(self, tenant_id: str, invoice_id: str) -> Invoice | None: ...
 

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
+from shared.cards.ports import PaymentResult, PaymentStatus, WebhookEvent, WebhookVerifier
 from shared.clock import Clock
-from shared.outbox import iso
-from shared.ports_cards import PaymentResult, PaymentStatus, WebhookEvent, WebhookVerifier
-from shared.services.funding import FundingService
-from shared.services.stripe_events_ports import FundingRelease, StripeEventLog
+from shared.funding.service import FundingService
+from shared.outbox.records import iso
+from shared.stripe_events.ports import FundingRelease, StripeEventLog
 
 SUCCEEDED = "payment_intent.succeeded"
 PAYMENT_FAILED = "payment_intent.payment_failed"

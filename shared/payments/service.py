@@ -32,18 +32,16 @@ from shared.errors import (
     ValidationFailed,
     WalletsError,
 )
+from shared.funding.ports import ProviderGateway, ProviderMap, WalletReader
+from shared.funding.service import FUNDING_TOKENS
 from shared.ledger.assets import fiat_to_token
 from shared.ledger.movements import payment
 from shared.ledger.ports import PostOutcome
 from shared.models.invoice import Invoice, InvoiceStatus
 from shared.models.wallet import FINISHED, Wallet, WalletStatus, to_minor
 from shared.money import format_amount, format_minor, from_minor, minor_units
-from shared.outbox import audit_item, outbox_item
-from shared.providers.errors import ProviderRejected
-from shared.providers.models import Asset
-from shared.services.funding import FUNDING_TOKENS
-from shared.services.funding_ports import ProviderGateway, ProviderMap, WalletReader
-from shared.services.payments_ports import (
+from shared.outbox.records import audit_item, outbox_item
+from shared.payments.ports import (
     InvoiceReader,
     PaymentClaim,
     PaymentClaimHeld,
@@ -52,9 +50,11 @@ from shared.services.payments_ports import (
     PaymentStore,
     WalletDestroyer,
 )
-from shared.services.wallet_mode import WalletMode
-from shared.services.wallets import is_wallet_id, may_act_on
-from shared.services.wallets_stats import status_change_deltas
+from shared.providers.errors import ProviderRejected
+from shared.providers.models import Asset
+from shared.wallets.mode import WalletMode
+from shared.wallets.service import is_wallet_id, may_act_on
+from shared.wallets.stats import status_change_deltas
 
 logger = Logger(child=True)
 

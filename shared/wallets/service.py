@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from shared.auth import ADMIN, CONSUMER, MERCHANT, Principal, require_role
+from shared.cards.ports import CardholderAddress, CardIssuer, IssuedCard
 from shared.clock import Clock
 from shared.crypto.envelope import DataKeyService, seal
 from shared.crypto.keys import generate_wallet_keys
@@ -22,6 +23,7 @@ from shared.errors import (
     NotFound,
 )
 from shared.ids import new_id
+from shared.invoices.service import jittered_backoff
 from shared.models.invoice import Invoice, InvoiceStatus
 from shared.models.wallet import (
     DEFAULT_TTL_SECONDS,
@@ -33,12 +35,10 @@ from shared.models.wallet import (
     WalletStatus,
     to_minor,
 )
-from shared.outbox import audit_item, iso, outbox_item
-from shared.ports_cards import CardholderAddress, CardIssuer, IssuedCard
-from shared.services.invoices import jittered_backoff
-from shared.services.wallet_mode import InvoiceTraits, WalletMode, choose_mode
-from shared.services.wallets_ports import DestructionScheduler, InvoiceLookup, NewWallet, WalletRepository
-from shared.services.wallets_stats import creation_deltas, transform_deltas
+from shared.outbox.records import audit_item, iso, outbox_item
+from shared.wallets.mode import InvoiceTraits, WalletMode, choose_mode
+from shared.wallets.ports import DestructionScheduler, InvoiceLookup, NewWallet, WalletRepository
+from shared.wallets.stats import creation_deltas, transform_deltas
 
 _INVOICE_ID = re.compile(r"^inv_[0-9a-z]{24}$")
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"

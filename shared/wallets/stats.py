@@ -12,7 +12,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from shared.models.wallet import Wallet, WalletStatus
-from shared.services.wallet_mode import WalletMode
+from shared.wallets.mode import WalletMode
 
 
 def status_counter(status: WalletStatus) -> str:

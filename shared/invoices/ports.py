@@ -32,7 +32,7 @@ class InvoiceRepository(Protocol):
     """Invoices and their per-tenant number counter.
 
     Every write is one transaction: the state change, guarded by a condition, plus its `records`
-    (audit and outbox items built by shared.outbox). A lost condition raises errors.ConcurrentUpdate.
+    (audit and outbox items built by shared.outbox.records). A lost condition raises errors.ConcurrentUpdate.
     """
 
     def current_number(self, tenant_id: str) -> int | None:

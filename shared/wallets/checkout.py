@@ -9,14 +9,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from shared.auth import MERCHANT, Principal, require_role
+from shared.checkout.links import PaymentLinks
 from shared.errors import ValidationFailed, WalletsError
+from shared.invoices.service import InvoiceService
 from shared.models.invoice import InvoiceCreate
 from shared.models.wallet import CreateInvoiceWallet
-from shared.outbox import iso
-from shared.payment_links import PaymentLinks
-from shared.services.invoices import InvoiceService
-from shared.services.wallet_mode import WalletMode
-from shared.services.wallets import WalletService, WalletView
+from shared.outbox.records import iso
+from shared.wallets.mode import WalletMode
+from shared.wallets.service import WalletService, WalletView
 
 # An invoice made without a customer is paid through its link by whoever holds it: no consumer account
 # is addressed, and this reserved id stands for that in the invoice's required customer field.

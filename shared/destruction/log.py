@@ -12,7 +12,7 @@ import hashlib
 import json
 from typing import Any
 
-from shared.services.destruction_ports import DestructionLog
+from shared.destruction.ports import DestructionLog
 
 METHOD = "crypto_erase"
 STANDARD = "NIST SP 800-88 Rev. 1, Cryptographic Erase (CE)"

@@ -8,12 +8,12 @@ from functools import cache
 from importlib import resources
 from typing import Any, Protocol
 
+from shared.checkout.links import LinkClaims, PaymentLinks
 from shared.clock import Clock
 from shared.errors import InvalidLink
 from shared.models.invoice import Invoice, InvoiceStatus
 from shared.models.wallet import Wallet
-from shared.outbox import iso
-from shared.payment_links import LinkClaims, PaymentLinks
+from shared.outbox.records import iso
 
 PAYMENT_METHODS = ("card", "ach")
 ALREADY_PAID = "Invoice already paid"

@@ -6,8 +6,8 @@ from shared.clock import Clock
 from shared.crypto.envelope import DataKeyService, unseal
 from shared.crypto.keys import WalletKeys
 from shared.errors import NotFound
-from shared.outbox import audit_item
-from shared.services.wallets_ports import WalletRepository
+from shared.outbox.records import audit_item
+from shared.wallets.ports import WalletRepository
 
 
 class WalletKeyVault:

@@ -1,0 +1,1 @@
+"""Ports to the card issuer and the payment processor."""

@@ -1,0 +1,1 @@
+"""Destroying an ephemeral wallet and its destruction log."""

@@ -1,0 +1,1 @@
+"""Dependency health for GET /health."""

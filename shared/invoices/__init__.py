@@ -1,0 +1,1 @@
+"""Invoices: numbering, the status machine, reads and lists."""

@@ -1,0 +1,1 @@
+"""Paying an invoice from its wallet."""

@@ -1,0 +1,1 @@
+"""Realtime: WebSocket connections, channels, fan-out and countdown ticks."""

@@ -1,0 +1,1 @@
+"""Reserve reconciliation: tokens out equal fiat in, proved every day."""

@@ -1,1 +1,0 @@
-"""Use cases of the domain; they depend on ports only."""

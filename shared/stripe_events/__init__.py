@@ -1,0 +1,1 @@
+"""Stripe webhook events, verified and applied once."""

@@ -1,0 +1,1 @@
+"""Wallets: creation from an invoice, modes, keys, reads, counters and transformation."""
