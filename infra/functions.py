@@ -58,6 +58,9 @@ FUNCTION_SPECS: dict[str, FunctionSpec] = {
     "create_wallet": FunctionSpec(
         memory_mb=512, wallet_keys=True, app_secret=True, scheduler=True, payment_links=True
     ),
+    # Wallet reads, apart from wallet making: no KMS, no Scheduler, read-only on the table (the card's
+    # remaining limit comes from Stripe Issuing, hence the AppSecret).
+    "wallets": FunctionSpec(table=TableAccess.READ, app_secret=True),
     "fund": FunctionSpec(timeout_s=28, app_secret=True, stablecoins=True),
     # Destruction erases keys by deleting the wrapped data key (no KMS call), so neither function holds the
     # key's decrypt grant.

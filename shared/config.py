@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 DEFAULT_CORS_ORIGINS = (
     "http://localhost:3000,http://localhost:3002,http://localhost:3003,http://localhost:3007"
 )
 
 
-class Settings(BaseSettings):
-    """Settings of one function process. Defaults are the local ones; the stack sets the deployed values."""
+class Settings(BaseModel):
+    """Settings of one function process. Defaults are the local ones; the stack sets the deployed values.
 
-    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+    A plain pydantic model over `os.environ` rather than pydantic-settings: the variables are all flat strings
+    named by their aliases, and pydantic-settings alone cost about as much to import as boto3 (half of a
+    function's cold start budget) for features (dotenv, nested sources) we do not use.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
     table_name: str = Field(default="WalletsTable", alias="TABLE_NAME")
     event_bus_name: str = Field(default="default", alias="EVENT_BUS_NAME")
@@ -53,6 +58,11 @@ class Settings(BaseSettings):
         return tuple(origin.strip() for origin in self.cors_origins_csv.split(",") if origin.strip())
 
 
+def from_environment() -> Settings:
+    """The settings from this process's environment variables, validated."""
+    return Settings.model_validate(dict(os.environ))
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    return from_environment()

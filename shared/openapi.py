@@ -8,7 +8,16 @@ import json
 from shared.api import build_resolver
 
 # Functions whose routes exist; placeholders answer 404 and are left out until their issues land.
-DOCUMENTED_FUNCTIONS = ("invoices", "health", "create_wallet", "providers", "reconcile", "fund", "webhooks")
+DOCUMENTED_FUNCTIONS = (
+    "invoices",
+    "health",
+    "create_wallet",
+    "wallets",
+    "providers",
+    "reconcile",
+    "fund",
+    "webhooks",
+)
 
 
 def openapi_document() -> str:

@@ -23,3 +23,16 @@ os.environ.update(
 from local.runtime import moto_transactions  # noqa: E402
 
 moto_transactions.install()
+
+
+import pytest  # noqa: E402
+
+from shared import bootstrap  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _fresh_composition_root() -> object:
+    """Each test composes its own adapters: nothing one test installed reaches the next."""
+    bootstrap.reset()
+    yield
+    bootstrap.reset()

@@ -14,9 +14,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
-from shared.adapters.destruction_wiring import Settlement, build_settlement
-from shared.adapters.metrics import CloudWatchDestructionMetrics, CountMetrics
-from shared.config import Settings, get_settings
+from shared.bootstrap import app as capabilities
 from shared.destruction.ports import Trigger
 from shared.wallets.service import is_wallet_id
 
@@ -26,28 +24,6 @@ metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
 
 TTL_PRINCIPAL = "dynamodb.amazonaws.com"
-
-
-def compose(settings: Settings, function_arn: str = "", **overrides: Any) -> Settlement:
-    """Real adapters unless handed in (tests pass moto clients, stand-ins and fakes)."""
-    return build_settlement(
-        settings,
-        provider_metrics=CountMetrics(metrics),
-        destruction_metrics=CloudWatchDestructionMetrics(),
-        destroy_function_arn=function_arn,
-        **overrides,
-    )
-
-
-deps: Settlement | None = None
-
-
-def _deps(context: Any = None) -> Settlement:
-    # Composed on the first invocation, not at import: the Stripe key comes from Secrets Manager.
-    global deps
-    if deps is None:
-        deps = compose(get_settings(), getattr(context, "invoked_function_arn", "") or "")
-    return deps
 
 
 def is_ttl_removal(record: DynamoDBRecord) -> bool:
@@ -77,7 +53,7 @@ def record_handler(record: DynamoDBRecord) -> None:
     if wallet_id is None:
         logger.error("a TTL-removed lease without a wallet id", extra={"event_id": record.event_id})
         return
-    outcome = _deps().destruction.destroy(wallet_id, Trigger.TTL.value)
+    outcome = capabilities().settlement.destruction.destroy(wallet_id, Trigger.TTL.value)
     logger.info("ttl trigger", extra={"wallet_id": wallet_id, "result": outcome.result})
 
 
@@ -87,7 +63,7 @@ def schedule_trigger(event: dict[str, Any], context: Any) -> dict[str, Any]:
         # A malformed schedule can never succeed: log it and let it complete rather than retry forever.
         logger.error("malformed destruction schedule input", extra={"input": event})
         return {"result": "ignored"}
-    outcome = _deps(context).destruction.destroy(wallet_id, Trigger.SCHEDULE.value)
+    outcome = capabilities().settlement.destruction.destroy(wallet_id, Trigger.SCHEDULE.value)
     logger.info("schedule trigger", extra={"wallet_id": wallet_id, "result": outcome.result})
     return {"wallet_id": wallet_id, "result": outcome.result}
 
@@ -95,8 +71,8 @@ def schedule_trigger(event: dict[str, Any], context: Any) -> dict[str, Any]:
 @logger.inject_lambda_context
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    capabilities().adapters.schedules_invoke(getattr(context, "invoked_function_arn", "") or "")
     if "Records" in event:
-        _deps(context)  # composed with this function's ARN before the records need it
         return process_partial_response(
             event=event, record_handler=record_handler, processor=processor, context=context
         )

@@ -3,56 +3,23 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.config import Config
 from pydantic import ValidationError
 
-from shared.adapters.connections import DynamoConnectionStore
-from shared.adapters.connections_snapshots import DynamoWalletSnapshots
-from shared.adapters.dynamodb_invoices import DynamoDBInvoiceRepository
-from shared.adapters.push import ConnectionsPusher
 from shared.auth import principal_from_event
-from shared.clock import ScaledClock
-from shared.config import get_settings
+from shared.bootstrap import app as capabilities
 from shared.errors import Unauthorized
 from shared.outbox.publisher import EVENT_SOURCE, BusEventDetail
-from shared.realtime.invoices import RepositoryInvoiceReader
 from shared.realtime.ports import Viewer
-from shared.realtime.service import FanOutReport, RealtimeService
+from shared.realtime.service import FanOutReport
 
 logger = Logger()
 metrics = Metrics()
-
-# A push is one small POST; a slow endpoint must not stall the fan-out to everyone else.
-_PUSH_CONFIG = Config(connect_timeout=2, read_timeout=3, retries={"max_attempts": 2, "mode": "standard"})
-
-
-@lru_cache(maxsize=1)
-def realtime_service() -> RealtimeService:
-    settings = get_settings()
-    table = boto3.resource("dynamodb", region_name=settings.aws_region).Table(settings.table_name)
-    # The invoices repository speaks low-level attribute values: it needs a plain client, not the resource's.
-    dynamodb = boto3.client("dynamodb", region_name=settings.aws_region)
-    management = boto3.client(
-        "apigatewaymanagementapi",
-        endpoint_url=settings.ws_callback_url or None,
-        region_name=settings.aws_region,
-        config=_PUSH_CONFIG,
-    )
-    return RealtimeService(
-        connections=DynamoConnectionStore(table),
-        pusher=ConnectionsPusher(management),
-        wallets=DynamoWalletSnapshots(table),
-        invoices=RepositoryInvoiceReader(DynamoDBInvoiceRepository(dynamodb, settings.table_name)),
-        clock=ScaledClock(settings.clock_speed, settings.clock_origin),
-    )
 
 
 def _viewer(event: dict[str, Any]) -> Viewer:
@@ -65,7 +32,7 @@ def _viewer(event: dict[str, Any]) -> Viewer:
 def _websocket(event: dict[str, Any]) -> dict[str, Any]:
     context = event["requestContext"]
     route, connection_id = context["routeKey"], context["connectionId"]
-    service = realtime_service()
+    service = capabilities().realtime
     if route == "$connect":
         try:
             service.connect(connection_id, _viewer(event))
@@ -99,7 +66,7 @@ def _fan_out(event: EventBridgeEvent) -> dict[str, Any]:
         # Redelivery cannot fix a malformed event; log it for the on-call and drop it.
         logger.exception("malformed bus event", extra={"event_id": event.get_id})
         return {"delivered": 0, "malformed": True}
-    report = realtime_service().fan_out(detail)
+    report = capabilities().realtime.fan_out(detail)
     _record(report)
     logger.info(
         "fan-out",
@@ -116,7 +83,7 @@ def _fan_out(event: EventBridgeEvent) -> dict[str, Any]:
 
 
 def _tick() -> dict[str, Any]:
-    report = realtime_service().tick()
+    report = capabilities().realtime.tick()
     _record(report)
     return {"delivered": report.delivered, "gone": report.gone, "failed": report.failed}
 

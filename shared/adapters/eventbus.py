@@ -7,11 +7,21 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+import boto3
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from shared.config import Settings
 from shared.outbox.publisher import EVENT_SOURCE, BusEventDetail
 
 logger = logging.getLogger(__name__)
+
+EVENTS_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 3, "mode": "standard"})
+
+
+def events_client(settings: Settings) -> Any:
+    return boto3.client("events", region_name=settings.aws_region, config=EVENTS_CONFIG)
+
 
 MAX_ENTRIES_PER_CALL = 10
 # PutEvents refuses a request whose entries add up to more than 256 KiB (AWS's size formula below).

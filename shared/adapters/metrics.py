@@ -31,3 +31,16 @@ class CloudWatchDestructionMetrics:
                 name="DestructionDelayMs", unit=MetricUnit.Milliseconds, value=milliseconds
             ) as m:
                 m.add_dimension(name="trigger", value=trigger.value)
+
+
+class PowertoolsReserveMetrics:
+    """EMF metrics in the stack's namespace; the `ReserveDiscrepancy` alarm fires on any value above 0."""
+
+    def __init__(self, sink: Metrics | None = None) -> None:
+        self._sink = sink or Metrics()
+
+    def discrepancy(self, gap: int) -> None:
+        self._sink.add_metric(name="ReserveDiscrepancy", unit=MetricUnit.Count, value=gap)
+
+    def unverified_supply(self, tokens: int) -> None:
+        self._sink.add_metric(name="ReserveSupplyUnverified", unit=MetricUnit.Count, value=tokens)

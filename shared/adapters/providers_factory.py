@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 from shared.adapters.circle import CircleProvider
-from shared.adapters.dynamodb_provider_health import DynamoDBProviderHealthRepository
 from shared.adapters.tempo import TempoProvider, http_client
-from shared.clock import Clock
 from shared.config import Settings
 from shared.providers.models import CIRCLE, TEMPO
-from shared.providers.port import MetricsSink, StablecoinProvider
-from shared.providers.service import ProviderRouter
+from shared.providers.port import StablecoinProvider
 
 
 def build_providers(settings: Settings, api_keys: dict[str, str]) -> dict[str, StablecoinProvider]:
@@ -27,18 +21,3 @@ def build_providers(settings: Settings, api_keys: dict[str, str]) -> dict[str, S
             http_client(settings.circle_api_base), api_keys.get("circle_api_key", "")
         )
     return providers
-
-
-def routed_providers(
-    settings: Settings,
-    secrets: Callable[[], dict[str, str]],
-    client: Any,
-    clock: Clock,
-    metrics: MetricsSink,
-    providers: dict[str, StablecoinProvider] | None = None,
-) -> tuple[dict[str, StablecoinProvider], ProviderRouter]:
-    """The configured adapters (or those handed in) and the router that chooses among them on recorded
-    health and breakers: what every function that moves tokens starts from."""
-    wired = providers if providers is not None else build_providers(settings, secrets())
-    repository = DynamoDBProviderHealthRepository(client, settings.table_name)
-    return wired, ProviderRouter(wired, repository, clock, metrics)

@@ -8,11 +8,27 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+import boto3
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from shared.config import Settings
 from shared.realtime.ports import PushOutcome
 
 logger = logging.getLogger(__name__)
+
+# A push is one small POST; a slow endpoint must not stall the fan-out to everyone else.
+PUSH_CONFIG = Config(connect_timeout=2, read_timeout=3, retries={"max_attempts": 2, "mode": "standard"})
+
+
+def management_client(settings: Settings) -> Any:
+    """The @connections client of the stage's callback URL."""
+    return boto3.client(
+        "apigatewaymanagementapi",
+        endpoint_url=settings.ws_callback_url or None,
+        region_name=settings.aws_region,
+        config=PUSH_CONFIG,
+    )
 
 
 def _json_default(value: object) -> object:

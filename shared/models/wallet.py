@@ -13,12 +13,17 @@ from shared.models.common import FiatAmount, Identifier, IsoDate, LongText
 from shared.models.invoice import MAX_METADATA_KEYS, MetadataKey, MetadataValue
 from shared.money import CURRENCY_MINOR_UNITS, decimals_of, format_amount, format_minor, minor_units
 from shared.outbox.records import iso
-from shared.wallets.mode import WalletMode
 
 MIN_TTL_SECONDS = 60
 MAX_TTL_SECONDS = 30 * 24 * 60 * 60
 DEFAULT_TTL_SECONDS = 24 * 60 * 60
 MAX_EXPIRY_MINUTES = 7 * 24 * 60
+
+
+class WalletMode(StrEnum):
+    EPHEMERAL = "ephemeral"
+    ADAPTIVE = "adaptive"
+    PERSISTENT = "persistent"
 
 
 class WalletStatus(StrEnum):
@@ -223,3 +228,22 @@ class Wallet(BaseModel):
             "created_at": iso(self.created_at),
             "updated_at": iso(self.updated_at),
         }
+
+
+class FundWallet(BaseModel):
+    """Body of POST /api/v2/invoice-wallets/{walletId}/fund."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    payment_method: Annotated[
+        str, Field(strict=True, pattern=r"^pm_[A-Za-z0-9_]{1,250}$", description="a Stripe PaymentMethod id")
+    ]
+    payment_token: Annotated[str, Field(strict=True, min_length=1, max_length=255)] | None = None
+
+
+class PayInvoice(BaseModel):
+    """Body of POST /api/v2/invoice-wallets/{walletId}/pay-invoice."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    amount: FiatAmount | None = None

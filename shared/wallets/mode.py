@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from enum import StrEnum
 
+from shared.models.wallet import WalletMode
 
-class WalletMode(StrEnum):
-    EPHEMERAL = "ephemeral"
-    ADAPTIVE = "adaptive"
-    PERSISTENT = "persistent"
+__all__ = ["ModeRule", "WalletMode", "choose_mode", "mode_score"]
 
 
 @dataclass(frozen=True)

@@ -84,6 +84,24 @@ class WalletView:
         card = self.card.to_api(self.wallet.expires_at, self.remaining_limit_minor) if self.card else None
         return {"wallet": self.wallet.to_api(self.now), "card": card}
 
+    def creation_answer(self) -> dict[str, Any]:
+        """create-from-invoice's answer: the wallet and card, whether it is new, its mode and countdown."""
+        return {
+            **self.to_api(),
+            "isNew": self.is_new,
+            "mode": self.wallet.wallet_type.value,
+            "expiresIn": self.wallet.remaining_seconds(self.now),
+        }
+
+    def standalone_answer(self) -> dict[str, Any]:
+        """The answer of the v1 standalone ephemeral create."""
+        return {
+            "walletId": self.wallet.wallet_id,
+            "address": self.wallet.evm_address,
+            "solanaAddress": self.wallet.solana_address,
+            "expiresAt": self.wallet.to_api(self.now)["expires_at"],
+        }
+
 
 def card_from_issued(issued: IssuedCard, wallet_id: str) -> Card:
     return Card(

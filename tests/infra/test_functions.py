@@ -30,6 +30,7 @@ EXPECTED_ENV = {
         "SCHEDULER_DLQ_ARN",
         "DESTROY_FUNCTION_ARN",
     },
+    "wallets": {"TABLE_NAME", "APP_SECRET_ARN", "CORS_ORIGINS"},
     "fund": {"TABLE_NAME", "APP_SECRET_ARN", "CORS_ORIGINS", *PROVIDER_URLS},
     "pay": {
         "TABLE_NAME",

@@ -13,8 +13,10 @@ import jwt
 import pytest
 from moto import mock_aws
 
+from shared import bootstrap
+from shared.bootstrap import Adapters
 from shared.clock import FixedClock
-from shared.config import Settings, get_settings
+from shared.config import from_environment, get_settings
 from tests.integration.conftest import FakeLambdaContext, api_event, body_of
 
 SECRET = "local-dev-secret-that-is-long-enough"
@@ -90,7 +92,7 @@ def test_health_ok_then_503_when_the_table_is_gone(dynamodb: Any, monkeypatch: p
     import functions.health.handler as health
 
     clock = FixedClock(datetime(2030, 1, 1, tzinfo=UTC))
-    monkeypatch.setattr(health, "health", health.compose(get_settings(), client=dynamodb, clock=clock))
+    bootstrap.use(Adapters(get_settings(), dynamodb_probe=dynamodb, clock=clock))
     response = health.lambda_handler(api_event("GET", "/health", principal=None), FakeLambdaContext())
     assert (response["statusCode"], body_of(response)) == (
         200,
@@ -109,7 +111,7 @@ def test_health_ok_then_503_when_the_table_is_gone(dynamodb: Any, monkeypatch: p
 
 
 def test_settings_default_table_matches_the_fixture() -> None:
-    assert Settings().table_name == "WalletsTable"
+    assert from_environment().table_name == "WalletsTable"
 
 
 @pytest.mark.parametrize("name", ["consumer"])

@@ -15,6 +15,7 @@ import pytest
 from local.circle.serving import BackgroundCircle
 from local.stripe.serving import BackgroundStandIn
 from local.tempo.serving import BackgroundTempo
+from shared import bootstrap
 from shared.adapters.circle import CircleProvider
 from shared.adapters.dynamodb_invoices import DynamoDBInvoiceRepository
 from shared.adapters.dynamodb_ledger import DynamoDBLedger
@@ -23,6 +24,7 @@ from shared.adapters.stripe_issuing import StripeCardIssuer
 from shared.adapters.stripe_payments import StripePaymentProcessor
 from shared.adapters.tempo import TempoProvider, http_client
 from shared.auth import Principal
+from shared.bootstrap import Adapters
 from shared.clock import FixedClock
 from shared.config import Settings
 from shared.invoices.service import InvoiceService
@@ -143,15 +145,6 @@ def env(
         }
     )
     stripe_client = build_stripe_client(STRIPE_KEY, stripe_server.base_url, max_network_retries=0)
-    create_deps = create_fn.compose(
-        settings,
-        client=dynamodb,
-        kms=kms,
-        scheduler=scheduler,
-        cards=StripeCardIssuer(stripe_client),
-        app_secret=SECRETS,
-        clock=clock,
-    )
     timeout = httpx.Timeout(connect=1.0, read=2.0, write=1.0, pool=1.0)
     retry = RetryPolicy(attempts=1)
     providers: dict[str, Any] = {
@@ -160,16 +153,19 @@ def env(
             http_client(circle.base_url, timeout), "TEST_API_KEY:l:s", retry, health_timeout_s=0.5
         ),
     }
-    fund_deps = fund_fn.compose(
-        settings,
-        client=dynamodb,
-        payments=StripePaymentProcessor(stripe_client),
-        providers=providers,
-        app_secret=SECRETS,
-        clock=clock,
+    bootstrap.use(
+        Adapters(
+            settings,
+            dynamodb=dynamodb,
+            kms=kms,
+            scheduler=scheduler,
+            cards=StripeCardIssuer(stripe_client),
+            payments=StripePaymentProcessor(stripe_client),
+            providers=providers,
+            app_secret=SECRETS,
+            clock=clock,
+        )
     )
-    monkeypatch.setattr(create_fn, "deps", create_deps)
-    monkeypatch.setattr(fund_fn, "deps", fund_deps)
     yield Env(fund_fn, create_fn, dynamodb, clock, stripe_server, controls["tempo"], controls["circle"])
     for client in controls.values():
         client.close()

@@ -23,11 +23,12 @@ from local.circle.serving import BackgroundCircle
 from local.stripe.app import Options
 from local.stripe.serving import BackgroundStandIn
 from local.tempo.serving import BackgroundTempo
+from shared import bootstrap
 from shared.adapters.circle import CircleProvider
 from shared.adapters.stripe_client import build_stripe_client
 from shared.adapters.stripe_payments import StripePaymentProcessor
 from shared.adapters.tempo import TempoProvider, http_client
-from shared.config import Settings
+from shared.bootstrap import Adapters
 from shared.providers.retry import RetryPolicy
 from tests.integration.conftest import TABLE, FakeLambdaContext, api_event, body_of
 from tests.integration.funding_invariants import Books, check_books
@@ -214,7 +215,6 @@ def rig(
     receiver: WebhookReceiver,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Rig:
-    import functions.fund.handler as fund_fn
     import functions.webhooks.handler as webhooks_fn
 
     receiver.reset()
@@ -234,24 +234,20 @@ def rig(
     stripe_client = build_stripe_client(STRIPE_KEY, stripe_server.base_url, max_network_retries=0)
     payments = Breakable(StripePaymentProcessor(stripe_client))
     wired: dict[str, Any] = dict(providers)
-    fund_deps = fund_fn.compose(
-        Settings.model_validate({"TABLE_NAME": TABLE, "POWERTOOLS_SERVICE_NAME": "fund"}),
-        client=table,
-        payments=payments,  # type: ignore[arg-type]
-        providers=wired,
-        app_secret=SECRETS,
-        clock=funding_env.clock,
+    creating = bootstrap.app().adapters  # wallet making as the funding environment composed it
+    bootstrap.use(
+        Adapters(
+            creating.settings,
+            kms=creating.kms,
+            scheduler=creating.scheduler,
+            cards=creating.cards,
+            dynamodb=table,
+            payments=payments,
+            providers=wired,
+            app_secret={**SECRETS, "stripe_webhook_secret": WEBHOOK_SECRET},
+            clock=funding_env.clock,
+        )
     )
-    hook_deps = webhooks_fn.compose(
-        Settings.model_validate({"TABLE_NAME": TABLE, "POWERTOOLS_SERVICE_NAME": "webhooks"}),
-        client=table,
-        payments=payments,  # type: ignore[arg-type]
-        providers=wired,
-        app_secret={**SECRETS, "stripe_webhook_secret": WEBHOOK_SECRET},
-        clock=funding_env.clock,
-    )
-    monkeypatch.setattr(fund_fn, "deps", fund_deps)
-    monkeypatch.setattr(webhooks_fn, "deps", hook_deps)
     return Rig(funding_env, table, payments, providers, webhooks_fn, receiver)
 
 

@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from shared import bootstrap
+from shared.bootstrap import Adapters
 from shared.clock import FixedClock
 from shared.config import get_settings
 from tests.integration.conftest import (
@@ -39,7 +41,7 @@ def invoices(dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleT
     import functions.invoices.handler as handler
 
     clock = FixedClock(datetime(2030, 1, 1, tzinfo=UTC))
-    monkeypatch.setattr(handler, "deps", handler.compose(get_settings(), client=dynamodb, clock=clock))
+    bootstrap.use(Adapters(get_settings(), dynamodb=dynamodb, clock=clock))
     yield handler
 
 
@@ -93,7 +95,7 @@ def test_create_costs_one_read_and_one_write_round_trip(invoices: ModuleType, dy
 
 def test_get_list_and_roles(invoices: ModuleType) -> None:
     mine = body_of(create(invoices))["data"]["invoice"]
-    invoices.deps.invoices._clock.advance(seconds=1)
+    bootstrap.app().invoices._clock.advance(seconds=1)
     other = body_of(create(invoices, body={**VALID, "customer_id": "cus_bob"}))["data"]["invoice"]
     path = f"/api/v1/invoices/{mine['id']}"
     assert body_of(call(invoices, api_event("GET", path)))["data"]["invoice"] == mine
@@ -233,17 +235,17 @@ def test_idempotent_replay_reuse_and_scope(invoices: ModuleType, dynamodb: Any) 
 def test_idempotency_in_progress(invoices: ModuleType) -> None:
     key = {"Idempotency-Key": "slow-1"}
     seen: dict[str, Any] = {}
-    real_create = invoices.deps.invoices.create
+    real_create = bootstrap.app().invoices.create
 
     def create_while_a_retry_arrives(principal: Any, request: Any) -> Any:
         seen["retry"] = create(invoices, headers=key)
         return real_create(principal, request)
 
-    invoices.deps.invoices.create = create_while_a_retry_arrives  # type: ignore[method-assign]
+    bootstrap.app().invoices.create = create_while_a_retry_arrives  # type: ignore[method-assign]
     try:
         first = create(invoices, headers=key)
     finally:
-        invoices.deps.invoices.create = real_create  # type: ignore[method-assign]
+        bootstrap.app().invoices.create = real_create  # type: ignore[method-assign]
     assert first["statusCode"] == 201
     assert (seen["retry"]["statusCode"], body_of(seen["retry"])["code"]) == (409, "idempotency_in_progress")
 
@@ -289,7 +291,7 @@ def test_unexpected_error_is_a_logged_500_envelope(
     def explode(*_: Any, **__: Any) -> Any:
         raise KeyError("secret internals")
 
-    monkeypatch.setattr(invoices.deps.invoices, "list_invoices", explode)
+    monkeypatch.setattr(bootstrap.app().invoices, "list_invoices", explode)
     response = call(invoices, api_event("GET", "/api/v1/invoices"))
     assert response["statusCode"] == 500
     assert body_of(response) == {

@@ -13,6 +13,7 @@ from typing import Any
 import boto3
 import pytest
 
+from shared import bootstrap
 from shared.adapters.dynamodb_destruction import DynamoDBDestructionStore
 from shared.adapters.dynamodb_ledger import DynamoDBLedger
 from shared.adapters.dynamodb_wallets import DynamoDBWalletRepository
@@ -20,6 +21,7 @@ from shared.adapters.stripe_client import build_stripe_client
 from shared.adapters.stripe_issuing import StripeCardIssuer
 from shared.adapters.stripe_payments import StripePaymentProcessor
 from shared.auth import Principal
+from shared.bootstrap import Adapters, Capabilities
 from shared.config import Settings
 from shared.destruction.log import facts_of, verify
 from shared.errors import DependencyUnavailable, WalletsError
@@ -140,6 +142,7 @@ def paying(env: Env, monkeypatch: pytest.MonkeyPatch) -> Iterator[Paying]:
     settings = Settings.model_validate(
         {
             "TABLE_NAME": TABLE,
+            "KMS_KEY_ID": bootstrap.app().adapters.settings.kms_key_id,
             "SCHEDULE_GROUP_NAME": "wallets-schedules",
             "SCHEDULER_ROLE_ARN": "arn:aws:iam::123456789012:role/scheduler",
             "SCHEDULER_DLQ_ARN": "arn:aws:sqs:us-east-1:123456789012:schedule-dlq",
@@ -152,9 +155,11 @@ def paying(env: Env, monkeypatch: pytest.MonkeyPatch) -> Iterator[Paying]:
     payments = FailingOnce(StripePaymentProcessor(stripe_client))
     cards = FailingOnce(StripeCardIssuer(stripe_client))
     scheduler = FailingOnce(boto3.client("scheduler", region_name="us-east-1"))
-    providers = dict(env.fund_fn.deps.funding._providers)  # the same stand-in adapters funding minted with
+    funding = bootstrap.app().adapters  # as the funding environment composed it
+    providers = dict(funding.providers)  # the same stand-in adapters funding minted with
     common: dict[str, Any] = {
-        "client": env.dynamodb,
+        "kms": funding.kms,
+        "dynamodb": env.dynamodb,
         "scheduler": scheduler,
         "payments": payments,
         "cards": cards,
@@ -162,10 +167,7 @@ def paying(env: Env, monkeypatch: pytest.MonkeyPatch) -> Iterator[Paying]:
         "app_secret": {"stripe_secret_key": STRIPE_KEY, "payment_link_secret": "integration-link-secret"},
         "clock": env.clock,
     }
-    monkeypatch.setattr(pay_fn, "deps", pay_fn.compose(settings, **common))
-    monkeypatch.setattr(
-        destroy_fn, "deps", destroy_fn.compose(settings, DESTROY_CONTEXT.invoked_function_arn, **common)
-    )
+    bootstrap.use(Adapters(settings, **common))
     yield Paying(env, pay_fn, destroy_fn, payments, cards, scheduler, settings, common)
 
 
@@ -285,10 +287,10 @@ def test_twenty_concurrent_pays_transfer_once(paying: Paying) -> None:
     env = paying.env
     wallet_id = paying.funded_wallet()
     # Each DynamoDB call atomic as in the real service; the pays interleave freely between calls.
-    atomic = {**paying.common, "client": AtomicCallsClient(env.dynamodb)}
+    atomic = {**paying.common, "dynamodb": AtomicCallsClient(env.dynamodb)}
     # The threads call the pay service itself: Lambda runs one invocation per process, and the handler's
     # module-level Powertools Metrics is not made to be flushed by twenty threads at once.
-    service = paying.pay_fn.compose(paying.settings, **atomic).settlement.payments
+    service = Capabilities(Adapters(paying.settings, **atomic)).settlement.payments
     payer = Principal(MERCHANT["sub"], MERCHANT["tenant_id"], frozenset({"merchant"}))
 
     def attempt(_: int) -> tuple[int, str]:
@@ -406,7 +408,7 @@ def test_a_crash_after_the_refund_before_the_ledger_resumes_without_refunding_ag
     env = paying.env
     wallet_id = paying.funded_wallet(ttl=60)
     env.clock.advance(seconds=61)
-    store = paying.destroy_fn.deps.destruction._store
+    store = bootstrap.app().settlement.destruction._store
     original = store.forward
 
     def crash(*args: Any, **kwargs: Any) -> Any:
@@ -443,7 +445,7 @@ def test_destruction_crashing_at_each_of_its_own_writes_resumes(
     env = paying.env
     wallet_id = paying.funded_wallet(ttl=60)
     env.clock.advance(seconds=61)
-    store = paying.destroy_fn.deps.destruction._store
+    store = bootstrap.app().settlement.destruction._store
     original = getattr(store, step)
     calls = {"n": 0}
 
@@ -466,7 +468,7 @@ def test_a_payment_interrupted_after_its_transfer_is_finished_by_a_retry_once(
 ) -> None:
     env = paying.env
     wallet_id = paying.funded_wallet()
-    store = paying.pay_fn.deps.settlement.payments._store
+    store = bootstrap.app().settlement.payments._store
     original = store.commit
 
     def crash(*args: Any, **kwargs: Any) -> Any:
@@ -492,13 +494,14 @@ def test_destruction_lands_an_in_flight_payment_before_refunding_the_rest(
 ) -> None:
     env = paying.env
     wallet_id = paying.funded_wallet(ttl=600)
-    store = paying.pay_fn.deps.settlement.payments._store
+    store = bootstrap.app().settlement.payments._store
 
     def crash(*args: Any, **kwargs: Any) -> Any:
         raise Boom("the process died after the transfer")
 
-    monkeypatch.setattr(store, "commit", crash)
-    assert paying.pay(wallet_id, {"amount": "51.00"})["statusCode"] == 503
+    with monkeypatch.context() as dying:  # only the pay process dies; destroy runs in its own
+        dying.setattr(store, "commit", crash)
+        assert paying.pay(wallet_id, {"amount": "51.00"})["statusCode"] == 503
     env.clock.advance(seconds=601)
     # The payer acted in time: destroy lands that payment, then refunds only what is left.
     assert paying.schedule_fires(wallet_id)["result"] == "destroyed"
@@ -532,7 +535,7 @@ def test_destruction_releases_an_in_flight_payment_the_provider_refuses(
 ) -> None:
     env = paying.env
     wallet_id = paying.funded_wallet(ttl=600)
-    pay_router = paying.pay_fn.deps.settlement.payments._router
+    pay_router = bootstrap.app().settlement.payments._router
     original_call = pay_router.call
     calls = {"n": 0}
 
@@ -542,10 +545,11 @@ def test_destruction_releases_an_in_flight_payment_the_provider_refuses(
             raise Boom("the process died before the transfer")
         return original_call(provider, operation)
 
-    monkeypatch.setattr(pay_router, "call", dies_before_the_transfer)
-    assert paying.pay(wallet_id, {"amount": "51.00"})["statusCode"] == 503
+    with monkeypatch.context() as dying:  # only the pay process dies; destroy runs in its own
+        dying.setattr(pay_router, "call", dies_before_the_transfer)
+        assert paying.pay(wallet_id, {"amount": "51.00"})["statusCode"] == 503
     env.clock.advance(seconds=601)
-    tempo = paying.destroy_fn.deps.destruction._providers["tempo"]
+    tempo = bootstrap.app().settlement.destruction._providers["tempo"]
     original_transfer = tempo.transfer
 
     def refuses(*args: Any, **kwargs: Any) -> Any:

@@ -13,8 +13,10 @@ import pytest
 
 from local.circle.serving import BackgroundCircle
 from local.tempo.serving import BackgroundTempo
+from shared import bootstrap
 from shared.adapters.circle import CircleProvider
 from shared.adapters.tempo import TempoProvider, http_client
+from shared.bootstrap import Adapters
 from shared.clock import FixedClock
 from shared.config import get_settings
 from shared.providers.retry import RetryPolicy
@@ -74,8 +76,7 @@ def providers_fn(
             http_client(circle.base_url, timeout), "TEST_API_KEY:l:s", retry, health_timeout_s=0.5
         ),
     }
-    deps = handler.compose(get_settings(), client=dynamodb, clock=clock, providers=adapters)  # type: ignore[arg-type]
-    monkeypatch.setattr(handler, "deps", deps)
+    bootstrap.use(Adapters(get_settings(), dynamodb=dynamodb, clock=clock, providers=adapters))
     return handler
 
 

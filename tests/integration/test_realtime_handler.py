@@ -14,6 +14,7 @@ from boto3.dynamodb.conditions import Key
 from moto import mock_aws
 
 from functions.realtime import handler as realtime
+from shared import bootstrap
 from shared.adapters.connections import DynamoConnectionStore
 from shared.adapters.connections_snapshots import DynamoWalletSnapshots
 from shared.adapters.dynamodb_invoices import invoice_item
@@ -36,11 +37,11 @@ def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("TABLE_NAME", TABLE_NAME)
     monkeypatch.setenv("WS_CALLBACK_URL", "https://example.execute-api.us-east-1.amazonaws.com/prod")
     get_settings.cache_clear()
-    realtime.realtime_service.cache_clear()
+    bootstrap.reset()
     with mock_aws():
         yield create_wallets_table()
     get_settings.cache_clear()
-    realtime.realtime_service.cache_clear()
+    bootstrap.reset()
 
 
 def ws_event(route: str, connection_id: str, body: str | None = None, **authorizer: str) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from boto3.dynamodb.conditions import Key
 from moto import mock_aws
 
 from functions.realtime import handler as realtime
+from shared import bootstrap
 from shared.adapters.connections import DynamoConnectionStore
 from shared.config import get_settings
 from shared.realtime.ports import Subscriber, Viewer
@@ -82,7 +83,7 @@ def table(stub: StubConnections, monkeypatch: pytest.MonkeyPatch) -> Iterator[An
     monkeypatch.setenv("TABLE_NAME", TABLE_NAME)
     monkeypatch.setenv("WS_CALLBACK_URL", f"http://127.0.0.1:{stub.port}/prod")
     get_settings.cache_clear()
-    realtime.realtime_service.cache_clear()
+    bootstrap.reset()
     # moto answers every AWS call except the posts to the stub, which must really leave the process.
     config = {
         "core": {
@@ -95,7 +96,7 @@ def table(stub: StubConnections, monkeypatch: pytest.MonkeyPatch) -> Iterator[An
     with mock_aws(config=config):  # type: ignore[arg-type]
         yield create_wallets_table()
     get_settings.cache_clear()
-    realtime.realtime_service.cache_clear()
+    bootstrap.reset()
 
 
 def bus_event(event: str, channels: list[str], data: dict[str, Any], event_id: str) -> dict[str, Any]:
@@ -176,7 +177,7 @@ def test_unreachable_endpoint_is_counted_not_raised(
     send("live=", "subscribe", action="subscribe", channel="invoice:inv_abc")
     monkeypatch.setenv("WS_CALLBACK_URL", "http://127.0.0.1:9/prod")
     get_settings.cache_clear()
-    realtime.realtime_service.cache_clear()
+    bootstrap.reset()
     data = {"tenant_id": "ten_a"}
     result = realtime.lambda_handler(
         bus_event("invoice.paid", ["invoice:inv_abc"], data, "evt_2"), LambdaContext()

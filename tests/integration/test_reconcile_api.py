@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
+from shared import bootstrap
 from shared.adapters.dynamodb_ledger import DynamoDBLedger
+from shared.bootstrap import Adapters
 from shared.clock import FixedClock
 from shared.config import get_settings
 from shared.ledger.accounts import Account
@@ -70,12 +72,12 @@ def reconcile(counting: CountingClient, monkeypatch: pytest.MonkeyPatch) -> Iter
     import functions.reconcile.handler as handler
 
     clock = FixedClock(NOW)
-    monkeypatch.setattr(handler, "deps", handler.compose(get_settings(), client=counting, clock=clock))
+    bootstrap.use(Adapters(get_settings(), dynamodb=counting, clock=clock))
     yield handler
 
 
 def clock_of(handler: ModuleType) -> FixedClock:
-    clock = handler.deps.reconciliation._clock
+    clock = bootstrap.app().reconciliation._clock
     assert isinstance(clock, FixedClock)
     return clock
 

@@ -16,6 +16,8 @@ import pytest
 
 from local.circle.serving import BackgroundCircle
 from local.tempo.serving import BackgroundTempo
+from shared import bootstrap
+from shared.bootstrap import Adapters, Capabilities
 from shared.clock import FixedClock
 from shared.config import Settings
 from shared.providers.models import Asset
@@ -65,13 +67,12 @@ def reconcile(
             "CIRCLE_API_BASE": circle.base_url,
         }
     )
-    deps = handler.compose(settings, client=dynamodb, clock=FixedClock(NOW), app_secret=SECRETS)
-    monkeypatch.setattr(handler, "deps", deps)
+    bootstrap.use(Adapters(settings, dynamodb=dynamodb, clock=FixedClock(NOW), app_secret=SECRETS))
     yield handler
 
 
 def providers_of(handler: ModuleType) -> dict[str, Any]:
-    supply = handler.deps.reconciliation._supply
+    supply = bootstrap.app().reconciliation._supply
     assert isinstance(supply, ProvidersSupply)
     return dict(supply._providers())
 
@@ -159,7 +160,7 @@ def test_unreadable_provider_keys_leave_the_line_unavailable(
             "APP_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:missing-AbCdEf",
         }
     )
-    monkeypatch.setattr(handler, "deps", handler.compose(settings, client=dynamodb, clock=FixedClock(NOW)))
+    bootstrap.use(Adapters(settings, dynamodb=dynamodb, clock=FixedClock(NOW)))
     fund_and_pay(dynamodb)
 
     data = body_of(post_reconcile(handler))["data"]
@@ -169,10 +170,8 @@ def test_unreadable_provider_keys_leave_the_line_unavailable(
 
 
 def test_without_configured_providers_nothing_is_claimed(dynamodb: Any) -> None:
-    import functions.reconcile.handler as handler
-
     settings = Settings.model_validate({"TABLE_NAME": TABLE, "POWERTOOLS_SERVICE_NAME": "reconcile"})
-    assert handler.provider_supply(settings) is None
+    assert Capabilities(Adapters(settings, dynamodb=dynamodb))._supply is None
     # Zero providers must not sum to a supply of 0 (which would contradict any ledger).
     assert ProvidersSupply(dict).total_supply("USDC") is None
     assert ProvidersSupply(lambda: {"tempo": _Raising()}).total_supply("NOPE") is None

@@ -15,6 +15,7 @@ from boto3.dynamodb.types import TypeSerializer
 from moto import mock_aws
 
 from functions.stream import handler as stream
+from shared import bootstrap
 from shared.config import get_settings
 from shared.outbox.records import outbox_item
 from tests.integration.test_realtime_table import TABLE_NAME, create_wallets_table
@@ -42,7 +43,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     monkeypatch.setenv("TABLE_NAME", TABLE_NAME)
     monkeypatch.setenv("EVENT_BUS_NAME", BUS)
     get_settings.cache_clear()
-    stream.outbox_processor.cache_clear()
+    bootstrap.reset()
     with mock_aws():
         table = create_wallets_table()
         events = boto3.client("events", region_name="us-east-1")
@@ -57,7 +58,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
         yield World(table, queue_url)
     boto3.DEFAULT_SESSION = None
     get_settings.cache_clear()
-    stream.outbox_processor.cache_clear()
+    bootstrap.reset()
 
 
 def stream_records(table: Any) -> list[dict[str, Any]]:
@@ -176,7 +177,7 @@ def test_refused_entry_is_reported_and_only_it_is_retried(world: World) -> None:
     assert sorted(first_pass) == sorted(item["event_id"] for item in items if item["event_id"] != refused)
 
     boto3.setup_default_session()
-    stream.outbox_processor.cache_clear()
+    bootstrap.reset()
     retry = stream.lambda_handler({"Records": [refused_record]}, LambdaContext())
 
     assert retry == {"batchItemFailures": []}

@@ -15,12 +15,14 @@ import boto3
 import pytest
 
 from local.stripe.serving import BackgroundStandIn
+from shared import bootstrap
 from shared.adapters.dynamodb_invoices import DynamoDBInvoiceRepository
 from shared.adapters.dynamodb_wallets import DynamoDBWalletRepository
 from shared.adapters.kms_keys import KmsDataKeys
 from shared.adapters.stripe_client import build_stripe_client
 from shared.adapters.stripe_issuing import StripeCardIssuer
 from shared.auth import Principal
+from shared.bootstrap import Adapters
 from shared.checkout.links import PaymentLinks
 from shared.clock import FixedClock
 from shared.config import Settings
@@ -86,7 +88,12 @@ class Env:
     locked_kms: LockedClient
 
     def call(self, event: dict[str, Any]) -> dict[str, Any]:
-        return dict(self.handler.lambda_handler(event, FakeLambdaContext(function_name="create_wallet")))
+        # Wallet making and wallet reads are two functions, as API Gateway routes them.
+        import functions.wallets.handler as reads
+
+        function = reads if event["httpMethod"] == "GET" else self.handler
+        name = "wallets" if function is reads else "create_wallet"
+        return dict(function.lambda_handler(event, FakeLambdaContext(function_name=name)))
 
     def invoice(self, principal: dict[str, str] = MERCHANT, **overrides: Any) -> str:
         service = InvoiceService(DynamoDBInvoiceRepository(self.dynamodb, TABLE), self.clock)
@@ -139,16 +146,16 @@ def env(dynamodb: Any, live_standin: BackgroundStandIn, monkeypatch: pytest.Monk
     )
     locked_kms = LockedClient(kms, lock)
     cards = StripeCardIssuer(build_stripe_client(STRIPE_KEY, live_standin.base_url, max_network_retries=0))
-    deps = handler.compose(
+    adapters = Adapters(
         settings,
-        client=LockedClient(dynamodb, lock),
+        dynamodb=LockedClient(dynamodb, lock),
         kms=locked_kms,
         scheduler=LockedClient(scheduler, lock),
         cards=cards,
         app_secret={"stripe_secret_key": STRIPE_KEY, "payment_link_secret": LINK_SECRET},
         clock=clock,
     )
-    monkeypatch.setattr(handler, "deps", deps)
+    bootstrap.use(adapters)
     yield Env(handler, dynamodb, kms, scheduler, clock, live_standin, key_id, locked_kms)
 
 

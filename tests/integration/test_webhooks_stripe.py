@@ -17,11 +17,13 @@ from local.circle.serving import BackgroundCircle
 from local.stripe.app import Options
 from local.stripe.serving import BackgroundStandIn
 from local.tempo.serving import BackgroundTempo
+from shared import bootstrap
 from shared.adapters.circle import CircleProvider
 from shared.adapters.dynamodb_ledger import DynamoDBLedger
 from shared.adapters.stripe_client import build_stripe_client
 from shared.adapters.stripe_payments import StripePaymentProcessor
 from shared.adapters.tempo import TempoProvider, http_client
+from shared.bootstrap import Adapters
 from shared.ledger.accounts import Account
 from shared.providers.retry import RetryPolicy
 from tests.integration.conftest import TABLE, FakeLambdaContext, api_event, body_of, scan_all
@@ -88,19 +90,20 @@ def hooks(
             http_client(circle.base_url, timeout), "TEST_API_KEY:l:s", retry, health_timeout_s=0.5
         ),
     }
-    from shared.config import Settings
-
-    settings = Settings.model_validate({"TABLE_NAME": TABLE, "POWERTOOLS_SERVICE_NAME": "webhooks"})
     stripe_client = build_stripe_client(STRIPE_KEY, stripe_server.base_url, max_network_retries=0)
-    deps = webhooks_fn.compose(
-        settings,
-        client=funding_env.dynamodb,
+    creating = bootstrap.app().adapters  # wallet making as the funding environment composed it
+    adapters = Adapters(
+        creating.settings,
+        kms=creating.kms,
+        scheduler=creating.scheduler,
+        cards=creating.cards,
+        dynamodb=funding_env.dynamodb,
         payments=StripePaymentProcessor(stripe_client),
         providers=providers,
         app_secret={**SECRETS, "stripe_webhook_secret": WEBHOOK_SECRET},
         clock=funding_env.clock,
     )
-    monkeypatch.setattr(webhooks_fn, "deps", deps)
+    bootstrap.use(adapters)
     return Hooks(funding_env, webhooks_fn, receiver)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 import uuid
@@ -9,11 +11,13 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.exceptions import ServiceError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
+from shared.auth import Principal, principal_from_event
 from shared.config import Settings, get_settings
 from shared.errors import NotFound, ValidationFailed, WalletsError
 
@@ -222,12 +226,71 @@ def _merge_headers(result: dict[str, Any], extra: Mapping[str, str]) -> None:
     result["headers"] = single
 
 
-def lambda_entry(
-    app: APIGatewayRestResolver, settings: Settings | None = None
-) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-    """The body of a REST function's `lambda_handler`, for handlers that need nothing else per request."""
+LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
-    def entry(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        return handle_api_event(app, event, context, settings)
 
-    return entry
+def rest_function(
+    *routers: Router, metrics: Metrics | None = None
+) -> tuple[APIGatewayRestResolver, LambdaHandler]:
+    """A REST function's resolver over its routers and its `lambda_handler`: logs correlated by API
+    Gateway's request id, metrics flushed after each invocation, every answer in the envelope."""
+    app = build_resolver()
+    for router in routers:
+        app.include_router(router)
+
+    def resolve(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return handle_api_event(app, event, context)
+
+    handler: LambdaHandler = logger.inject_lambda_context(correlation_id_path="requestContext.requestId")(
+        metrics.log_metrics(resolve) if metrics is not None else resolve
+    )
+    return app, handler
+
+
+def caller(router: Router, *, allow_link: bool = False) -> Principal:
+    """Who is calling this route, from the authorizer's context (a payment link only where `allow_link`)."""
+    return principal_from_event(router.current_event.raw_event, allow_link=allow_link)
+
+
+def page_of(name: str, items: list[Any], next_cursor: str | None) -> dict[str, Any]:
+    """A cursor page as every list route answers it."""
+    return {name: items, "next_cursor": next_cursor, "has_more": next_cursor is not None}
+
+
+def wants_html(accept: str) -> bool:
+    """A browser asks for text/html first; an API client for application/json (or anything)."""
+    kinds = [part.split(";")[0].strip().lower() for part in accept.split(",") if part.strip()]
+    if "application/json" in kinds:
+        return "text/html" in kinds and kinds.index("text/html") < kinds.index("application/json")
+    return "text/html" in kinds
+
+
+# The hosted pages are self-contained: inline script and style, no frames, no outside origin.
+PAGE_SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline'; "
+    "style-src 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'",
+}
+
+
+def html_response(status: int, page: str) -> Response[str]:
+    return Response(
+        status_code=status,
+        content_type="text/html; charset=utf-8",
+        body=page,
+        headers=dict(PAGE_SECURITY_HEADERS),
+    )
+
+
+def raw_body(event: Mapping[str, Any]) -> bytes:
+    """The exact bytes a sender signed: API Gateway passes the body as text, or base64 for binary types."""
+    body = event.get("body") or ""
+    if not event.get("isBase64Encoded"):
+        return str(body).encode("utf-8")
+    try:
+        return base64.b64decode(body, validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise ValidationFailed("the request body is not valid base64") from error

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Header
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
@@ -13,6 +14,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyPersistenceLayerError,
     IdempotencyValidationError,
 )
+from pydantic import BaseModel
 
 from shared.api import ok
 from shared.auth import Principal
@@ -24,6 +26,7 @@ from shared.errors import (
 )
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler.router import APIGatewayRouter
     from aws_lambda_powertools.utilities.idempotency.persistence.base import BasePersistenceLayer
     from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
@@ -34,6 +37,9 @@ MAX_KEY_LENGTH = 255
 
 Outcome = tuple[int, Any]
 """What an idempotent operation returns: the HTTP status and the envelope's `data`."""
+
+IdempotencyKey = Annotated[str | None, Header(alias=IDEMPOTENCY_HEADER, description="1-255 characters")]
+"""The optional Idempotency-Key header of every POST that creates or moves something."""
 
 
 def _mark_replayed(response: Any, idempotent_data: DataRecord) -> Any:
@@ -108,3 +114,25 @@ class IdempotentRequests:
 def _perform(*, payload: dict[str, Any], operation: Callable[[], Outcome]) -> dict[str, Any]:
     status, data = operation()
     return {"status": status, "data": data}
+
+
+def idempotent(
+    router: APIGatewayRouter,
+    principal: Principal,
+    key: str | None,
+    body: BaseModel | dict[str, Any] | None,
+    operation: Callable[[], Outcome],
+) -> Response[str]:
+    """Run a route's operation once per (caller, Idempotency-Key): the request's own method and path and its
+    validated body are what a replay must match, so no route retypes its path."""
+    from shared.bootstrap import app  # the process's idempotency store, built on the first keyed request
+
+    event = router.current_event
+    request = {
+        "method": event.http_method,
+        "path": event.path,
+        "body": body.model_dump(mode="json") if isinstance(body, BaseModel) else body,
+    }
+    requests = app().adapters.idempotency
+    requests.register_lambda_context(router.lambda_context)
+    return requests.run(principal, key, request, operation)

@@ -1,0 +1,177 @@
+"""The process's adapters: each built once, on first use, so a cold start pays only for what the invoked
+route touches and warm invocations reuse clients. Tests hand in any of them by parameter."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from shared.clock import Clock, ScaledClock
+from shared.config import Settings, get_settings
+
+if TYPE_CHECKING:
+    from shared.api.idempotency import IdempotentRequests
+    from shared.cards.ports import CardIssuer, PaymentProcessor, WebhookVerifier
+    from shared.destruction.ports import DestructionMetrics
+    from shared.providers.port import MetricsSink, StablecoinProvider
+    from shared.providers.service import ProviderRouter
+    from shared.wallets.ports import DestructionScheduler
+
+
+class Adapters:
+    """Outside-world adapters of one process.
+
+    Every attribute is a `cached_property`: built on first read, then kept. A keyword argument of the same
+    name replaces it (cosmicpython's bootstrap: tests pass moto clients, stand-ins and fakes), which works
+    because a cached_property reads the instance's own `__dict__` first.
+    """
+
+    def __init__(self, settings: Settings | None = None, **overrides: Any) -> None:
+        self.settings = settings or get_settings()
+        unknown = sorted(
+            name for name in overrides if not isinstance(getattr(type(self), name, None), cached_property)
+        )
+        if unknown:
+            raise TypeError(f"no such adapter: {', '.join(unknown)}")
+        for name, value in overrides.items():
+            if value is not None:
+                self.__dict__[name] = value
+
+    # -- AWS ------------------------------------------------------------------------------------------
+    @cached_property
+    def dynamodb(self) -> Any:
+        from shared.adapters.dynamodb_table import dynamodb_client
+
+        return dynamodb_client(self.settings.aws_region)
+
+    @cached_property
+    def dynamodb_probe(self) -> Any:
+        """A client without retries and with one-second timeouts, for health probes."""
+        from shared.adapters.dynamodb_table import PROBE_CONFIG, dynamodb_client
+
+        return dynamodb_client(self.settings.aws_region, PROBE_CONFIG)
+
+    @cached_property
+    def kms(self) -> Any:
+        import boto3
+
+        return boto3.client("kms", region_name=self.settings.aws_region)
+
+    @cached_property
+    def scheduler(self) -> Any:
+        import boto3
+
+        return boto3.client("scheduler", region_name=self.settings.aws_region)
+
+    @cached_property
+    def destruction_scheduler(self) -> DestructionScheduler:
+        from shared.adapters.scheduler import EventBridgeDestructionScheduler
+
+        settings = self.settings
+        return EventBridgeDestructionScheduler(
+            self.scheduler,
+            group_name=settings.schedule_group_name,
+            target_arn=self.destroy_target,
+            role_arn=settings.scheduler_role_arn,
+            dead_letter_arn=settings.scheduler_dlq_arn,
+        )
+
+    @cached_property
+    def destroy_target(self) -> str:
+        """The destroy function's ARN, which destruction schedules invoke."""
+        return self.settings.destroy_function_arn
+
+    def schedules_invoke(self, function_arn: str) -> None:
+        """The destroy function names itself as its schedules' target (its own ARN cannot be in its
+        environment: CloudFormation would see a cycle)."""
+        if function_arn and not self.settings.destroy_function_arn and "destroy_target" not in self.__dict__:
+            self.__dict__["destroy_target"] = function_arn
+
+    @cached_property
+    def idempotency(self) -> IdempotentRequests:
+        from shared.adapters.dynamodb_idempotency import idempotency_store
+        from shared.api.idempotency import IdempotentRequests
+
+        settings = self.settings
+        return IdempotentRequests(
+            idempotency_store(self.dynamodb, settings.table_name, settings.service_name)
+        )
+
+    # -- time and secrets -----------------------------------------------------------------------------
+    @cached_property
+    def clock(self) -> Clock:
+        return ScaledClock(self.settings.clock_speed, self.settings.clock_origin)
+
+    @cached_property
+    def app_secret(self) -> dict[str, str]:
+        """The AppSecret JSON (Stripe keys, webhook secret, payment-link secret, provider keys)."""
+        import json
+
+        from shared.adapters.secrets import secret_string
+
+        loaded: dict[str, str] = json.loads(secret_string(self.settings.app_secret_arn))
+        return loaded
+
+    def secrets(self) -> dict[str, str]:
+        """The AppSecret, read on first call: composing a capability never waits on Secrets Manager."""
+        return self.app_secret
+
+    # -- Stripe ---------------------------------------------------------------------------------------
+    @cached_property
+    def stripe(self) -> Any:
+        from shared.adapters.stripe_client import build_stripe_client  # stripe is a heavy import
+
+        return build_stripe_client(self.secrets()["stripe_secret_key"], self.settings.stripe_api_base)
+
+    @cached_property
+    def payments(self) -> PaymentProcessor:
+        from shared.adapters.stripe_payments import StripePaymentProcessor
+
+        return StripePaymentProcessor(self.stripe)
+
+    @cached_property
+    def cards(self) -> CardIssuer:
+        from shared.adapters.stripe_issuing import StripeCardIssuer
+
+        return StripeCardIssuer(self.stripe)
+
+    @cached_property
+    def webhook_verifier(self) -> WebhookVerifier:
+        from shared.adapters.stripe_payments import StripeWebhookVerifier
+
+        return StripeWebhookVerifier(self.secrets()["stripe_webhook_secret"])
+
+    # -- stablecoin providers -------------------------------------------------------------------------
+    @cached_property
+    def providers(self) -> dict[str, StablecoinProvider]:
+        from shared.adapters.providers_factory import build_providers
+
+        return build_providers(self.settings, self.secrets())
+
+    @cached_property
+    def provider_metrics(self) -> MetricsSink:
+        from aws_lambda_powertools import Metrics
+
+        from shared.adapters.metrics import CountMetrics
+
+        # Powertools keeps one metric set per process, so this sink flushes with the handler's Metrics.
+        return CountMetrics(Metrics())
+
+    @cached_property
+    def provider_router(self) -> ProviderRouter:
+        from shared.adapters.dynamodb_provider_health import DynamoDBProviderHealthRepository
+        from shared.providers.service import ProviderRouter
+
+        repository = DynamoDBProviderHealthRepository(self.dynamodb, self.settings.table_name)
+        return ProviderRouter(self.providers, repository, self.clock, self.provider_metrics)
+
+    @cached_property
+    def destruction_metrics(self) -> DestructionMetrics:
+        from shared.adapters.metrics import CloudWatchDestructionMetrics
+
+        return CloudWatchDestructionMetrics()
+
+    def lazily(self, name: str) -> Callable[[], Any]:
+        """A thunk reading one adapter on call, for a capability that needs it only on some paths."""
+        return lambda: getattr(self, name)

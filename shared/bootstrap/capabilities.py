@@ -1,0 +1,296 @@
+"""One builder per capability, over the process's adapters. Each imports its service and adapters when it
+is first asked for, so a function loads only the capabilities its invoked route uses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from shared.bootstrap.adapters import Adapters
+
+if TYPE_CHECKING:
+    from shared.adapters.eventbus_stream import OutboxBatchProcessor
+    from shared.checkout.links import PaymentLinks
+    from shared.checkout.service import CheckoutService
+    from shared.destruction.service import DestructionService
+    from shared.funding.service import FundingService
+    from shared.health.service import HealthService
+    from shared.invoices.service import InvoiceService
+    from shared.payments.service import PaymentService
+    from shared.providers.port import ProviderHealthRepository
+    from shared.providers.service import HealthCheckService
+    from shared.realtime.service import RealtimeService
+    from shared.reserve.service import ReconciliationService, ReserveMetrics, SupplyReporter
+    from shared.stripe_events.service import StripeEventService
+    from shared.wallets.checkout import InvoiceWalletCheckout
+    from shared.wallets.reads import WalletQueries
+    from shared.wallets.service import CardholderProfile, WalletService
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """Paying and destruction: paying an ephemeral wallet's invoice destroys it, and destruction lands an
+    in-flight payment before it refunds anything, so the two are built together over the same adapters."""
+
+    payments: PaymentService
+    destruction: DestructionService
+
+
+class Capabilities:
+    """What handlers ask for. Built lazily from `adapters`; tests build one over their own adapters."""
+
+    def __init__(self, adapters: Adapters, *, reserve_metrics: ReserveMetrics | None = None) -> None:
+        self.adapters = adapters
+        self._reserve_metrics = reserve_metrics
+
+    @property
+    def settings(self) -> Any:
+        return self.adapters.settings
+
+    # -- invoices and wallets -------------------------------------------------------------------------
+    @cached_property
+    def invoices(self) -> InvoiceService:
+        from shared.invoices.service import InvoiceService
+
+        return InvoiceService(self._invoice_repository, self.adapters.clock)
+
+    @cached_property
+    def wallets(self) -> WalletService:
+        from shared.adapters.kms_keys import KmsDataKeys
+        from shared.wallets.service import WalletService
+
+        a = self.adapters
+        return WalletService(
+            self._wallet_repository,
+            self._invoice_repository,
+            KmsDataKeys(a.kms, a.settings.kms_key_id),
+            a.cards,
+            a.destruction_scheduler,
+            a.clock,
+            self._cardholder,
+        )
+
+    @cached_property
+    def wallet_queries(self) -> WalletQueries:
+        from shared.wallets.reads import WalletQueries
+
+        return WalletQueries(self._wallet_repository, self.adapters.cards, self.adapters.clock)
+
+    @cached_property
+    def wallet_checkout(self) -> InvoiceWalletCheckout:
+        from shared.checkout.links import qr_data_uri
+        from shared.wallets.checkout import InvoiceWalletCheckout
+
+        return InvoiceWalletCheckout(self.invoices, self.wallets, lambda: self.payment_links, qr_data_uri)
+
+    @cached_property
+    def payment_links(self) -> PaymentLinks:
+        from shared.checkout.links import PaymentLinks
+
+        a = self.adapters
+        return PaymentLinks(a.secrets()["payment_link_secret"], a.clock, a.settings.public_base_url)
+
+    @cached_property
+    def checkout(self) -> CheckoutService:
+        from shared.checkout.service import CheckoutService
+
+        a = self.adapters
+        return CheckoutService(self._invoice_repository, self._wallet_repository, self.payment_links, a.clock)
+
+    # -- money ----------------------------------------------------------------------------------------
+    @cached_property
+    def funding(self) -> FundingService:
+        from shared.funding.service import FundingService
+
+        a = self.adapters
+        return FundingService(
+            self._wallet_repository, self._funding_store, a.payments, a.provider_router, a.providers, a.clock
+        )
+
+    @cached_property
+    def stripe_events(self) -> StripeEventService:
+        from shared.adapters.dynamodb_stripe_events import DynamoDBStripeEventLog
+        from shared.stripe_events.service import StripeEventService
+
+        a = self.adapters
+        return StripeEventService(
+            a.webhook_verifier,
+            DynamoDBStripeEventLog(a.dynamodb, a.settings.table_name),
+            self.funding,
+            self._funding_store,
+            a.clock,
+        )
+
+    @cached_property
+    def settlement(self) -> Settlement:
+        from shared.adapters.dynamodb_destruction import DynamoDBDestructionStore
+        from shared.adapters.dynamodb_payments import DynamoDBPaymentStore
+        from shared.destruction.service import DestructionService
+        from shared.payments.service import PaymentService
+
+        a = self.adapters
+        table = a.settings.table_name
+        paying = PaymentService(
+            self._wallet_repository,
+            self._invoice_repository,
+            DynamoDBPaymentStore(a.dynamodb, table, self._ledger),
+            a.provider_router,
+            a.providers,
+            a.clock,
+        )
+        destruction = DestructionService(
+            self._wallet_repository,
+            DynamoDBDestructionStore(a.dynamodb, table, self._ledger),
+            self._funding_store,
+            a.payments,
+            a.cards,
+            a.destruction_scheduler,
+            a.provider_router,
+            a.providers,
+            a.clock,
+            paying,
+            a.destruction_metrics,
+        )
+        paying.attach_destroyer(destruction)
+        return Settlement(paying, destruction)
+
+    @cached_property
+    def reconciliation(self) -> ReconciliationService:
+        from shared.adapters.dynamodb_reconciliations import DynamoDBReconciliationRepository
+        from shared.reserve.service import ReconciliationService
+
+        a = self.adapters
+        return ReconciliationService(
+            self._ledger,
+            DynamoDBReconciliationRepository(a.dynamodb, a.settings.table_name),
+            self._reserve_metrics or _powertools_reserve_metrics(),
+            a.clock,
+            self._supply,
+        )
+
+    # -- providers, health, events --------------------------------------------------------------------
+    @cached_property
+    def provider_health(self) -> ProviderHealthRepository:
+        from shared.adapters.dynamodb_provider_health import DynamoDBProviderHealthRepository
+
+        return DynamoDBProviderHealthRepository(self.adapters.dynamodb, self.adapters.settings.table_name)
+
+    @cached_property
+    def provider_checks(self) -> HealthCheckService:
+        from shared.providers.service import HealthCheckService
+
+        a = self.adapters
+        return HealthCheckService(a.providers, self.provider_health, a.clock, a.provider_metrics)
+
+    @cached_property
+    def health(self) -> HealthService:
+        from shared.adapters.dynamodb_health import table_check
+        from shared.health.service import HealthService
+
+        a = self.adapters
+        return HealthService({"table": table_check(a.dynamodb_probe, a.settings.table_name)}, a.clock)
+
+    @cached_property
+    def realtime(self) -> RealtimeService:
+        import boto3
+
+        from shared.adapters.connections import DynamoConnectionStore
+        from shared.adapters.connections_snapshots import DynamoWalletSnapshots
+        from shared.adapters.push import ConnectionsPusher, management_client
+        from shared.realtime.invoices import RepositoryInvoiceReader
+        from shared.realtime.service import RealtimeService
+
+        a = self.adapters
+        table = boto3.resource("dynamodb", region_name=a.settings.aws_region).Table(a.settings.table_name)
+        return RealtimeService(
+            connections=DynamoConnectionStore(table),
+            pusher=ConnectionsPusher(management_client(a.settings)),
+            wallets=DynamoWalletSnapshots(table),
+            invoices=RepositoryInvoiceReader(self._invoice_repository),
+            clock=a.clock,
+        )
+
+    @cached_property
+    def outbox(self) -> OutboxBatchProcessor:
+        from shared.adapters.eventbus import EventBridgeBus, events_client
+        from shared.adapters.eventbus_stream import OutboxBatchProcessor
+
+        settings = self.adapters.settings
+        return OutboxBatchProcessor(EventBridgeBus(events_client(settings), settings.event_bus_name))
+
+    # -- repositories shared by several capabilities --------------------------------------------------
+    @cached_property
+    def _invoice_repository(self) -> Any:
+        from shared.adapters.dynamodb_invoices import DynamoDBInvoiceRepository
+
+        return DynamoDBInvoiceRepository(self.adapters.dynamodb, self.adapters.settings.table_name)
+
+    @cached_property
+    def _wallet_repository(self) -> Any:
+        from shared.adapters.dynamodb_wallets import DynamoDBWalletRepository
+
+        return DynamoDBWalletRepository(self.adapters.dynamodb, self.adapters.settings.table_name)
+
+    @cached_property
+    def _ledger(self) -> Any:
+        from shared.adapters.dynamodb_ledger import DynamoDBLedger
+
+        return DynamoDBLedger(self.adapters.dynamodb, self.adapters.settings.table_name)
+
+    @cached_property
+    def _funding_store(self) -> Any:
+        from shared.adapters.dynamodb_funding import DynamoDBFundingStore
+
+        return DynamoDBFundingStore(self.adapters.dynamodb, self.adapters.settings.table_name, self._ledger)
+
+    @cached_property
+    def _cardholder(self) -> CardholderProfile:
+        from shared.cards.ports import CardholderAddress
+        from shared.wallets.service import CardholderProfile
+
+        s = self.adapters.settings
+        # The company cardholder Stripe Issuing verifies for each tenant (the platform operates the cards on
+        # its merchants' behalf).
+        return CardholderProfile(
+            name=s.cardholder_name,
+            email=s.cardholder_email,
+            address=CardholderAddress(
+                line1=s.cardholder_line1,
+                city=s.cardholder_city,
+                postal_code=s.cardholder_postal_code,
+                country=s.cardholder_country,
+                state=s.cardholder_state,
+            ),
+        )
+
+    @cached_property
+    def _supply(self) -> SupplyReporter | None:
+        """The providers' reported supply, summed over every configured provider; None when none is, so the
+        providers' line says `unavailable` rather than claiming a match nobody checked."""
+        from shared.reserve.service import ProvidersSupply
+
+        a = self.adapters
+        if "providers" not in a.__dict__ and not (a.settings.tempo_api_base or a.settings.circle_api_base):
+            return None
+        return ProvidersSupply(_providers_or_unavailable(a))
+
+
+def _providers_or_unavailable(adapters: Adapters) -> Any:
+    def providers() -> Any:
+        from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
+        from shared.errors import DependencyUnavailable
+
+        try:
+            return adapters.providers
+        except GetParameterError as exc:
+            raise DependencyUnavailable("the providers' API keys could not be read") from exc
+
+    return providers
+
+
+def _powertools_reserve_metrics() -> ReserveMetrics:
+    from shared.adapters.metrics import PowertoolsReserveMetrics
+
+    return PowertoolsReserveMetrics()
