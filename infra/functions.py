@@ -14,7 +14,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from infra.bundling import PROJECT_ROOT, function_code, layer_code
+from infra.bundling import LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME, PROJECT_ROOT, function_code, layer_code
 
 FUNCTIONS_DIR = PROJECT_ROOT / "functions"
 METRICS_NAMESPACE = "MonayWallets"
@@ -88,7 +88,7 @@ def construct_id(folder: str) -> str:
 
 
 class Functions(Construct):
-    """The `DomainLayer` LayerVersion and one Python 3.11 x86_64 function per entry of FUNCTION_SPECS."""
+    """The `DomainLayer` LayerVersion and one Python 3.13 arm64 function per entry of FUNCTION_SPECS."""
 
     def __init__(
         self,
@@ -112,8 +112,8 @@ class Functions(Construct):
             self,
             "DomainLayer",
             code=layer_code(Stack.of(self).bundling_required),
-            compatible_runtimes=[lambda_.Runtime.PYTHON_3_11],
-            compatible_architectures=[lambda_.Architecture.X86_64],
+            compatible_runtimes=[LAMBDA_RUNTIME],
+            compatible_architectures=[LAMBDA_ARCHITECTURE],
             description="Domain package `shared` and the pinned requirements/layer.txt",
             removal_policy=RemovalPolicy.RETAIN,
         )
@@ -146,8 +146,8 @@ class Functions(Construct):
         return lambda_.Function(
             self,
             construct_id(folder),
-            runtime=lambda_.Runtime.PYTHON_3_11,
-            architecture=lambda_.Architecture.X86_64,
+            runtime=LAMBDA_RUNTIME,
+            architecture=LAMBDA_ARCHITECTURE,
             handler=HANDLER,
             code=function_code(FUNCTIONS_DIR / folder),
             layers=[self.layer],
