@@ -65,9 +65,12 @@ e2e: install browser
 test: lint browser
 	$(VENV)/bin/pytest -q -n 2 --dist loadfile tests
 
+# Extra context as the cdk CLI's `-c`, e.g. `make synth CONTEXT=wallets:snapStart=true` (cdk.json is read too).
+CONTEXT ?=
+
 synth: install
 	rm -rf cdk.out
-	JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1 CDK_OUTDIR=cdk.out $(PY) app.py
+	JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1 CDK_OUTDIR=cdk.out $(PY) app.py $(addprefix -c ,$(CONTEXT))
 	$(PY) tools/nag_summary.py cdk.out/validation-report.json
 	$(VENV)/bin/cfn-lint cdk.out/*.template.json
 	@echo "cdk.out/ written; cfn-lint: 0 errors"

@@ -174,7 +174,7 @@ class Api(Construct):
 
     def _add_route(self, route: Route, functions: Functions) -> apigw.Method:
         resource = self.rest_api.root.resource_for_path(route.path)
-        integration = apigw.LambdaIntegration(functions[route.function], proxy=True)
+        integration = apigw.LambdaIntegration(functions.api_target(route.function), proxy=True)
         if route.public:
             return resource.add_method(
                 route.method, integration, authorization_type=apigw.AuthorizationType.NONE

@@ -16,13 +16,16 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 LAYER_REQUIREMENTS = PROJECT_ROOT / "requirements" / "layer.txt"
 DOMAIN_PACKAGE = PROJECT_ROOT / "shared"
 
-# The python3.11 runtime runs on Amazon Linux 2 (glibc 2.26): only manylinux2014 wheels load there.
-LAMBDA_PLATFORM = "manylinux2014_x86_64"
-LAMBDA_PYTHON_VERSION = "3.11"
+# What the functions and the layer run on. python3.13 runs on Amazon Linux 2023 (glibc 2.34); manylinux2014
+# (glibc 2.17) wheels load there, and every pin of requirements/layer.txt publishes one for cp313 aarch64.
+LAMBDA_RUNTIME = lambda_.Runtime.PYTHON_3_13
+LAMBDA_ARCHITECTURE = lambda_.Architecture.ARM_64
+LAMBDA_PYTHON_VERSION = "3.13"
+LAMBDA_PLATFORM = "manylinux2014_aarch64"
 
 # Never used: CDK requires an image even when local bundling always succeeds. It names the image Docker
 # would use so that a misconfigured machine fails loudly instead of producing a different artifact.
-FALLBACK_IMAGE = "public.ecr.aws/sam/build-python3.11"
+FALLBACK_IMAGE = "public.ecr.aws/sam/build-python3.13:latest-arm64"
 
 _COPY_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".mypy_cache", ".pytest_cache")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Annotations, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -14,11 +14,15 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from infra.bundling import PROJECT_ROOT, function_code, layer_code
+from infra.bundling import LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME, PROJECT_ROOT, function_code, layer_code
 
 FUNCTIONS_DIR = PROJECT_ROOT / "functions"
 METRICS_NAMESPACE = "MonayWallets"
 HANDLER = "handler.lambda_handler"
+# Context flag (default off): SnapStart on the REST API functions, which API Gateway then invokes through the
+# alias below. Ignored with `wallets:local`: the local runtime does not emulate SnapStart (docs/DESIGN.md).
+SNAP_START_CONTEXT = "wallets:snapStart"
+LIVE_ALIAS = "live"
 
 
 class TableAccess(Enum):
@@ -91,7 +95,7 @@ def construct_id(folder: str) -> str:
 
 
 class Functions(Construct):
-    """The `DomainLayer` LayerVersion and one Python 3.11 x86_64 function per entry of FUNCTION_SPECS."""
+    """The `DomainLayer` LayerVersion and one Python 3.13 arm64 function per entry of FUNCTION_SPECS."""
 
     def __init__(
         self,
@@ -103,6 +107,7 @@ class Functions(Construct):
         app_secret: secretsmanager.ISecret,
         cors_origins: list[str],
         log_level: str = "INFO",
+        snap_start: bool = False,
     ) -> None:
         super().__init__(scope, construct_id_)
         missing = {p.name for p in FUNCTIONS_DIR.iterdir() if (p / "handler.py").is_file()} - set(
@@ -115,14 +120,15 @@ class Functions(Construct):
             self,
             "DomainLayer",
             code=layer_code(Stack.of(self).bundling_required),
-            compatible_runtimes=[lambda_.Runtime.PYTHON_3_11],
-            compatible_architectures=[lambda_.Architecture.X86_64],
+            compatible_runtimes=[LAMBDA_RUNTIME],
+            compatible_architectures=[LAMBDA_ARCHITECTURE],
             description="Domain package `shared` and the pinned requirements/layer.txt",
             removal_policy=RemovalPolicy.RETAIN,
         )
         self.functions: dict[str, lambda_.Function] = {}
+        self.api_targets: dict[str, lambda_.IFunction] = {}
         for folder, spec in FUNCTION_SPECS.items():
-            function = self._function(folder, spec, log_level)
+            function = self._function(folder, spec, log_level, snap_start=snap_start and spec.rest_api)
             self._grant_data(function, spec, table=table, key=key, app_secret=app_secret)
             if spec.rest_api:
                 function.add_environment("CORS_ORIGINS", ",".join(cors_origins))
@@ -131,15 +137,23 @@ class Functions(Construct):
                     value = self.node.try_get_context(context_key)
                     function.add_environment(variable, str(value if value is not None else default))
             self.functions[folder] = function
+            if spec.rest_api:
+                self.api_targets[folder] = self._live_alias(folder, function) if snap_start else function
 
     def __getitem__(self, folder: str) -> lambda_.Function:
         return self.functions[folder]
+
+    def api_target(self, folder: str) -> lambda_.IFunction:
+        """What API Gateway invokes for a REST function: the function, or its `live` alias with SnapStart."""
+        return self.api_targets[folder]
 
     def with_spec(self, predicate: str) -> list[lambda_.Function]:
         """Functions whose FunctionSpec flag `predicate` is set, in table order."""
         return [self.functions[f] for f, spec in self.specs.items() if getattr(spec, predicate)]
 
-    def _function(self, folder: str, spec: FunctionSpec, log_level: str) -> lambda_.Function:
+    def _function(
+        self, folder: str, spec: FunctionSpec, log_level: str, *, snap_start: bool
+    ) -> lambda_.Function:
         log_group = logs.LogGroup(
             self,
             f"{construct_id(folder)}Logs",
@@ -149,14 +163,15 @@ class Functions(Construct):
         return lambda_.Function(
             self,
             construct_id(folder),
-            runtime=lambda_.Runtime.PYTHON_3_11,
-            architecture=lambda_.Architecture.X86_64,
+            runtime=LAMBDA_RUNTIME,
+            architecture=LAMBDA_ARCHITECTURE,
             handler=HANDLER,
             code=function_code(FUNCTIONS_DIR / folder),
             layers=[self.layer],
             memory_size=spec.memory_mb,
             timeout=Duration.seconds(spec.timeout_s),
             tracing=lambda_.Tracing.ACTIVE,
+            snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if snap_start else None,
             log_group=log_group,
             description=f"Monay Wallets: {folder}",
             environment={
@@ -164,6 +179,16 @@ class Functions(Construct):
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
                 "LOG_LEVEL": log_level,
             },
+        )
+
+    def _live_alias(self, folder: str, function: lambda_.Function) -> lambda_.Alias:
+        """SnapStart restores snapshots of published versions only ($LATEST would start cold as before):
+        publish a version whenever the function or its layer changes and point the `live` alias at it."""
+        Annotations.of(function).acknowledge_warning(
+            "@aws-cdk/aws-lambda:snapStartRequirePublish", "current_version publishes, the alias invokes it"
+        )
+        return lambda_.Alias(
+            self, f"{construct_id(folder)}Live", alias_name=LIVE_ALIAS, version=function.current_version
         )
 
     @staticmethod

@@ -10,12 +10,15 @@ from constructs import Construct
 from infra.api import Api
 from infra.data import Data
 from infra.events import Events
-from infra.functions import Functions
+from infra.functions import SNAP_START_CONTEXT, Functions
 from infra.monitoring import Monitoring
 from infra.realtime import Realtime
 from infra.security import Security
 
 STACK_NAME = "MonayWallets"
+# With SnapStart, a layer-only change (all of `shared/`) must publish new versions too: without this flag
+# CDK's version hash sees the layer's unchanged Ref and the `live` alias would keep the previous code.
+RECOGNIZE_LAYER_VERSION = "@aws-cdk/aws-lambda:recognizeLayerVersion"
 DEFAULT_CORS_ORIGINS = [
     "http://localhost:3000",
     "http://localhost:3002",
@@ -42,10 +45,12 @@ def is_true(value: Any) -> bool:
 class MonayWalletsStack(Stack):
     def __init__(self, scope: Construct, construct_id: str = STACK_NAME, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        self.node.set_context(RECOGNIZE_LAYER_VERSION, True)
         # CDK adds an explicit DependsOn on each function's role beside the GetAtt that already orders them.
         self.template_options.metadata = {"cfn-lint": {"config": {"ignore_checks": ["W3005"]}}}
         local = is_true(self.node.try_get_context("wallets:local"))
         cors_origins = cors_origins_from(self.node.try_get_context("wallets:corsOrigins"))
+        snap_start = is_true(self.node.try_get_context(SNAP_START_CONTEXT)) and not local
 
         self.security = security = Security(self, "Security")
         self.data = data = Data(self, "Data", key=security.key)
@@ -57,6 +62,7 @@ class MonayWalletsStack(Stack):
             app_secret=security.app_secret,
             cors_origins=cors_origins,
             log_level="DEBUG" if local else "INFO",
+            snap_start=snap_start,
         )
         self.api = api = Api(self, "Api", functions=functions, cors_origins=cors_origins)
         self.realtime = realtime = Realtime(self, "Realtime", functions=functions)

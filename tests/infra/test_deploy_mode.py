@@ -73,3 +73,10 @@ def test_app_secret_template(deploy_template: Template) -> None:
         "tempo_api_key": "",
         "circle_api_key": "",
     }
+
+
+def test_snap_start_is_off_by_default(deploy_template: Template) -> None:
+    deploy_template.resource_count_is("AWS::Lambda::Alias", 0)
+    deploy_template.resource_count_is("AWS::Lambda::Version", 0)
+    for function in deploy_template.find_resources("AWS::Lambda::Function").values():
+        assert "SnapStart" not in function["Properties"]

@@ -71,8 +71,8 @@ def test_one_function_per_folder(template: dict[str, Any]) -> None:
 @pytest.mark.parametrize("folder", FOLDERS)
 def test_runtime_handler_tracing_layer(template: dict[str, Any], folder: str) -> None:
     props = props_of(template, folder)
-    assert props["Runtime"] == "python3.11"
-    assert props["Architectures"] == ["x86_64"]
+    assert props["Runtime"] == "python3.13"
+    assert props["Architectures"] == ["arm64"]
     assert props["Handler"] == "handler.lambda_handler"
     assert props["TracingConfig"] == {"Mode": "Active"}
     layers = resources_of_type(template, "AWS::Lambda::LayerVersion")
@@ -98,7 +98,8 @@ def test_layer_asset_holds_shared_at_its_root(template: dict[str, Any]) -> None:
     from tests.infra.conftest import TEST_OUTDIR
 
     layer = next(iter(resources_of_type(template, "AWS::Lambda::LayerVersion").values()))
-    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.11"]
+    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
+    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
     staged = TEST_OUTDIR / layer["Metadata"]["aws:asset:path"]
     assert sorted(p.name for p in staged.iterdir()) == ["shared"]
     assert (staged / "shared" / "config.py").is_file()
