@@ -39,10 +39,10 @@ def test_postings_spread_over_shards_sum_to_the_unsharded_totals(sequence: list[
     platform = {a: b for a, b in unsharded.balance_of.items() if a.type.sharded}
     assert summed.balances == platform
     assert summed.snapshot() == unsharded.reserve_snapshot()
-    for shard in by_shard.values():
+    for part in by_shard.values():
         # Each shard on its own holds whole postings: its books balance too. This is why a reader may
         # fetch the shards one by one (BatchGetItem) instead of in one transaction.
-        assert reserve_report(shard.snapshot(), {}).status is Status.BALANCED
+        assert reserve_report(part.snapshot(), {}).status is Status.BALANCED
 
 
 @given(st.text(min_size=1, max_size=40), st.integers(min_value=1, max_value=MAX_SHARDS))
