@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from bench import cold_import, destruction, funding, reconcile, round_trips, runtime_overhead, wallet_creation
+from bench import (
+    cold_import,
+    destruction,
+    funding,
+    ledger_hot,
+    reconcile,
+    round_trips,
+    runtime_overhead,
+    wallet_creation,
+)
 
 
 def main() -> None:
@@ -20,6 +29,8 @@ def main() -> None:
     funding.run()
     print("== reconciliation: 1k vs 100k wallets")
     reconcile.run()
+    print("== ledger hot items: share of postings on the busiest item vs 1/N shards")
+    ledger_hot.run()
 
 
 if __name__ == "__main__":

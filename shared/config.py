@@ -52,6 +52,10 @@ class Settings(BaseModel):
     clock_speed: float = Field(default=1.0, gt=0, alias="WALLETS_SPEED")
     clock_origin: float = Field(default=0.0, ge=0, alias="WALLETS_CLOCK_ORIGIN")
     aws_region: str = Field(default="us-east-1", alias="AWS_REGION")
+    # How many items the ledger's running totals (reserve, supply, counters) are spread over; each takes
+    # about 1,000 writes a second. May change at any time: readers always read every possible shard.
+    # Bounds and default are shared.ledger.shards' MAX_SHARDS/DEFAULT_SHARDS (not imported: cold starts).
+    ledger_shards: int = Field(default=10, ge=1, le=100, alias="LEDGER_SHARDS")
 
     @property
     def cors_origins(self) -> tuple[str, ...]:

@@ -1,8 +1,14 @@
 """The ledger on the one table: journal, account balances, statement lines and totals in one transaction.
 
 Items (docs/DESIGN.md): `LEDGER#JOURNAL#{id}`/`JOURNAL`; `LEDGER#ACCOUNT#{type:owner:asset}`/`BALANCE`
-and its statement lines `ENTRY#{iso}#{jrn}` (gsi1 `LEDGER#OWNER#{type:owner}` for a wallet's history
-across assets); `LEDGER#TOTALS`/`ASSET#{asset}` running totals.
+for wallets, settlements and fees, and their statement lines `ENTRY#{iso}#{jrn}` (gsi1
+`LEDGER#OWNER#{type:owner}` for a wallet's history across assets); the running totals in shards
+`LEDGER#TOTALS#{00..99}`/`SHARD` (shared/ledger/shards.py): per asset its counters (`USDC#minted`), per
+platform account (reserve, supply, outside world) its balance (`reserve:fiat:USD#balance`).
+
+No unsharded running totals (`LEDGER#TOTALS`/`ASSET#{asset}`, or a `BALANCE` item of a reserve, supply or
+outside-world account) exist anywhere, so nothing here reads them: the ledger has never been deployed,
+and the local runtime's table lives in memory and starts empty on every run.
 """
 
 from __future__ import annotations
@@ -17,15 +23,19 @@ from botocore.exceptions import ClientError
 
 from shared.adapters.dynamodb_cursor import decode_cursor, encode_cursor
 from shared.adapters.dynamodb_table import failed_conditions, from_item, to_item, translated_errors, value
+from shared.config import get_settings
 from shared.errors import ConcurrentUpdate, DependencyUnavailable, InsufficientBalance
 from shared.ledger.accounts import Account, AccountType, Side
 from shared.ledger.journal import MAX_TRANSACT_OPERATIONS, Entry, InvalidJournal, Journal, JournalKind
 from shared.ledger.ports import PostOutcome, StatementLine, StatementPage
 from shared.ledger.reserve import LedgerSnapshot
-from shared.ledger.totals import COUNTER_NAMES, AssetTotals, totals_deltas
+from shared.ledger.shards import MAX_SHARDS, ShardTotals, shard_of, sum_shards
+from shared.ledger.totals import COUNTER_NAMES, AssetTotals
 from shared.outbox.records import iso
 
-TOTALS_PK = "LEDGER#TOTALS"
+SHARD_PK_PREFIX = "LEDGER#TOTALS#"
+_LEDGER_PREFIX = "LEDGER#"
+_BALANCE = "balance"
 _random = secrets.SystemRandom()
 _MAX_BATCH_GET = 100
 
@@ -46,8 +56,13 @@ def owner_pk(account_type: AccountType, owner: str) -> str:
     return f"LEDGER#OWNER#{account_type.value}:{owner}"
 
 
-def totals_key(asset_code: str) -> dict[str, Any]:
-    return {"pk": {"S": TOTALS_PK}, "sk": {"S": f"ASSET#{asset_code}"}}
+def shard_key(shard: int) -> dict[str, Any]:
+    return {"pk": {"S": f"{SHARD_PK_PREFIX}{shard:02d}"}, "sk": {"S": "SHARD"}}
+
+
+def shard_attribute(owner: str, counter: str) -> str:
+    """A shard item's attribute: `{asset}#{counter}` or `{account key}#balance` (neither contains '#')."""
+    return f"{owner}#{counter}"
 
 
 def _backoff(attempt: int) -> None:
@@ -63,11 +78,16 @@ class DynamoDBLedger:
         client: Any,
         table_name: str,
         *,
+        shards: int | None = None,
         max_attempts: int = 8,
         backoff: Callable[[int], None] = _backoff,
     ) -> None:
+        """`shards`: how many running-totals shards postings spread over (LEDGER_SHARDS by default)."""
         self._client = client
         self._table = table_name
+        self._shards = get_settings().ledger_shards if shards is None else shards
+        if not 1 <= self._shards <= MAX_SHARDS:
+            raise ValueError(f"shards must be 1..{MAX_SHARDS}, got {self._shards}")
         self._max_attempts = max_attempts
         self._backoff = backoff
 
@@ -75,13 +95,17 @@ class DynamoDBLedger:
 
     def journal_operations(self, journal: Journal) -> list[dict[str, Any]]:
         """The TransactWriteItems operations that post `journal`: its item (never twice), one guarded
-        update per account, its statement lines and the per-asset running totals."""
+        update per account with an item of its own, its statement lines, and one update of its shard of
+        the running totals (every asset's counters, every platform account's balance)."""
         created = iso(journal.created_at)
         operations: list[dict[str, Any]] = [self._journal_put(journal, created)]
-        operations += [self._account_update(journal, entry, created) for entry in journal.entries]
+        operations += [self._account_update(journal, entry, created) for entry in _own_item_entries(journal)]
         operations += [self._statement_put(journal, entry, created) for entry in journal.statement_entries()]
-        operations += [self._totals_update(totals, created) for totals in totals_deltas(journal).values()]
+        operations.append(self._shard_update(journal, created))
         return operations
+
+    def shard_of(self, journal: Journal) -> int:
+        return shard_of(journal.id, self._shards)
 
     def post(self, journal: Journal, also: Sequence[dict[str, Any]] = ()) -> PostOutcome:
         """Commit `also` (raw TransactWriteItems operations on this table) and `journal` together."""
@@ -113,7 +137,8 @@ class DynamoDBLedger:
     def _raise_cancellation(self, exc: ClientError, journal: Journal, offset: int) -> None:
         """Map a cancelled transaction by which operation failed; other errors pass through untouched.
 
-        Operations are the caller's `offset` ones, then the journal put, then one update per entry.
+        Operations are the caller's `offset` ones, then the journal put, then one update per entry with
+        an item of its own (the only guarded ones), then statement lines and the shard (no conditions).
         """
         if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
             return
@@ -124,10 +149,9 @@ class DynamoDBLedger:
             raise _AlreadyPosted from exc
         if any(index < offset for index in failed):
             raise ConcurrentUpdate("the state this journal goes with changed; read it again") from exc
-        first_account, after_accounts = offset + 1, offset + 1 + len(journal.entries)
-        short = [
-            journal.entries[i - first_account] for i in sorted(failed) if first_account <= i < after_accounts
-        ]
+        own = _own_item_entries(journal)
+        first_account, after_accounts = offset + 1, offset + 1 + len(own)
+        short = [own[i - first_account] for i in sorted(failed) if first_account <= i < after_accounts]
         if short:
             details = [
                 {"field": "account", "message": e.account.key, "type": "insufficient_balance"} for e in short
@@ -153,7 +177,9 @@ class DynamoDBLedger:
                 found.add((key.get("pk", {}).get("S", ""), key.get("sk", {}).get("S", "")))
             return found
 
-        if keys(also) & keys(ledger_ops):
+        theirs = keys(also)
+        # Any ledger item, not only this journal's: another shard or account is just as much the ledger's.
+        if theirs & keys(ledger_ops) or any(pk.startswith(_LEDGER_PREFIX) for pk, _ in theirs):
             raise InvalidJournal("the caller's operations touch ledger items; only the ledger writes those")
 
     def _journal_put(self, journal: Journal, created: str) -> dict[str, Any]:
@@ -235,18 +261,27 @@ class DynamoDBLedger:
             }
         }
 
-    def _totals_update(self, delta: AssetTotals, created: str) -> dict[str, Any]:
-        counters = {name: amount for name, amount in delta.counters().items() if amount}
-        names = {f"#{name}": name for name in counters} | {"#asset": "asset", "#updated": "updated_at"}
-        values = {f":{name}": value(amount) for name, amount in counters.items()}
-        values |= {":asset": value(delta.asset), ":now": value(created), ":entity": value("ledger_totals")}
-        names["#entity"] = "entity"
-        adds = ", ".join(f"#{name} :{name}" for name in counters)
+    def _shard_update(self, journal: Journal, created: str) -> dict[str, Any]:
+        """ADD the journal's whole effect on the running totals to its one shard. No condition: the guards
+        are on the accounts' own items (`AccountType.guarded` says why a shard cannot carry one)."""
+        delta = ShardTotals.of(journal)
+        amounts = {
+            shard_attribute(code, name): amount
+            for code, totals in sorted(delta.totals.items())
+            for name, amount in totals.counters().items()
+            if amount
+        }
+        amounts |= {shard_attribute(a.key, _BALANCE): change for a, change in sorted(delta.balances.items())}
+        names = {f"#c{n}": name for n, name in enumerate(amounts)}
+        values = {f":c{n}": value(amount) for n, amount in enumerate(amounts.values())}
+        names |= {"#entity": "entity", "#updated": "updated_at"}
+        values |= {":entity": value("ledger_totals_shard"), ":now": value(created)}
+        adds = ", ".join(f"#c{n} :c{n}" for n in range(len(amounts)))
         return {
             "Update": {
                 "TableName": self._table,
-                "Key": totals_key(delta.asset),
-                "UpdateExpression": f"SET #asset = :asset, #updated = :now, #entity = :entity ADD {adds}",
+                "Key": shard_key(self.shard_of(journal)),
+                "UpdateExpression": f"SET #entity = :entity, #updated = :now ADD {adds}",
                 "ExpressionAttributeNames": names,
                 "ExpressionAttributeValues": values,
             }
@@ -259,17 +294,38 @@ class DynamoDBLedger:
 
     def balances(self, accounts: Sequence[Account]) -> dict[Account, int]:
         wanted = list(dict.fromkeys(accounts))
+        own = [account for account in wanted if not account.type.sharded]
         found: dict[str, int] = {}
-        for start in range(0, len(wanted), _MAX_BATCH_GET):
-            keys = [account_key(account) for account in wanted[start : start + _MAX_BATCH_GET]]
-            request = {self._table: {"Keys": keys, "ConsistentRead": True}}
-            while request:
-                with translated_errors():
-                    response = self._client.batch_get_item(RequestItems=request)
-                for item in response.get("Responses", {}).get(self._table, []):
-                    found[item["pk"]["S"]] = int(item["balance"]["N"])
-                request = response.get("UnprocessedKeys") or {}
-        return {account: found.get(account_pk(account), 0) for account in wanted}
+        for start in range(0, len(own), _MAX_BATCH_GET):
+            keys = [account_key(account) for account in own[start : start + _MAX_BATCH_GET]]
+            for item in self._batch_get(keys):
+                found[item["pk"]["S"]] = int(item["balance"]["N"])
+        balances = {account: found.get(account_pk(account), 0) for account in own}
+        if len(own) < len(wanted):
+            summed = self._running_totals().balances
+            balances |= {account: summed.get(account, 0) for account in wanted if account.type.sharded}
+        return {account: balances[account] for account in wanted}
+
+    def _batch_get(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Strongly consistent items of up to 100 keys: one BatchGetItem, more only for unprocessed keys."""
+        items: list[dict[str, Any]] = []
+        request = {self._table: {"Keys": keys, "ConsistentRead": True}}
+        while request:
+            with translated_errors():
+                response = self._client.batch_get_item(RequestItems=request)
+            items += response.get("Responses", {}).get(self._table, [])
+            request = response.get("UnprocessedKeys") or {}
+        return items
+
+    def _running_totals(self) -> ShardTotals:
+        """Every shard summed, from one BatchGetItem of all MAX_SHARDS slots whatever LEDGER_SHARDS is now:
+        a count lowered since, or functions deployed with different counts during a rollout, hide nothing.
+
+        Not a transactional read, and it need not be: each posting lands wholly in one shard item, so the
+        items read, each at its own moment, add up to a set of whole postings (shared/ledger/shards.py).
+        That also spares the reconciliation the transaction conflicts a TransactGetItems over the busiest
+        items would meet."""
+        return sum_shards(_shard(item) for item in self._batch_get([shard_key(n) for n in range(MAX_SHARDS)]))
 
     def journal(self, journal_id: str) -> Journal | None:
         with translated_errors():
@@ -292,56 +348,11 @@ class DynamoDBLedger:
         )
 
     def totals(self) -> dict[str, AssetTotals]:
-        request: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": TOTALS_PK}},
-            "ConsistentRead": True,
-        }
-        totals: dict[str, AssetTotals] = {}
-        while True:
-            with translated_errors():
-                response = self._client.query(**request)
-            for item in response.get("Items", []):
-                values = from_item(item)
-                counters = {
-                    name: int(values.get(name, 0)) for name in AssetTotals(values["asset"]).counters()
-                }
-                totals[values["asset"]] = AssetTotals(values["asset"], **counters)
-            if "LastEvaluatedKey" not in response:
-                return totals
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return dict(self._running_totals().totals)
 
     def reserve_snapshot(self) -> LedgerSnapshot:
-        """The assets come from one query; their totals and reserve/supply balances from one
-        TransactGetItems, which no posting can straddle. Then a retry if a new asset appeared between."""
-        for _ in range(self._max_attempts):
-            assets = sorted(self.totals())
-            accounts = LedgerSnapshot.accounts_for(assets)
-            if not assets:
-                return LedgerSnapshot({}, {})
-            keys = [totals_key(code) for code in assets] + [account_key(account) for account in accounts]
-            if len(keys) > MAX_TRANSACT_OPERATIONS:
-                raise ValueError("more assets than one consistent read can hold")
-            with translated_errors():
-                response = self._client.transact_get_items(
-                    TransactItems=[{"Get": {"TableName": self._table, "Key": key}} for key in keys]
-                )
-            items = [response_item.get("Item") for response_item in response["Responses"]]
-            totals_items, account_items = items[: len(assets)], items[len(assets) :]
-            if any(item is None for item in totals_items):
-                continue
-            totals = {
-                code: _totals(from_item(item))
-                for code, item in zip(assets, totals_items, strict=True)
-                if item
-            }
-            balances = {
-                account: int(item["balance"]["N"]) if item else 0
-                for account, item in zip(accounts, account_items, strict=True)
-            }
-            return LedgerSnapshot(totals, balances)
-        raise ConcurrentUpdate("the ledger's assets kept changing during the snapshot; retry")
+        """Every asset's counters and its reserve/supply balance: one read, whatever the wallets or shards."""
+        return self._running_totals().snapshot()
 
     def statement(self, account: Account, limit: int, cursor: str | None = None) -> StatementPage:
         request: dict[str, Any] = {
@@ -394,8 +405,21 @@ class _AlreadyPosted(Exception):
     """The journal item's condition failed: its id is taken."""
 
 
-def _totals(values: dict[str, Any]) -> AssetTotals:
-    return AssetTotals(values["asset"], **{name: int(values.get(name, 0)) for name in COUNTER_NAMES})
+def _own_item_entries(journal: Journal) -> list[Entry]:
+    """The entries whose account has an item of its own (the rest live in the journal's shard)."""
+    return [entry for entry in journal.entries if not entry.account.type.sharded]
+
+
+def _shard(item: dict[str, Any]) -> ShardTotals:
+    counters: dict[str, dict[str, int]] = {}
+    balances: dict[Account, int] = {}
+    for name, attribute in item.items():
+        owner, _, counter = name.rpartition("#")
+        if counter == _BALANCE and ":" in owner:
+            balances[Account.parse(owner)] = int(attribute["N"])
+        elif counter in COUNTER_NAMES and owner:
+            counters.setdefault(owner, {})[counter] = int(attribute["N"])
+    return ShardTotals({code: AssetTotals(code, **values) for code, values in counters.items()}, balances)
 
 
 def _line(item: dict[str, Any]) -> StatementLine:

@@ -5,7 +5,8 @@ journal's entries sum to zero per asset. Accounts that hold value (the fiat rese
 settlement, fees) are debit-normal: their balance is debits - credits. Accounts that stand for where value
 came from (the token supply, the outside world) are credit-normal: balance is credits - debits. So
 `supply:token:USDC` is the tokens outstanding (minted - burned) and every holding account's balance is
-what it holds. All of them except the outside world are guarded: their balance never goes below zero.
+what it holds. None goes below zero except the outside world's: wallets, settlements and fees by a
+condition on their own item; the reserve and supply as a consequence of those (see `AccountType.guarded`).
 """
 
 from __future__ import annotations
@@ -47,8 +48,28 @@ class AccountType(StrEnum):
         return Side.CREDIT if self in (AccountType.SUPPLY, AccountType.EXTERNAL) else Side.DEBIT
 
     @property
+    def sharded(self) -> bool:
+        """The platform accounts nearly every posting moves: kept in the running-totals shards
+        (shared/ledger/shards.py), never as one item, which would cap the platform at one item's writes."""
+        return self in (AccountType.RESERVE, AccountType.SUPPLY, AccountType.EXTERNAL)
+
+    @property
     def guarded(self) -> bool:
-        return self is not AccountType.EXTERNAL
+        """Whether posting checks, with a condition on the account's own item, that its balance stays >= 0.
+
+        The reserve and supply are not checked per posting: their balance is a sum of shards, and a shard
+        holds a slice of it, which may rightly go below zero (a withdrawal whose journal hashes to a shard
+        that its funding's did not). A condition on the shard would refuse covered withdrawals; reading
+        every shard first would make every posting read the hot items again. Neither is needed, because
+        the guard on the wallets already implies theirs (and the property tests check it):
+        - supply:token:T = what the guarded accounts hold in T + what left to the outside world
+          (`external:chain:T`, only ever debited by the movements we build). Burning T credits a wallet
+          guarded to hold the amount, so the supply stays >= what the guarded accounts hold >= 0;
+        - reserve:fiat:C moves only with a mint or burn of the same value of a token C backs (funding,
+          refund, withdrawal), so it equals the supply of those tokens >= 0, which is exactly the equality
+          the daily reconciliation proves, and raises `reserve:discrepancy` when it does not hold.
+        """
+        return not self.sharded
 
     @property
     def keeps_statement(self) -> bool:

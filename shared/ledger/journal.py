@@ -152,9 +152,11 @@ class Journal:
         return [entry for entry in self.entries if entry.account.type.keeps_statement]
 
     def operation_count(self) -> int:
-        """Table operations posting takes: the journal, one per account, one per statement line, and one
-        running-totals update per asset."""
-        return 1 + len(self.entries) + len(self.statement_entries()) + len(self.assets)
+        """Table operations posting takes: the journal, one per account with its own item, one per
+        statement line, and one update of its running-totals shard (every asset's counters and every
+        sharded platform account at once)."""
+        own_items = [entry for entry in self.entries if not entry.account.type.sharded]
+        return 1 + len(own_items) + len(self.statement_entries()) + 1
 
     def wallet_ids(self) -> list[str]:
         return sorted({e.account.owner for e in self.entries if e.account.type is AccountType.WALLET})

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from shared import bootstrap
-from shared.adapters.dynamodb_ledger import DynamoDBLedger
+from shared.adapters.dynamodb_ledger import DynamoDBLedger, shard_attribute, shard_key
 from shared.bootstrap import Adapters
 from shared.clock import FixedClock
 from shared.config import get_settings
@@ -181,10 +181,11 @@ def test_a_tampered_total_is_a_discrepancy_with_event_and_metric(
     reconcile: ModuleType, dynamodb: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     fund_and_pay(dynamodb)
-    dynamodb.update_item(
+    dynamodb.update_item(  # one shard's USD counter: the sum over shards must carry it
         TableName=TABLE,
-        Key={"pk": {"S": "LEDGER#TOTALS"}, "sk": {"S": "ASSET#USD"}},
-        UpdateExpression="ADD reserved :one",
+        Key=shard_key(0),
+        UpdateExpression="ADD #reserved :one",
+        ExpressionAttributeNames={"#reserved": shard_attribute("USD", "reserved")},
         ExpressionAttributeValues={":one": {"N": "1"}},
     )
     data = body_of(post_reconcile(reconcile))["data"]
