@@ -21,7 +21,7 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from local.runtime import moto_transactions
+from local.runtime import moto_hot_paths, moto_queries, moto_transactions
 from local.runtime.cfn_dynamodb import create_table_from_definition
 from local.runtime.config import RuntimeConfig
 from local.runtime.template import REGION, Template
@@ -95,6 +95,8 @@ class Moto:
     def __init__(self) -> None:
         os.environ.update(FAKE_ENV)
         moto_transactions.install()
+        moto_queries.install()
+        moto_hot_paths.install()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._server = _MotoServer("127.0.0.1", self.port)
