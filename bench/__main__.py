@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
-from bench import cold_import, destruction, funding, reconcile, round_trips, runtime_overhead, wallet_creation
+from bench import (
+    cold_import,
+    cost,
+    destruction,
+    funding,
+    init_request,
+    reconcile,
+    round_trips,
+    runtime_overhead,
+    wallet_creation,
+)
 
 
 def main() -> None:
     print("== cold import")
     cold_import.run()
+    print("== init + first request against moto")
+    init_request.run()
     print("== DynamoDB round trips")
     round_trips.run()
     print("== wallet creation")
@@ -20,6 +32,8 @@ def main() -> None:
     funding.run()
     print("== reconciliation: 1k vs 100k wallets")
     reconcile.run()
+    print("== AWS cost per paid ephemeral invoice")
+    cost.run()
 
 
 if __name__ == "__main__":
