@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import os
 import time
 import traceback
@@ -364,14 +365,19 @@ def run() -> Decimal | None:
             handlers = _handlers(rig)
             reader = boto3.client("dynamodb", region_name="us-east-1")
             for attempt in ("warm", "measured"):
-                # Powertools' EMF lines (metrics the handlers flush) would bury the report.
-                with (
-                    counting_with_providers() as calls,
-                    metering(reader) as meter,
-                    contextlib.redirect_stdout(io.StringIO()),
-                ):
-                    life = Run(calls, meter)
-                    one_life(life, handlers, rig)
+                # Powertools' EMF lines and INFO logs (a logger configured by an earlier bench in the same
+                # process keeps its level and stream) would bury the report.
+                logging.disable(logging.INFO)
+                try:
+                    with (
+                        counting_with_providers() as calls,
+                        metering(reader) as meter,
+                        contextlib.redirect_stdout(io.StringIO()),
+                    ):
+                        life = Run(calls, meter)
+                        one_life(life, handlers, rig)
+                finally:
+                    logging.disable(logging.NOTSET)
                 if attempt == "measured":
                     return report(life, memory)
     except Exception:
