@@ -2,35 +2,43 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from bench import (
     cold_import,
+    cost,
     destruction,
     funding,
+    init_request,
     ledger_hot,
     reconcile,
     round_trips,
     runtime_overhead,
     wallet_creation,
 )
+from bench.support import restored_process_state
+
+PARTS: tuple[tuple[str, Callable[[], object]], ...] = (
+    ("cold import", cold_import.run),
+    ("init + first request against moto", init_request.run),
+    ("DynamoDB round trips", round_trips.run),
+    ("wallet creation", wallet_creation.run),
+    ("local runtime", runtime_overhead.run),
+    ("paying and destruction", destruction.run),
+    ("funding: calls per fund", funding.run),
+    ("reconciliation: 1k vs 100k wallets", reconcile.run),
+    ("ledger hot items: share of postings on the busiest item vs 1/N shards", ledger_hot.run),
+    ("AWS cost per paid ephemeral invoice", cost.run),
+)
 
 
 def main() -> None:
-    print("== cold import")
-    cold_import.run()
-    print("== DynamoDB round trips")
-    round_trips.run()
-    print("== wallet creation")
-    wallet_creation.run()
-    print("== local runtime")
-    runtime_overhead.run()
-    print("== paying and destruction")
-    destruction.run()
-    print("== funding: calls per fund")
-    funding.run()
-    print("== reconciliation: 1k vs 100k wallets")
-    reconcile.run()
-    print("== ledger hot items: share of postings on the busiest item vs 1/N shards")
-    ledger_hot.run()
+    # Each part runs with the process state it found restored afterwards (environment, cached settings,
+    # boto3's default session, the installed composition root), so one part cannot break the next.
+    for title, run in PARTS:
+        print(f"== {title}")
+        with restored_process_state():
+            run()
 
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -15,11 +14,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import boto3
 import botocore.client
 import httpx
 
-from bench.support import load_handler, median_seconds
+from bench.support import load_handler, median_seconds, restored_process_state
 from local.runtime.config import RuntimeConfig
 from tests.e2e.conftest import start_runtime
 from tests.integration.conftest import FakeLambdaContext, api_event
@@ -35,28 +33,6 @@ BODY = {
     "line_items": [{"description": "Bench", "quantity": 1, "unit_price": "10.00"}],
 }
 PRINCIPAL = {"sub": "usr_merchant_demo", "tenant_id": "ten_demo", "roles": "merchant"}
-
-
-@contextmanager
-def restored_process_state() -> Iterator[None]:
-    """On exit, this process as it was: os.environ, the settings cache, boto3's default session (it caches
-    credentials) and no handler module loaded inside. The bench parts after this one run in-process on moto:
-    a leftover AWS_ENDPOINT_URL of a stopped moto server made them fail with EndpointConnectionError."""
-    from shared.config import get_settings
-
-    environ = dict(os.environ)
-    modules = set(sys.modules)
-    session = boto3.DEFAULT_SESSION
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(environ)
-        get_settings.cache_clear()
-        boto3.DEFAULT_SESSION = session
-        for name in set(sys.modules) - modules:
-            if name.startswith("bench_") and name.endswith("_handler"):
-                del sys.modules[name]
 
 
 def direct_handler(moto_url: str, table_name: str) -> ModuleType:

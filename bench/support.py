@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
+
+import boto3
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,3 +35,27 @@ def median_seconds(action: Callable[[], object], repeat: int) -> float:
         action()
         samples.append(time.perf_counter() - started)
     return statistics.median(samples)
+
+
+@contextmanager
+def restored_process_state() -> Iterator[None]:
+    """On exit, this process as it was: os.environ, the settings cache, boto3's default session (it caches
+    credentials) and no handler module loaded inside. The bench parts after this one run in-process on moto:
+    a leftover AWS_ENDPOINT_URL of a stopped moto server made them fail with EndpointConnectionError."""
+    from shared import bootstrap
+    from shared.config import get_settings
+
+    environ = dict(os.environ)
+    modules = set(sys.modules)
+    session = boto3.DEFAULT_SESSION
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(environ)
+        get_settings.cache_clear()
+        bootstrap.reset()
+        boto3.DEFAULT_SESSION = session
+        for name in set(sys.modules) - modules:
+            if name.startswith("bench_") and name.endswith("_handler"):
+                del sys.modules[name]
