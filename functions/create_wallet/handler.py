@@ -3,7 +3,7 @@ ephemeral) and transform one to persistent. The read routes are the `wallets` fu
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.event_handler import Response
@@ -15,7 +15,9 @@ from shared.api import caller, rest_function
 from shared.api.idempotency import IdempotencyKey, Outcome, idempotent
 from shared.bootstrap import app as capabilities
 from shared.models.wallet import CreateEphemeral, CreateFromInvoice, CreateInvoiceWallet, WalletMode
-from shared.wallets.service import WalletView
+
+if TYPE_CHECKING:
+    from shared.wallets.service import WalletView
 
 metrics = Metrics()
 router = APIGatewayRouter()

@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 
 from shared.bootstrap import app as capabilities
 from shared.destruction.ports import Trigger
-from shared.wallets.service import is_wallet_id
+from shared.ids import is_wallet_id
 
 logger = Logger()
 metrics = Metrics()

@@ -11,7 +11,7 @@ from shared.clock import Clock, ScaledClock
 from shared.config import Settings, get_settings
 
 if TYPE_CHECKING:
-    from shared.api.idempotency import IdempotentRequests
+    from shared.api.idempotency_records import IdempotentRequests
     from shared.cards.ports import CardIssuer, PaymentProcessor, WebhookVerifier
     from shared.destruction.ports import DestructionMetrics
     from shared.providers.port import MetricsSink, StablecoinProvider
@@ -91,7 +91,7 @@ class Adapters:
     @cached_property
     def idempotency(self) -> IdempotentRequests:
         from shared.adapters.dynamodb_idempotency import idempotency_store
-        from shared.api.idempotency import IdempotentRequests
+        from shared.api.idempotency_records import IdempotentRequests
 
         settings = self.settings
         return IdempotentRequests(

@@ -57,6 +57,7 @@ from shared.funding.refunds import (
     refund_key,
     unmint_key,
 )
+from shared.ids import is_wallet_id
 from shared.ledger.assets import fiat_to_token
 from shared.ledger.movements import funding
 from shared.ledger.ports import PostOutcome
@@ -65,7 +66,7 @@ from shared.money import format_amount, format_minor, from_minor, minor_units
 from shared.outbox.records import audit_item, outbox_item
 from shared.providers.models import Asset
 from shared.providers.port import StablecoinProvider
-from shared.wallets.service import is_wallet_id, may_act_on
+from shared.wallets.service import may_act_on
 from shared.wallets.stats import status_change_deltas
 
 __all__ = ["FUNDING_TOKENS", "FundingService", "charge_key", "mint_key", "refund_key", "unmint_key"]

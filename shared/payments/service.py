@@ -34,6 +34,7 @@ from shared.errors import (
 )
 from shared.funding.ports import ProviderGateway, ProviderMap, WalletReader
 from shared.funding.service import FUNDING_TOKENS
+from shared.ids import is_wallet_id
 from shared.ledger.assets import fiat_to_token
 from shared.ledger.movements import payment
 from shared.ledger.ports import PostOutcome
@@ -53,7 +54,7 @@ from shared.payments.ports import (
 from shared.providers.errors import ProviderRejected
 from shared.providers.models import Asset
 from shared.wallets.mode import WalletMode
-from shared.wallets.service import is_wallet_id, may_act_on
+from shared.wallets.service import may_act_on
 from shared.wallets.stats import status_change_deltas
 
 logger = Logger(child=True)

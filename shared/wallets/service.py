@@ -22,7 +22,7 @@ from shared.errors import (
     InvalidState,
     NotFound,
 )
-from shared.ids import new_id
+from shared.ids import is_wallet_id, new_id
 from shared.invoices.service import jittered_backoff
 from shared.models.invoice import Invoice, InvoiceStatus
 from shared.models.wallet import (
@@ -447,13 +447,6 @@ class WalletService:
         card = self._wallets.get_card(wallet.wallet_id)
         remaining = remaining_limit(self._cards, card)
         return WalletView(wallet, card, remaining, self._clock.now())
-
-
-_WALLET_ID = re.compile(r"^wal_[0-9a-z]{24}$")
-
-
-def is_wallet_id(text: str) -> bool:
-    return bool(_WALLET_ID.fullmatch(text))
 
 
 def remaining_limit(cards: CardIssuer, card: Card | None) -> int | None:
