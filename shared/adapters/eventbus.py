@@ -7,7 +7,6 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -20,6 +19,8 @@ EVENTS_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"max_attempts
 
 
 def events_client(settings: Settings) -> Any:
+    import boto3  # on first use: the stream and realtime functions' imports stay light
+
     return boto3.client("events", region_name=settings.aws_region, config=EVENTS_CONFIG)
 
 

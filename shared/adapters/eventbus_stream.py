@@ -6,15 +6,21 @@ import base64
 import sys
 from collections.abc import Mapping
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
-from boto3.dynamodb.types import Binary, TypeDeserializer
 
 from shared.outbox.publisher import BusEventDetail, EventBus, bus_detail_from_outbox_item
 
-_deserializer = TypeDeserializer()
+
+@lru_cache(maxsize=1)
+def _deserializer() -> Any:
+    # boto3 on the first record, not at import: importing it is most of the stream function's cold start.
+    from boto3.dynamodb.types import TypeDeserializer
+
+    return TypeDeserializer()
 
 
 class EventNotPublished(Exception):
@@ -29,6 +35,8 @@ def json_value(value: Any) -> Any:
     """
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else str(value)
+    from boto3.dynamodb.types import Binary
+
     if isinstance(value, Binary):
         return base64.b64encode(bytes(value)).decode()
     if isinstance(value, Mapping):
@@ -42,7 +50,7 @@ def json_value(value: Any) -> Any:
 
 def new_image(record: DynamoDBRecord) -> dict[str, Any]:
     image = record.raw_event.get("dynamodb", {}).get("NewImage") or {}
-    return {name: json_value(_deserializer.deserialize(value)) for name, value in image.items()}
+    return {name: json_value(_deserializer().deserialize(value)) for name, value in image.items()}
 
 
 def stage_outbox_record(record: DynamoDBRecord) -> BusEventDetail | None:

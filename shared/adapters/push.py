@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -23,6 +22,8 @@ PUSH_CONFIG = Config(connect_timeout=2, read_timeout=3, retries={"max_attempts":
 
 def management_client(settings: Settings) -> Any:
     """The @connections client of the stage's callback URL."""
+    import boto3  # on first use: the stream and realtime functions' imports stay light
+
     return boto3.client(
         "apigatewaymanagementapi",
         endpoint_url=settings.ws_callback_url or None,
