@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -166,3 +167,27 @@ def secret_from_string(raw: str) -> str:
             raise ValueError("JSON secret has no jwt_secret")
         return value
     return text
+
+
+# -- what a Lambda authorizer reads off API Gateway's event ------------------------------------------
+_METHOD_ARN = re.compile(r"^(arn:aws[a-z-]*:execute-api:[a-z0-9-]+:\d{12}:[A-Za-z0-9]+/[A-Za-z0-9_-]+)/.*$")
+
+
+def token_of(event: dict[str, Any]) -> str:
+    if event.get("type") == "TOKEN":
+        header = event.get("authorizationToken") or ""
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer":
+            raise Unauthorized("expected a Bearer token")
+        return token.strip()
+    query = event.get("queryStringParameters") or {}
+    token = query.get("token")
+    return token.strip() if isinstance(token, str) else ""
+
+
+def api_wide_resource(method_arn: str) -> str:
+    """`.../{apiId}/{stage}/*`: the policy then covers every route, so a cached answer serves them all."""
+    match = _METHOD_ARN.fullmatch(method_arn or "")
+    if match is None:
+        raise Unauthorized("unexpected methodArn")
+    return f"{match.group(1)}/*"

@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import json
-import re
 from functools import lru_cache
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from shared.auth import JwtVerifier, secret_from_string
+from shared.auth import JwtVerifier, api_wide_resource, secret_from_string, token_of
 from shared.checkout.links import PaymentLinks
 from shared.clock import ScaledClock
 from shared.config import Settings, get_settings
 from shared.errors import InvalidLink, Unauthorized
 
 logger = Logger()
-
-_METHOD_ARN = re.compile(r"^(arn:aws[a-z-]*:execute-api:[a-z0-9-]+:\d{12}:[A-Za-z0-9]+/[A-Za-z0-9_-]+)/.*$")
 
 
 def build_verifier(settings: Settings) -> JwtVerifier:
@@ -36,26 +33,6 @@ def build_verifier(settings: Settings) -> JwtVerifier:
 
 
 verifier = build_verifier(get_settings())
-
-
-def token_of(event: dict[str, Any]) -> str:
-    if event.get("type") == "TOKEN":
-        header = event.get("authorizationToken") or ""
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer":
-            raise Unauthorized("expected a Bearer token")
-        return token.strip()
-    query = event.get("queryStringParameters") or {}
-    token = query.get("token")
-    return token.strip() if isinstance(token, str) else ""
-
-
-def api_wide_resource(method_arn: str) -> str:
-    """`.../{apiId}/{stage}/*`: the policy then covers every route, so a cached answer serves them all."""
-    match = _METHOD_ARN.fullmatch(method_arn or "")
-    if match is None:
-        raise Unauthorized("unexpected methodArn")
-    return f"{match.group(1)}/*"
 
 
 @lru_cache(maxsize=1)

@@ -3,38 +3,20 @@ ephemeral) and transform one to persistent. The read routes are the `wallets` fu
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Any
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Header
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from shared.api import caller, rest_function
+from shared.adapters.metrics import record_wallet_creation
+from shared.api import WalletModeHeader, caller, rest_function
 from shared.api.idempotency import IdempotencyKey, Outcome, idempotent
 from shared.bootstrap import app as capabilities
 from shared.models.wallet import CreateEphemeral, CreateFromInvoice, CreateInvoiceWallet, WalletMode
 
-if TYPE_CHECKING:
-    from shared.wallets.service import WalletView
-
 metrics = Metrics()
 router = APIGatewayRouter()
-
-ModeHeader = Annotated[
-    Literal["ephemeral", "adaptive", "persistent"] | None,
-    Header(alias="X-Wallet-Mode", description="wallet mode; the body's mode_override wins"),
-]
-
-
-def _record_creation(view: WalletView) -> None:
-    if not view.is_new:
-        return
-    with single_metric(name="WalletsCreated", unit=MetricUnit.Count, value=1) as metric:
-        metric.add_dimension(name="mode", value=view.wallet.wallet_type.value)
-    if view.wallet.ttl_seconds is not None:
-        metrics.add_metric(name="WalletTtlSeconds", unit=MetricUnit.Seconds, value=view.wallet.ttl_seconds)
 
 
 @router.post(
@@ -43,7 +25,7 @@ def _record_creation(view: WalletView) -> None:
     responses={201: {"description": "Created"}, 200: {"description": "The invoice's existing wallet"}},
 )
 def create_from_invoice(
-    body: CreateFromInvoice, idempotency_key: IdempotencyKey = None, wallet_mode: ModeHeader = None
+    body: CreateFromInvoice, idempotency_key: IdempotencyKey = None, wallet_mode: WalletModeHeader = None
 ) -> Response[Any]:
     principal = caller(router)
     chosen = body.mode_override or wallet_mode
@@ -53,7 +35,7 @@ def create_from_invoice(
         view = capabilities().wallets.create_for_invoice(
             principal, body.invoice_id, ttl_seconds=body.ttl, mode_override=mode
         )
-        _record_creation(view)
+        record_wallet_creation(view)
         return (201 if view.is_new else 200), view.creation_answer()
 
     request = {**body.model_dump(mode="json"), "mode": chosen}
@@ -66,14 +48,14 @@ def create_from_invoice(
     responses={201: {"description": "Created"}},
 )
 def create_invoice_wallet(
-    body: CreateInvoiceWallet, idempotency_key: IdempotencyKey = None, wallet_mode: ModeHeader = None
+    body: CreateInvoiceWallet, idempotency_key: IdempotencyKey = None, wallet_mode: WalletModeHeader = None
 ) -> Response[Any]:
     principal = caller(router)
 
     def create() -> Outcome:
         mode = WalletMode(wallet_mode) if wallet_mode else None
         data, view = capabilities().wallet_checkout.create(principal, body, mode)
-        _record_creation(view)
+        record_wallet_creation(view)
         return 201, data
 
     request = {**body.model_dump(mode="json"), "mode": wallet_mode}
@@ -92,7 +74,7 @@ def create_ephemeral(body: CreateEphemeral, idempotency_key: IdempotencyKey = No
         view = capabilities().wallets.create_standalone(
             principal, body.purpose, body.expiryMinutes * 60, body.amount
         )
-        _record_creation(view)
+        record_wallet_creation(view)
         return 201, view.standalone_answer()
 
     return idempotent(router, principal, idempotency_key, body, create)

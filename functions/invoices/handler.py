@@ -50,32 +50,31 @@ def get_invoice(invoice_id: str) -> Response[Any]:
 
 @router.post("/api/v1/invoices/<invoice_id>/send", summary="Send a draft invoice")
 def send_invoice(invoice_id: str, idempotency_key: IdempotencyKey = None) -> Response[Any]:
-    principal = caller(router)
-    return idempotent(
-        router,
-        principal,
-        idempotency_key,
-        None,
-        lambda: (200, {"invoice": capabilities().invoices.send(principal, invoice_id).to_api()}),
-    )
+    return _transition(invoice_id, "send", idempotency_key)
 
 
 @router.post("/api/v1/invoices/<invoice_id>/void", summary="Void an unpaid invoice")
 def void_invoice(invoice_id: str, idempotency_key: IdempotencyKey = None) -> Response[Any]:
-    principal = caller(router)
-    return idempotent(
-        router,
-        principal,
-        idempotency_key,
-        None,
-        lambda: (200, {"invoice": capabilities().invoices.void(principal, invoice_id).to_api()}),
-    )
+    return _transition(invoice_id, "void", idempotency_key)
 
 
 @router.delete("/api/v1/invoices/<invoice_id>", summary="Soft-delete a draft or void invoice")
 def delete_invoice(invoice_id: str) -> Response[Any]:
     capabilities().invoices.delete(caller(router), invoice_id)
     return ok({"id": invoice_id, "object": "invoice", "deleted": True})
+
+
+def _transition(invoice_id: str, action: str, idempotency_key: str | None) -> Response[Any]:
+    principal = caller(router)
+    invoices = capabilities().invoices
+    act = invoices.send if action == "send" else invoices.void
+    return idempotent(
+        router,
+        principal,
+        idempotency_key,
+        None,
+        lambda: (200, {"invoice": act(principal, invoice_id).to_api()}),
+    )
 
 
 app, lambda_handler = rest_function(router, metrics=metrics)

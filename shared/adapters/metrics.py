@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from shared.destruction.ports import DestructionReason, Trigger
+
+if TYPE_CHECKING:
+    from shared.wallets.service import WalletView
 
 
 class CountMetrics:
@@ -44,3 +49,13 @@ class PowertoolsReserveMetrics:
 
     def unverified_supply(self, tokens: int) -> None:
         self._sink.add_metric(name="ReserveSupplyUnverified", unit=MetricUnit.Count, value=tokens)
+
+
+def record_wallet_creation(view: WalletView) -> None:
+    """A new wallet by mode, and its TTL (a returned existing wallet counts nothing)."""
+    if not view.is_new:
+        return
+    with single_metric(name="WalletsCreated", unit=MetricUnit.Count, value=1) as metric:
+        metric.add_dimension(name="mode", value=view.wallet.wallet_type.value)
+    if view.wallet.ttl_seconds is not None:
+        Metrics().add_metric(name="WalletTtlSeconds", unit=MetricUnit.Seconds, value=view.wallet.ttl_seconds)

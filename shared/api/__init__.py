@@ -9,13 +9,14 @@ import re
 import uuid
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.exceptions import ServiceError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Header
 
 from shared.auth import Principal, principal_from_event
 from shared.config import Settings, get_settings
@@ -294,3 +295,10 @@ def raw_body(event: Mapping[str, Any]) -> bytes:
         return base64.b64decode(body, validate=True)
     except (binascii.Error, ValueError) as error:
         raise ValidationFailed("the request body is not valid base64") from error
+
+
+WalletModeHeader = Annotated[
+    Literal["ephemeral", "adaptive", "persistent"] | None,
+    Header(alias="X-Wallet-Mode", description="wallet mode; the body's mode_override wins"),
+]
+"""The X-Wallet-Mode header of the wallet-making routes."""
