@@ -43,8 +43,6 @@ from bench.pricing import (
     total,
 )
 from bench.support import load_handler
-from shared.adapters.stripe_issuing import StripeCardIssuer
-from shared.adapters.stripe_payments import StripePaymentProcessor
 from shared.config import get_settings
 from tests.integration.conftest import FakeLambdaContext, api_event
 from tests.support.template import synthesized_template
@@ -321,24 +319,24 @@ def _count(calls: Counter[str], prefix: str) -> int:
 
 
 def _handlers(rig: Any) -> dict[str, ModuleType]:
-    """The functions the rig does not compose: loaded as Lambda loads them, from the environment (invoices,
-    authorizer, realtime, stream); pay and destroy over the rig's stand-ins, as bench.destruction does."""
-    settle = {
-        "scheduler": rig.scheduler,
-        "payments": StripePaymentProcessor(rig.stripe),
-        "cards": StripeCardIssuer(rig.stripe),
-        "providers": rig.providers,
-        **rig.common,
-    }
-    handlers = {
+    """The functions the rig does not load: the authorizer as Lambda loads it, from the environment; the
+    others (invoices, realtime, stream, pay, destroy) over the process's composition root, reinstalled over
+    the rig's stand-ins with the rig's settings plus what the environment adds (bus, WebSocket callback,
+    secrets), as one process serving every function."""
+    rig.install(
+        rig.settings.model_copy(
+            update={
+                "event_bus_name": BUS,
+                "ws_callback_url": WS_CALLBACK_URL,
+                "jwt_secret_arn": os.environ["JWT_SECRET_ARN"],
+                "app_secret_arn": os.environ["APP_SECRET_ARN"],
+            }
+        )
+    )
+    return {
         name: load_handler(name)
         for name in ("invoices", "authorizer", "realtime", "stream", "pay", "destroy")
     }
-    handlers["pay"].deps = handlers["pay"].compose(rig.settings, **settle)
-    handlers["destroy"].deps = handlers["destroy"].compose(
-        rig.settings, rig.settings.destroy_function_arn, **settle
-    )
-    return handlers
 
 
 def run() -> Decimal | None:

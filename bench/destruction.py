@@ -17,8 +17,6 @@ import httpx
 
 from bench.money import MERCHANT, bench_environment, counting_with_providers, money_rig, print_calls
 from bench.support import load_handler
-from shared.adapters.stripe_issuing import StripeCardIssuer
-from shared.adapters.stripe_payments import StripePaymentProcessor
 from tests.integration.conftest import FakeLambdaContext, api_event
 
 # Runtime part: wallets per path, the speed factor (as the e2e test), and their creation spacing.
@@ -30,17 +28,9 @@ SPACING = 0.6
 def calls_per_pay_and_destroy() -> dict[str, dict[str, int]]:
     bench_environment(POWERTOOLS_METRICS_DISABLED_EMF="true")
     with money_rig(attempts=1) as rig:
-        settle = {
-            "scheduler": rig.scheduler,
-            "payments": StripePaymentProcessor(rig.stripe),
-            "cards": StripeCardIssuer(rig.stripe),
-            "providers": rig.providers,
-            **rig.common,
-        }
+        # pay and destroy run over the composition root the rig installed (its stand-ins, clock and moto).
         pay = load_handler("pay")
-        pay.deps = pay.compose(rig.settings, **settle)
         destroy = load_handler("destroy")
-        destroy.deps = destroy.compose(rig.settings, rig.settings.destroy_function_arn, **settle)
 
         def funded_wallet(ttl: int) -> str:
             return rig.new_wallet(ttl=ttl, mode_override="ephemeral", funded=True)

@@ -33,7 +33,7 @@ from bench.cold_import import deployed_environment
 from bench.lambda_env import ACCOUNT, REGION, FunctionEnvironment, function_environments, resolve
 from bench.lambda_events import stream_event, websocket_event
 from local.runtime.cfn_dynamodb import create_table_from_definition
-from shared.outbox import outbox_item
+from shared.outbox.records import outbox_item
 
 ROOT = Path(__file__).resolve().parents[1]
 REPEAT = 3
@@ -206,6 +206,10 @@ EVENTS: dict[str, tuple[str, Callable[[], dict[str, Any]]]] = {
     "pay": (
         "POST {missing}/pay-invoice",
         _rest("POST", f"/api/v2/invoice-wallets/{MISSING_WALLET}/pay-invoice", body={}, principal=MERCHANT),
+    ),
+    "wallets": (
+        "GET /api/v2/invoice-wallets/{missing}",
+        _rest("GET", f"/api/v2/invoice-wallets/{MISSING_WALLET}", principal=MERCHANT),
     ),
     "reconcile": (
         "GET reconciliations (admin)",

@@ -21,10 +21,11 @@ import boto3
 from moto import mock_aws
 
 from bench.money import TABLE, bench_environment
-from bench.support import load_handler
+from bench.support import installed, load_handler
 from local.runtime import moto_transactions
 from local.runtime.cfn_dynamodb import create_table_from_definition
 from shared.adapters.dynamodb_ledger import DynamoDBLedger
+from shared.bootstrap import Adapters
 from shared.clock import FixedClock
 from shared.config import Settings, get_settings
 from shared.ledger.journal import Journal, JournalKind, journal_id_for
@@ -177,37 +178,37 @@ def _binomial_sd(postings: int, shards: int) -> float:
 def _reconcile_calls(client: Any, ledger: DynamoDBLedger) -> dict[int, Counter[str]]:
     settings = Settings.model_validate({"TABLE_NAME": TABLE, "POWERTOOLS_SERVICE_NAME": "reconcile"})
     handler = load_handler("reconcile")
-    handler.deps = handler.compose(settings, client=client, clock=FixedClock(CREATED))
-    calls: Counter[str] = Counter()
+    with installed(Adapters(settings, dynamodb=client, clock=FixedClock(CREATED))):
+        calls: Counter[str] = Counter()
 
-    def count(event_name: str, **_: Any) -> None:
-        calls[event_name.rsplit(".", 1)[-1]] += 1
+        def count(event_name: str, **_: Any) -> None:
+            calls[event_name.rsplit(".", 1)[-1]] += 1
 
-    def reconcile() -> Counter[str]:
-        calls.clear()
-        client.meta.events.register("before-call.dynamodb", count)
-        event = api_event("POST", "/api/v2/reserve/reconcile", principal=ADMIN)
-        answer = handler.lambda_handler(event, FakeLambdaContext(function_name="reconcile"))
-        client.meta.events.unregister("before-call.dynamodb", count)
-        assert answer["statusCode"] == 200, answer
-        assert json.loads(answer["body"])["data"]["status"] == "balanced", answer["body"]
-        return Counter(calls)
+        def reconcile() -> Counter[str]:
+            calls.clear()
+            client.meta.events.register("before-call.dynamodb", count)
+            event = api_event("POST", "/api/v2/reserve/reconcile", principal=ADMIN)
+            answer = handler.lambda_handler(event, FakeLambdaContext(function_name="reconcile"))
+            client.meta.events.unregister("before-call.dynamodb", count)
+            assert answer["statusCode"] == 200, answer
+            assert json.loads(answer["body"])["data"]["status"] == "balanced", answer["body"]
+            return Counter(calls)
 
-    measured = {WALLETS: reconcile()}
-    for n in range(MORE_WALLETS):
-        ledger.post(
-            funding(
-                operation_id=f"pi_more_{n:05d}",
-                wallet_id=f"wal_more{n:05d}",
-                tenant_id="ten_000",
-                currency="USD",
-                token="USDC",
-                fiat_amount=1_000,
-                created_at=CREATED,
+        measured = {WALLETS: reconcile()}
+        for n in range(MORE_WALLETS):
+            ledger.post(
+                funding(
+                    operation_id=f"pi_more_{n:05d}",
+                    wallet_id=f"wal_more{n:05d}",
+                    tenant_id="ten_000",
+                    currency="USD",
+                    token="USDC",
+                    fiat_amount=1_000,
+                    created_at=CREATED,
+                )
             )
-        )
-    measured[WALLETS + MORE_WALLETS] = reconcile()
-    return measured
+        measured[WALLETS + MORE_WALLETS] = reconcile()
+        return measured
 
 
 if __name__ == "__main__":

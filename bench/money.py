@@ -1,6 +1,7 @@
-"""What the money benchmarks (funding, destruction, reconcile) share: their environment, an in-process rig on
-moto with the Stripe, Tempo and Circle stand-ins (the create_wallet and fund handlers composed over it),
-counting AWS, Stripe and provider calls, and printing those counts."""
+"""What the money benchmarks (funding, destruction, cost) share: their environment, an in-process rig on
+moto with the Stripe, Tempo and Circle stand-ins (the process's composition root installed over it, the
+create_wallet and fund handlers loaded), counting AWS, Stripe and provider calls, and printing those
+counts."""
 
 from __future__ import annotations
 
@@ -18,12 +19,13 @@ import boto3
 import httpx
 from moto import mock_aws
 
-from bench.support import load_handler
+from bench.support import installed, load_handler
 from bench.wallet_creation import counting_calls
 from local.circle.serving import BackgroundCircle
 from local.runtime.cfn_dynamodb import create_table_from_definition
 from local.stripe.serving import BackgroundStandIn
 from local.tempo.serving import BackgroundTempo
+from shared import bootstrap
 from shared.adapters.circle import CircleProvider
 from shared.adapters.dynamodb_invoices import DynamoDBInvoiceRepository
 from shared.adapters.stripe_client import build_stripe_client
@@ -31,6 +33,7 @@ from shared.adapters.stripe_issuing import StripeCardIssuer
 from shared.adapters.stripe_payments import StripePaymentProcessor
 from shared.adapters.tempo import TempoProvider, http_client
 from shared.auth import Principal
+from shared.bootstrap import Adapters, Capabilities
 from shared.clock import FixedClock
 from shared.config import Settings
 from shared.invoices.service import InvoiceService
@@ -92,8 +95,9 @@ def print_calls(label: str, calls: Counter[str]) -> dict[str, int]:
 
 @dataclass
 class MoneyRig:
-    """The AWS clients, settings, clock, Stripe client and providers of an in-process run, and the composed
-    create_wallet and fund handlers; `common` is what every handler's compose takes."""
+    """The AWS clients, settings, clock, Stripe client and providers of an in-process run, the create_wallet
+    and fund handlers, and `adapters`: the `Adapters` overrides the process's composition root is installed
+    with (every handler loaded in the rig runs over them)."""
 
     dynamodb: Any
     kms: Any
@@ -104,9 +108,14 @@ class MoneyRig:
     providers: dict[str, Any]
     create: ModuleType
     fund: ModuleType
-    common: dict[str, Any]
+    adapters: dict[str, Any]
     invoices: InvoiceService
     who: Principal
+
+    def install(self, settings: Settings | None = None) -> Capabilities:
+        """Install the process's composition root over the rig's adapters, with `settings` (the rig's when
+        None); the rig resets it on exit."""
+        return bootstrap.use(Adapters(settings or self.settings, **self.adapters))
 
     def new_invoice(self) -> str:
         body = InvoiceCreate.model_validate(
@@ -157,8 +166,9 @@ def money_rig(
     *, start: datetime = START, attempts: int | None = None, service_name: str | None = None
 ) -> Iterator[MoneyRig]:
     """Within moto and the three stand-ins: the table from the synthesized template, a KMS key, the Scheduler
-    group, and create_wallet + fund composed over them. `attempts` is the providers' RetryPolicy attempts
-    (its default when None), `service_name` the settings' POWERTOOLS_SERVICE_NAME (unset when None)."""
+    group, and the process's composition root installed over them (reset on exit). `attempts` is the
+    providers' RetryPolicy attempts (its default when None), `service_name` the settings'
+    POWERTOOLS_SERVICE_NAME (unset when None)."""
     properties = table_properties(synthesized_template())
     with (
         mock_aws(),
@@ -197,26 +207,28 @@ def money_rig(
                 http_client(circle.base_url, timeout), "TEST_API_KEY:l:s", retry(), health_timeout_s=0.5
             ),
         }
-        common: dict[str, Any] = {"client": dynamodb, "app_secret": SECRETS, "clock": clock}
-        create = load_handler("create_wallet")
-        create.deps = create.compose(
-            settings, kms=kms, scheduler=scheduler, cards=StripeCardIssuer(stripe), **common
-        )
-        fund = load_handler("fund")
-        fund.deps = fund.compose(
-            settings, payments=StripePaymentProcessor(stripe), providers=providers, **common
-        )
-        yield MoneyRig(
-            dynamodb=dynamodb,
-            kms=kms,
-            scheduler=scheduler,
-            settings=settings,
-            clock=clock,
-            stripe=stripe,
-            providers=providers,
-            create=create,
-            fund=fund,
-            common=common,
-            invoices=InvoiceService(DynamoDBInvoiceRepository(dynamodb, TABLE), clock),
-            who=Principal("usr_bench", "ten_bench", frozenset({"merchant"})),
-        )
+        adapters: dict[str, Any] = {
+            "dynamodb": dynamodb,
+            "kms": kms,
+            "scheduler": scheduler,
+            "cards": StripeCardIssuer(stripe),
+            "payments": StripePaymentProcessor(stripe),
+            "providers": providers,
+            "app_secret": SECRETS,
+            "clock": clock,
+        }
+        with installed(Adapters(settings, **adapters)):
+            yield MoneyRig(
+                dynamodb=dynamodb,
+                kms=kms,
+                scheduler=scheduler,
+                settings=settings,
+                clock=clock,
+                stripe=stripe,
+                providers=providers,
+                create=load_handler("create_wallet"),
+                fund=load_handler("fund"),
+                adapters=adapters,
+                invoices=InvoiceService(DynamoDBInvoiceRepository(dynamodb, TABLE), clock),
+                who=Principal("usr_bench", "ten_bench", frozenset({"merchant"})),
+            )

@@ -36,9 +36,10 @@ from moto import mock_aws
 from moto.dynamodb.models.table import Table
 
 from bench.money import TABLE, bench_environment
-from bench.support import load_handler, median_seconds
+from bench.support import installed, load_handler, median_seconds
 from local.runtime.cfn_dynamodb import create_table_from_definition
 from shared.adapters.dynamodb_ledger import SHARD_PK_PREFIX, DynamoDBLedger
+from shared.bootstrap import Adapters
 from shared.clock import FixedClock
 from shared.config import Settings
 from shared.ledger.movements import funding
@@ -143,52 +144,52 @@ def run() -> dict[str, float]:
         create_table_from_definition(client, properties, TABLE)
         settings = Settings.model_validate({"TABLE_NAME": TABLE, "POWERTOOLS_SERVICE_NAME": "reconcile"})
         handler = load_handler("reconcile")
-        handler.deps = handler.compose(settings, client=client, clock=FixedClock(CREATED))
-        calls: Counter[str] = Counter()
+        with installed(Adapters(settings, dynamodb=client, clock=FixedClock(CREATED))):
+            calls: Counter[str] = Counter()
 
-        def count(event_name: str, **_: Any) -> None:
-            calls[event_name.rsplit(".", 1)[-1]] += 1
+            def count(event_name: str, **_: Any) -> None:
+                calls[event_name.rsplit(".", 1)[-1]] += 1
 
-        def reconcile() -> dict[str, Any]:
-            event = api_event("POST", "/api/v2/reserve/reconcile", principal=ADMIN)
-            answer = handler.lambda_handler(event, FakeLambdaContext(function_name="reconcile"))
-            assert answer["statusCode"] == 200, answer
-            return dict(json.loads(answer["body"])["data"])
+            def reconcile() -> dict[str, Any]:
+                event = api_event("POST", "/api/v2/reserve/reconcile", principal=ADMIN)
+                answer = handler.lambda_handler(event, FakeLambdaContext(function_name="reconcile"))
+                assert answer["statusCode"] == 200, answer
+                return dict(json.loads(answer["body"])["data"])
 
-        def measure(wallets: int) -> tuple[float, float]:
-            reconcile()  # warm
-            calls.clear()
-            data = reconcile()
-            per_run = dict(calls)
-            as_is = median_seconds(reconcile, 3)
-            with partition_scoped_queries():
-                scoped = median_seconds(reconcile, REPEAT)
-            print(
-                f"  {wallets:>7} wallets: reconcile {scoped * 1000:6.1f} ms with partition-scoped Query "
-                f"(of {REPEAT}), {as_is * 1000:7.1f} ms on moto as is (of 3); DynamoDB calls {per_run}, "
-                f"status {data['status']}, minted {data['total_tokens_minted']}"
-            )
-            return scoped, as_is
+            def measure(wallets: int) -> tuple[float, float]:
+                reconcile()  # warm
+                calls.clear()
+                data = reconcile()
+                per_run = dict(calls)
+                as_is = median_seconds(reconcile, 3)
+                with partition_scoped_queries():
+                    scoped = median_seconds(reconcile, REPEAT)
+                print(
+                    f"  {wallets:>7} wallets: reconcile {scoped * 1000:6.1f} ms with partition-scoped Query "
+                    f"(of {REPEAT}), {as_is * 1000:7.1f} ms on moto as is (of 3); DynamoDB calls {per_run}, "
+                    f"status {data['status']}, minted {data['total_tokens_minted']}"
+                )
+                return scoped, as_is
 
-        _post(DynamoDBLedger(client, TABLE), 0)
-        wallet_id = f"wal_bench{0:019d}"
-        templates = _per_wallet_items(client, wallet_id)
-        one_posting = _one_posting(client)
-        journal_id = next(i["journal_id"]["S"] for i in templates if "journal_id" in i)
-        sizes: dict[int, tuple[float, float]] = {}
-        loaded = 1
-        for wallets in (SMALL, LARGE):
-            started = time.perf_counter()
-            _scale_shared_items(client, one_posting, wallets - loaded)
-            batches = _bulk_load(client, copy.deepcopy(templates), wallet_id, journal_id, loaded, wallets)
-            print(
-                f"  cloned {wallets - loaded} wallets ({len(templates)} items each) in {batches} "
-                f"BatchWriteItem calls, {time.perf_counter() - started:.1f} s"
-            )
-            loaded = wallets
-            client.meta.events.register("before-call.dynamodb", count)
-            sizes[wallets] = measure(wallets)
-            client.meta.events.unregister("before-call.dynamodb", count)
+            _post(DynamoDBLedger(client, TABLE), 0)
+            wallet_id = f"wal_bench{0:019d}"
+            templates = _per_wallet_items(client, wallet_id)
+            one_posting = _one_posting(client)
+            journal_id = next(i["journal_id"]["S"] for i in templates if "journal_id" in i)
+            sizes: dict[int, tuple[float, float]] = {}
+            loaded = 1
+            for wallets in (SMALL, LARGE):
+                started = time.perf_counter()
+                _scale_shared_items(client, one_posting, wallets - loaded)
+                batches = _bulk_load(client, copy.deepcopy(templates), wallet_id, journal_id, loaded, wallets)
+                print(
+                    f"  cloned {wallets - loaded} wallets ({len(templates)} items each) in {batches} "
+                    f"BatchWriteItem calls, {time.perf_counter() - started:.1f} s"
+                )
+                loaded = wallets
+                client.meta.events.register("before-call.dynamodb", count)
+                sizes[wallets] = measure(wallets)
+                client.meta.events.unregister("before-call.dynamodb", count)
         ratio = sizes[LARGE][0] / sizes[SMALL][0]
         as_is_ratio = sizes[LARGE][1] / sizes[SMALL][1]
         print(

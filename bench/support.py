@@ -1,4 +1,5 @@
-"""What the benchmarks share: loading a handler module by path, and timing helpers."""
+"""What the benchmarks share: loading a handler module by path, installing the composition root its
+handlers run over, and timing helpers."""
 
 from __future__ import annotations
 
@@ -11,8 +12,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 import boto3
+
+if TYPE_CHECKING:
+    from shared.bootstrap import Adapters, Capabilities
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,6 +31,18 @@ def load_handler(function: str) -> ModuleType:
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
+
+
+@contextmanager
+def installed(adapters: Adapters) -> Iterator[Capabilities]:
+    """The process's composition root over `adapters` while the block runs (every handler loaded here asks
+    `shared.bootstrap.app()` for its capabilities); none installed afterwards."""
+    from shared import bootstrap
+
+    try:
+        yield bootstrap.use(adapters)
+    finally:
+        bootstrap.reset()
 
 
 def median_seconds(action: Callable[[], object], repeat: int) -> float:

@@ -15,7 +15,7 @@ import requests
 from botocore.client import BaseClient
 from moto import mock_aws
 
-from bench.support import load_handler, median_seconds
+from bench.support import installed, load_handler, median_seconds
 from local.runtime.cfn_dynamodb import create_table_from_definition
 from local.stripe.serving import BackgroundStandIn
 from shared.adapters.dynamodb_invoices import DynamoDBInvoiceRepository
@@ -23,6 +23,7 @@ from shared.adapters.kms_keys import KmsDataKeys
 from shared.adapters.stripe_client import build_stripe_client
 from shared.adapters.stripe_issuing import StripeCardIssuer
 from shared.auth import Principal
+from shared.bootstrap import Adapters
 from shared.clock import ScaledClock
 from shared.config import Settings
 from shared.crypto.envelope import seal
@@ -97,44 +98,45 @@ def run() -> dict[str, float]:
         )
         handler = load_handler("create_wallet")
         stripe = build_stripe_client("sk_test_bench", stripe_standin.base_url, max_network_retries=0)
-        handler.deps = handler.compose(
+        adapters = Adapters(
             settings,
-            client=dynamodb,
+            dynamodb=dynamodb,
             kms=kms,
             scheduler=scheduler,
             cards=StripeCardIssuer(stripe),
             app_secret={"stripe_secret_key": "sk_test_bench", "payment_link_secret": "bench"},
         )
-        invoices = InvoiceService(DynamoDBInvoiceRepository(dynamodb, "WalletsTable"), ScaledClock())
-        who = Principal("usr_bench", "ten_bench", frozenset({"merchant"}))
+        with installed(adapters):
+            invoices = InvoiceService(DynamoDBInvoiceRepository(dynamodb, "WalletsTable"), ScaledClock())
+            who = Principal("usr_bench", "ten_bench", frozenset({"merchant"}))
 
-        def invoice_id() -> str:
-            body = InvoiceCreate.model_validate(
-                {
-                    "customer_id": "cus_bench",
-                    "currency": "USD",
-                    "due_date": "2030-01-01",
-                    "line_items": [LineItemInput(description="Bench", quantity=1, unit_price="10.00")],
-                    "payment_type": "one_time",
-                }
-            )
-            return invoices.create(who, body).id
-
-        # The first wallet of a tenant also creates its Stripe cardholder; measure a later one.
-        for _ in range(2):
-            target = invoice_id()
-            with counting_calls() as calls:
-                event = api_event(
-                    "POST",
-                    "/api/v2/invoice-wallets/create-from-invoice",
-                    body={"invoice_id": target},
-                    principal=MERCHANT,
+            def invoice_id() -> str:
+                body = InvoiceCreate.model_validate(
+                    {
+                        "customer_id": "cus_bench",
+                        "currency": "USD",
+                        "due_date": "2030-01-01",
+                        "line_items": [LineItemInput(description="Bench", quantity=1, unit_price="10.00")],
+                        "payment_type": "one_time",
+                    }
                 )
-                answer = handler.lambda_handler(event, FakeLambdaContext(function_name="create_wallet"))
-            assert answer["statusCode"] == 201, answer
-        print("  create-from-invoice (a tenant's second wallet):")
-        for call, count in sorted(calls.items()):
-            print(f"    {count} x {call}")
+                return invoices.create(who, body).id
+
+            # The first wallet of a tenant also creates its Stripe cardholder; measure a later one.
+            for _ in range(2):
+                target = invoice_id()
+                with counting_calls() as calls:
+                    event = api_event(
+                        "POST",
+                        "/api/v2/invoice-wallets/create-from-invoice",
+                        body={"invoice_id": target},
+                        principal=MERCHANT,
+                    )
+                    answer = handler.lambda_handler(event, FakeLambdaContext(function_name="create_wallet"))
+                assert answer["statusCode"] == 201, answer
+            print("  create-from-invoice (a tenant's second wallet):")
+            for call, count in sorted(calls.items()):
+                print(f"    {count} x {call}")
 
         data_keys = KmsDataKeys(kms, key_id)
         keygen = median_seconds(generate_wallet_keys, REPEAT)
