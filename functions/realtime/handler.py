@@ -53,10 +53,12 @@ def _websocket(event: dict[str, Any]) -> dict[str, Any]:
     return {"statusCode": 200, "body": json.dumps(reply, separators=(",", ":"))}
 
 
-def _record(report: FanOutReport) -> None:
+def _record(report: FanOutReport) -> dict[str, Any]:
+    """The pushes' outcome, as metrics and as the invocation's answer."""
     metrics.add_metric(name="PushDelivered", unit=MetricUnit.Count, value=report.delivered)
     metrics.add_metric(name="PushGone", unit=MetricUnit.Count, value=report.gone)
     metrics.add_metric(name="PushFailed", unit=MetricUnit.Count, value=report.failed)
+    return {"delivered": report.delivered, "gone": report.gone, "failed": report.failed}
 
 
 def _fan_out(event: EventBridgeEvent) -> dict[str, Any]:
@@ -67,25 +69,19 @@ def _fan_out(event: EventBridgeEvent) -> dict[str, Any]:
         logger.exception("malformed bus event", extra={"event_id": event.get_id})
         return {"delivered": 0, "malformed": True}
     report = capabilities().realtime.fan_out(detail)
-    _record(report)
-    logger.info(
-        "fan-out",
-        extra={
-            "event_id": detail.event_id,
-            "delivered": report.delivered,
-            "gone": report.gone,
-            "failed": report.failed,
-            "withheld": report.withheld,
-            "duplicate": report.duplicate,
-        },
-    )
-    return {"delivered": report.delivered, "gone": report.gone, "failed": report.failed}
+    summary = _record(report)
+    extra = {
+        "event_id": detail.event_id,
+        **summary,
+        "withheld": report.withheld,
+        "duplicate": report.duplicate,
+    }
+    logger.info("fan-out", extra=extra)
+    return summary
 
 
 def _tick() -> dict[str, Any]:
-    report = capabilities().realtime.tick()
-    _record(report)
-    return {"delivered": report.delivered, "gone": report.gone, "failed": report.failed}
+    return _record(capabilities().realtime.tick())
 
 
 @metrics.log_metrics

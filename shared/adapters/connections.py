@@ -10,9 +10,18 @@ from typing import Any
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import BotoCoreError, ClientError
 
+from shared.config import Settings
 from shared.errors import DependencyUnavailable
 from shared.outbox.records import iso
 from shared.realtime.ports import Connection, SubscribeOutcome, Subscriber, Viewer
+
+
+def connections_table(settings: Settings) -> Any:
+    """The table as a boto3 resource, which the connection and snapshot stores speak."""
+    import boto3
+
+    return boto3.resource("dynamodb", region_name=settings.aws_region).Table(settings.table_name)
+
 
 COUNTDOWNS_KEY = "COUNTDOWNS"
 

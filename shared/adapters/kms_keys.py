@@ -9,6 +9,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 from shared.crypto.envelope import DataKey
 from shared.errors import DependencyUnavailable
 
+
+def kms_client(region: str) -> Any:
+    """The kms client, boto3 imported on first use so that no function pays for it at import."""
+    import boto3
+
+    return boto3.client("kms", region_name=region)
+
+
 # Errors meaning "KMS cannot serve now, retry later"; anything else (AccessDenied, InvalidCiphertext) is a bug
 # or tampering and must surface as such rather than as a retryable 503.
 _UNAVAILABLE = {

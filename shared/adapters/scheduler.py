@@ -11,6 +11,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from shared.errors import DependencyUnavailable
 
+
+def scheduler_client(region: str) -> Any:
+    """The scheduler client, boto3 imported on first use so that no function pays for it at import."""
+    import boto3
+
+    return boto3.client("scheduler", region_name=region)
+
+
 _RETRYABLE = {"ThrottlingException", "InternalServerException", "ServiceQuotaExceededException"}
 _AT = re.compile(r"^at\((\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\)$")
 

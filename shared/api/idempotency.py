@@ -10,6 +10,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Header
 from pydantic import BaseModel
 
+from shared.api import ok
 from shared.auth import Principal
 from shared.errors import ValidationFailed
 
@@ -48,9 +49,14 @@ def idempotent(
     operation: Callable[[], Outcome],
 ) -> Response[str]:
     """Run a route's operation once per (caller, Idempotency-Key): the request's own method and path and its
-    validated body are what a replay must match, so no route retypes its path."""
-    from shared.bootstrap import app  # the idempotency records, built on the first idempotent request
+    validated body are what a replay must match, so no route retypes its path. Without a key the operation
+    just runs, and the idempotency records are never built."""
+    from shared.bootstrap import app  # the idempotency records, built on the first keyed request
 
+    key = check_key(key)
+    if key is None:
+        status, data = operation()
+        return ok(data, status)
     event = router.current_event
     request = {
         "method": event.http_method,

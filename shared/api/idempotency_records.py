@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 
 from shared.api import ok
-from shared.api.idempotency import Outcome, check_key
+from shared.api.idempotency import Outcome
 from shared.auth import Principal
 from shared.errors import DependencyUnavailable, IdempotencyInProgress, IdempotencyKeyReuse
 
@@ -65,14 +65,11 @@ class IdempotentRequests:
     def run(
         self,
         principal: Principal,
-        key: str | None,
+        key: str,
         request: dict[str, Any],
         operation: Callable[[], Outcome],
     ) -> Response[str]:
-        key = check_key(key)
-        if key is None:
-            status, data = operation()
-            return ok(data, status)
+        """`key` as `check_key` accepted it (shared/api/idempotency.py's `idempotent` calls this)."""
         payload = {"scope": [principal.tenant_id, principal.sub, key], "request": request}
         try:
             stored: dict[str, Any] = self._once(payload=payload, operation=operation)

@@ -3,7 +3,6 @@ route touches and warm invocations reuse clients. Tests hand in any of them by p
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -34,9 +33,13 @@ class Adapters:
         )
         if unknown:
             raise TypeError(f"no such adapter: {', '.join(unknown)}")
-        for name, value in overrides.items():
-            if value is not None:
-                self.__dict__[name] = value
+        self._given = {name for name, value in overrides.items() if value is not None}
+        for name in self._given:
+            self.__dict__[name] = overrides[name]
+
+    def overridden(self, name: str) -> bool:
+        """Whether `name` was handed in rather than built from the settings."""
+        return name in self._given
 
     # -- AWS ------------------------------------------------------------------------------------------
     @cached_property
@@ -54,15 +57,15 @@ class Adapters:
 
     @cached_property
     def kms(self) -> Any:
-        import boto3
+        from shared.adapters.kms_keys import kms_client
 
-        return boto3.client("kms", region_name=self.settings.aws_region)
+        return kms_client(self.settings.aws_region)
 
     @cached_property
     def scheduler(self) -> Any:
-        import boto3
+        from shared.adapters.scheduler import scheduler_client
 
-        return boto3.client("scheduler", region_name=self.settings.aws_region)
+        return scheduler_client(self.settings.aws_region)
 
     @cached_property
     def destruction_scheduler(self) -> DestructionScheduler:
@@ -105,7 +108,8 @@ class Adapters:
 
     @cached_property
     def app_secret(self) -> dict[str, str]:
-        """The AppSecret JSON (Stripe keys, webhook secret, payment-link secret, provider keys)."""
+        """The AppSecret JSON (Stripe keys, webhook secret, payment-link secret, provider keys), read when a
+        builder first needs it: composing a capability never waits on Secrets Manager."""
         import json
 
         from shared.adapters.secrets import secret_string
@@ -113,16 +117,12 @@ class Adapters:
         loaded: dict[str, str] = json.loads(secret_string(self.settings.app_secret_arn))
         return loaded
 
-    def secrets(self) -> dict[str, str]:
-        """The AppSecret, read on first call: composing a capability never waits on Secrets Manager."""
-        return self.app_secret
-
     # -- Stripe ---------------------------------------------------------------------------------------
     @cached_property
     def stripe(self) -> Any:
         from shared.adapters.stripe_client import build_stripe_client  # stripe is a heavy import
 
-        return build_stripe_client(self.secrets()["stripe_secret_key"], self.settings.stripe_api_base)
+        return build_stripe_client(self.app_secret["stripe_secret_key"], self.settings.stripe_api_base)
 
     @cached_property
     def payments(self) -> PaymentProcessor:
@@ -140,14 +140,14 @@ class Adapters:
     def webhook_verifier(self) -> WebhookVerifier:
         from shared.adapters.stripe_payments import StripeWebhookVerifier
 
-        return StripeWebhookVerifier(self.secrets()["stripe_webhook_secret"])
+        return StripeWebhookVerifier(self.app_secret["stripe_webhook_secret"])
 
     # -- stablecoin providers -------------------------------------------------------------------------
     @cached_property
     def providers(self) -> dict[str, StablecoinProvider]:
         from shared.adapters.providers_factory import build_providers
 
-        return build_providers(self.settings, self.secrets())
+        return build_providers(self.settings, self.app_secret)
 
     @cached_property
     def provider_metrics(self) -> MetricsSink:
@@ -171,7 +171,3 @@ class Adapters:
         from shared.adapters.metrics import CloudWatchDestructionMetrics
 
         return CloudWatchDestructionMetrics()
-
-    def lazily(self, name: str) -> Callable[[], Any]:
-        """A thunk reading one adapter on call, for a capability that needs it only on some paths."""
-        return lambda: getattr(self, name)

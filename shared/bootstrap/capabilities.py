@@ -44,10 +44,6 @@ class Capabilities:
         self.adapters = adapters
         self._reserve_metrics = reserve_metrics
 
-    @property
-    def settings(self) -> Any:
-        return self.adapters.settings
-
     # -- invoices and wallets -------------------------------------------------------------------------
     @cached_property
     def invoices(self) -> InvoiceService:
@@ -89,7 +85,7 @@ class Capabilities:
         from shared.checkout.links import PaymentLinks
 
         a = self.adapters
-        return PaymentLinks(a.secrets()["payment_link_secret"], a.clock, a.settings.public_base_url)
+        return PaymentLinks(a.app_secret["payment_link_secret"], a.clock, a.settings.public_base_url)
 
     @cached_property
     def checkout(self) -> CheckoutService:
@@ -193,16 +189,14 @@ class Capabilities:
 
     @cached_property
     def realtime(self) -> RealtimeService:
-        import boto3
-
-        from shared.adapters.connections import DynamoConnectionStore
+        from shared.adapters.connections import DynamoConnectionStore, connections_table
         from shared.adapters.connections_snapshots import DynamoWalletSnapshots
         from shared.adapters.push import ConnectionsPusher, management_client
         from shared.realtime.invoices import RepositoryInvoiceReader
         from shared.realtime.service import RealtimeService
 
         a = self.adapters
-        table = boto3.resource("dynamodb", region_name=a.settings.aws_region).Table(a.settings.table_name)
+        table = connections_table(a.settings)
         return RealtimeService(
             connections=DynamoConnectionStore(table),
             pusher=ConnectionsPusher(management_client(a.settings)),
@@ -271,7 +265,7 @@ class Capabilities:
         from shared.reserve.service import ProvidersSupply
 
         a = self.adapters
-        if "providers" not in a.__dict__ and not (a.settings.tempo_api_base or a.settings.circle_api_base):
+        if not (a.overridden("providers") or a.settings.tempo_api_base or a.settings.circle_api_base):
             return None
         return ProvidersSupply(_providers_or_unavailable(a))
 

@@ -43,10 +43,9 @@ from shared.funding.ports import ClaimState, ProviderGateway, ProviderMap
 from shared.funding.service import FUNDING_TOKENS
 from shared.ledger.assets import fiat_to_token
 from shared.ledger.movements import refund as refund_journal
-from shared.models.wallet import EXPIRABLE, Wallet, WalletStatus, to_minor
+from shared.models.wallet import EXPIRABLE, Wallet, WalletMode, WalletStatus, to_minor
 from shared.money import format_minor
 from shared.outbox.records import audit_item, iso, outbox_item
-from shared.wallets.mode import WalletMode
 from shared.wallets.ports import DestructionScheduler, WalletRepository
 from shared.wallets.stats import status_change_deltas
 

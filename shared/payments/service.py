@@ -39,7 +39,7 @@ from shared.ledger.assets import fiat_to_token
 from shared.ledger.movements import payment
 from shared.ledger.ports import PostOutcome
 from shared.models.invoice import Invoice, InvoiceStatus
-from shared.models.wallet import FINISHED, Wallet, WalletStatus, to_minor
+from shared.models.wallet import FINISHED, Wallet, WalletMode, WalletStatus, to_minor
 from shared.money import format_amount, format_minor, from_minor, minor_units
 from shared.outbox.records import audit_item, outbox_item
 from shared.payments.ports import (
@@ -53,7 +53,6 @@ from shared.payments.ports import (
 )
 from shared.providers.errors import ProviderRejected
 from shared.providers.models import Asset
-from shared.wallets.mode import WalletMode
 from shared.wallets.service import may_act_on
 from shared.wallets.stats import status_change_deltas
 

@@ -13,9 +13,8 @@ from shared.checkout.links import PaymentLinks
 from shared.errors import ValidationFailed, WalletsError
 from shared.invoices.service import InvoiceService
 from shared.models.invoice import InvoiceCreate
-from shared.models.wallet import CreateInvoiceWallet
+from shared.models.wallet import CreateInvoiceWallet, WalletMode
 from shared.outbox.records import iso
-from shared.wallets.mode import WalletMode
 from shared.wallets.service import WalletService, WalletView
 
 # An invoice made without a customer is paid through its link by whoever holds it: no consumer account

@@ -7,8 +7,6 @@ from decimal import Decimal
 
 from shared.models.wallet import WalletMode
 
-__all__ = ["ModeRule", "WalletMode", "choose_mode", "mode_score"]
-
 
 @dataclass(frozen=True)
 class ModeRule:

@@ -10,8 +10,8 @@ from shared.cards.ports import CardIssuer
 from shared.clock import Clock
 from shared.errors import NotFound
 from shared.ids import is_wallet_id
+from shared.models.wallet import WalletMode
 from shared.outbox.records import iso
-from shared.wallets.mode import WalletMode
 from shared.wallets.ports import WalletPage, WalletRepository
 from shared.wallets.service import WalletView, may_see, remaining_limit
 from shared.wallets.stats import summarize

@@ -32,11 +32,12 @@ from shared.models.wallet import (
     MIN_TTL_SECONDS,
     Card,
     Wallet,
+    WalletMode,
     WalletStatus,
     to_minor,
 )
 from shared.outbox.records import audit_item, iso, outbox_item
-from shared.wallets.mode import InvoiceTraits, WalletMode, choose_mode
+from shared.wallets.mode import InvoiceTraits, choose_mode
 from shared.wallets.ports import DestructionScheduler, InvoiceLookup, NewWallet, WalletRepository
 from shared.wallets.stats import creation_deltas, transform_deltas
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from shared.models.wallet import Wallet, WalletStatus
-from shared.wallets.mode import WalletMode
+from shared.models.wallet import Wallet, WalletMode, WalletStatus
 
 
 def status_counter(status: WalletStatus) -> str:

@@ -15,8 +15,7 @@ from shared.checkout.service import CheckoutService
 from shared.clock import FixedClock
 from shared.errors import InvalidLink
 from shared.models.invoice import Invoice, InvoiceLine, InvoiceStatus
-from shared.models.wallet import Wallet, WalletStatus
-from shared.wallets.mode import WalletMode
+from shared.models.wallet import Wallet, WalletMode, WalletStatus
 from tests.unit.wallets.fakes import NOW, FakeInvoices, invoice
 
 SECRET = "a-long-enough-payment-link-secret"

@@ -15,8 +15,7 @@ from hypothesis import strategies as st
 from shared.destruction.log import build_log, canonical, facts_of, verify
 from shared.destruction.ports import DestructionReason
 from shared.destruction.service import EARLY_TOLERANCE, _reason
-from shared.models.wallet import Wallet, WalletStatus
-from shared.wallets.mode import WalletMode
+from shared.models.wallet import Wallet, WalletMode, WalletStatus
 
 FACTS = {
     "tenant_id": "tenant-a",

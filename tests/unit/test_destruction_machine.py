@@ -20,9 +20,8 @@ from shared.errors import ConcurrentUpdate
 from shared.funding.ports import ClaimState, FundingClaim
 from shared.ledger.journal import Journal
 from shared.ledger.ports import PostOutcome
-from shared.models.wallet import Wallet, WalletStatus
+from shared.models.wallet import Wallet, WalletMode, WalletStatus
 from shared.providers.models import Asset, ProviderTx
-from shared.wallets.mode import WalletMode
 from tests.unit.wallets.fakes import NOW, FakeCards, FakeScheduler, FakeWallets
 
 

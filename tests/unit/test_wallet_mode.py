@@ -6,7 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from shared.wallets.mode import InvoiceTraits, WalletMode, choose_mode, mode_score
+from shared.models.wallet import WalletMode
+from shared.wallets.mode import InvoiceTraits, choose_mode, mode_score
 
 
 def traits(

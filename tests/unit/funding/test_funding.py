@@ -15,12 +15,11 @@ from shared.funding.ports import ClaimState, Reversal
 from shared.funding.service import FundingService, charge_key, mint_key, refund_key, unmint_key
 from shared.ledger.accounts import Account
 from shared.ledger.journal import JournalKind, journal_id_for
-from shared.models.wallet import Wallet, WalletStatus
+from shared.models.wallet import Wallet, WalletMode, WalletStatus
 from shared.providers.errors import ProviderCallFailed
 from shared.providers.models import HealthStatus
 from shared.providers.service import ProviderRouter
 from shared.providers.state import HealthRecord
-from shared.wallets.mode import WalletMode
 from tests.unit.funding.fakes import Crash, FakePayments, KeyedProvider, MemoryFundingStore
 from tests.unit.providers.fakes import CountingMetrics, MemoryHealthRepository
 

@@ -10,7 +10,7 @@ import pytest
 from shared.crypto.keys import is_checksum_address
 from shared.errors import DependencyUnavailable, InvalidState, NotFound
 from shared.models.invoice import InvoiceStatus
-from shared.wallets.mode import WalletMode
+from shared.models.wallet import WalletMode
 from shared.wallets.ports import NewWallet
 from shared.wallets.service import WalletService, WalletView, wallet_id_for_invoice
 from tests.unit.wallets.fakes import (

@@ -11,9 +11,8 @@ from cryptography.exceptions import InvalidTag
 from shared.crypto.envelope import KeyMaterialErased
 from shared.errors import Forbidden, InvalidState, NotFound
 from shared.models.invoice import InvoiceStatus
-from shared.models.wallet import WalletStatus
+from shared.models.wallet import WalletMode, WalletStatus
 from shared.wallets.keys import WalletKeyVault
-from shared.wallets.mode import WalletMode
 from shared.wallets.reads import WalletQueries
 from shared.wallets.stats import creation_deltas, status_change_deltas, summarize
 from tests.unit.wallets.fakes import ADMIN, CUSTOMER, MERCHANT, NOW, OTHER_TENANT, STRANGER, World, invoice
