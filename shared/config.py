@@ -51,6 +51,9 @@ class Settings(BaseModel):
     cardholder_country: str = Field(default="US", alias="ISSUING_CARDHOLDER_COUNTRY")
     clock_speed: float = Field(default=1.0, gt=0, alias="WALLETS_SPEED")
     clock_origin: float = Field(default=0.0, ge=0, alias="WALLETS_CLOCK_ORIGIN")
+    # Consumer valuation: USD per unit of each non-USD reserve currency and when the source published it,
+    # `EUR=1.0850@2030-01-01T00:00:00Z` (comma-separated). Empty: no rate, and valuing EURC answers 503.
+    usd_rates: str = Field(default="", alias="USD_RATES")
     aws_region: str = Field(default="us-east-1", alias="AWS_REGION")
     # How many items the ledger's running totals (reserve, supply, counters) are spread over; each takes
     # about 1,000 writes a second. May change at any time: readers always read every possible shard.

@@ -17,6 +17,7 @@ DOCUMENTED_FUNCTIONS = (
     "reconcile",
     "fund",
     "webhooks",
+    "consumer",
 )
 
 

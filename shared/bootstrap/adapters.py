@@ -12,6 +12,7 @@ from shared.config import Settings, get_settings
 if TYPE_CHECKING:
     from shared.api.idempotency_records import IdempotentRequests
     from shared.cards.ports import CardIssuer, PaymentProcessor, WebhookVerifier
+    from shared.consumer.ports import ExchangeRates
     from shared.destruction.ports import DestructionMetrics
     from shared.providers.port import MetricsSink, StablecoinProvider
     from shared.providers.service import ProviderRouter
@@ -116,6 +117,12 @@ class Adapters:
 
         loaded: dict[str, str] = json.loads(secret_string(self.settings.app_secret_arn))
         return loaded
+
+    @cached_property
+    def rates(self) -> ExchangeRates:
+        from shared.adapters.rates import ConfiguredRates
+
+        return ConfiguredRates(self.settings.usd_rates, self.clock)
 
     # -- Stripe ---------------------------------------------------------------------------------------
     @cached_property

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from shared.adapters.eventbus_stream import OutboxBatchProcessor
     from shared.checkout.links import PaymentLinks
     from shared.checkout.service import CheckoutService
+    from shared.consumer.service import ConsumerService
     from shared.destruction.service import DestructionService
     from shared.funding.service import FundingService
     from shared.health.service import HealthService
@@ -93,6 +94,39 @@ class Capabilities:
 
         a = self.adapters
         return CheckoutService(self._invoice_repository, self._wallet_repository, self.payment_links, a.clock)
+
+    @cached_property
+    def consumer(self) -> ConsumerService:
+        from shared.adapters.dynamodb_consumer import DynamoDBConsumerStore
+        from shared.consumer.service import ConsumerService
+
+        a = self.adapters
+        return ConsumerService(
+            DynamoDBConsumerStore(a.dynamodb, a.settings.table_name),
+            # Built on first use: only onboarding makes a wallet.
+            lambda: self._consumer_wallets,
+            self._ledger,
+            a.rates,
+            a.clock,
+        )
+
+    @cached_property
+    def _consumer_wallets(self) -> WalletService:
+        """Wallet making for the consumer function, which holds no Scheduler grant: its wallets are
+        persistent, so nothing is ever scheduled (PersistentOnly refuses if that changes)."""
+        from shared.adapters.kms_keys import KmsDataKeys
+        from shared.wallets.service import PersistentOnly, WalletService
+
+        a = self.adapters
+        return WalletService(
+            self._wallet_repository,
+            self._invoice_repository,
+            KmsDataKeys(a.kms, a.settings.kms_key_id),
+            a.cards,
+            PersistentOnly(),
+            a.clock,
+            self._cardholder,
+        )
 
     # -- money ----------------------------------------------------------------------------------------
     @cached_property

@@ -9,11 +9,15 @@ from enum import Enum
 from shared.errors import ValidationFailed
 from shared.realtime.ports import Viewer
 
-MAX_CHANNEL_LENGTH = 80
+# `consumer:` and a subject of up to 128 characters is the longest.
+MAX_CHANNEL_LENGTH = 137
 _ID = r"[a-z0-9]{1,64}"
+_SUBJECT = r"[A-Za-z0-9][A-Za-z0-9_.:@|+-]{0,127}"
 _CHANNEL = re.compile(
     rf"(?P<kind>wallet|countdown):(?P<wallet>wal_{_ID})|invoice:(?P<invoice>inv_{_ID})|admin"
+    rf"|consumer(?::(?P<person>{_SUBJECT}))?"
 )
+_GRAMMAR = "channel must be wallet:<id>, countdown:<id>, invoice:<id>, consumer or admin"
 
 
 class ChannelKind(Enum):
@@ -21,6 +25,9 @@ class ChannelKind(Enum):
     COUNTDOWN = "countdown"
     INVOICE = "invoice"
     ADMIN = "admin"
+    CONSUMER = "consumer"
+    """A person's own consumer events. Clients name it `consumer`; the server keeps it as
+    `consumer:<sub>` (the outbox names it so too), resolved from the connection's own subject."""
 
 
 @dataclass(frozen=True)
@@ -32,18 +39,31 @@ class Channel:
     def name(self) -> str:
         return self.kind.value if self.resource_id is None else f"{self.kind.value}:{self.resource_id}"
 
+    @property
+    def public_name(self) -> str:
+        """The name clients know it by: `consumer` for every person's own channel."""
+        return self.kind.value if self.kind is ChannelKind.CONSUMER else self.name
+
+    def for_viewer(self, viewer: Viewer) -> Channel:
+        """The channel as stored for `viewer`: `consumer` becomes the viewer's own `consumer:<sub>`."""
+        if self.kind is ChannelKind.CONSUMER:
+            return Channel(ChannelKind.CONSUMER, viewer.sub)
+        return self
+
 
 def parse_channel(raw: object) -> Channel:
     """The channel named by a client message; anything outside the grammar is a validation error."""
     if not isinstance(raw, str) or len(raw) > MAX_CHANNEL_LENGTH:
-        raise ValidationFailed("channel must be wallet:<id>, countdown:<id>, invoice:<id> or admin")
+        raise ValidationFailed(_GRAMMAR)
     match = _CHANNEL.fullmatch(raw)
     if match is None:
-        raise ValidationFailed("channel must be wallet:<id>, countdown:<id>, invoice:<id> or admin")
+        raise ValidationFailed(_GRAMMAR)
     if match["wallet"]:
         return Channel(ChannelKind(match["kind"]), match["wallet"])
     if match["invoice"]:
         return Channel(ChannelKind.INVOICE, match["invoice"])
+    if raw.startswith("consumer"):
+        return Channel(ChannelKind.CONSUMER, match["person"])
     return Channel(ChannelKind.ADMIN, None)
 
 

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 ROLE_CONSUMER = "consumer"
 ROLE_MERCHANT = "merchant"
 ROLE_ADMIN = "admin"
+ROLE_CONSUMER = "consumer"
 
 
 @dataclass(frozen=True)

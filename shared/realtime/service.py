@@ -24,6 +24,7 @@ from shared.outbox.publisher import BusEventDetail
 from shared.outbox.records import iso
 from shared.realtime.channels import Channel, ChannelKind, may_view, parse_channel
 from shared.realtime.ports import (
+    ROLE_CONSUMER,
     Connection,
     ConnectionStore,
     InvoiceReader,
@@ -142,6 +143,7 @@ class RealtimeService:
             raise Unauthorized("this connection is not registered; reconnect")
         viewer = connection.viewer
         reply = self._current_state(viewer, channel)
+        channel = channel.for_viewer(viewer)
         now = self._clock.now()
         outcome = self._connections.add_subscription(
             Subscriber(connection_id, viewer),
@@ -157,8 +159,14 @@ class RealtimeService:
         return reply
 
     def unsubscribe(self, connection_id: str, channel: Channel) -> dict[str, Any]:
-        removed = self._connections.remove_subscription(connection_id, channel.name)
-        return server_message("unsubscribed", channel.name, {"removed": removed}, self._clock.now())
+        stored = channel
+        if channel.kind is ChannelKind.CONSUMER:
+            connection = self._connections.get_connection(connection_id)
+            if connection is None:
+                raise Unauthorized("this connection is not registered; reconnect")
+            stored = channel.for_viewer(connection.viewer)
+        removed = self._connections.remove_subscription(connection_id, stored.name)
+        return server_message("unsubscribed", channel.public_name, {"removed": removed}, self._clock.now())
 
     def _current_state(self, viewer: Viewer, channel: Channel) -> dict[str, Any]:
         """The snapshot a subscription is answered with; refuses what the viewer may not follow."""
@@ -167,6 +175,13 @@ class RealtimeService:
             if not viewer.is_admin or viewer.link_invoice_id is not None:
                 raise Forbidden("the admin channel needs the admin role")
             return server_message("subscribed", channel.name, {"channel": channel.name}, now)
+        if channel.kind is ChannelKind.CONSUMER:
+            # Only one's own: `consumer` names the caller's channel; naming another person's is refused.
+            if ROLE_CONSUMER not in viewer.roles or viewer.link_invoice_id is not None:
+                raise Forbidden("the consumer channel needs the consumer role")
+            if channel.resource_id not in (None, viewer.sub):
+                raise Forbidden("a consumer may follow only their own consumer channel")
+            return server_message("subscribed", channel.public_name, {"channel": channel.public_name}, now)
         resource_id = channel.resource_id or ""
         if channel.kind is ChannelKind.INVOICE:
             invoice = self._invoices.get(viewer.tenant_id, resource_id)
@@ -203,7 +218,12 @@ class RealtimeService:
             except ValidationFailed:
                 logger.warning("event %s names an unknown channel %r", detail.event_id, name)
                 continue
-            message = {"event": detail.event, "channel": channel.name, "data": detail.data, "ts": detail.ts}
+            message = {
+                "event": detail.event,
+                "channel": channel.public_name,
+                "data": detail.data,
+                "ts": detail.ts,
+            }
             self._push_channel(channel, detail.tenant_id, message, report)
 
     def tick(self) -> FanOutReport:
@@ -257,6 +277,8 @@ def _receives(viewer: Viewer, channel: Channel, tenant_id: str | None) -> bool:
         return False
     if tenant_id is None:
         return channel.kind is ChannelKind.ADMIN
+    if channel.kind is ChannelKind.CONSUMER and channel.resource_id != viewer.sub:
+        return False
     return viewer.tenant_id == tenant_id
 
 

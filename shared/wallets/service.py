@@ -136,6 +136,17 @@ def may_act_on(principal: Principal, wallet: Wallet) -> bool:
     return may_see(principal, wallet.tenant_id, wallet.customer_id)
 
 
+class PersistentOnly:
+    """The DestructionScheduler of a process that makes only persistent wallets (the consumer function has
+    no Scheduler grant): a persistent wallet has no countdown, so any call is a bug, refused loudly."""
+
+    def schedule_destruction(self, wallet_id: str, at: datetime) -> datetime:
+        raise InvalidState(f"wallet {wallet_id}: this function makes persistent wallets only")
+
+    def cancel_destruction(self, wallet_id: str) -> None:
+        raise InvalidState(f"wallet {wallet_id}: this function makes persistent wallets only")
+
+
 @dataclass(frozen=True)
 class _Plan:
     wallet_id: str
@@ -148,6 +159,7 @@ class _Plan:
     currency: str
     purpose: str | None
     announce_invoice: bool
+    extra_records: tuple[dict[str, Any], ...] = ()
 
 
 class WalletService:
@@ -234,6 +246,29 @@ class WalletService:
         )
         return self._create(principal, plan)
 
+    def create_consumer_wallet(
+        self, principal: Principal, wallet_id: str, records: list[dict[str, Any]]
+    ) -> WalletView:
+        """A consumer's persistent wallet (real keys and addresses, no card, no countdown), committed in one
+        transaction with `records`: the consumer capability's profile and uniqueness items, each put only if
+        absent. A lost condition is the caller's to judge (same person again, or an email held by another),
+        so ConcurrentUpdate is raised at once, never retried here."""
+        require_role(principal, CONSUMER)
+        plan = _Plan(
+            wallet_id=wallet_id,
+            tenant_id=principal.tenant_id,
+            invoice=None,
+            customer_id=principal.sub,
+            mode=WalletMode.PERSISTENT,
+            ttl_seconds=0,
+            spending_limit=Decimal(0),
+            currency=STANDALONE_CURRENCY,
+            purpose="consumer",
+            announce_invoice=False,
+            extra_records=tuple(records),
+        )
+        return self._create(principal, plan)
+
     def _create(self, principal: Principal, plan: _Plan) -> WalletView:
         now = self._clock.now().replace(microsecond=0)
         # Outside calls first, the transaction last: KMS and Stripe failing leave nothing written, and
@@ -262,12 +297,14 @@ class WalletService:
             created_at=now,
             updated_at=now,
         )
-        records = self._creation_records(wallet, plan, principal, now)
+        records = [*self._creation_records(wallet, plan, principal, now), *plan.extra_records]
         new = NewWallet(wallet, sealed, card, records, creation_deltas(wallet))
         for attempt in range(self._max_attempts):
             try:
                 self._wallets.create(new)
             except ConcurrentUpdate:
+                if plan.extra_records:
+                    raise
                 # Lost the invoice's uniqueness race: the winner holds the same card (same idempotency
                 # key) and the same schedule (same name), so nothing of ours needs undoing. Any other lost
                 # condition (a counter racing another wallet of the tenant) is retried as is.

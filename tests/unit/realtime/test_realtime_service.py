@@ -366,3 +366,23 @@ def test_gone_connection_that_cannot_be_deleted_does_not_stop_the_fan_out(world:
     report = service.fan_out(detail("wallet:funded", [f"wallet:{WALLET}"], {"tenant_id": "ten_a"}))
     assert (report.delivered, report.gone) == (1, 1)
     assert [m["event"] for m in world.pusher.to("live")] == ["wallet:funded"]
+
+
+def test_consumer_channel_is_the_callers_own(world: World) -> None:
+    mine = world.connect("mine", CUSTOMER)
+    stranger = world.connect("stranger", STRANGER)
+    twin = world.connect("twin", Viewer("usr_customer", "ten_b", frozenset({"consumer"})))
+    merchant = world.connect("merchant", MERCHANT)
+    for conn in (mine, stranger, twin):
+        reply = world.subscribe(conn, "consumer")
+        assert (reply["event"], reply["channel"]) == ("subscribed", "consumer")
+    assert error_code(world.subscribe(merchant, "consumer")) == "forbidden"
+    assert error_code(world.subscribe(stranger, "consumer:usr_customer")) == "forbidden"
+    assert error_code(world.subscribe(world.connect("link", LINK), "consumer")) == "forbidden"
+
+    world.service.fan_out(
+        detail("transfer:received", ["consumer:usr_customer"], {"tenant_id": "ten_a", "amount": "5.00"})
+    )
+    assert [m["channel"] for m in world.pusher.to(mine)] == ["consumer"]
+    assert world.pusher.to(stranger) == [] and world.pusher.to(twin) == []  # other person, other tenant
+    assert world.send(mine, action="unsubscribe", channel="consumer")["data"] == {"removed": True}

@@ -1,0 +1,1 @@
+"""The consumer wallet capability: people, their persistent wallet, KYC limits and internal transfers."""
