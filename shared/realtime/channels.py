@@ -12,8 +12,9 @@ from shared.realtime.ports import Viewer
 MAX_CHANNEL_LENGTH = 80
 _ID = r"[a-z0-9]{1,64}"
 _CHANNEL = re.compile(
-    rf"(?P<kind>wallet|countdown):(?P<wallet>wal_{_ID})|invoice:(?P<invoice>inv_{_ID})|admin"
+    rf"(?P<kind>wallet|countdown):(?P<wallet>wal_{_ID})|invoice:(?P<invoice>inv_{_ID})|(?P<wide>admin|platform)"
 )
+_GRAMMAR = "channel must be wallet:<id>, countdown:<id>, invoice:<id>, admin or platform"
 
 
 class ChannelKind(Enum):
@@ -21,6 +22,8 @@ class ChannelKind(Enum):
     COUNTDOWN = "countdown"
     INVOICE = "invoice"
     ADMIN = "admin"
+    # Every tenant's reserve and provider events, for operators only.
+    PLATFORM = "platform"
 
 
 @dataclass(frozen=True)
@@ -36,15 +39,15 @@ class Channel:
 def parse_channel(raw: object) -> Channel:
     """The channel named by a client message; anything outside the grammar is a validation error."""
     if not isinstance(raw, str) or len(raw) > MAX_CHANNEL_LENGTH:
-        raise ValidationFailed("channel must be wallet:<id>, countdown:<id>, invoice:<id> or admin")
+        raise ValidationFailed(_GRAMMAR)
     match = _CHANNEL.fullmatch(raw)
     if match is None:
-        raise ValidationFailed("channel must be wallet:<id>, countdown:<id>, invoice:<id> or admin")
+        raise ValidationFailed(_GRAMMAR)
     if match["wallet"]:
         return Channel(ChannelKind(match["kind"]), match["wallet"])
     if match["invoice"]:
         return Channel(ChannelKind.INVOICE, match["invoice"])
-    return Channel(ChannelKind.ADMIN, None)
+    return Channel(ChannelKind(match["wide"]), None)
 
 
 def may_view(viewer: Viewer, tenant_id: str, customer_id: str | None, invoice_id: str | None) -> bool:
