@@ -465,9 +465,10 @@ class WalletService:
         try:
             return self._finalizer.send(principal, invoice.id)
         except InvalidState:
-            # A concurrent creation (or the merchant) sent it between our read and the send.
+            # A concurrent creation (or the merchant) sent it between our read and the send; had it been
+            # voided meanwhile instead, it gets no wallet.
             again = self._visible_invoice(principal, invoice.id)
-            if again.status is InvoiceStatus.DRAFT:
+            if again.status in (InvoiceStatus.DRAFT, InvoiceStatus.VOID, InvoiceStatus.PAID):
                 raise
             return again
 

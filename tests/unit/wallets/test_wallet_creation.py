@@ -193,6 +193,21 @@ def test_a_draft_sent_meanwhile_by_a_concurrent_creation_is_taken_as_sent() -> N
     assert world.invoices.items[("tenant-a", INVOICE_ID)].status is InvoiceStatus.SENT
 
 
+def test_a_draft_voided_meanwhile_gets_no_wallet() -> None:
+    world = World(invoice(status=InvoiceStatus.DRAFT))
+
+    def merchant_voids_first() -> None:
+        key = ("tenant-a", INVOICE_ID)
+        world.invoices.items[key] = world.invoices.items[key].model_copy(
+            update={"status": InvoiceStatus.VOID}
+        )
+
+    world.finalizer.before_send = merchant_voids_first
+    with pytest.raises(InvalidState):
+        world.service.create_for_invoice(MERCHANT, INVOICE_ID)
+    assert world.wallets.wallets == {}
+
+
 def test_to_its_customer_a_draft_is_404_and_nothing_is_sent_or_made() -> None:
     world = World(invoice(status=InvoiceStatus.DRAFT))
     with pytest.raises(NotFound):
