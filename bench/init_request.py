@@ -47,6 +47,7 @@ APP_SECRET = {
 }
 MERCHANT = {"sub": "usr_bench", "tenant_id": "ten_bench", "roles": "merchant"}
 ADMIN = {"sub": "usr_bench_admin", "tenant_id": "ten_bench", "roles": "admin"}
+OPERATOR = {"sub": "usr_bench_operator", "tenant_id": "ten_platform", "roles": "operator"}
 MISSING_INVOICE = "inv_" + "0" * 24
 MISSING_WALLET = "wal_" + "0" * 24
 MARK = "BENCH-RESULT "
@@ -212,8 +213,8 @@ EVENTS: dict[str, tuple[str, Callable[[], dict[str, Any]]]] = {
         _rest("GET", f"/api/v2/invoice-wallets/{MISSING_WALLET}", principal=MERCHANT),
     ),
     "reconcile": (
-        "GET reconciliations (admin)",
-        _rest("GET", "/api/v2/reserve/reconciliations", principal=ADMIN),
+        "GET reconciliations (operator)",
+        _rest("GET", "/api/v2/reserve/reconciliations", principal=OPERATOR),
     ),
     "providers": ("GET /api/v1/providers/health", _rest("GET", "/api/v1/providers/health", principal=ADMIN)),
     "webhooks": (

@@ -34,7 +34,7 @@ from shared.ledger.shards import shard_of
 from tests.integration.conftest import FakeLambdaContext, api_event
 from tests.support.template import synthesized_template, table_properties
 
-ADMIN = {"sub": "usr_bench_admin", "tenant_id": "ten_bench", "roles": "admin"}
+OPERATOR = {"sub": "usr_bench_operator", "tenant_id": "ten_platform", "roles": "operator"}
 CREATED = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 POSTINGS = 2_000
 WALLETS, TENANTS = 200, 40
@@ -187,7 +187,7 @@ def _reconcile_calls(client: Any, ledger: DynamoDBLedger) -> dict[int, Counter[s
         def reconcile() -> Counter[str]:
             calls.clear()
             client.meta.events.register("before-call.dynamodb", count)
-            event = api_event("POST", "/api/v2/reserve/reconcile", principal=ADMIN)
+            event = api_event("POST", "/api/v2/reserve/reconcile", principal=OPERATOR)
             answer = handler.lambda_handler(event, FakeLambdaContext(function_name="reconcile"))
             client.meta.events.unregister("before-call.dynamodb", count)
             assert answer["statusCode"] == 200, answer

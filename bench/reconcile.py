@@ -13,7 +13,7 @@ wallets. To show it, the table must really hold the wallets' items:
   its cost grows with the table (real DynamoDB's does not);
 - reconcile is timed at 1k wallets, the table grown to 100k, and timed again; with moto's base-table Query
   scoped to the partition as DynamoDB's is (see `partition_scoped_queries`), and on moto as is.
-Both runs go through the function's handler (POST /api/v2/reserve/reconcile, admin), without provider
+Both runs go through the function's handler (POST /api/v2/reserve/reconcile, operator), without provider
 reporters (no provider is configured here), and their DynamoDB calls are counted. Prints numbers; never
 asserts. BENCH_RECONCILE_WALLETS changes the large size.
 """
@@ -46,7 +46,7 @@ from shared.ledger.movements import funding
 from tests.integration.conftest import FakeLambdaContext, api_event
 from tests.support.template import synthesized_template, table_properties
 
-ADMIN = {"sub": "usr_bench_admin", "tenant_id": "ten_bench", "roles": "admin"}
+OPERATOR = {"sub": "usr_bench_operator", "tenant_id": "ten_platform", "roles": "operator"}
 CREATED = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 SMALL = 1_000
 LARGE = int(os.environ.get("BENCH_RECONCILE_WALLETS", "100000"))
@@ -151,7 +151,7 @@ def run() -> dict[str, float]:
                 calls[event_name.rsplit(".", 1)[-1]] += 1
 
             def reconcile() -> dict[str, Any]:
-                event = api_event("POST", "/api/v2/reserve/reconcile", principal=ADMIN)
+                event = api_event("POST", "/api/v2/reserve/reconcile", principal=OPERATOR)
                 answer = handler.lambda_handler(event, FakeLambdaContext(function_name="reconcile"))
                 assert answer["statusCode"] == 200, answer
                 return dict(json.loads(answer["body"])["data"])

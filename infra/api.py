@@ -13,6 +13,12 @@ from constructs import Construct
 from infra.functions import Functions
 
 STAGE_NAME = "prod"
+# How long API Gateway reuses the authorizer's answer for one Authorization header. A TOKEN authorizer
+# cannot set a TTL per answer, so a cached answer could outlive its token's `exp` by up to this much; the
+# context therefore carries `exp` and every function refuses an expired one (shared.auth
+# principal_from_event): the cache saves authorizer calls, it never extends a token. Kept short anyway so
+# that a signing key rotated out of the JWKS stops authorizing within a minute.
+AUTHORIZER_CACHE_SECONDS = 60
 REST_API_LOGICAL_ID = "RestApi"
 
 CORS_ALLOW_HEADERS = [
@@ -63,6 +69,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v2/reserve/reconciliations", "reconcile"),
     Route("GET", "/api/v1/providers/health", "providers"),
     Route("GET", "/api/v2/provider-health/status", "providers"),
+    Route("GET", "/api/v2/provider-health/history", "providers"),
     Route("ANY", "/api/consumer/{proxy+}", "consumer"),
     # Stripe signs the raw bytes: no authorizer and no body model in front of the signature check.
     Route("POST", "/webhooks/stripe", "webhooks", public=True),
@@ -149,7 +156,7 @@ class Api(Construct):
             "TokenAuthorizer",
             handler=functions["authorizer"],
             identity_source=apigw.IdentitySource.header("Authorization"),
-            results_cache_ttl=Duration.seconds(300),
+            results_cache_ttl=Duration.seconds(AUTHORIZER_CACHE_SECONDS),
         )
         self.body_validator = self.rest_api.add_request_validator(
             "BodyValidator", validate_request_body=True, validate_request_parameters=True

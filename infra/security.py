@@ -11,7 +11,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-USER_GROUPS = ("merchant", "consumer", "admin")
+USER_GROUPS = ("merchant", "consumer", "admin", "operator")
 TENANT_ATTRIBUTE = "tenant_id"
 
 

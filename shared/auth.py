@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from shared.errors import Forbidden, Unauthorized
@@ -14,8 +15,18 @@ from shared.models.common import is_identifier
 if TYPE_CHECKING:
     from jwt import PyJWKClient
 
-ROLES = frozenset({"consumer", "merchant", "admin"})
-CONSUMER, MERCHANT, ADMIN = "consumer", "merchant", "admin"
+ROLES = frozenset({"consumer", "merchant", "admin", "operator"})
+# `operator` runs the platform: the reserve, reconciliations, provider history and the `platform` channel
+# span every tenant, so they are the operator's alone (a tenant's admin sees its own tenant only).
+CONSUMER, MERCHANT, ADMIN, OPERATOR = "consumer", "merchant", "admin", "operator"
+# Ids the platform itself stands behind: `link-payer` is the customer of an invoice paid through its link,
+# `link:<invoice>` the subject of a payment-link caller. A JWT naming one would act as that payer.
+LINK_PAYER = "link-payer"
+LINK_SUBJECT_PREFIX = "link:"
+
+
+def is_reserved_subject(sub: str) -> bool:
+    return sub == LINK_PAYER or sub.startswith(LINK_SUBJECT_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -28,6 +39,9 @@ class Principal:
     roles: frozenset[str]
     link_invoice_id: str | None = None
     link_wallet_id: str | None = None
+    # The token's `exp` (Unix seconds): carried in the authorizer context so that a cached authorization
+    # never outlives its token (see `principal_from_event`).
+    expires_at: int | None = field(default=None, compare=False)
 
     @property
     def is_link(self) -> bool:
@@ -39,6 +53,8 @@ class Principal:
     def to_context(self) -> dict[str, str]:
         """The authorizer context form: scalars only, roles comma-joined."""
         context = {"sub": self.sub, "tenant_id": self.tenant_id, "roles": ",".join(sorted(self.roles))}
+        if self.expires_at is not None:
+            context["exp"] = str(self.expires_at)
         if self.link_wallet_id is not None:
             context["link_invoice_id"] = self.link_invoice_id or ""
             context["link_wallet_id"] = self.link_wallet_id
@@ -67,14 +83,35 @@ def principal_from_claims(sub: Any, tenant_id: Any, roles: Any) -> Principal:
     return Principal(sub=sub, tenant_id=tenant_id, roles=_split_roles(roles))
 
 
-def principal_from_event(event: Mapping[str, Any], *, allow_link: bool = False) -> Principal:
+def _expiry_of(raw: Any) -> int | None:
+    if raw is None or raw == "":
+        return None
+    try:
+        return int(str(raw))
+    except ValueError:
+        raise Unauthorized("token expiry is malformed") from None
+
+
+def principal_from_event(
+    event: Mapping[str, Any], *, allow_link: bool = False, now: Callable[[], float] = time.time
+) -> Principal:
     """The caller as the API Gateway authorizer described it in `requestContext.authorizer`.
+
+    API Gateway may answer from its authorizer cache for up to the authorizer's TTL (infra/api.py), which
+    a TOKEN authorizer cannot shorten per token; so the context carries the token's `exp`, and a cached
+    authorization is refused here (401) once that moment has passed: no request runs on an expired token.
+    A context without `exp` comes only from hand-built events (our authorizer always sets it).
 
     A payment-link caller is refused (403) unless the route takes links (`allow_link`: fund and pay)."""
     context = (event.get("requestContext") or {}).get("authorizer") or {}
     principal = principal_from_claims(context.get("sub"), context.get("tenant_id"), context.get("roles"))
+    expires_at = _expiry_of(context.get("exp"))
+    if expires_at is not None and expires_at <= now():
+        raise Unauthorized("token is expired")
     link_wallet = context.get("link_wallet_id")
     if not link_wallet:
+        if is_reserved_subject(principal.sub):
+            raise Unauthorized("token subject is reserved")
         return principal
     if not allow_link:
         raise Forbidden("a payment link may only fund and pay its own wallet")
@@ -83,7 +120,9 @@ def principal_from_event(event: Mapping[str, Any], *, allow_link: bool = False) 
         raise Unauthorized("payment link scope is malformed")
     if not (isinstance(link_invoice, str) and is_identifier(link_invoice)):
         raise Unauthorized("payment link scope is malformed")
-    return Principal(principal.sub, principal.tenant_id, principal.roles, link_invoice, link_wallet)
+    return Principal(
+        principal.sub, principal.tenant_id, principal.roles, link_invoice, link_wallet, expires_at
+    )
 
 
 def require_role(principal: Principal, *roles: str) -> None:
@@ -119,7 +158,7 @@ class JwtVerifier:
 
             self._jwks = PyJWKClient(jwks_url, cache_keys=True, lifespan=3600, timeout=5)
 
-    def verify(self, token: str) -> Principal:
+    def verify(self, token: str, now: Callable[[], float] = time.time) -> Principal:
         import jwt
 
         if not token or len(token) > 8192:
@@ -142,11 +181,18 @@ class JwtVerifier:
         except (jwt.PyJWTError, ValueError) as exc:
             raise Unauthorized("token is invalid or expired") from exc
         self._check_audience(claims)
-        return principal_from_claims(
+        # The leeway above forgives clock skew on `iat`/`nbf`; a token is never honoured past its `exp`.
+        expires_at = int(claims["exp"])
+        if expires_at <= now():
+            raise Unauthorized("token is expired")
+        principal = principal_from_claims(
             claims.get("sub"),
             claims.get("tenant_id", claims.get("custom:tenant_id")),
             claims.get("roles", claims.get("cognito:groups")),
         )
+        if is_reserved_subject(principal.sub):
+            raise Unauthorized("token subject is reserved")
+        return Principal(principal.sub, principal.tenant_id, principal.roles, expires_at=expires_at)
 
     def _check_audience(self, claims: dict[str, Any]) -> None:
         # Cognito ID tokens carry `aud`; its access tokens carry `client_id` instead and no `aud`.

@@ -1,76 +1,61 @@
-"""Providers function: the scheduled health check, and the two provider-health views from recorded health."""
+"""Providers function: the scheduled health check, the provider-health views and the history (operator)."""
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from shared.api import caller, ok, rest_function
+from shared.api import caller, ok, page_of, rest_function
 from shared.bootstrap import app as capabilities
-from shared.outbox.records import iso
-from shared.providers.models import CIRCLE, DEFAULT_ORDER, TEMPO, HealthStatus
-from shared.providers.service import Overview, ProviderView, overview
+from shared.providers.models import DEFAULT_ORDER
+from shared.providers.service import Overview, overview, provider_history
+from shared.providers.views import health_list, health_status, history_entry
 
 logger = Logger()
 metrics = Metrics()
 router = APIGatewayRouter()
 
 
-def _number(value: Decimal | None) -> float | None:
-    # Rates and throughput are measurements, not money: a JSON number is the natural form.
-    return float(value) if value is not None else None
-
-
-def _status(view: ProviderView | None) -> str:
-    # No recorded check means nobody can vouch for the provider: shown as down, never as healthy.
-    return view.record.status.value if view and view.record else HealthStatus.DOWN.value
-
-
 def _overview() -> Overview:
     return overview(capabilities().provider_health, DEFAULT_ORDER)
 
 
-@router.get("/api/v1/providers/health", summary="Each provider's recorded health")
+@router.get(
+    "/api/v1/providers/health",
+    summary="Each provider's recorded health",
+    description="`status` is healthy, degraded or down as last checked; `unknown` before the first check "
+    "(as in /api/v2/provider-health/status), since an unchecked provider is not known to be down.",
+)
 def providers_health() -> Response[Any]:
     caller(router)
-    overview = _overview()
-    listed = []
-    for name, view in overview.providers.items():
-        record = view.record
-        listed.append(
-            {
-                "name": name,
-                "status": _status(view),
-                "latency": record.latency_ms if record else None,
-                "successRate": _number(record.success_rate) if record else None,
-            }
-        )
-    return ok({"providers": listed})
+    return ok(health_list(_overview()))
 
 
-@router.get("/api/v2/provider-health/status", summary="Provider health and the current primary")
+@router.get(
+    "/api/v2/provider-health/status",
+    summary="Provider health and the current primary",
+    description="Before the first check a provider is `unknown` and `primary` is the one calls would use "
+    "now: the first of the configured order whose circuit is not open.",
+)
 def provider_health_status() -> Response[Any]:
     caller(router)
-    overview = _overview()
-    data: dict[str, Any] = {}
-    for name in (TEMPO, CIRCLE):
-        view = overview.providers.get(name)
-        record = view.record if view else None
-        data[name] = {
-            "status": _status(view),
-            "latency": record.latency_ms if record else None,
-            "tps": _number(record.tps) if record else None,
-            "error_rate": _number(record.error_rate) if record else None,
-            "checked_at": iso(record.checked_at) if record else None,
-            "circuit": view.breaker.phase.value if view else "closed",
-        }
-    data["primary"] = overview.primary.name if overview.primary else None
-    data["timestamp"] = iso(capabilities().adapters.clock.now())
-    return ok(data)
+    return ok(health_status(_overview(), capabilities().adapters.clock.now()))
+
+
+@router.get(
+    "/api/v2/provider-health/history",
+    summary="Every provider check and primary change, newest first (operator)",
+)
+def provider_health_history(
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> Response[Any]:
+    page = provider_history(caller(router), capabilities().provider_history, limit, cursor)
+    return ok(page_of("history", [history_entry(entry) for entry in page.items], page.next_cursor))
 
 
 app, handle_api_request = rest_function(router)

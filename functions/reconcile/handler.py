@@ -1,4 +1,4 @@
-"""Reconcile function: the daily reserve reconciliation (schedule), on demand, and its history (admin)."""
+"""Reconcile function: the daily reserve reconciliation (schedule), on demand, and its history (operator)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ metrics = Metrics()
 router = APIGatewayRouter()
 
 
-@router.post("/api/v2/reserve/reconcile", summary="Reconcile the reserve now (admin)")
+@router.post("/api/v2/reserve/reconcile", summary="Reconcile the reserve now (operator)")
 def reconcile(idempotency_key: IdempotencyKey = None) -> Response[Any]:
     principal = caller(router)
     return idempotent(
@@ -30,7 +30,7 @@ def reconcile(idempotency_key: IdempotencyKey = None) -> Response[Any]:
     )
 
 
-@router.get("/api/v2/reserve/reconciliations", summary="Reconciliation records, newest day first (admin)")
+@router.get("/api/v2/reserve/reconciliations", summary="Reconciliation records, newest day first (operator)")
 def reconciliations(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=64)] = None,

@@ -1,23 +1,31 @@
 """ProviderHealthRepository on the table: `PROVIDER#{name}` HEALTH and BREAKER items, `PROVIDERS`/`PRIMARY`.
 
 Every write is conditional on the version it read, so overlapping health checks and concurrent Lambdas
-tripping the same breaker agree on one history; outbox items commit in the same transaction.
+tripping the same breaker agree on one history; outbox items commit in the same transaction. Each health
+write and primary change also adds an entry to `PROVIDERHISTORY` (sk: time, kind, provider, version) in
+that transaction: the operator's history, newest first, kept HISTORY_RETENTION. One check a minute per
+provider is far below one partition's write limit.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from shared.adapters.dynamodb_cursor import decode_cursor, encode_cursor
 from shared.adapters.dynamodb_table import from_item, put_new, to_item, translated_errors
 from shared.errors import DependencyUnavailable
 from shared.outbox.records import iso
 from shared.providers.models import HealthStatus
+from shared.providers.port import HistoryPage
 from shared.providers.state import BreakerPhase, BreakerState, HealthRecord, PrimaryRecord
 
 PRIMARY_KEY = {"pk": "PROVIDERS", "sk": "PRIMARY"}
+HISTORY_PARTITION = "PROVIDERHISTORY"
+HISTORY_RETENTION = timedelta(days=90)
+_CHECK, _PRIMARY_CHANGE = "check", "primary"
 _BATCH_ATTEMPTS = 5
 
 
@@ -126,6 +134,23 @@ def primary_from_item(values: dict[str, Any]) -> PrimaryRecord:
     )
 
 
+def _history_item(kind: str, at: datetime, name: str, version: int, item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **item,
+        "pk": HISTORY_PARTITION,
+        "sk": f"{iso(at)}#{kind}#{name}#{version:010d}",
+        "entity": f"provider_history_{kind}",
+        "kind": kind,
+        "ttl": int((at + HISTORY_RETENTION).timestamp()),
+    }
+
+
+def _history_entry(values: dict[str, Any]) -> HealthRecord | PrimaryRecord:
+    if values["kind"] == _CHECK:
+        return health_from_item(values)
+    return primary_from_item(values)
+
+
 def _versioned_put(table: str, item: dict[str, Any], expected_version: int) -> dict[str, Any]:
     put: dict[str, Any] = {"TableName": table, "Item": to_item(item)}
     if expected_version == 0:
@@ -177,7 +202,9 @@ class DynamoDBProviderHealthRepository:
         raise DependencyUnavailable("the table is busy; retry")
 
     def put_health(self, record: HealthRecord, expected_version: int, records: list[dict[str, Any]]) -> None:
-        self._write(_versioned_put(self._table, health_item(record), expected_version), records)
+        item = health_item(record)
+        entry = _history_item(_CHECK, record.checked_at, record.name, record.version, item)
+        self._write(_versioned_put(self._table, item, expected_version), [*records, entry])
 
     def put_breaker(self, state: BreakerState, expected_version: int) -> None:
         self._write(_versioned_put(self._table, breaker_item(state), expected_version), [])
@@ -185,7 +212,30 @@ class DynamoDBProviderHealthRepository:
     def put_primary(
         self, primary: PrimaryRecord, expected_version: int, records: list[dict[str, Any]]
     ) -> None:
-        self._write(_versioned_put(self._table, primary_item(primary), expected_version), records)
+        item = primary_item(primary)
+        entry = _history_item(_PRIMARY_CHANGE, primary.since, primary.name or "none", primary.version, item)
+        self._write(_versioned_put(self._table, item, expected_version), [*records, entry])
+
+    def history(self, limit: int, cursor: str | None) -> HistoryPage:
+        if not 1 <= limit <= 100:
+            raise ValueError("limit must be 1..100")
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": HISTORY_PARTITION}},
+            "ScanIndexForward": False,
+            "Limit": limit + 1,
+        }
+        if cursor:
+            request["ExclusiveStartKey"] = decode_cursor(
+                cursor, ("pk", "sk"), lambda key: key["pk"] == HISTORY_PARTITION
+            )
+        with translated_errors():
+            response = self._client.query(**request)
+        items = response.get("Items", [])
+        page = items[:limit]
+        next_cursor = encode_cursor(page[-1], ("pk", "sk")) if len(items) > limit and page else None
+        return HistoryPage([_history_entry(from_item(item)) for item in page], next_cursor)
 
     def _write(self, put: dict[str, Any], records: list[dict[str, Any]]) -> None:
         with translated_errors():

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from shared.bootstrap.adapters import Adapters
 
 if TYPE_CHECKING:
+    from shared.adapters.dynamodb_provider_health import DynamoDBProviderHealthRepository
     from shared.adapters.eventbus_stream import OutboxBatchProcessor
     from shared.checkout.links import PaymentLinks
     from shared.checkout.service import CheckoutService
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
     from shared.health.service import HealthService
     from shared.invoices.service import InvoiceService
     from shared.payments.service import PaymentService
-    from shared.providers.port import ProviderHealthRepository
+    from shared.providers.port import ProviderHealthRepository, ProviderHistory
     from shared.providers.service import HealthCheckService
     from shared.realtime.service import RealtimeService
     from shared.reserve.service import ReconciliationService, ReserveMetrics, SupplyReporter
@@ -66,6 +67,7 @@ class Capabilities:
             a.destruction_scheduler,
             a.clock,
             self._cardholder,
+            self.invoices,
         )
 
     @cached_property
@@ -202,6 +204,14 @@ class Capabilities:
     # -- providers, health, events --------------------------------------------------------------------
     @cached_property
     def provider_health(self) -> ProviderHealthRepository:
+        return self._provider_store
+
+    @cached_property
+    def provider_history(self) -> ProviderHistory:
+        return self._provider_store
+
+    @cached_property
+    def _provider_store(self) -> DynamoDBProviderHealthRepository:
         from shared.adapters.dynamodb_provider_health import DynamoDBProviderHealthRepository
 
         return DynamoDBProviderHealthRepository(self.adapters.dynamodb, self.adapters.settings.table_name)

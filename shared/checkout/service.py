@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+from datetime import datetime
 from functools import cache
 from importlib import resources
 from typing import Any, Protocol
@@ -50,6 +51,48 @@ def script_json(data: Any) -> str:
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False).translate(_SCRIPT_SAFE)
 
 
+# What a link holder may see: anyone holding the link (forwarded mail, a shared screen) sees these, so the
+# merchant's own fields (metadata, created_by, customer_id, tenant_id, enterprise address) stay out.
+PUBLIC_INVOICE_FIELDS = (
+    "id",
+    "object",
+    "number",
+    "currency",
+    "status",
+    "line_items",
+    "subtotal",
+    "tax_amount",
+    "total_amount",
+    "amount_paid",
+    "amount_due",
+    "due_date",
+)
+PUBLIC_WALLET_FIELDS = (
+    "wallet_id",
+    "object",
+    "wallet_type",
+    "wallet_address",
+    "solana_address",
+    "balance",
+    "currency",
+    "status",
+    "expires_at",
+    "remaining_seconds",
+)
+
+
+def public_invoice(invoice: Invoice) -> dict[str, Any]:
+    """The invoice as its payer needs it: number, amounts, currency, lines, due date and status."""
+    full = invoice.to_api()
+    return {name: full[name] for name in PUBLIC_INVOICE_FIELDS}
+
+
+def public_wallet(wallet: Wallet, now: datetime) -> dict[str, Any]:
+    """The wallet as its payer needs it: where to pay, its status and countdown."""
+    full = wallet.to_api(now)
+    return {name: full[name] for name in PUBLIC_WALLET_FIELDS}
+
+
 class CheckoutService:
     """Resolves a payment link to its invoice and wallet, for the payer holding the link.
 
@@ -74,10 +117,10 @@ class CheckoutService:
         """
         invoice, wallet = self._resolve(self._links.verify(token))
         if invoice.status is InvoiceStatus.PAID:
-            return {"message": ALREADY_PAID, "invoice": invoice.to_api()}
+            return {"message": ALREADY_PAID, "invoice": public_invoice(invoice)}
         return {
-            "invoice": invoice.to_api(),
-            "wallet": wallet.to_api(self._clock.now()),
+            "invoice": public_invoice(invoice),
+            "wallet": public_wallet(wallet, self._clock.now()),
             "paymentMethods": list(PAYMENT_METHODS),
         }
 

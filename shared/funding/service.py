@@ -3,8 +3,10 @@ stablecoins at a healthy provider, and post the ledger journal with the wallet's
 
 Order and keys make every step safe to repeat:
 - the provider is chosen before anything is charged, so "no provider" never charges;
-- the Stripe key is derived from the wallet and the caller's Idempotency-Key (or, without one, the
-  wallet's refund count), so a retried request finds the same PaymentIntent instead of charging again;
+- the Stripe key is derived from the wallet and the caller's Idempotency-Key, so a retried request finds
+  the same PaymentIntent instead of charging again; without one every call is a new attempt with a new
+  key (a declined card must not bind the wallet's key to it for Stripe's 24 hours), and a call while
+  another attempt holds the claim is refused before anything is charged;
 - a per-wallet claim names the PaymentIntent and provider before the mint (keyed by the PaymentIntent),
   so a retry after a crash mints at the same provider with the same key, and two requests with different
   keys cannot both fund one wallet (the loser is refunded before anything is minted for it);
@@ -57,7 +59,7 @@ from shared.funding.refunds import (
     refund_key,
     unmint_key,
 )
-from shared.ids import is_wallet_id
+from shared.ids import is_wallet_id, new_id
 from shared.ledger.assets import fiat_to_token
 from shared.ledger.movements import funding
 from shared.ledger.ports import PostOutcome
@@ -76,12 +78,13 @@ _COMMIT_ATTEMPTS = 3
 WEBHOOK_ACTOR = "stripe-webhook"
 
 
-def charge_key(wallet_id: str, principal: Principal, request_key: str | None, refunds: int) -> str:
+def charge_key(wallet_id: str, principal: Principal, request_key: str | None) -> str:
     """The Stripe idempotency key of one funding attempt. With the caller's Idempotency-Key it is fixed for
-    that key (scoped to the caller, as the key is); without one it is the wallet's attempt number, which
-    only a refund moves on."""
+    that key (scoped to the caller, as the key is), so retries meet the same PaymentIntent; without one it
+    is new on every call: Stripe binds a key to its first request's parameters for 24 hours, so a shared
+    key would leave a declined card's attempt blocking every other card of the wallet."""
     if request_key is None:
-        return f"fund-{wallet_id}-attempt-{refunds}"
+        return f"fund-{wallet_id}-{new_id('att')}"
     scoped = f"{principal.tenant_id}\x1f{principal.sub}\x1f{request_key}".encode()
     return f"fund-{wallet_id}-{hashlib.sha256(scoped).hexdigest()[:40]}"
 
@@ -124,7 +127,7 @@ class FundingService:
         require_role(principal, MERCHANT, ADMIN, CONSUMER)
         wallet = self._visible(principal, wallet_id)
         claim = self._store.claim_of(wallet.wallet_id)
-        key = charge_key(wallet.wallet_id, principal, request_key, claim.refunds)
+        key = charge_key(wallet.wallet_id, principal, request_key)
         if (
             wallet.status is WalletStatus.FUNDED
             and claim.state is ClaimState.FUNDED
@@ -136,6 +139,10 @@ class FundingService:
         if claim.intent_id is not None and claim.charge_key == key:
             self._recover(principal, wallet, claim, now)
         asset, amount_due = self._fundable(wallet, now)
+        if claim.state is ClaimState.MINTING and claim.charge_key != key:
+            # Another attempt holds the claim: it (or its retry, or the sweeper) finishes. Charging now would
+            # only lose the claim and be refunded.
+            raise Conflict("another funding of this wallet is in progress; retry later")
 
         provider = self._router.choose_provider()
         result = self._payments.charge(
@@ -182,7 +189,7 @@ class FundingService:
             return "already_funded"
         principal = Principal(WEBHOOK_ACTOR, wallet.tenant_id, frozenset())
         now = self._clock.now()
-        key = charge_key(wallet.wallet_id, principal, None, claim.refunds)
+        key = charge_key(wallet.wallet_id, principal, None)
         try:
             asset, amount_due = self._fundable(wallet, now)
             if amount_due != payment.amount_received_minor or payment.currency.upper() != wallet.currency:

@@ -201,8 +201,12 @@ class Wallet(BaseModel):
         return self.status
 
     def remaining_seconds(self, now: datetime) -> int | None:
+        """Seconds left on the countdown: 0 once the wallet is destroying, destroyed or expired (a wallet
+        destroyed early, by payment, keeps its expires_at but has no time left)."""
         if self.expires_at is None:
             return None
+        if self.status in FINISHED:
+            return 0
         return max(0, int((self.expires_at - now).total_seconds()))
 
     def to_api(self, now: datetime) -> dict[str, Any]:

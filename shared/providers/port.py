@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from shared.providers.models import Asset, HealthSample, ProviderTx, SwapResult, Transfer
@@ -73,6 +74,22 @@ class ProviderHealthRepository(Protocol):
     def put_primary(
         self, primary: PrimaryRecord, expected_version: int, records: list[dict[str, Any]]
     ) -> None: ...
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    """One page of the history: each check as its HealthRecord, each primary change as its PrimaryRecord."""
+
+    items: list[HealthRecord | PrimaryRecord]
+    next_cursor: str | None
+
+
+class ProviderHistory(Protocol):
+    """Every recorded check and primary change, kept beside the current state by the same writes."""
+
+    def history(self, limit: int, cursor: str | None) -> HistoryPage:
+        """Newest first; a cursor this repository did not issue is ValidationFailed."""
+        ...
 
 
 class MetricsSink(Protocol):

@@ -7,18 +7,26 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
+from shared.auth import OPERATOR, Principal, require_role
 from shared.clock import Clock
 from shared.errors import ConcurrentUpdate, ProviderUnavailable
 from shared.outbox.records import iso, outbox_item
 from shared.providers.errors import ProviderCallFailed
 from shared.providers.models import HealthSample, HealthStatus
-from shared.providers.port import MetricsSink, ProviderHealthRepository, StablecoinProvider
+from shared.providers.port import (
+    HistoryPage,
+    MetricsSink,
+    ProviderHealthRepository,
+    ProviderHistory,
+    StablecoinProvider,
+)
 from shared.providers.selection import SelectionPolicy, elect
 from shared.providers.state import HEALTH_WINDOW, BreakerPhase, BreakerState, HealthRecord, PrimaryRecord
 
 T = TypeVar("T")
 
-ADMIN_CHANNELS = ["admin"]
+# Provider health is platform-wide: every tenant's admins hear of it, and operators on `platform`.
+ADMIN_CHANNELS = ["admin", "platform"]
 FAILOVER_METRIC = "ProviderFailover"
 # Lost races on a breaker are retried this often; after that the call proceeds on the state last read.
 _BREAKER_WRITE_ATTEMPTS = 3
@@ -36,6 +44,29 @@ class Overview:
 
     providers: dict[str, ProviderView]
     primary: PrimaryRecord | None
+
+
+# How the views show a provider nobody has checked yet (HealthStatus has no such value: a probe always
+# answers healthy, degraded or down).
+UNKNOWN = "unknown"
+
+
+def primary_name(view: Overview, now: datetime, policy: SelectionPolicy | None = None) -> str | None:
+    """The recorded primary; before the first election, the provider calls would use now (the first of
+    the configured order, unless its circuit is open), not `None` while funding works."""
+    if view.primary is not None:
+        return view.primary.name
+    health = {name: p.record for name, p in view.providers.items() if p.record is not None}
+    breakers = {name: p.breaker for name, p in view.providers.items()}
+    return elect(health, breakers, now, policy or SelectionPolicy(order=tuple(view.providers))).name
+
+
+def provider_history(
+    principal: Principal, repository: ProviderHistory, limit: int, cursor: str | None
+) -> HistoryPage:
+    """Every check and primary change, newest first: platform-wide, so the operator's alone."""
+    require_role(principal, OPERATOR)
+    return repository.history(limit, cursor)
 
 
 def overview(repository: ProviderHealthRepository, names: Sequence[str]) -> Overview:

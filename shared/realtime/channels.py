@@ -14,10 +14,10 @@ MAX_CHANNEL_LENGTH = 137
 _ID = r"[a-z0-9]{1,64}"
 _SUBJECT = r"[A-Za-z0-9][A-Za-z0-9_.:@|+-]{0,127}"
 _CHANNEL = re.compile(
-    rf"(?P<kind>wallet|countdown):(?P<wallet>wal_{_ID})|invoice:(?P<invoice>inv_{_ID})|admin"
+    rf"(?P<kind>wallet|countdown):(?P<wallet>wal_{_ID})|invoice:(?P<invoice>inv_{_ID})|(?P<wide>admin|platform)"
     rf"|consumer(?::(?P<person>{_SUBJECT}))?"
 )
-_GRAMMAR = "channel must be wallet:<id>, countdown:<id>, invoice:<id>, consumer or admin"
+_GRAMMAR = "channel must be wallet:<id>, countdown:<id>, invoice:<id>, consumer, admin or platform"
 
 
 class ChannelKind(Enum):
@@ -28,6 +28,8 @@ class ChannelKind(Enum):
     CONSUMER = "consumer"
     """A person's own consumer events. Clients name it `consumer`; the server keeps it as
     `consumer:<sub>` (the outbox names it so too), resolved from the connection's own subject."""
+    # Every tenant's reserve and provider events, for operators only.
+    PLATFORM = "platform"
 
 
 @dataclass(frozen=True)
@@ -62,9 +64,9 @@ def parse_channel(raw: object) -> Channel:
         return Channel(ChannelKind(match["kind"]), match["wallet"])
     if match["invoice"]:
         return Channel(ChannelKind.INVOICE, match["invoice"])
-    if raw.startswith("consumer"):
-        return Channel(ChannelKind.CONSUMER, match["person"])
-    return Channel(ChannelKind.ADMIN, None)
+    if match["wide"]:
+        return Channel(ChannelKind(match["wide"]), None)
+    return Channel(ChannelKind.CONSUMER, match["person"])
 
 
 def may_view(viewer: Viewer, tenant_id: str, customer_id: str | None, invoice_id: str | None) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from shared.models.invoice import Invoice
+from shared.models.invoice import Invoice, InvoiceStatus
 from shared.realtime.ports import InvoiceView
 
 
@@ -33,4 +33,5 @@ class RepositoryInvoiceReader:
             tenant_id=invoice.tenant_id,
             customer_id=invoice.customer_id,
             public=invoice.to_api(),
+            is_draft=invoice.status is InvoiceStatus.DRAFT,
         )

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 ROLE_CONSUMER = "consumer"
 ROLE_MERCHANT = "merchant"
 ROLE_ADMIN = "admin"
-ROLE_CONSUMER = "consumer"
+ROLE_OPERATOR = "operator"
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,10 @@ class Viewer:
     @property
     def is_admin(self) -> bool:
         return ROLE_ADMIN in self.roles
+
+    @property
+    def is_operator(self) -> bool:
+        return ROLE_OPERATOR in self.roles and self.link_invoice_id is None
 
     @property
     def acts_for_tenant(self) -> bool:
@@ -130,6 +134,8 @@ class InvoiceView:
     tenant_id: str
     customer_id: str | None
     public: Mapping[str, Any]
+    # A draft is the merchant's work in progress: only the tenant's merchants and admins may follow it.
+    is_draft: bool = False
 
 
 class InvoiceReader(Protocol):

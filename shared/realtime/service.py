@@ -54,6 +54,8 @@ def server_message(event: str, channel: str | None, data: Mapping[str, Any], now
 
 # Statuses whose countdown is over: the tick stops pushing them.
 _OVER = frozenset({"destroyed", "expired"})
+# Statuses whose countdown shows 0 (as Wallet.remaining_seconds does for the REST reads).
+_NO_TIME_LEFT = _OVER | {"destroying"}
 # Statuses a past expires_at shows as `expired` (as the REST reads do), before any trigger ran.
 _EXPIRABLE = frozenset({"active", "funded"})
 
@@ -63,6 +65,9 @@ def countdown_data(wallet: WalletSnapshot, now: datetime) -> dict[str, Any]:
     if expires_at is None:
         raise InvalidState("this wallet has no countdown")
     remaining = max(0, int((expires_at - now).total_seconds()))
+    if wallet.status in _NO_TIME_LEFT:
+        # A wallet being or already destroyed has no time left, whatever its expires_at said.
+        remaining = 0
     status = "expired" if remaining == 0 and wallet.status in _EXPIRABLE else wallet.status
     return {
         "walletId": wallet.wallet_id,
@@ -182,12 +187,18 @@ class RealtimeService:
             if channel.resource_id not in (None, viewer.sub):
                 raise Forbidden("a consumer may follow only their own consumer channel")
             return server_message("subscribed", channel.public_name, {"channel": channel.public_name}, now)
+        if channel.kind is ChannelKind.PLATFORM:
+            if not viewer.is_operator:
+                raise Forbidden("the platform channel needs the operator role")
+            return server_message("subscribed", channel.name, {"channel": channel.name}, now)
         resource_id = channel.resource_id or ""
         if channel.kind is ChannelKind.INVOICE:
             invoice = self._invoices.get(viewer.tenant_id, resource_id)
             if invoice is None or not may_view(
                 viewer, invoice.tenant_id, invoice.customer_id, invoice.invoice_id
             ):
+                raise NotFound("invoice not found")
+            if invoice.is_draft and not viewer.acts_for_tenant:
                 raise NotFound("invoice not found")
             return server_message("invoice:state", channel.name, invoice.public, now)
         wallet = self._wallets.get(resource_id, viewer)
@@ -271,8 +282,11 @@ def _receives(viewer: Viewer, channel: Channel, tenant_id: str | None) -> bool:
     """Tenant isolation of the fan-out: a connection only ever sees its own tenant's events.
 
     An event without a tenant is platform-wide (provider switches, reserve reconciliation): it only
-    reaches admins on the admin channel, never a tenant-scoped channel.
+    reaches admins on the admin channel and operators on the platform channel, never a tenant-scoped
+    channel. The platform channel carries every tenant's platform events, to operators alone.
     """
+    if channel.kind is ChannelKind.PLATFORM:
+        return viewer.is_operator
     if channel.kind is ChannelKind.ADMIN and not viewer.is_admin:
         return False
     if tenant_id is None:

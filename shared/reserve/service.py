@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
 
-from shared.auth import ADMIN, Principal, require_role
+from shared.auth import OPERATOR, Principal, require_role
 from shared.clock import Clock
 from shared.errors import WalletsError
 from shared.ledger.assets import AssetKind, asset
@@ -31,6 +31,8 @@ from shared.providers.port import StablecoinProvider
 logger = Logger()
 
 DISCREPANCY_EVENT = "reserve:discrepancy"
+# The reserve spans every tenant: its alarm goes to the operators' channel, never a tenant's `admin`.
+DISCREPANCY_CHANNELS = ["platform"]
 SCHEDULE_ACTOR = "schedule"
 
 
@@ -208,14 +210,14 @@ class ReconciliationService:
         self._supply = supply
 
     def reconcile_on_request(self, principal: Principal) -> Reconciliation:
-        require_role(principal, ADMIN)
+        require_role(principal, OPERATOR)
         return self._reconcile("api", principal.sub)
 
     def reconcile_on_schedule(self) -> Reconciliation:
         return self._reconcile("schedule", SCHEDULE_ACTOR)
 
     def history(self, principal: Principal, limit: int, cursor: str | None) -> ReconciliationPage:
-        require_role(principal, ADMIN)
+        require_role(principal, OPERATOR)
         return self._repository.page(limit, cursor)
 
     def _reconcile(self, trigger: str, actor: str) -> Reconciliation:
@@ -228,7 +230,9 @@ class ReconciliationService:
         day = now.astimezone(UTC).date()
         records = []
         if report.status is Status.DISCREPANCY:
-            records.append(outbox_item(DISCREPANCY_EVENT, ["admin"], _event_data(day, report), now))
+            records.append(
+                outbox_item(DISCREPANCY_EVENT, DISCREPANCY_CHANNELS, _event_data(day, report), now)
+            )
         stored = self._repository.save(day, report, trigger, actor, now, records)
         if report.status is Status.DISCREPANCY:
             self._metrics.discrepancy(report.gap)

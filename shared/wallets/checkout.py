@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from shared.auth import MERCHANT, Principal, require_role
+from shared.auth import LINK_PAYER, MERCHANT, Principal, require_role
 from shared.checkout.links import PaymentLinks
 from shared.errors import ValidationFailed, WalletsError
 from shared.invoices.service import InvoiceService
@@ -16,10 +16,6 @@ from shared.models.invoice import InvoiceCreate
 from shared.models.wallet import CreateInvoiceWallet, WalletMode
 from shared.outbox.records import iso
 from shared.wallets.service import WalletService, WalletView
-
-# An invoice made without a customer is paid through its link by whoever holds it: no consumer account
-# is addressed, and this reserved id stands for that in the invoice's required customer field.
-LINK_PAYER = "link-payer"
 
 
 class InvoiceWalletCheckout:
@@ -39,6 +35,9 @@ class InvoiceWalletCheckout:
         self, principal: Principal, request: CreateInvoiceWallet, mode: WalletMode | None
     ) -> tuple[dict[str, Any], WalletView]:
         require_role(principal, MERCHANT)
+        # An invoice made without a customer is paid through its link by whoever holds it: no consumer
+        # account is addressed, and the reserved LINK_PAYER id (never a valid token subject) stands for
+        # that in the invoice's required customer field.
         try:
             draft = InvoiceCreate.model_validate(
                 {

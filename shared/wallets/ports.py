@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from shared.auth import Principal
 from shared.crypto.envelope import SealedSecret
 from shared.models.invoice import Invoice
 from shared.models.wallet import Card, Wallet
@@ -95,3 +96,9 @@ class DestructionScheduler(Protocol):
 
 class InvoiceLookup(Protocol):
     def get(self, tenant_id: str, invoice_id: str) -> Invoice | None: ...
+
+
+class InvoiceFinalizer(Protocol):
+    """Sends a draft (the invoices' own transition, with its events): shared.invoices InvoiceService."""
+
+    def send(self, principal: Principal, invoice_id: str) -> Invoice: ...

@@ -38,7 +38,13 @@ from shared.models.wallet import (
 )
 from shared.outbox.records import audit_item, iso, outbox_item
 from shared.wallets.mode import InvoiceTraits, choose_mode
-from shared.wallets.ports import DestructionScheduler, InvoiceLookup, NewWallet, WalletRepository
+from shared.wallets.ports import (
+    DestructionScheduler,
+    InvoiceFinalizer,
+    InvoiceLookup,
+    NewWallet,
+    WalletRepository,
+)
 from shared.wallets.stats import creation_deltas, transform_deltas
 
 _INVOICE_ID = re.compile(r"^inv_[0-9a-z]{24}$")
@@ -172,6 +178,7 @@ class WalletService:
         scheduler: DestructionScheduler,
         clock: Clock,
         cardholder: CardholderProfile,
+        finalizer: InvoiceFinalizer,
         *,
         default_ttl_seconds: int = DEFAULT_TTL_SECONDS,
         max_attempts: int = 8,
@@ -184,6 +191,7 @@ class WalletService:
         self._scheduler = scheduler
         self._clock = clock
         self._cardholder = cardholder
+        self._finalizer = finalizer
         self._default_ttl = default_ttl_seconds
         self._max_attempts = max_attempts
         self._backoff = backoff
@@ -198,9 +206,14 @@ class WalletService:
         mode_override: WalletMode | None = None,
         announce_invoice: bool = True,
     ) -> WalletView:
-        """The invoice's wallet: made now (is_new) or the one that already exists, whoever made it."""
+        """The invoice's wallet: made now (is_new) or the one that already exists, whoever made it.
+
+        A draft is finalized (sent) first, as Stripe finalizes an invoice before it can be paid: a wallet
+        is how an invoice gets paid, so no wallet ever belongs to a draft. Only its merchant may do that."""
         require_role(principal, MERCHANT, ADMIN, CONSUMER)
         invoice = self._visible_invoice(principal, invoice_id)
+        if invoice.status is InvoiceStatus.DRAFT:
+            require_role(principal, MERCHANT)
         existing = self._wallet_of_invoice(principal, invoice.id)
         if existing is not None:
             return existing
@@ -297,6 +310,10 @@ class WalletService:
             created_at=now,
             updated_at=now,
         )
+        if plan.invoice is not None:
+            # Sent after the outside calls (a failure there leaves the draft as it was) and before the
+            # commit, so that no committed wallet belongs to a draft.
+            self._finalized(principal, plan.invoice)
         records = [*self._creation_records(wallet, plan, principal, now), *plan.extra_records]
         new = NewWallet(wallet, sealed, card, records, creation_deltas(wallet))
         for attempt in range(self._max_attempts):
@@ -473,7 +490,24 @@ class WalletService:
             raise NotFound("invoice not found")
         if not may_see(principal, invoice.tenant_id, invoice.customer_id):
             raise NotFound("invoice not found")
+        if invoice.status is InvoiceStatus.DRAFT and not principal.has_any(MERCHANT, ADMIN):
+            # A draft is the merchant's work in progress: to its customer it does not exist yet.
+            raise NotFound("invoice not found")
         return invoice
+
+    def _finalized(self, principal: Principal, invoice: Invoice) -> Invoice:
+        """The invoice, sent first if it is a draft (the invoices' own transition, with its events)."""
+        if invoice.status is not InvoiceStatus.DRAFT:
+            return invoice
+        try:
+            return self._finalizer.send(principal, invoice.id)
+        except InvalidState:
+            # A concurrent creation (or the merchant) sent it between our read and the send; had it been
+            # voided meanwhile instead, it gets no wallet.
+            again = self._visible_invoice(principal, invoice.id)
+            if again.status in (InvoiceStatus.DRAFT, InvoiceStatus.VOID, InvoiceStatus.PAID):
+                raise
+            return again
 
     def _wallet_of_invoice(self, principal: Principal, invoice_id: str) -> WalletView | None:
         found = self._wallets.wallet_id_for_invoice(invoice_id)

@@ -78,8 +78,8 @@ def cents(amount: str) -> int:
 
 
 def reconcile(system: RunningRuntime, http: httpx.Client) -> dict[str, Any]:
-    admin = auth(token(system, sub="usr_admin_e2e", roles=["admin"]))
-    answer = http.post("/api/v2/reserve/reconcile", headers=admin)
+    operator = auth(token(system, sub="usr_operator_e2e", roles=["operator"]))
+    answer = http.post("/api/v2/reserve/reconcile", headers=operator)
     assert answer.status_code == 200, answer.text
     return dict(answer.json()["data"])
 
@@ -196,8 +196,8 @@ def test_twenty_concurrent_funds_of_one_wallet_mint_once(system: RunningRuntime,
     before = supply(system)
 
     def fund(n: int) -> httpx.Response:
-        # Half retry one logical request (no key: the wallet's attempt fixes the Stripe key), half are
-        # distinct requests that race for the wallet with their own keys.
+        # Half send no key (each call its own attempt and Stripe key), half are distinct requests that race
+        # for the wallet with their own keys: one funding wins, every other charge is refused or refunded.
         headers = merchant if n % 2 else {**merchant, "Idempotency-Key": f"race-{n}"}
         return http.post(path, json={"payment_method": "pm_card_visa"}, headers=headers)
 
@@ -207,7 +207,7 @@ def test_twenty_concurrent_funds_of_one_wallet_mint_once(system: RunningRuntime,
     assert all(a.status_code < 500 for a in answers), [a.text for a in answers if a.status_code >= 500]
     wins = [a.json()["data"] for a in answers if a.status_code == 200]
     assert wins, [a.text for a in answers]
-    # Several 200s may only be the same funding told again (the keyless retries share one PaymentIntent).
+    # Several 200s may only be the same funding told again (a replay of the winner's state).
     assert len({(w["payment_intent_id"], w["transaction_hash"]) for w in wins}) == 1, wins
     refused = {a.json()["code"] for a in answers if a.status_code != 200}
     assert refused <= {"invalid_state", "conflict", "idempotency_in_progress"}, refused

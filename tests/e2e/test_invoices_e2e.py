@@ -166,6 +166,37 @@ def test_expired_wrongly_signed_and_unsigned_tokens_are_401(
         assert answer.status_code == 401 and answer.json()["code"] == "unauthorized"
 
 
+@pytest.mark.parametrize("subject", ["link-payer", "link:inv_aaaaaaaaaaaaaaaaaaaaaaaa"])
+def test_reserved_subjects_are_401_on_rest_and_websocket(
+    system: RunningRuntime, http: httpx.Client, subject: str
+) -> None:
+    bearer = token(system, sub=subject, roles=["consumer"])
+    answer = http.get("/api/v1/invoices", headers=auth(bearer))
+    assert (answer.status_code, answer.json()["code"]) == (401, "unauthorized")
+    with pytest.raises(InvalidStatus):
+        connect(f"{system.ws_url}?token={bearer}", open_timeout=20).close()
+
+
+def test_platform_views_are_the_operators_alone(system: RunningRuntime, http: httpx.Client) -> None:
+    paths = ("/api/v2/reserve/reconciliations", "/api/v2/provider-health/history")
+    for roles in (["admin"], ["merchant"], ["consumer"]):
+        bearer = auth(token(system, sub="usr_e2e_tenant", roles=roles))
+        refused = [http.get(path, headers=bearer) for path in paths]
+        refused.append(http.post("/api/v2/reserve/reconcile", headers=bearer))
+        assert [(a.status_code, a.json()["code"]) for a in refused] == [(403, "forbidden")] * 3, roles
+    operator = auth(system.tokens["operator"])
+    for path in paths:
+        answer = http.get(path, headers=operator)
+        assert answer.status_code == 200, answer.text
+    admin = token(system, sub="usr_e2e_admin", roles=["admin"])
+    with connect(f"{system.ws_url}?token={admin}", open_timeout=20) as socket:
+        socket.send(json.dumps({"action": "subscribe", "channel": "platform"}))
+        assert receive(socket, "error")["data"]["code"] == "forbidden"
+    with connect(f"{system.ws_url}?token={system.tokens['operator']}", open_timeout=20) as socket:
+        socket.send(json.dumps({"action": "subscribe", "channel": "platform"}))
+        assert receive(socket, "subscribed")["channel"] == "platform"
+
+
 def test_a_consumer_may_not_create_invoices(system: RunningRuntime, http: httpx.Client) -> None:
     answer = create(http, system.tokens["consumer"])
     assert answer.status_code == 403 and answer.json()["code"] == "forbidden"

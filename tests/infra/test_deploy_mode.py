@@ -41,7 +41,8 @@ def test_authorizer_verifies_cognito_tokens(deploy_template: Template) -> None:
 
 def test_user_pool_groups_and_tenant_attribute(deploy_template: Template) -> None:
     groups = deploy_template.find_resources("AWS::Cognito::UserPoolGroup")
-    assert sorted(g["Properties"]["GroupName"] for g in groups.values()) == ["admin", "consumer", "merchant"]
+    names = sorted(g["Properties"]["GroupName"] for g in groups.values())
+    assert names == ["admin", "consumer", "merchant", "operator"]
     deploy_template.has_resource_properties(
         "AWS::Cognito::UserPool",
         {

@@ -86,6 +86,8 @@ MERCHANT = {"sub": "merchant-1", "tenant_id": "tenant-a", "roles": "merchant"}
 OTHER_MERCHANT = {"sub": "merchant-9", "tenant_id": "tenant-b", "roles": "merchant"}
 ADMIN = {"sub": "admin-1", "tenant_id": "tenant-a", "roles": "admin"}
 CONSUMER = {"sub": "cus_alice", "tenant_id": "tenant-a", "roles": "consumer"}
+OPERATOR = {"sub": "op-1", "tenant_id": "platform", "roles": "operator"}
+OTHER_ADMIN = {"sub": "admin-9", "tenant_id": "tenant-b", "roles": "admin"}
 
 
 def api_event(

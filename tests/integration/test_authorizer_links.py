@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Any
+from unittest.mock import ANY
 
 import boto3
 import jwt
@@ -146,6 +147,22 @@ def test_jwts_keep_their_context_without_link_scope(authorizer: ModuleType) -> N
         algorithm="HS256",
     )
     result = authorize(authorizer, rest(token))
-    assert result["context"] == {"sub": "m1", "tenant_id": "t1", "roles": "merchant"}
+    assert result["context"] == {"sub": "m1", "tenant_id": "t1", "roles": "merchant", "exp": ANY}
     with pytest.raises(Exception, match=r"^Unauthorized$"):
         authorize(authorizer, rest(jwt.encode({"sub": "m1", "exp": 1}, JWT_SECRET, algorithm="HS256")))
+
+
+@pytest.mark.parametrize("sub", ["link-payer", f"link:{INVOICE}", "link:anything"])
+def test_a_jwt_with_a_reserved_subject_is_unauthorized_on_rest_and_websocket(
+    authorizer: ModuleType, sub: str
+) -> None:
+    token = jwt.encode(
+        {"sub": sub, "tenant_id": "tenant-a", "roles": ["consumer"], "exp": int(time.time()) + 60},
+        JWT_SECRET,
+        algorithm="HS256",
+    )
+    with pytest.raises(Exception, match=r"^Unauthorized$"):
+        authorize(authorizer, rest(token))
+    websocket = {"type": "REQUEST", "methodArn": WS_ARN, "queryStringParameters": {"token": token}}
+    with pytest.raises(Exception, match=r"^Unauthorized$"):
+        authorize(authorizer, websocket)

@@ -20,7 +20,16 @@ from shared.bootstrap import Adapters
 from shared.clock import FixedClock
 from shared.config import get_settings
 from shared.providers.retry import RetryPolicy
-from tests.integration.conftest import CONSUMER, FakeLambdaContext, api_event, body_of, scan_all
+from tests.integration.conftest import (
+    ADMIN,
+    CONSUMER,
+    MERCHANT,
+    OPERATOR,
+    FakeLambdaContext,
+    api_event,
+    body_of,
+    scan_all,
+)
 
 SCHEDULE = {
     "version": "0",
@@ -124,7 +133,7 @@ def test_tempo_down_switches_primary_with_outbox_event_and_metric(
         "circle",
         "tempo down",
     )
-    assert [c["S"] for c in outbox["provider:switched"]["channels"]["L"]] == ["admin"]
+    assert [c["S"] for c in outbox["provider:switched"]["channels"]["L"]] == ["admin", "platform"]
     changes = [
         i["data"]["M"] for i in items(dynamodb, "OUTBOX#") if i["event_name"]["S"] == "provider.statusChange"
     ]
@@ -164,7 +173,15 @@ def test_v2_status_shows_both_and_the_primary(providers_fn: ModuleType, clock: F
             api_event("GET", "/api/v2/provider-health/status", principal=CONSUMER), FakeLambdaContext()
         )
     )["data"]
-    assert before["tempo"]["status"] == "down" and before["primary"] is None  # nothing recorded yet
+    # Nothing recorded yet: unknown (never down), and the primary is the first of the configured order.
+    assert before["tempo"]["status"] == before["circle"]["status"] == "unknown"
+    assert before["primary"] == "tempo"
+    v1 = body_of(
+        providers_fn.lambda_handler(
+            api_event("GET", "/api/v1/providers/health", principal=CONSUMER), FakeLambdaContext()
+        )
+    )["data"]
+    assert [p["status"] for p in v1["providers"]] == ["unknown", "unknown"]
     check(providers_fn)
     data = body_of(
         providers_fn.lambda_handler(
@@ -185,3 +202,47 @@ def test_views_need_a_caller(providers_fn: ModuleType) -> None:
         api_event("GET", "/api/v1/providers/health", principal=None), FakeLambdaContext()
     )
     assert response["statusCode"] == 401 and body_of(response)["code"] == "unauthorized"
+
+
+def history(handler: ModuleType, principal: dict[str, str], **query: str) -> dict[str, Any]:
+    event = api_event("GET", "/api/v2/provider-health/history", principal=principal, query=query or None)
+    return dict(handler.lambda_handler(event, FakeLambdaContext()))
+
+
+def test_history_lists_every_check_and_primary_change_newest_first_for_operators(
+    providers_fn: ModuleType, controls: dict[str, httpx.Client], clock: FixedClock
+) -> None:
+    check(providers_fn)
+    controls["tempo"].post("/_control/down")
+    clock.advance(minutes=1)
+    check(providers_fn)
+    answer = history(providers_fn, OPERATOR)
+    assert answer["statusCode"] == 200, answer["body"]
+    entries = body_of(answer)["data"]["history"]
+    # Two checks of two providers, the initial election and the switch to circle.
+    assert len(entries) == 6 and body_of(answer)["data"]["has_more"] is False
+    stamps = [e.get("checked_at") or e.get("changed_at") for e in entries]
+    assert stamps == sorted(stamps, reverse=True)
+    (switch,) = [e for e in entries if e["type"] == "primary_change" and e["from"] == "tempo"]
+    assert (switch["to"], switch["reason"], switch["changed_at"]) == (
+        "circle",
+        "tempo down",
+        "2030-01-01T00:01:00.000Z",
+    )
+    tempo_down = next(e for e in entries if e["type"] == "check" and e["provider"] == "tempo")
+    assert tempo_down["status"] == "down" and tempo_down["checked_at"] == "2030-01-01T00:01:00.000Z"
+    assert set(tempo_down) == {"type", "provider", "status", "latency_ms", "error_rate", "tps", "checked_at"}
+
+    first = body_of(history(providers_fn, OPERATOR, limit="4"))["data"]
+    rest = body_of(history(providers_fn, OPERATOR, limit="4", cursor=first["next_cursor"]))["data"]
+    assert first["has_more"] and not rest["has_more"]
+    assert first["history"] + rest["history"] == entries
+    bad = history(providers_fn, OPERATOR, cursor="bm90LWEtY3Vyc29y")
+    assert (bad["statusCode"], body_of(bad)["code"]) == (400, "validation_error")
+
+
+@pytest.mark.parametrize("principal", [ADMIN, MERCHANT, CONSUMER])
+def test_history_is_the_operators_alone(providers_fn: ModuleType, principal: dict[str, str]) -> None:
+    check(providers_fn)
+    answer = history(providers_fn, principal)
+    assert (answer["statusCode"], body_of(answer)["code"]) == (403, "forbidden")

@@ -23,6 +23,8 @@ from tests.integration.conftest import (
     ADMIN,
     CONSUMER,
     MERCHANT,
+    OPERATOR,
+    OTHER_ADMIN,
     TABLE,
     FakeLambdaContext,
     api_event,
@@ -86,7 +88,9 @@ def call(handler: ModuleType, event: dict[str, Any]) -> dict[str, Any]:
     return dict(handler.lambda_handler(event, FakeLambdaContext(function_name="reconcile")))
 
 
-def post_reconcile(handler: ModuleType, principal: dict[str, str] = ADMIN, **headers: str) -> dict[str, Any]:
+def post_reconcile(
+    handler: ModuleType, principal: dict[str, str] = OPERATOR, **headers: str
+) -> dict[str, Any]:
     return call(handler, api_event("POST", "/api/v2/reserve/reconcile", principal=principal, headers=headers))
 
 
@@ -195,7 +199,8 @@ def test_a_tampered_total_is_a_discrepancy_with_event_and_metric(
     assert data["checks"]["accounts_match_totals"] == "failed"
     (event,) = [i for i in scan_all(dynamodb) if i["pk"]["S"].startswith("OUTBOX#")]
     assert event["event_name"]["S"] == "reserve:discrepancy"
-    assert [c["S"] for c in event["channels"]["L"]] == ["admin"]
+    # The totals span every tenant: the operators' platform channel only, never a tenant's admins.
+    assert [c["S"] for c in event["channels"]["L"]] == ["platform"]
     assert "tenant_id" not in event["data"]["M"]
     assert event["data"]["M"]["discrepancy"]["S"] == "-0.010000"
     metrics = emitted_metrics(capsys.readouterr().out)
@@ -215,7 +220,8 @@ def test_reruns_update_the_day_and_the_history_pages_newest_first(
     assert len(records(dynamodb)) == 2
 
     first = call(
-        reconcile, api_event("GET", "/api/v2/reserve/reconciliations", principal=ADMIN, query={"limit": "1"})
+        reconcile,
+        api_event("GET", "/api/v2/reserve/reconciliations", principal=OPERATOR, query={"limit": "1"}),
     )
     page = body_of(first)["data"]
     assert [r["date"] for r in page["reconciliations"]] == ["2030-03-05"] and page["has_more"]
@@ -224,7 +230,7 @@ def test_reruns_update_the_day_and_the_history_pages_newest_first(
         api_event(
             "GET",
             "/api/v2/reserve/reconciliations",
-            principal=ADMIN,
+            principal=OPERATOR,
             query={"limit": "1", "cursor": page["next_cursor"]},
         ),
     )
@@ -234,14 +240,14 @@ def test_reruns_update_the_day_and_the_history_pages_newest_first(
     bad = call(
         reconcile,
         api_event(
-            "GET", "/api/v2/reserve/reconciliations", principal=ADMIN, query={"cursor": "bm90LWEtZGF5"}
+            "GET", "/api/v2/reserve/reconciliations", principal=OPERATOR, query={"cursor": "bm90LWEtZGF5"}
         ),
     )
     assert (bad["statusCode"], body_of(bad)["code"]) == (400, "validation_error")
 
 
-@pytest.mark.parametrize("principal", [MERCHANT, CONSUMER])
-def test_only_admins_may_reconcile_or_read(
+@pytest.mark.parametrize("principal", [MERCHANT, CONSUMER, ADMIN, OTHER_ADMIN])
+def test_only_operators_may_reconcile_or_read(
     reconcile: ModuleType, dynamodb: Any, principal: dict[str, str]
 ) -> None:
     refused = post_reconcile(reconcile, principal)

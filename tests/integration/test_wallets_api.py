@@ -190,7 +190,10 @@ def test_create_from_invoice_writes_everything_in_one_go_and_schedules_destructi
     assert int(lease["ttl"]["N"]) == int(datetime(2030, 1, 1, 13, tzinfo=UTC).timestamp())
     assert items[("STATS#tenant-a", "WALLETS")]["created_total"]["N"] == "1"
     events = sorted(i["event_name"]["S"] for k, i in items.items() if k[0].startswith("OUTBOX#"))
-    assert events == ["invoice.created", "invoice.created", "wallet:created"]  # the invoice's own, then ours
+    # The invoice's own creation, its finalization (a draft is sent before it gets a wallet), then ours.
+    assert events == ["invoice.created", "invoice.created", "invoice.sent", "wallet:created"]
+    invoice_item = next(i for k, i in items.items() if i.get("id", {}).get("S") == invoice_id)
+    assert invoice_item["status"]["S"] == "sent"
     assert any(k[0] == f"AUDIT#{wallet_id}" for k in items)
     # No plaintext key material anywhere in the table or the response.
     private = WalletKeyVault(
@@ -216,6 +219,19 @@ def test_create_from_invoice_writes_everything_in_one_go_and_schedules_destructi
     assert again["statusCode"] == 200
     assert body_of(again)["data"]["isNew"] is False
     assert body_of(again)["data"]["wallet"]["wallet_id"] == wallet_id
+
+
+def test_to_a_consumer_a_draft_has_no_wallet_and_nothing_changes(env: Env) -> None:
+    invoice_id = env.invoice()
+    before = scan_all(env.dynamodb)
+    refused = env.create({"invoice_id": invoice_id}, principal=CONSUMER)
+    assert (refused["statusCode"], body_of(refused)["code"]) == (404, "not_found")
+    assert scan_all(env.dynamodb) == before
+    made = env.create({"invoice_id": invoice_id})
+    assert made["statusCode"] == 201, made["body"]
+    # Sent by the merchant's wallet creation, the invoice (and so its wallet) is the customer's to see.
+    again = env.create({"invoice_id": invoice_id}, principal=CONSUMER)
+    assert again["statusCode"] == 200 and body_of(again)["data"]["isNew"] is False
 
 
 def test_twenty_concurrent_creations_make_one_wallet(env: Env) -> None:

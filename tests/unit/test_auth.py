@@ -67,6 +67,10 @@ def _none_alg_token() -> str:
         pytest.param(lambda: token({"roles": ["superuser"]}), id="unknown role"),
         pytest.param(lambda: token({"roles": ["merchant", "root"]}), id="one unknown role"),
         pytest.param(lambda: token({"roles": []}), id="empty roles"),
+        pytest.param(lambda: token(exp=int(time.time()) - 5), id="expired within the leeway"),
+        pytest.param(lambda: token({"sub": "link-payer", "roles": ["consumer"]}), id="reserved link-payer"),
+        pytest.param(lambda: token({"sub": "link:inv_" + "a" * 24}), id="reserved link subject"),
+        pytest.param(lambda: token({"sub": "link:"}), id="reserved link prefix"),
         pytest.param(lambda: "not.a.jwt", id="garbage"),
         pytest.param(lambda: "", id="empty"),
     ],
@@ -103,6 +107,31 @@ def test_principal_from_event_and_guards() -> None:
         require_role(principal, "admin")
     with pytest.raises(Unauthorized):
         principal_from_event({"requestContext": {}})
+
+
+def test_operator_is_a_role() -> None:
+    assert verifier().verify(token({"roles": ["operator"]})).roles == frozenset({"operator"})
+
+
+def test_the_context_carries_exp_and_an_expired_cached_context_is_refused() -> None:
+    expires = int(time.time()) + 300
+    principal = verifier().verify(token(exp=expires))
+    context = principal.to_context()
+    assert context["exp"] == str(expires)
+    event = {"requestContext": {"authorizer": context}}
+    assert principal_from_event(event).sub == "merchant-1"
+    # API Gateway may replay this context from its cache after the token expired: refused then.
+    with pytest.raises(Unauthorized):
+        principal_from_event(event, now=lambda: expires)
+    with pytest.raises(Unauthorized):
+        principal_from_event({"requestContext": {"authorizer": {**context, "exp": "soon"}}})
+
+
+@pytest.mark.parametrize("sub", ["link-payer", "link:inv_" + "a" * 24])
+def test_a_reserved_subject_without_link_scope_is_refused(sub: str) -> None:
+    context = {"sub": sub, "tenant_id": "t1", "roles": "consumer"}
+    with pytest.raises(Unauthorized):
+        principal_from_event({"requestContext": {"authorizer": context}})
 
 
 def test_secret_formats() -> None:

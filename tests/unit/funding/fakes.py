@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from shared.cards.ports import PaymentDeclined, PaymentResult, RefundResult
-from shared.errors import ConcurrentUpdate
+from shared.errors import ConcurrentUpdate, IdempotencyKeyReuse
 from shared.funding.ports import (
     ClaimHeld,
     ClaimState,
@@ -102,6 +102,9 @@ class FakePayments:
 
     intents: dict[str, PaymentResult] = field(default_factory=dict)
     charge_calls: int = 0
+    charge_keys: list[str] = field(default_factory=list)
+    declined: dict[str, str] = field(default_factory=dict)
+    before_charge: Callable[[], None] | None = None
     refunds: dict[str, RefundResult] = field(default_factory=dict)
     crash_after_charge: bool = False
     crashes: CrashPoints = field(default_factory=CrashPoints)
@@ -115,9 +118,19 @@ class FakePayments:
         metadata: dict[str, str],
     ) -> PaymentResult:
         self.charge_calls += 1
+        self.charge_keys.append(idempotency_key)
+        if self.before_charge is not None:
+            self.before_charge()
+        declined_with = self.declined.get(idempotency_key)
+        if declined_with is not None:
+            # Stripe keeps a key bound to its first request for 24 hours, declined or not.
+            if declined_with != payment_method:
+                raise IdempotencyKeyReuse("keys for idempotent requests need the same parameters")
+            raise PaymentDeclined("Your card was declined.", "generic_decline", "pi_declined")
         if idempotency_key not in self.intents:
             intent_id = f"pi_{len(self.intents) + 1}"
             if payment_method == "pm_card_chargeDeclined":
+                self.declined[idempotency_key] = payment_method
                 raise PaymentDeclined("Your card was declined.", "generic_decline", intent_id)
             status = "processing" if payment_method == "pm_usBankAccount" else "succeeded"
             received = amount_minor if status == "succeeded" else 0

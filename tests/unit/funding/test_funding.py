@@ -10,8 +10,15 @@ import pytest
 
 from shared.auth import Principal
 from shared.clock import FixedClock
-from shared.errors import Conflict, InvalidState, NotFound, PaymentFailed, ProviderUnavailable
-from shared.funding.ports import ClaimState, Reversal
+from shared.errors import (
+    Conflict,
+    IdempotencyKeyReuse,
+    InvalidState,
+    NotFound,
+    PaymentFailed,
+    ProviderUnavailable,
+)
+from shared.funding.ports import ClaimState, FundingClaim, Reversal
 from shared.funding.service import FundingService, charge_key, mint_key, refund_key, unmint_key
 from shared.ledger.accounts import Account
 from shared.ledger.journal import JournalKind, journal_id_for
@@ -100,7 +107,7 @@ def test_a_card_funding_charges_mints_and_posts_everything_once() -> None:
     }
     (intent,) = world.payments.charged
     assert (intent.amount_minor, intent.currency) == (25100, "usd")
-    assert world.payments.intents == {charge_key(WALLET_ID, MERCHANT, "key-1", 0): intent}
+    assert world.payments.intents == {charge_key(WALLET_ID, MERCHANT, "key-1"): intent}
     assert world.tempo.minted == [mint_key("pi_1")] and world.circle.minted == []
     assert (world.wallet.status, world.wallet.balance, world.wallet.provider) == (
         "funded",
@@ -191,7 +198,7 @@ def test_a_failed_mint_refunds_the_charge_records_it_and_answers_503() -> None:
     assert world.wallet.status is WalletStatus.FUNDED
 
 
-def test_without_a_key_a_retry_reuses_the_attempt_and_a_refund_starts_a_new_one() -> None:
+def test_without_a_key_every_call_is_a_new_attempt_and_a_refund_never_blocks_the_next() -> None:
     world = World()
     world.tempo.failures.append(ProviderCallFailed("tempo", "down"))
     with pytest.raises(ProviderUnavailable):
@@ -199,13 +206,46 @@ def test_without_a_key_a_retry_reuses_the_attempt_and_a_refund_starts_a_new_one(
     assert world.store.claim_of(WALLET_ID).refunds == 1
     outcome = world.fund(key=None)
     assert outcome.data["payment_intent_id"] == "pi_2"
-    assert set(world.payments.intents) == {
-        charge_key(WALLET_ID, MERCHANT, None, 0),
-        charge_key(WALLET_ID, MERCHANT, None, 1),
-    }
-    # Repeating the keyless call after success answers the funded state without charging.
-    again = world.fund(key=None)
-    assert again.data == outcome.data and len(world.payments.intents) == 2
+    assert len(set(world.payments.charge_keys)) == 2
+    # Without a key a repeat is a new attempt: the funded wallet refuses it before anything is charged.
+    charges = world.payments.charge_calls
+    with pytest.raises(InvalidState):
+        world.fund(key=None)
+    assert world.payments.charge_calls == charges and len(world.payments.intents) == 2
+
+
+def test_without_a_key_a_declined_card_does_not_block_another_card() -> None:
+    world = World()
+    with pytest.raises(PaymentFailed):
+        world.fund(DECLINED, key=None)
+    outcome = world.fund(VISA, key=None)
+    assert outcome.status_code == 200 and world.wallet.status is WalletStatus.FUNDED
+    first, second = world.payments.charge_keys
+    assert first != second and first.startswith(f"fund-{WALLET_ID}-")
+    assert len(world.payments.charged) == 1 and world.minted_keys == [mint_key("pi_1")]
+
+
+def test_with_a_key_the_attempt_key_is_deterministic_and_a_declined_key_stays_bound() -> None:
+    assert charge_key(WALLET_ID, MERCHANT, "k") == charge_key(WALLET_ID, MERCHANT, "k")
+    assert charge_key(WALLET_ID, MERCHANT, "k") != charge_key(WALLET_ID, CUSTOMER, "k")
+    assert charge_key(WALLET_ID, MERCHANT, None) != charge_key(WALLET_ID, MERCHANT, None)
+    world = World()
+    with pytest.raises(PaymentFailed):
+        world.fund(DECLINED, key="k")
+    # The client chose to reuse its key with another card: Stripe's rule stands (and its 409 shows it).
+    with pytest.raises(IdempotencyKeyReuse):
+        world.fund(VISA, key="k")
+    assert world.payments.charged == []
+
+
+def test_a_call_while_another_attempt_holds_the_claim_charges_nothing() -> None:
+    world = World()
+    world.store.claims[WALLET_ID] = FundingClaim(
+        WALLET_ID, "pi_other", "tempo", ClaimState.MINTING, "fund-other-attempt"
+    )
+    with pytest.raises(Conflict):
+        world.fund(key=None)
+    assert world.payments.charge_calls == 0 and world.minted_keys == []
 
 
 def test_repeating_a_request_charges_once_and_posts_one_journal() -> None:
@@ -284,16 +324,33 @@ def test_an_already_posted_journal_is_success_with_the_funded_state() -> None:
     assert len(world.store.ledger.journals) == 1 and len(world.payments.charged) == 1
 
 
-def test_a_second_key_racing_the_first_is_refunded_before_any_mint() -> None:
+def test_a_second_key_while_the_first_holds_the_claim_is_refused_before_any_charge() -> None:
     world = World()
 
     def other_request() -> None:
-        # While key-1 is between mint and post, key-2 charges: it finds the claim held and refunds.
+        # While key-1 is between mint and post, key-2 finds the claim held: refused, nothing charged.
         with pytest.raises(Conflict):
             world.service.fund(MERCHANT, WALLET_ID, VISA, "key-2")
 
     world.store.before_commit = other_request
     assert world.fund().status_code == 200
+    assert len(world.payments.charged) == 1 and world.payments.refunds == {}
+    assert world.minted_keys == [mint_key("pi_1")] and len(world.store.ledger.journals) == 1
+    assert world.store.claim_of(WALLET_ID).state is ClaimState.FUNDED
+
+
+def test_a_second_key_racing_the_first_is_refunded_before_any_mint() -> None:
+    world = World()
+
+    def other_request() -> None:
+        # key-2 runs whole while key-1 is at Stripe: both passed the claim check before either claimed.
+        world.payments.before_charge = None
+        assert world.service.fund(MERCHANT, WALLET_ID, VISA, "key-2").status_code == 200
+
+    world.payments.before_charge = other_request
+    with pytest.raises(InvalidState):
+        world.fund()
+    # key-1's charge (pi_2) lost the claim to key-2's (pi_1): refunded, never minted.
     assert len(world.payments.charged) == 2
     assert list(world.payments.refunds) == [refund_key("pi_2")]
     assert world.minted_keys == [mint_key("pi_1")] and len(world.store.ledger.journals) == 1

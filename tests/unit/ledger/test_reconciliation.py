@@ -18,6 +18,7 @@ from tests.unit.ledger.fakes import InMemoryLedger, InMemoryReconciliations, Rec
 
 NOW = datetime(2030, 3, 4, 2, 0, tzinfo=UTC)
 ADMIN = Principal("admin-1", "tenant-a", frozenset({"admin"}))
+OPERATOR = Principal("op-1", "platform", frozenset({"operator"}))
 MERCHANT = Principal("merchant-1", "tenant-a", frozenset({"merchant"}))
 
 
@@ -125,12 +126,12 @@ def test_discrepancy_raises_the_event_and_the_metric_and_a_rerun_updates_the_day
     svc, repository, metrics, clock = service(ledger)
     ledger.balance_of[Account.reserve("USD")] -= 3
     ledger.totals_of["USD"] = replace(ledger.totals_of["USD"], withdrawn=3)
-    record = svc.reconcile_on_request(ADMIN)
-    assert record.status is Status.DISCREPANCY and record.actor == "admin-1"
+    record = svc.reconcile_on_request(OPERATOR)
+    assert record.status is Status.DISCREPANCY and record.actor == "op-1"
     assert record.to_api()["discrepancy"] == "0.030000"  # tokens exceed the reserve by 3 cents
     assert metrics.discrepancies == [30_000]
     (event,) = repository.outbox
-    assert event["event_name"] == DISCREPANCY_EVENT and event["channels"] == ["admin"]
+    assert event["event_name"] == DISCREPANCY_EVENT and event["channels"] == ["platform"]
     assert "tenant_id" not in event["data"] and event["data"]["currencies_failing"] == ["USD"]
 
     clock.advance(hours=3)
@@ -139,12 +140,14 @@ def test_discrepancy_raises_the_event_and_the_metric_and_a_rerun_updates_the_day
     assert metrics.discrepancies == [30_000, 30_000]
 
 
-def test_only_admins_reconcile_or_read_the_history() -> None:
-    svc, *_ = service(funded_ledger())
+@pytest.mark.parametrize("principal", [MERCHANT, ADMIN])
+def test_only_operators_reconcile_or_read_the_history(principal: Principal) -> None:
+    svc, repository, *_ = service(funded_ledger())
     with pytest.raises(Forbidden):
-        svc.reconcile_on_request(MERCHANT)
+        svc.reconcile_on_request(principal)
     with pytest.raises(Forbidden):
-        svc.history(MERCHANT, 10, None)
+        svc.history(principal, 10, None)
+    assert repository.records == {}
 
 
 def test_a_provider_outage_leaves_the_line_unavailable_not_failed() -> None:

@@ -53,7 +53,7 @@ def test_tempo_down_switches_to_circle_with_event_and_metric_then_back() -> None
     assert switched == [
         {"from": TEMPO, "to": CIRCLE, "reason": "tempo down", "at": "2030-01-01T00:01:00.000Z"}
     ]
-    assert all(item["channels"] == ["admin"] for item in repo.outbox)
+    assert all(item["channels"] == ["admin", "platform"] for item in repo.outbox)
     assert metrics.counts == {FAILOVER_METRIC: 1}
     change = events(repo, "provider.statusChange")[-1]
     assert (change["provider"], change["from"], change["to"]) == (TEMPO, "healthy", "down")

@@ -123,6 +123,7 @@ class FakeInvoices:
                 "total_amount": "100.00",
                 "customer_id": customer_id,
             },
+            is_draft=status == "draft",
         )
         self.invoices[(tenant_id, invoice_id)] = view
         return view

@@ -47,3 +47,11 @@ def test_reader_answers_the_public_invoice_and_hides_deleted_ones() -> None:
     assert view.public["total_amount"] == "10.00" and view.public["number"] == "INV-00007"
     assert reader.get("ten_a", "inv_gone") is None
     assert reader.get("ten_b", "inv_live") is None
+
+
+def test_reader_marks_drafts() -> None:
+    draft = invoice("inv_draft", False).model_copy(update={"status": InvoiceStatus.DRAFT})
+    reader = RepositoryInvoiceReader(Repository(draft, invoice("inv_live", False)))
+    found, live = reader.get("ten_a", "inv_draft"), reader.get("ten_a", "inv_live")
+    assert found is not None and found.is_draft
+    assert live is not None and not live.is_draft

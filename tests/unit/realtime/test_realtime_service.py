@@ -26,6 +26,7 @@ CUSTOMER = Viewer("usr_customer", "ten_a", frozenset({"consumer"}))
 STRANGER = Viewer("usr_stranger", "ten_a", frozenset({"consumer"}))
 OTHER_MERCHANT = Viewer("usr_other", "ten_b", frozenset({"merchant"}))
 OTHER_ADMIN = Viewer("usr_other_admin", "ten_b", frozenset({"admin"}))
+OPERATOR = Viewer("usr_operator", "platform", frozenset({"operator"}))
 LINK = Viewer("lnk_payer", "ten_a", frozenset({"consumer"}), link_invoice_id=INVOICE)
 OTHER_LINK = Viewer("lnk_payer2", "ten_a", frozenset({"consumer"}), link_invoice_id="inv_other")
 
@@ -93,6 +94,12 @@ def error_code(reply: dict[str, object]) -> str | None:
         (ADMIN, "admin", "subscribed"),
         (MERCHANT, "admin", "error"),
         (OTHER_ADMIN, "admin", "subscribed"),
+        (OPERATOR, "platform", "subscribed"),
+        (ADMIN, "platform", "error"),
+        (OTHER_ADMIN, "platform", "error"),
+        (MERCHANT, "platform", "error"),
+        (LINK, "platform", "error"),
+        (OPERATOR, "admin", "error"),
     ],
 )
 def test_subscribe_authorization_matrix(
@@ -112,6 +119,19 @@ def test_refusals_do_not_leak_existence(world: World) -> None:
     assert error_code(world.subscribe(stranger, f"invoice:{INVOICE}")) == "not_found"
     assert error_code(world.subscribe(stranger, "invoice:inv_missing")) == "not_found"
     assert error_code(world.subscribe(merchant, "admin")) == "forbidden"
+
+
+def test_a_draft_invoice_is_not_found_to_its_customer_and_link_but_followed_by_its_tenant(
+    world: World,
+) -> None:
+    world.invoices.add("ten_a", INVOICE, customer_id="usr_customer", status="draft")
+    for name, viewer in (("customer", CUSTOMER), ("link", LINK)):
+        conn = world.connect(name, viewer)
+        assert error_code(world.subscribe(conn, f"invoice:{INVOICE}")) == "not_found"
+        assert world.store.subscriptions[conn] == {}
+    for name, viewer in (("merchant", MERCHANT), ("admin", ADMIN)):
+        conn = world.connect(name, viewer)
+        assert world.subscribe(conn, f"invoice:{INVOICE}")["event"] == "invoice:state"
 
 
 def test_wallet_channel_for_a_missing_wallet_is_not_found(world: World) -> None:
@@ -275,6 +295,30 @@ def test_event_without_tenant_reaches_only_admin_channel(world: World) -> None:
     world.service.fan_out(detail("provider:switched", ["admin", f"wallet:{WALLET}"], {"primary": "circle"}))
     assert [m["event"] for m in world.pusher.to(admin)] == ["provider:switched"]
     assert world.pusher.to(merchant) == []
+
+
+def test_platform_events_reach_operators_only(world: World) -> None:
+    operator = world.connect("operator", OPERATOR)
+    admin = world.connect("admin", ADMIN)
+    world.subscribe(operator, "platform")
+    world.subscribe(admin, "admin")
+    # Even a subscription forged into the store does not let a tenant's admin hear the platform.
+    world.store.add_subscription(Subscriber(admin, ADMIN), "platform", False, 50, NOW)
+    report = world.service.fan_out(detail("reserve:discrepancy", ["platform"], {"gap": "0.03"}))
+    assert [m["event"] for m in world.pusher.to(operator)] == ["reserve:discrepancy"]
+    assert world.pusher.to(admin) == [] and report.withheld == 1
+    world.service.fan_out(detail("provider:switched", ["admin", "platform"], {"primary": "circle"}, "evt_2"))
+    assert [m["channel"] for m in world.pusher.to(operator)] == ["platform", "platform"]
+    assert [m["channel"] for m in world.pusher.to(admin)] == ["admin"]
+
+
+def test_a_destroyed_wallets_countdown_is_zero(world: World) -> None:
+    world.wallets.wallets[WALLET] = replace(world.wallets.wallets[WALLET], status="destroyed")
+    conn = world.connect("c1", CUSTOMER)
+    reply = world.subscribe(conn, f"countdown:{WALLET}")
+    data = reply["data"]
+    assert isinstance(data, dict)
+    assert (data["remaining_seconds"], data["status"]) == (0, "destroyed")
 
 
 def test_duplicate_delivery_is_pushed_once(world: World) -> None:

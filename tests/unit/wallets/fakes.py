@@ -11,12 +11,13 @@ from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from shared.auth import Principal
+from shared.auth import MERCHANT as MERCHANT_ROLE
+from shared.auth import Principal, require_role
 from shared.cards.ports import CardholderAddress, IssuedCard
 from shared.clock import FixedClock
 from shared.crypto.envelope import DataKey, SealedSecret, erase
 from shared.errors import ConcurrentUpdate, DependencyUnavailable, IdempotencyInProgress
-from shared.models.invoice import Invoice, InvoiceLine, InvoiceStatus
+from shared.models.invoice import Invoice, InvoiceLine, InvoiceStatus, next_status
 from shared.models.wallet import Card, Wallet
 from shared.wallets.ports import NewWallet, WalletPage
 from shared.wallets.service import CardholderProfile, WalletService
@@ -68,6 +69,27 @@ class FakeInvoices:
 
     def get(self, tenant_id: str, invoice_id: str) -> Invoice | None:
         return self.items.get((tenant_id, invoice_id))
+
+
+class FakeFinalizer:
+    """The invoices' send transition over FakeInvoices: merchants only, drafts only, each send recorded."""
+
+    def __init__(self, invoices: FakeInvoices) -> None:
+        self._invoices = invoices
+        self.sent: list[str] = []
+        self.before_send: Callable[[], None] | None = None
+
+    def send(self, principal: Principal, invoice_id: str) -> Invoice:
+        require_role(principal, MERCHANT_ROLE)
+        if self.before_send is not None:
+            self.before_send()
+        key = (principal.tenant_id, invoice_id)
+        stored = self._invoices.items[key]
+        target = next_status(stored.status, "send")
+        updated = stored.model_copy(update={"status": target, "sent_at": NOW, "updated_at": NOW})
+        self._invoices.items[key] = updated
+        self.sent.append(invoice_id)
+        return updated
 
 
 class FakeKms:
@@ -284,6 +306,7 @@ class World:
         self.cards = FakeCards()
         self.scheduler = FakeScheduler()
         self.backoffs: list[int] = []
+        self.finalizer = FakeFinalizer(self.invoices)
         self.service = WalletService(
             self.wallets,
             self.invoices,
@@ -292,5 +315,6 @@ class World:
             self.scheduler,
             self.clock,
             PROFILE,
+            self.finalizer,
             backoff=self.backoffs.append,
         )

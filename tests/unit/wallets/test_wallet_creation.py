@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from shared.crypto.keys import is_checksum_address
-from shared.errors import DependencyUnavailable, InvalidState, NotFound
+from shared.errors import DependencyUnavailable, Forbidden, InvalidState, NotFound
 from shared.models.invoice import InvoiceStatus
 from shared.models.wallet import WalletMode
 from shared.wallets.ports import NewWallet
@@ -163,6 +163,66 @@ def test_invisible_invoices_are_404_and_write_nothing(
     assert world.wallets.snapshot() == before and world.cards.calls == [] and world.kms.generated == 0
 
 
+def test_a_merchants_wallet_for_a_draft_sends_the_invoice_first() -> None:
+    world = World(invoice(status=InvoiceStatus.DRAFT))
+    view = world.service.create_for_invoice(MERCHANT, INVOICE_ID)
+    assert view.is_new and world.finalizer.sent == [INVOICE_ID]
+    assert world.invoices.items[("tenant-a", INVOICE_ID)].status is InvoiceStatus.SENT
+    again = world.service.create_for_invoice(MERCHANT, INVOICE_ID)
+    assert not again.is_new and world.finalizer.sent == [INVOICE_ID]
+
+
+def test_a_failed_creation_leaves_the_draft_a_draft() -> None:
+    world = World(invoice(status=InvoiceStatus.DRAFT))
+    world.cards.down = True
+    with pytest.raises(DependencyUnavailable):
+        world.service.create_for_invoice(MERCHANT, INVOICE_ID)
+    assert world.finalizer.sent == [] and world.wallets.wallets == {}
+    assert world.invoices.items[("tenant-a", INVOICE_ID)].status is InvoiceStatus.DRAFT
+
+
+def test_a_draft_sent_meanwhile_by_a_concurrent_creation_is_taken_as_sent() -> None:
+    world = World(invoice(status=InvoiceStatus.DRAFT))
+
+    def rival_sends_first() -> None:
+        world.finalizer.before_send = None
+        world.finalizer.send(MERCHANT, INVOICE_ID)
+
+    world.finalizer.before_send = rival_sends_first
+    assert world.service.create_for_invoice(MERCHANT, INVOICE_ID).is_new
+    assert world.invoices.items[("tenant-a", INVOICE_ID)].status is InvoiceStatus.SENT
+
+
+def test_a_draft_voided_meanwhile_gets_no_wallet() -> None:
+    world = World(invoice(status=InvoiceStatus.DRAFT))
+
+    def merchant_voids_first() -> None:
+        key = ("tenant-a", INVOICE_ID)
+        world.invoices.items[key] = world.invoices.items[key].model_copy(
+            update={"status": InvoiceStatus.VOID}
+        )
+
+    world.finalizer.before_send = merchant_voids_first
+    with pytest.raises(InvalidState):
+        world.service.create_for_invoice(MERCHANT, INVOICE_ID)
+    assert world.wallets.wallets == {}
+
+
+def test_to_its_customer_a_draft_is_404_and_nothing_is_sent_or_made() -> None:
+    world = World(invoice(status=InvoiceStatus.DRAFT))
+    with pytest.raises(NotFound):
+        world.service.create_for_invoice(CUSTOMER, INVOICE_ID)
+    assert world.finalizer.sent == [] and world.wallets.wallets == {} and world.cards.calls == []
+    assert world.invoices.items[("tenant-a", INVOICE_ID)].status is InvoiceStatus.DRAFT
+
+
+def test_an_admin_may_not_send_a_draft_through_its_wallet() -> None:
+    world = World(invoice(status=InvoiceStatus.DRAFT))
+    with pytest.raises(Forbidden):
+        world.service.create_for_invoice(ADMIN, INVOICE_ID)
+    assert world.finalizer.sent == [] and world.wallets.wallets == {}
+
+
 @pytest.mark.parametrize(
     "stored",
     [
@@ -208,7 +268,14 @@ def test_scheduler_down_is_503_with_nothing_written() -> None:
 def test_a_lost_uniqueness_race_returns_the_winner_with_the_same_card() -> None:
     world = World()
     rival = WalletService(
-        world.wallets, world.invoices, world.kms, world.cards, world.scheduler, world.clock, PROFILE
+        world.wallets,
+        world.invoices,
+        world.kms,
+        world.cards,
+        world.scheduler,
+        world.clock,
+        PROFILE,
+        world.finalizer,
     )
     winners: list[WalletView] = []
 

@@ -126,6 +126,19 @@ def test_countdown_counts_down_and_a_past_expiry_reads_expired_at_once() -> None
     assert read.get(MERCHANT, wallet_id).to_api()["wallet"]["status"] == "expired"
 
 
+@pytest.mark.parametrize("status", [WalletStatus.DESTROYED, WalletStatus.DESTROYING, WalletStatus.EXPIRED])
+def test_a_finished_wallet_has_no_time_left_in_countdown_and_status(status: WalletStatus) -> None:
+    world = World()
+    wallet_id = created(world, ttl_seconds=600)
+    world.wallets.wallets[wallet_id] = world.wallets.wallets[wallet_id].model_copy(update={"status": status})
+    world.clock.advance(seconds=10)
+    read = queries(world)
+    countdown, state = read.countdown(wallet_id), read.status(MERCHANT, wallet_id)
+    assert countdown["remaining_seconds"] == 0 and state["remaining_seconds"] == 0
+    assert countdown["is_expired"] is state["is_expired"] is (status is not WalletStatus.DESTROYING)
+    assert read.get(MERCHANT, wallet_id).to_api()["wallet"]["remaining_seconds"] == 0
+
+
 def test_countdown_is_only_for_ephemeral_wallets() -> None:
     world = World()
     wallet_id = created(world, mode_override=WalletMode.PERSISTENT)

@@ -13,7 +13,7 @@ import stripe
 from shared.adapters.stripe_payments import StripeWebhookVerifier
 from shared.cards.ports import PaymentResult, WebhookSignatureInvalid
 from shared.clock import FixedClock
-from shared.errors import ProviderUnavailable
+from shared.errors import InvalidState, ProviderUnavailable
 from shared.funding.ports import ClaimState
 from shared.funding.service import FundingService, charge_key, mint_key
 from shared.ledger.journal import JournalKind, journal_id_for
@@ -52,7 +52,8 @@ class Hooks:
 
     def settle(self, status: str = "succeeded", key: str | None = None) -> PaymentResult:
         """Stripe settles the processing intent of the attempt `key` (the stand-in's complete)."""
-        stripe_key = charge_key(WALLET_ID, MERCHANT, key, self.store.claim_of(WALLET_ID).refunds)
+        # A keyless attempt's key is new on each call: the one to settle is the latest.
+        stripe_key = charge_key(WALLET_ID, MERCHANT, key) if key else list(self.payments.intents)[-1]
         intent = self.payments.intents[stripe_key]
         received = intent.amount_minor if status == "succeeded" else 0
         settled = replace(intent, status=status, amount_received_minor=received)  # type: ignore[arg-type]
@@ -110,9 +111,11 @@ def test_a_processing_payment_is_completed_by_the_succeeded_webhook() -> None:
     assert (claim.state, claim.intent_id) == (ClaimState.FUNDED, intent.intent_id)
     (record,) = hooks.event_records()
     assert (record["event_type"], record["outcome"]) == ("payment_intent.succeeded", "funded")
-    # the caller retrying without a key now gets the funded answer, nothing charged or minted again
-    retry = hooks.fund()
-    assert (retry.status_code, retry.data["status"]) == (200, "funded")
+    # a call without a key is a new attempt: the funded wallet refuses it, nothing charged or minted again
+    charges = hooks.payments.charge_calls
+    with pytest.raises(InvalidState):
+        hooks.fund()
+    assert hooks.payments.charge_calls == charges
     assert hooks.tempo.minted == [mint_key(intent.intent_id)] and len(hooks.journals) == 1
 
 
