@@ -167,11 +167,11 @@ class Functions(Construct):
             self.functions[folder] = function
             if spec.rest_api:
                 self.api_targets[folder] = self._live_alias(folder, function) if snap_start else function
-        for folder, spec in FUNCTION_SPECS.items():
-            if spec.wallet_keys is WalletKeyAccess.MAKE:
-                role = self.functions[folder].role
-                assert role is not None
-                security.confine_wallet_key(role)
+        makers = [f.role for f, spec in self._pairs() if spec.wallet_keys is WalletKeyAccess.MAKE and f.role]
+        security.confine_wallet_key(makers)
+
+    def _pairs(self) -> list[tuple[lambda_.Function, FunctionSpec]]:
+        return [(self.functions[folder], spec) for folder, spec in self.specs.items()]
 
     def __getitem__(self, folder: str) -> lambda_.Function:
         return self.functions[folder]

@@ -141,8 +141,8 @@ class Security(Construct):
             secret_object_value={name: SecretValue.unsafe_plain_text("") for name in keys},
         )
 
-    def confine_wallet_key(self, key_maker: iam.IRole) -> None:
-        """Deny any use of the wallet key but `key_maker`'s, and any outside a wallet's encryption context.
+    def confine_wallet_key(self, key_makers: list[iam.IRole]) -> None:
+        """Deny any use of the wallet key but `key_makers`', and any outside a wallet's encryption context.
 
         The key policy's default statement delegates to IAM, so an account principal with a broad `kms:*`
         grant could otherwise decrypt wrapped wallet keys; these denies hold whatever IAM grants.
@@ -154,7 +154,7 @@ class Security(Construct):
                 principals=[iam.AnyPrincipal()],
                 actions=list(WALLET_KEY_USE),
                 resources=["*"],
-                conditions={"StringNotEquals": {"aws:PrincipalArn": key_maker.role_arn}},
+                conditions={"StringNotEquals": {"aws:PrincipalArn": [role.role_arn for role in key_makers]}},
             )
         )
         self.wallet_key.add_to_resource_policy(

@@ -145,7 +145,7 @@ def test_wallet_key_policy_denies_everyone_but_the_key_maker(template: dict[str,
     maker = denies["DenyWalletKeyUseButTheKeyMaker"]
     assert maker["Principal"] == {"AWS": "*"} and set(maker["Action"]) == use
     role = template["Resources"][function_ids(template)["create_wallet"]]["Properties"]["Role"]
-    assert maker["Condition"] == {"StringNotEquals": {"aws:PrincipalArn": role}}
+    assert maker["Condition"] == {"StringNotEquals": {"aws:PrincipalArn": [role]}}
     context = denies["DenyWalletKeyUseOutsideAWalletContext"]
     assert context["Principal"] == {"AWS": "*"} and set(context["Action"]) == use
     assert context["Condition"] == {"StringNotLike": {"kms:EncryptionContext:wallet_id": "wal_*"}}
