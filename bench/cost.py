@@ -329,7 +329,8 @@ def _handlers(rig: Any) -> dict[str, ModuleType]:
                 "event_bus_name": BUS,
                 "ws_callback_url": WS_CALLBACK_URL,
                 "jwt_secret_arn": os.environ["JWT_SECRET_ARN"],
-                "app_secret_arn": os.environ["APP_SECRET_ARN"],
+                "payment_link_secret_arn": os.environ["PAYMENT_LINK_SECRET_ARN"],
+                "stripe_secret_arn": os.environ["STRIPE_SECRET_ARN"],
             }
         )
     )
@@ -347,17 +348,19 @@ def run() -> Decimal | None:
         with money_rig(attempts=1) as rig:
             secrets = boto3.client("secretsmanager", region_name="us-east-1")
             jwt_arn = secrets.create_secret(Name="JwtSecret", SecretString=JWT_SECRET)["ARN"]
-            app = json.dumps(
-                {"stripe_secret_key": "sk_test_bench", "payment_link_secret": "bench-link-secret"}
-            )
-            app_arn = secrets.create_secret(Name="AppSecret", SecretString=app)["ARN"]
+            link_arn = secrets.create_secret(Name="PaymentLinkSecret", SecretString="bench-link-secret")[
+                "ARN"
+            ]
+            stripe = json.dumps({"stripe_secret_key": "sk_test_bench"})
+            stripe_arn = secrets.create_secret(Name="StripeSecret", SecretString=stripe)["ARN"]
             boto3.client("events", region_name="us-east-1").create_event_bus(Name=BUS)
             os.environ.update(
                 TABLE_NAME=rig.settings.table_name,
                 EVENT_BUS_NAME=BUS,
                 WS_CALLBACK_URL=WS_CALLBACK_URL,
                 JWT_SECRET_ARN=jwt_arn,
-                APP_SECRET_ARN=app_arn,
+                PAYMENT_LINK_SECRET_ARN=link_arn,
+                STRIPE_SECRET_ARN=stripe_arn,
             )
             get_settings.cache_clear()
             handlers = _handlers(rig)

@@ -38,12 +38,16 @@ from shared.outbox.records import outbox_item
 ROOT = Path(__file__).resolve().parents[1]
 REPEAT = 3
 JWT_SECRET = "bench-jwt-secret-0123456789abcdef0123456789"
-APP_SECRET = {
-    "stripe_secret_key": "sk_test_bench",
-    "stripe_webhook_secret": "whsec_bench",
-    "payment_link_secret": "bench-payment-link-secret",
-    "tempo_api_key": "tempo_bench_key",
-    "circle_api_key": "TEST_API_KEY:bench:circle",
+# Secret values by the construct name in the secret's logical id (infra/security.py).
+SECRET_VALUES = {
+    "JwtSecret": JWT_SECRET,
+    "PaymentLinkSecret": "bench-payment-link-secret",
+    "StripeSecret": json.dumps(
+        {"stripe_secret_key": "sk_test_bench", "stripe_webhook_secret": "whsec_bench"}
+    ),
+    "ProvidersSecret": json.dumps(
+        {"tempo_api_key": "tempo_bench_key", "circle_api_key": "TEST_API_KEY:bench:circle"}
+    ),
 }
 MERCHANT = {"sub": "usr_bench", "tenant_id": "ten_bench", "roles": "merchant"}
 ADMIN = {"sub": "usr_bench_admin", "tenant_id": "ten_bench", "roles": "admin"}
@@ -138,7 +142,7 @@ def create_resources(template: dict[str, Any], url: str) -> dict[str, dict[str, 
             meta = client("kms").create_key(Description=lid)["KeyMetadata"]
             physical[lid] = {"Ref": meta["KeyId"], "Arn": meta["Arn"]}
         elif kind == "AWS::SecretsManager::Secret":
-            value = json.dumps(APP_SECRET) if "AppSecret" in lid else JWT_SECRET
+            value = next(v for name, v in SECRET_VALUES.items() if name in lid)
             arn = client("secretsmanager").create_secret(Name=lid, SecretString=value)["ARN"]
             physical[lid] = {"Ref": arn, "Arn": arn}
     for lid, resource in template["Resources"].items():

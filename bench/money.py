@@ -43,9 +43,11 @@ from tests.integration.conftest import FakeLambdaContext, api_event
 from tests.support.template import synthesized_template, table_properties
 
 TABLE = "WalletsTable"
+KEY_TABLE = "WalletKeysTable"
 GROUP = "wallets"
 MERCHANT = {"sub": "usr_bench", "tenant_id": "ten_bench", "roles": "merchant"}
-SECRETS = {"stripe_secret_key": "sk_test_bench", "payment_link_secret": "bench-payment-link-secret"}
+SECRETS = {"stripe_secret_key": "sk_test_bench"}
+LINK_SECRET = "bench-payment-link-secret"
 START = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 
 
@@ -170,6 +172,7 @@ def money_rig(
     providers' RetryPolicy attempts (its default when None), `service_name` the settings'
     POWERTOOLS_SERVICE_NAME (unset when None)."""
     properties = table_properties(synthesized_template())
+    key_table_properties = table_properties(synthesized_template(), KEY_TABLE)
     with (
         mock_aws(),
         BackgroundStandIn() as stripe_server,
@@ -178,6 +181,7 @@ def money_rig(
     ):
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
         create_table_from_definition(dynamodb, properties, TABLE)
+        create_table_from_definition(dynamodb, key_table_properties, KEY_TABLE)
         kms = boto3.client("kms", region_name="us-east-1")
         key_id = kms.create_key(Description="wallet keys")["KeyMetadata"]["KeyId"]
         scheduler = boto3.client("scheduler", region_name="us-east-1")
@@ -214,7 +218,8 @@ def money_rig(
             "cards": StripeCardIssuer(stripe),
             "payments": StripePaymentProcessor(stripe),
             "providers": providers,
-            "app_secret": SECRETS,
+            "stripe_keys": SECRETS,
+            "payment_link_secret": LINK_SECRET,
             "clock": clock,
         }
         with installed(Adapters(settings, **adapters)):

@@ -80,9 +80,11 @@ def run() -> dict[str, float]:
     os.environ.update(POWERTOOLS_METRICS_NAMESPACE="MonayWallets", POWERTOOLS_METRICS_DISABLED="true")
     os.environ.update(POWERTOOLS_TRACE_DISABLED="true")
     properties = table_properties(synthesized_template())
+    key_table_properties = table_properties(synthesized_template(), "WalletKeysTable")
     with mock_aws(), BackgroundStandIn() as stripe_standin:
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
         create_table_from_definition(dynamodb, properties, "WalletsTable")
+        create_table_from_definition(dynamodb, key_table_properties, "WalletKeysTable")
         kms = boto3.client("kms", region_name="us-east-1")
         key_id = kms.create_key(Description="wallet keys")["KeyMetadata"]["KeyId"]
         scheduler = boto3.client("scheduler", region_name="us-east-1")
@@ -104,7 +106,8 @@ def run() -> dict[str, float]:
             kms=kms,
             scheduler=scheduler,
             cards=StripeCardIssuer(stripe),
-            app_secret={"stripe_secret_key": "sk_test_bench", "payment_link_secret": "bench"},
+            stripe_keys={"stripe_secret_key": "sk_test_bench"},
+            payment_link_secret="bench",
         )
         with installed(adapters):
             invoices = InvoiceService(DynamoDBInvoiceRepository(dynamodb, "WalletsTable"), ScaledClock())

@@ -15,6 +15,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from infra.bundling import LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME, PROJECT_ROOT, function_code, layer_code
+from infra.security import WALLET_CONTEXT_KEY, WALLET_ID_PATTERN, Security
 
 FUNCTIONS_DIR = PROJECT_ROOT / "functions"
 METRICS_NAMESPACE = "MonayWallets"
@@ -31,6 +32,16 @@ class TableAccess(Enum):
     READ_WRITE = "read_write"
 
 
+class WalletKeyAccess(Enum):
+    """What a function does with wallet key material (`WalletKeysTable` and the wallet key)."""
+
+    NONE = "none"
+    # Seals a new wallet's private keys: a data key from the wallet key, the sealed item put with the wallet.
+    MAKE = "make"
+    # Cryptographic erase in the destruction's transaction: reads the sealed item, removes its wrapped key.
+    ERASE = "erase"
+
+
 @dataclass(frozen=True)
 class FunctionSpec:
     """What one function may touch. Every grant and environment variable is derived from this row."""
@@ -38,44 +49,59 @@ class FunctionSpec:
     table: TableAccess = TableAccess.READ_WRITE
     memory_mb: int = 256
     timeout_s: int = 15
-    # Envelope encryption of wallet keys with the stack key (beyond the table's own transparent use of it).
-    wallet_keys: bool = False
-    app_secret: bool = False
+    wallet_keys: WalletKeyAccess = WalletKeyAccess.NONE
+    # Calls Stripe (payments, refunds, Issuing) or verifies its webhooks: reads StripeSecret.
+    stripe: bool = False
     scheduler: bool = False
     rest_api: bool = True
+    # Makes payment links: reads PaymentLinkSecret and knows the API's public URL.
     payment_links: bool = False
     publishes_events: bool = False
     websocket_push: bool = False
+    # The authorizer: JWTs (JwtSecret in local mode, Cognito's JWKS deployed) and payment links
+    # (PaymentLinkSecret).
     verifies_tokens: bool = False
-    # Calls the stablecoin providers: their base URLs come from context, their API keys from AppSecret.
+    # Calls the stablecoin providers: their base URLs come from context, their API keys from ProvidersSecret.
     stablecoins: bool = False
 
 
 # One row per folder in functions/ (docs/DESIGN.md). API Gateway gives an integration 29 s at most, so REST
-# handlers stay below it; the stream, schedule and batch consumers get longer.
+# handlers stay below it; the stream, schedule and batch consumers get longer. Nothing unwraps a wallet's data
+# key (no function signs with wallet keys), so no function holds kms:Decrypt on the wallet key.
 FUNCTION_SPECS: dict[str, FunctionSpec] = {
-    "authorizer": FunctionSpec(
-        table=TableAccess.NONE, timeout_s=5, rest_api=False, app_secret=True, verifies_tokens=True
-    ),
+    "authorizer": FunctionSpec(table=TableAccess.NONE, timeout_s=5, rest_api=False, verifies_tokens=True),
     "health": FunctionSpec(table=TableAccess.READ, timeout_s=10),
-    "invoices": FunctionSpec(timeout_s=28, memory_mb=512, app_secret=True, payment_links=True),
+    "invoices": FunctionSpec(timeout_s=28, memory_mb=512),
     "create_wallet": FunctionSpec(
-        memory_mb=512, wallet_keys=True, app_secret=True, scheduler=True, payment_links=True
+        memory_mb=512, wallet_keys=WalletKeyAccess.MAKE, stripe=True, scheduler=True, payment_links=True
     ),
     # Wallet reads, apart from wallet making: no KMS, no Scheduler, read-only on the table (the card's
-    # remaining limit comes from Stripe Issuing, hence the AppSecret).
-    "wallets": FunctionSpec(table=TableAccess.READ, app_secret=True),
-    "fund": FunctionSpec(timeout_s=28, app_secret=True, stablecoins=True),
-    # Destruction erases keys by deleting the wrapped data key (no KMS call), so neither function holds the
-    # key's decrypt grant.
-    "pay": FunctionSpec(timeout_s=28, app_secret=True, scheduler=True, payment_links=True, stablecoins=True),
-    "destroy": FunctionSpec(timeout_s=120, rest_api=False, app_secret=True, scheduler=True, stablecoins=True),
-    "reconcile": FunctionSpec(timeout_s=28, memory_mb=512, app_secret=True, stablecoins=True),
-    "providers": FunctionSpec(timeout_s=28, app_secret=True, stablecoins=True),
-    "consumer": FunctionSpec(
-        timeout_s=28, memory_mb=512, wallet_keys=True, app_secret=True, stablecoins=True
+    # remaining limit comes from Stripe Issuing).
+    "wallets": FunctionSpec(table=TableAccess.READ, stripe=True),
+    "fund": FunctionSpec(timeout_s=28, stripe=True, stablecoins=True),
+    # Paying an ephemeral wallet's invoice destroys it; destruction erases keys by removing the wrapped data
+    # key (no KMS call).
+    "pay": FunctionSpec(
+        timeout_s=28,
+        wallet_keys=WalletKeyAccess.ERASE,
+        stripe=True,
+        scheduler=True,
+        payment_links=True,
+        stablecoins=True,
     ),
-    "webhooks": FunctionSpec(timeout_s=28, app_secret=True, stablecoins=True),
+    "destroy": FunctionSpec(
+        timeout_s=120,
+        rest_api=False,
+        wallet_keys=WalletKeyAccess.ERASE,
+        stripe=True,
+        scheduler=True,
+        stablecoins=True,
+    ),
+    "reconcile": FunctionSpec(timeout_s=28, memory_mb=512, stablecoins=True),
+    "providers": FunctionSpec(timeout_s=28, stablecoins=True),
+    # Its routes answer the 404 envelope until its issue lands: no key, no secret until then.
+    "consumer": FunctionSpec(timeout_s=28, memory_mb=512),
+    "webhooks": FunctionSpec(timeout_s=28, stripe=True, stablecoins=True),
     "realtime": FunctionSpec(timeout_s=30, rest_api=False, websocket_push=True),
     "stream": FunctionSpec(table=TableAccess.NONE, timeout_s=60, rest_api=False, publishes_events=True),
 }
@@ -103,8 +129,8 @@ class Functions(Construct):
         construct_id_: str,
         *,
         table: dynamodb.ITable,
-        key: kms.IKey,
-        app_secret: secretsmanager.ISecret,
+        key_table: dynamodb.ITable,
+        security: Security,
         cors_origins: list[str],
         log_level: str = "INFO",
         snap_start: bool = False,
@@ -129,7 +155,9 @@ class Functions(Construct):
         self.api_targets: dict[str, lambda_.IFunction] = {}
         for folder, spec in FUNCTION_SPECS.items():
             function = self._function(folder, spec, log_level, snap_start=snap_start and spec.rest_api)
-            self._grant_data(function, spec, table=table, key=key, app_secret=app_secret)
+            self._grant_data(function, spec, table=table)
+            self._grant_wallet_keys(function, spec, key_table=key_table, wallet_key=security.wallet_key)
+            self._grant_secrets(function, spec, security)
             if spec.rest_api:
                 function.add_environment("CORS_ORIGINS", ",".join(cors_origins))
             if spec.stablecoins:
@@ -139,6 +167,11 @@ class Functions(Construct):
             self.functions[folder] = function
             if spec.rest_api:
                 self.api_targets[folder] = self._live_alias(folder, function) if snap_start else function
+        makers = [f.role for f, spec in self._pairs() if spec.wallet_keys is WalletKeyAccess.MAKE and f.role]
+        security.confine_wallet_key(makers)
+
+    def _pairs(self) -> list[tuple[lambda_.Function, FunctionSpec]]:
+        return [(self.functions[folder], spec) for folder, spec in self.specs.items()]
 
     def __getitem__(self, folder: str) -> lambda_.Function:
         return self.functions[folder]
@@ -192,29 +225,54 @@ class Functions(Construct):
         )
 
     @staticmethod
-    def _grant_data(
-        function: lambda_.Function,
-        spec: FunctionSpec,
-        *,
-        table: dynamodb.ITable,
-        key: kms.IKey,
-        app_secret: secretsmanager.ISecret,
-    ) -> None:
+    def _grant_data(function: lambda_.Function, spec: FunctionSpec, *, table: dynamodb.ITable) -> None:
         if spec.table is not TableAccess.NONE:
             function.add_environment("TABLE_NAME", table.table_name)
             if spec.table is TableAccess.READ:
                 table.grant_read_data(function)
             else:
                 table.grant_read_write_data(function)
-        if spec.wallet_keys:
-            function.add_environment("KMS_KEY_ID", key.key_id)
-            # Wrap new data keys and unwrap them to sign; never kms:Encrypt of arbitrary data or key admin.
+
+    @staticmethod
+    def _grant_wallet_keys(
+        function: lambda_.Function, spec: FunctionSpec, *, key_table: dynamodb.ITable, wallet_key: kms.IKey
+    ) -> None:
+        if spec.wallet_keys is WalletKeyAccess.NONE:
+            return
+        function.add_environment("KEY_TABLE_NAME", key_table.table_name)
+        if spec.wallet_keys is WalletKeyAccess.MAKE:
+            # The sealed keys are put with the wallet (attribute_not_exists), never read back nor changed.
+            key_table.grant(function, "dynamodb:PutItem")
+            function.add_environment("KMS_KEY_ID", wallet_key.key_id)
+            # A fresh data key per wallet, bound to that wallet: no Decrypt (nothing here unwraps one), no
+            # Encrypt of arbitrary data, no key administration.
             function.add_to_role_policy(
                 iam.PolicyStatement(
-                    actions=["kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:Decrypt"],
-                    resources=[key.key_arn],
+                    actions=["kms:GenerateDataKey"],
+                    resources=[wallet_key.key_arn],
+                    conditions={
+                        "StringLike": {WALLET_CONTEXT_KEY: WALLET_ID_PATTERN},
+                        "ForAllValues:StringEquals": {"kms:EncryptionContextKeys": ["wallet_id"]},
+                    },
                 )
             )
-        if spec.app_secret:
-            function.add_environment("APP_SECRET_ARN", app_secret.secret_arn)
-            app_secret.grant_read(function)
+        else:
+            # Reads which key sealed the item (for the destruction log) and removes its wrapped data key.
+            key_table.grant(function, "dynamodb:GetItem", "dynamodb:UpdateItem")
+        # The key table is encrypted with the stack key, as the main table is.
+        if key_table.encryption_key is not None:
+            key_table.encryption_key.grant_encrypt_decrypt(function)
+
+    @staticmethod
+    def _grant_secrets(function: lambda_.Function, spec: FunctionSpec, security: Security) -> None:
+        """Each secret to the functions whose code reads it, and nothing else."""
+        reads: list[tuple[str, secretsmanager.ISecret]] = []
+        if spec.stripe:
+            reads.append(("STRIPE_SECRET_ARN", security.stripe_secret))
+        if spec.stablecoins:
+            reads.append(("PROVIDERS_SECRET_ARN", security.providers_secret))
+        if spec.payment_links or spec.verifies_tokens:
+            reads.append(("PAYMENT_LINK_SECRET_ARN", security.payment_link_secret))
+        for variable, secret in reads:
+            function.add_environment(variable, secret.secret_arn)
+            secret.grant_read(function)

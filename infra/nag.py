@@ -63,10 +63,28 @@ def apply_nag_checks(app: cdk.App, stack: MonayWalletsStack) -> None:
         },
     )
     acknowledge(
-        security.app_secret,
+        security.stripe_secret,
         {
             "AwsSolutions-SMG4": "Holds Stripe keys issued by Stripe's dashboard (rotated there, then "
-            "written here by operators) and the payment-link HMAC key, whose rotation voids open links."
+            "written here by operators)."
+        },
+    )
+    acknowledge(
+        security.providers_secret,
+        {
+            "AwsSolutions-SMG4": "Holds Tempo and Circle API keys issued by their dashboards (rotated there, "
+            "then written here by operators)."
+        },
+    )
+    acknowledge(
+        security.payment_link_secret,
+        {"AwsSolutions-SMG4": "The payment-link HMAC key: rotating it voids every open payment link."},
+    )
+    acknowledge(
+        stack.data.key_table,
+        {
+            "AwsSolutions-DDB3": "No point-in-time recovery on purpose: removing a wrapped data key must "
+            "be final at once (cryptographic erase); PITR would keep it restorable for 35 days."
         },
     )
     acknowledge(

@@ -1,10 +1,8 @@
-"""Encryption key, secrets and the Cognito user pool that deployed clients sign in with."""
+"""Encryption keys, secrets and the Cognito user pool that deployed clients sign in with."""
 
 from __future__ import annotations
 
-import json
-
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy, SecretValue, Stack
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -15,18 +13,28 @@ USER_GROUPS = ("merchant", "consumer", "admin", "operator")
 TENANT_ATTRIBUTE = "tenant_id"
 
 
-# AppSecret keys that operators fill after the first deploy (they come from the providers' dashboards).
-OPERATOR_SECRET_KEYS = ("stripe_secret_key", "stripe_webhook_secret", "tempo_api_key", "circle_api_key")
+# Values operators set after the first deploy (from the Stripe and providers' dashboards), by secret.
+STRIPE_SECRET_KEYS = ("stripe_secret_key", "stripe_webhook_secret")
+PROVIDER_SECRET_KEYS = ("tempo_api_key", "circle_api_key")
+# The encryption context every use of the wallet key must carry (shared.crypto.envelope binds each data key to
+# its wallet), and the shape of the wallet ids it names (shared.ids).
+WALLET_CONTEXT_KEY = "kms:EncryptionContext:wallet_id"
+WALLET_ID_PATTERN = "wal_*"
+WALLET_KEY_USE = ("kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*")
 
 
 class Security(Construct):
-    """The stack's KMS key, the `JwtSecret` and `AppSecret` secrets, and the Cognito user pool.
+    """The stack's KMS key, the wallet key, the secrets and the Cognito user pool.
 
-    `AppSecret` is one JSON secret with OPERATOR_SECRET_KEYS and `payment_link_secret`. Only
-    `payment_link_secret` (the HMAC key of `/public/pay/{token}` links) is generated here; the Stripe and
-    provider values are created empty and must be set by an operator after the first
-    deploy (`aws secretsmanager put-secret-value` with the whole JSON), since they come from the Stripe
-    dashboard. `JwtSecret` is the HS256 key used by the local runtime's tokens (context `wallets:local`).
+    `Key` encrypts the tables, secrets, queues and alarm topic. `WalletKey` does one thing: it wraps the data
+    keys of wallets' private keys (envelope encryption), and only the role that makes wallet keys may use it,
+    always under the wallet's encryption context (`confine_wallet_key`).
+
+    One secret per reader, so a function reads only what its code needs: `JwtSecret` (HS256 key of the local
+    mode's tokens), `PaymentLinkSecret` (HMAC key of `/public/pay/{token}` links, generated here),
+    `StripeSecret` (STRIPE_SECRET_KEYS) and `ProvidersSecret` (PROVIDER_SECRET_KEYS). The Stripe and provider
+    values are created empty and must be set by an operator after the first deploy (`aws secretsmanager
+    put-secret-value` with the whole JSON), since they come from the services' dashboards.
     """
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
@@ -35,7 +43,7 @@ class Security(Construct):
         self.key = kms.Key(
             self,
             "Key",
-            description="Monay Wallets: table, secrets, wrapped wallet keys, alarm topic",
+            description="Monay Wallets: tables, secrets, queues, alarm topic",
             enable_key_rotation=True,
             removal_policy=RemovalPolicy.RETAIN,
         )
@@ -49,6 +57,13 @@ class Security(Construct):
                 conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
             )
         )
+        self.wallet_key = kms.Key(
+            self,
+            "WalletKey",
+            description="Monay Wallets: wraps wallets' private-key data keys (wallet_id encryption context)",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
         self.jwt_secret = secretsmanager.Secret(
             self,
             "JwtSecret",
@@ -58,18 +73,22 @@ class Security(Construct):
                 password_length=64, exclude_punctuation=True
             ),
         )
-        self.app_secret = secretsmanager.Secret(
+        self.payment_link_secret = secretsmanager.Secret(
             self,
-            "AppSecret",
-            description="Stripe keys (set by operators) and the generated payment-link HMAC key",
+            "PaymentLinkSecret",
+            description="HMAC key of payment links (/public/pay/{token})",
             encryption_key=self.key,
             generate_secret_string=secretsmanager.SecretStringGenerator(
-                # Empty placeholders for operators to fill; no secret value lives in code.
-                secret_string_template=json.dumps(dict.fromkeys(OPERATOR_SECRET_KEYS, "")),
-                generate_string_key="payment_link_secret",
-                password_length=64,
-                exclude_punctuation=True,
+                password_length=64, exclude_punctuation=True
             ),
+        )
+        self.stripe_secret = self._operator_secret(
+            "StripeSecret",
+            "Stripe secret key and webhook signing secret (set by operators)",
+            STRIPE_SECRET_KEYS,
+        )
+        self.providers_secret = self._operator_secret(
+            "ProvidersSecret", "Tempo and Circle API keys (set by operators)", PROVIDER_SECRET_KEYS
         )
         self.user_pool = cognito.UserPool(
             self,
@@ -109,6 +128,45 @@ class Security(Construct):
             cognito.CfnUserPoolGroup(
                 self, f"Group{group.title()}", user_pool_id=self.user_pool.user_pool_id, group_name=group
             )
+
+    def _operator_secret(
+        self, construct_id: str, description: str, keys: tuple[str, ...]
+    ) -> secretsmanager.Secret:
+        return secretsmanager.Secret(
+            self,
+            construct_id,
+            description=description,
+            encryption_key=self.key,
+            # Empty placeholders for operators to fill; no secret value lives in code.
+            secret_object_value={name: SecretValue.unsafe_plain_text("") for name in keys},
+        )
+
+    def confine_wallet_key(self, key_makers: list[iam.IRole]) -> None:
+        """Deny any use of the wallet key but `key_makers`', and any outside a wallet's encryption context.
+
+        The key policy's default statement delegates to IAM, so an account principal with a broad `kms:*`
+        grant could otherwise decrypt wrapped wallet keys; these denies hold whatever IAM grants.
+        """
+        self.wallet_key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="DenyWalletKeyUseButTheKeyMaker",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=list(WALLET_KEY_USE),
+                resources=["*"],
+                conditions={"StringNotEquals": {"aws:PrincipalArn": [role.role_arn for role in key_makers]}},
+            )
+        )
+        self.wallet_key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="DenyWalletKeyUseOutsideAWalletContext",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=list(WALLET_KEY_USE),
+                resources=["*"],
+                conditions={"StringNotLike": {WALLET_CONTEXT_KEY: WALLET_ID_PATTERN}},
+            )
+        )
 
     @property
     def jwt_issuer(self) -> str:

@@ -23,7 +23,10 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
     table_name: str = Field(default="WalletsTable", alias="TABLE_NAME")
+    # Wallets' sealed private keys, apart from the main table (no stream, no PITR: erasing is final).
+    key_table_name: str = Field(default="WalletKeysTable", alias="KEY_TABLE_NAME")
     event_bus_name: str = Field(default="default", alias="EVENT_BUS_NAME")
+    # The wallet key: wraps the data key of each wallet's private keys (only wallet creation has it).
     kms_key_id: str = Field(default="", alias="KMS_KEY_ID")
     schedule_group_name: str = Field(default="default", alias="SCHEDULE_GROUP_NAME")
     scheduler_role_arn: str = Field(default="", alias="SCHEDULER_ROLE_ARN")
@@ -33,7 +36,10 @@ class Settings(BaseModel):
     jwt_issuer: str = Field(default="", alias="JWT_ISSUER")
     jwt_jwks_url: str = Field(default="", alias="JWT_JWKS_URL")
     jwt_audience: str = Field(default="", alias="JWT_AUDIENCE")
-    app_secret_arn: str = Field(default="", alias="APP_SECRET_ARN")
+    # One secret per concern, so each function reads only what it uses (infra/security.py).
+    payment_link_secret_arn: str = Field(default="", alias="PAYMENT_LINK_SECRET_ARN")
+    stripe_secret_arn: str = Field(default="", alias="STRIPE_SECRET_ARN")
+    providers_secret_arn: str = Field(default="", alias="PROVIDERS_SECRET_ARN")
     ws_callback_url: str = Field(default="", alias="WS_CALLBACK_URL")
     cors_origins_csv: str = Field(default=DEFAULT_CORS_ORIGINS, alias="CORS_ORIGINS")
     public_base_url: str = Field(default="http://127.0.0.1:3001", alias="PUBLIC_BASE_URL")

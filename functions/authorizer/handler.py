@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from functools import lru_cache
 from typing import Any
 
@@ -38,11 +37,11 @@ verifier = build_verifier(get_settings())
 @lru_cache(maxsize=1)
 def payment_links() -> PaymentLinks:
     settings = get_settings()
-    if not settings.app_secret_arn:
+    if not settings.payment_link_secret_arn:
         raise Unauthorized("payment links are not configured")
     from shared.adapters.secrets import secret_string
 
-    secret = json.loads(secret_string(settings.app_secret_arn)).get("payment_link_secret")
+    secret = secret_string(settings.payment_link_secret_arn)
     if not secret:
         raise Unauthorized("payment links are not configured")
     return PaymentLinks(secret, ScaledClock(settings.clock_speed, settings.clock_origin), "")

@@ -1,9 +1,9 @@
-"""DestructionStore on the one table.
+"""DestructionStore on the one table (and the wallet key table, for the erase).
 
 Items: `WALLET#{id}`/`DESTRUCTION` the progress record (reason, trigger, balance at the start, the
 remainder's journal, burn and refund, finished_at, verification hash) and `WALLET#{id}`/`DESTRUCTIONLOG`
-the destruction log (canonical JSON record + SHA-256). The wallet's META, KEYS and the lease change in the
-same transactions as the progress they belong to.
+the destruction log (canonical JSON record + SHA-256). The wallet's META, the lease and its KEYS item in the
+key table change in the same transactions as the progress they belong to (a transaction spans tables).
 """
 
 from __future__ import annotations
@@ -88,9 +88,12 @@ def _progress_from(item: dict[str, Any]) -> DestructionProgress:
 
 
 class DynamoDBDestructionStore:
-    def __init__(self, client: Any, table_name: str, ledger: DynamoDBLedger | None = None) -> None:
+    def __init__(
+        self, client: Any, table_name: str, ledger: DynamoDBLedger | None = None, *, key_table_name: str
+    ) -> None:
         self._client = client
         self._table = table_name
+        self._key_table = key_table_name
         self._ledger = ledger or DynamoDBLedger(client, table_name)
 
     def progress_of(self, wallet_id: str) -> DestructionProgress | None:
@@ -286,7 +289,7 @@ class DynamoDBDestructionStore:
         operations: list[dict[str, Any]] = [
             wallet_update,
             progress_update,
-            erase_keys_update(self._table, wallet.wallet_id, finished_at),
+            erase_keys_update(self._key_table, wallet.wallet_id, finished_at),
             {"Delete": {"TableName": self._table, "Key": lease_key(wallet.wallet_id)}},
             self._put_new(log_item),
             stats_update(self._table, wallet.tenant_id, stats),

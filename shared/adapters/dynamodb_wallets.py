@@ -1,4 +1,5 @@
-"""WalletRepository on the one table: wallet, keys, card, invoice uniqueness, lease and counters."""
+"""WalletRepository: wallet, card, invoice uniqueness, lease and counters on the one table; the sealed keys
+in the wallet key table (no stream, no PITR), written in the same transactions."""
 
 from __future__ import annotations
 
@@ -100,11 +101,14 @@ def card_item(card: Card, issued_at: datetime) -> dict[str, Any]:
     }
 
 
-def erase_keys_update(table: str, wallet_id: str, erased_at: datetime) -> dict[str, Any]:
-    """The transaction operation of a cryptographic erase, for the destroy flow's own transaction."""
+def erase_keys_update(key_table: str, wallet_id: str, erased_at: datetime) -> dict[str, Any]:
+    """The transaction operation of a cryptographic erase, for the destroy flow's own transaction.
+
+    The key table keeps no stream and no backups, so once this commits the wrapped data key exists nowhere.
+    """
     return {
         "Update": {
-            "TableName": table,
+            "TableName": key_table,
             "Key": {"pk": {"S": wallet_pk(wallet_id)}, "sk": {"S": KEYS}},
             "UpdateExpression": "REMOVE wrapped_key SET erased_at = if_not_exists(erased_at, :at)",
             "ConditionExpression": "attribute_exists(pk)",
@@ -138,16 +142,17 @@ def stats_update(table: str, tenant_id: str, deltas: dict[str, int]) -> dict[str
 
 
 class DynamoDBWalletRepository:
-    def __init__(self, client: Any, table_name: str) -> None:
+    def __init__(self, client: Any, table_name: str, *, key_table_name: str) -> None:
         self._client = client
         self._table = table_name
+        self._key_table = key_table_name
 
     # -- writes --------------------------------------------------------------------------------------
     def create(self, new: NewWallet) -> None:
         wallet = new.wallet
         operations = [
             self._put_new(wallet_item(wallet)),
-            self._put_new(keys_item(wallet.wallet_id, new.sealed_keys, wallet.created_at)),
+            put_new(self._key_table, keys_item(wallet.wallet_id, new.sealed_keys, wallet.created_at)),
         ]
         if new.card is not None:
             operations.append(self._put_new(card_item(new.card, wallet.created_at)))
@@ -229,7 +234,7 @@ class DynamoDBWalletRepository:
 
     def erase_keys(self, wallet_id: str, erased_at: datetime, records: list[dict[str, Any]]) -> None:
         self._transact(
-            [erase_keys_update(self._table, wallet_id, erased_at), *(self._put_new(r) for r in records)]
+            [erase_keys_update(self._key_table, wallet_id, erased_at), *(self._put_new(r) for r in records)]
         )
 
     def remember_cardholder(self, tenant_id: str, cardholder_ref: str) -> str:
@@ -270,7 +275,8 @@ class DynamoDBWalletRepository:
         return Card.model_validate({name: values[name] for name in Card.model_fields})
 
     def sealed_keys(self, wallet_id: str) -> SealedSecret | None:
-        item = self._get({"pk": {"S": wallet_pk(wallet_id)}, "sk": {"S": KEYS}})
+        key = {"pk": {"S": wallet_pk(wallet_id)}, "sk": {"S": KEYS}}
+        item = get_consistent(self._client, self._key_table, key)
         if item is None:
             return None
         wrapped = item.get("wrapped_key")

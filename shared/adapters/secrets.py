@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from aws_lambda_powertools.utilities.parameters import get_secret
 
 SECRET_CACHE_SECONDS = 300
@@ -12,3 +14,11 @@ def secret_string(arn: str, max_age: int = SECRET_CACHE_SECONDS) -> str:
     if isinstance(value, bytes):
         return value.decode("utf-8")
     return str(value)
+
+
+def secret_json(arn: str, max_age: int = SECRET_CACHE_SECONDS) -> dict[str, str]:
+    """A secret holding one JSON object of named values (StripeSecret, ProvidersSecret)."""
+    loaded = json.loads(secret_string(arn, max_age))
+    if not isinstance(loaded, dict):
+        raise ValueError("the secret does not hold a JSON object")
+    return {str(name): str(item) for name, item in loaded.items()}

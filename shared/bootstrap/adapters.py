@@ -108,15 +108,26 @@ class Adapters:
         return ScaledClock(self.settings.clock_speed, self.settings.clock_origin)
 
     @cached_property
-    def app_secret(self) -> dict[str, str]:
-        """The AppSecret JSON (Stripe keys, webhook secret, payment-link secret, provider keys), read when a
-        builder first needs it: composing a capability never waits on Secrets Manager."""
-        import json
+    def stripe_keys(self) -> dict[str, str]:
+        """StripeSecret: `stripe_secret_key` and `stripe_webhook_secret`, read when a builder first needs
+        them: composing a capability never waits on Secrets Manager."""
+        from shared.adapters.secrets import secret_json
 
+        return secret_json(self.settings.stripe_secret_arn)
+
+    @cached_property
+    def provider_keys(self) -> dict[str, str]:
+        """ProvidersSecret: `tempo_api_key` and `circle_api_key`."""
+        from shared.adapters.secrets import secret_json
+
+        return secret_json(self.settings.providers_secret_arn)
+
+    @cached_property
+    def payment_link_secret(self) -> str:
+        """PaymentLinkSecret: the HMAC key of payment links."""
         from shared.adapters.secrets import secret_string
 
-        loaded: dict[str, str] = json.loads(secret_string(self.settings.app_secret_arn))
-        return loaded
+        return secret_string(self.settings.payment_link_secret_arn)
 
     @cached_property
     def rates(self) -> ExchangeRates:
@@ -129,7 +140,7 @@ class Adapters:
     def stripe(self) -> Any:
         from shared.adapters.stripe_client import build_stripe_client  # stripe is a heavy import
 
-        return build_stripe_client(self.app_secret["stripe_secret_key"], self.settings.stripe_api_base)
+        return build_stripe_client(self.stripe_keys["stripe_secret_key"], self.settings.stripe_api_base)
 
     @cached_property
     def payments(self) -> PaymentProcessor:
@@ -147,14 +158,14 @@ class Adapters:
     def webhook_verifier(self) -> WebhookVerifier:
         from shared.adapters.stripe_payments import StripeWebhookVerifier
 
-        return StripeWebhookVerifier(self.app_secret["stripe_webhook_secret"])
+        return StripeWebhookVerifier(self.stripe_keys["stripe_webhook_secret"])
 
     # -- stablecoin providers -------------------------------------------------------------------------
     @cached_property
     def providers(self) -> dict[str, StablecoinProvider]:
         from shared.adapters.providers_factory import build_providers
 
-        return build_providers(self.settings, self.app_secret)
+        return build_providers(self.settings, self.provider_keys)
 
     @cached_property
     def provider_metrics(self) -> MetricsSink:

@@ -88,7 +88,7 @@ class Capabilities:
         from shared.checkout.links import PaymentLinks
 
         a = self.adapters
-        return PaymentLinks(a.app_secret["payment_link_secret"], a.clock, a.settings.public_base_url)
+        return PaymentLinks(a.payment_link_secret, a.clock, a.settings.public_base_url)
 
     @cached_property
     def checkout(self) -> CheckoutService:
@@ -173,7 +173,9 @@ class Capabilities:
         )
         destruction = DestructionService(
             self._wallet_repository,
-            DynamoDBDestructionStore(a.dynamodb, table, self._ledger),
+            DynamoDBDestructionStore(
+                a.dynamodb, table, self._ledger, key_table_name=a.settings.key_table_name
+            ),
             self._funding_store,
             a.payments,
             a.cards,
@@ -268,7 +270,10 @@ class Capabilities:
     def _wallet_repository(self) -> Any:
         from shared.adapters.dynamodb_wallets import DynamoDBWalletRepository
 
-        return DynamoDBWalletRepository(self.adapters.dynamodb, self.adapters.settings.table_name)
+        settings = self.adapters.settings
+        return DynamoDBWalletRepository(
+            self.adapters.dynamodb, settings.table_name, key_table_name=settings.key_table_name
+        )
 
     @cached_property
     def _ledger(self) -> Any:

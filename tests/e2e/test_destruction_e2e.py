@@ -125,6 +125,15 @@ def table_name(system: RunningRuntime) -> str:
     return next(n for n in system.aws("dynamodb").list_tables()["TableNames"] if "WalletsTable" in n)
 
 
+def sealed_keys(system: RunningRuntime, wallet_id: str) -> dict[str, Any] | None:
+    """The wallet's KEYS item in the key table (the runtime built it from the template's WalletKeysTable)."""
+    client = system.aws("dynamodb")
+    table = next(n for n in client.list_tables()["TableNames"] if "WalletKeysTable" in n)
+    key = {"pk": {"S": f"WALLET#{wallet_id}"}, "sk": {"S": "KEYS"}}
+    item: dict[str, Any] | None = client.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
+    return item
+
+
 def destruction_log(system: RunningRuntime, wallet_id: str) -> dict[str, Any] | None:
     item = (
         system.aws("dynamodb")
@@ -244,6 +253,8 @@ def test_paying_in_full_destroys_at_once_with_nothing_to_refund(
     system: RunningRuntime, http: httpx.Client
 ) -> None:
     wallet = ephemeral_wallet(system, http)
+    sealed = sealed_keys(system, wallet["wallet_id"])
+    assert sealed is not None and "wrapped_key" in sealed
     funded = fund(system, http, wallet["wallet_id"])
     paid = pay(system, http, wallet["wallet_id"])
     assert (paid["invoice_status"], paid["wallet_status"]) == ("paid", "destroyed"), paid
@@ -254,6 +265,9 @@ def test_paying_in_full_destroys_at_once_with_nothing_to_refund(
     assert facts is not None
     assert (facts["reason"], facts["trigger"], facts["balance_before"]) == ("paid", "payment", "0.00"), facts
     assert facts["card"]["status"] == "canceled"
+    # Crypto-erase: the wrapped data key is gone from the key table, which keeps no stream or backup of it.
+    erased = sealed_keys(system, wallet["wallet_id"])
+    assert erased is not None and "wrapped_key" not in erased and "erased_at" in erased
     assert wallet_of(system, http, wallet["wallet_id"])["status"] == "destroyed"
     group = scheduler_group(system)
     assert f"destroy-{wallet['wallet_id']}" not in schedule_names(system, group)

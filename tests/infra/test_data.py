@@ -1,4 +1,4 @@
-"""The one table: keys, GSIs, TTL, stream, PITR, billing and encryption."""
+"""The tables: the one table's keys, GSIs, TTL, stream, PITR, billing and encryption; the key table apart."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from typing import Any
 from tests.support.template import resources_of_type, table_properties
 
 
-def test_exactly_one_table_named_wallets_table(template: dict[str, Any]) -> None:
-    assert list(resources_of_type(template, "AWS::DynamoDB::Table")) == ["WalletsTable"]
+def test_the_wallets_table_and_the_key_table(template: dict[str, Any]) -> None:
+    # Wallet key material lives apart (tests/infra/test_key_isolation.py); everything else in WalletsTable.
+    assert sorted(resources_of_type(template, "AWS::DynamoDB::Table")) == ["WalletKeysTable", "WalletsTable"]
 
 
 def test_table_keys_and_attributes(template: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ from aws_cdk.assertions import Match, Template
 from infra.stack import MonayWalletsStack
 
 ORIGIN = "https://wallet.example.com"
+SECRET_NAMES = ("JwtSecret", "PaymentLinkSecret", "StripeSecret", "ProvidersSecret")
 
 
 @pytest.fixture(scope="module")
@@ -63,17 +64,25 @@ def test_single_origin_is_literal_everywhere(deploy_template: Template) -> None:
     assert origins == {ORIGIN}
 
 
-def test_app_secret_template(deploy_template: Template) -> None:
-    secrets = deploy_template.find_resources("AWS::SecretsManager::Secret")
-    generators = [s["Properties"]["GenerateSecretString"] for s in secrets.values()]
-    app_secret = next(g for g in generators if "GenerateStringKey" in g)
-    assert app_secret["GenerateStringKey"] == "payment_link_secret"
-    assert json.loads(app_secret["SecretStringTemplate"]) == {
+def test_secret_templates(deploy_template: Template) -> None:
+    """Operators fill StripeSecret and ProvidersSecret (empty placeholders); the link key is generated."""
+    secrets = {
+        lid: s["Properties"]
+        for lid, s in deploy_template.find_resources("AWS::SecretsManager::Secret").items()
+    }
+    by_name = {name: props for lid, props in secrets.items() for name in SECRET_NAMES if name in lid}
+    assert sorted(by_name) == sorted(SECRET_NAMES)
+    assert json.loads(by_name["StripeSecret"]["SecretString"]) == {
         "stripe_secret_key": "",
         "stripe_webhook_secret": "",
+    }
+    assert json.loads(by_name["ProvidersSecret"]["SecretString"]) == {
         "tempo_api_key": "",
         "circle_api_key": "",
     }
+    for generated in ("PaymentLinkSecret", "JwtSecret"):
+        assert by_name[generated]["GenerateSecretString"]["PasswordLength"] == 64
+        assert "SecretString" not in by_name[generated]
 
 
 def test_snap_start_is_off_by_default(deploy_template: Template) -> None:

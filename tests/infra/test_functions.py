@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from infra.functions import FUNCTION_SPECS, FUNCTIONS_DIR, TableAccess
+from infra.functions import FUNCTION_SPECS, FUNCTIONS_DIR, TableAccess, WalletKeyAccess
 from tests.infra.conftest import actions_of, as_list, function_ids, role_statements
 from tests.support.template import resources_of_type
 
@@ -15,46 +15,42 @@ FOLDERS = sorted(p.name for p in FUNCTIONS_DIR.iterdir() if (p / "handler.py").i
 COMMON_ENV = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "LOG_LEVEL"}
 # What each function's environment holds beyond the Powertools variables (docs/DESIGN.md).
 PROVIDER_URLS = {"TEMPO_API_BASE", "CIRCLE_API_BASE"}
+STRIPE, PROVIDERS, LINKS = "STRIPE_SECRET_ARN", "PROVIDERS_SECRET_ARN", "PAYMENT_LINK_SECRET_ARN"
+SCHEDULES = {"SCHEDULE_GROUP_NAME", "SCHEDULER_ROLE_ARN", "SCHEDULER_DLQ_ARN"}
 EXPECTED_ENV = {
-    "authorizer": {"APP_SECRET_ARN", "JWT_SECRET_ARN"},
+    "authorizer": {LINKS, "JWT_SECRET_ARN"},
     "health": {"TABLE_NAME", "CORS_ORIGINS"},
-    "invoices": {"TABLE_NAME", "APP_SECRET_ARN", "CORS_ORIGINS", "PUBLIC_BASE_URL"},
+    "invoices": {"TABLE_NAME", "CORS_ORIGINS"},
     "create_wallet": {
         "TABLE_NAME",
+        "KEY_TABLE_NAME",
         "KMS_KEY_ID",
-        "APP_SECRET_ARN",
+        STRIPE,
+        LINKS,
         "CORS_ORIGINS",
         "PUBLIC_BASE_URL",
-        "SCHEDULE_GROUP_NAME",
-        "SCHEDULER_ROLE_ARN",
-        "SCHEDULER_DLQ_ARN",
+        *SCHEDULES,
         "DESTROY_FUNCTION_ARN",
     },
-    "wallets": {"TABLE_NAME", "APP_SECRET_ARN", "CORS_ORIGINS"},
-    "fund": {"TABLE_NAME", "APP_SECRET_ARN", "CORS_ORIGINS", *PROVIDER_URLS},
+    "wallets": {"TABLE_NAME", STRIPE, "CORS_ORIGINS"},
+    "fund": {"TABLE_NAME", STRIPE, PROVIDERS, "CORS_ORIGINS", *PROVIDER_URLS},
     "pay": {
         "TABLE_NAME",
-        "APP_SECRET_ARN",
+        "KEY_TABLE_NAME",
+        STRIPE,
+        PROVIDERS,
+        LINKS,
         "CORS_ORIGINS",
         "PUBLIC_BASE_URL",
-        "SCHEDULE_GROUP_NAME",
-        "SCHEDULER_ROLE_ARN",
-        "SCHEDULER_DLQ_ARN",
+        *SCHEDULES,
         "DESTROY_FUNCTION_ARN",
         *PROVIDER_URLS,
     },
-    "destroy": {
-        "TABLE_NAME",
-        "APP_SECRET_ARN",
-        "SCHEDULE_GROUP_NAME",
-        "SCHEDULER_ROLE_ARN",
-        "SCHEDULER_DLQ_ARN",
-        *PROVIDER_URLS,
-    },
-    "reconcile": {"TABLE_NAME", "APP_SECRET_ARN", "CORS_ORIGINS", *PROVIDER_URLS},
-    "providers": {"TABLE_NAME", "APP_SECRET_ARN", "CORS_ORIGINS", *PROVIDER_URLS},
-    "consumer": {"TABLE_NAME", "KMS_KEY_ID", "APP_SECRET_ARN", "CORS_ORIGINS", *PROVIDER_URLS},
-    "webhooks": {"TABLE_NAME", "APP_SECRET_ARN", "CORS_ORIGINS", *PROVIDER_URLS},
+    "destroy": {"TABLE_NAME", "KEY_TABLE_NAME", STRIPE, PROVIDERS, *SCHEDULES, *PROVIDER_URLS},
+    "reconcile": {"TABLE_NAME", PROVIDERS, "CORS_ORIGINS", *PROVIDER_URLS},
+    "providers": {"TABLE_NAME", PROVIDERS, "CORS_ORIGINS", *PROVIDER_URLS},
+    "consumer": {"TABLE_NAME", "CORS_ORIGINS"},
+    "webhooks": {"TABLE_NAME", STRIPE, PROVIDERS, "CORS_ORIGINS", *PROVIDER_URLS},
     "realtime": {"TABLE_NAME", "WS_CALLBACK_URL"},
     "stream": {"EVENT_BUS_NAME"},
 }
@@ -153,7 +149,7 @@ def test_local_mode_authorizer_reads_the_jwt_secret(template: dict[str, Any]) ->
     reads = [s for s in statements if "secretsmanager:GetSecretValue" in as_list(s["Action"])]
     assert {json.dumps(s["Resource"]) for s in reads} == {
         json.dumps({"Ref": secret_id}),
-        json.dumps({"Ref": env["APP_SECRET_ARN"]["Ref"]}),
+        json.dumps({"Ref": env["PAYMENT_LINK_SECRET_ARN"]["Ref"]}),
     }
 
 
@@ -182,7 +178,11 @@ def test_table_grants_match_the_spec(template: dict[str, Any], folder: str) -> N
         assert {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"} <= data_actions
     for statement in dynamo:
         for resource in as_list(statement["Resource"]):
-            assert "WalletsTable" in json.dumps(resource), (folder, resource)
+            # The wallet key table's grants are tests/infra/test_key_isolation.py's.
+            assert "WalletsTable" in json.dumps(resource) or "WalletKeysTable" in json.dumps(resource), (
+                folder,
+                resource,
+            )
 
 
 @pytest.mark.parametrize("folder", FOLDERS)
@@ -201,8 +201,9 @@ def test_no_wildcard_resource_on_data_or_key_actions(template: dict[str, Any], f
 @pytest.mark.parametrize("folder", FOLDERS)
 def test_wallet_key_use_only_where_needed(template: dict[str, Any], folder: str) -> None:
     statements = role_statements(template, function_ids(template)[folder])
-    explicit = [s for s in statements if "kms:GenerateDataKeyWithoutPlaintext" in as_list(s["Action"])]
-    if FUNCTION_SPECS[folder].wallet_keys:
+    # Conditions and the key policy: tests/infra/test_key_isolation.py.
+    explicit = [s for s in statements if "SecurityWalletKey" in json.dumps(s["Resource"])]
+    if FUNCTION_SPECS[folder].wallet_keys is WalletKeyAccess.MAKE:
         assert len(explicit) == 1
         assert explicit[0]["Resource"]["Fn::GetAtt"][1] == "Arn"
     else:

@@ -17,6 +17,7 @@ from local.runtime.cfn_dynamodb import create_table_from_definition
 from tests.support.template import ROOT, synthesized_template, table_properties
 
 TABLE = "WalletsTable"
+KEY_TABLE = "WalletKeysTable"
 
 
 def fallback_table_properties_from_design_doc() -> dict[str, Any]:
@@ -51,11 +52,17 @@ def wallets_table_properties() -> dict[str, Any]:
     return fallback_table_properties_from_design_doc()
 
 
+def create_tables(client: Any) -> None:
+    """The main table and the wallet key table, as the stack defines them, in the active moto mock."""
+    create_table_from_definition(client, wallets_table_properties(), TABLE)
+    create_table_from_definition(client, table_properties(synthesized_template(), KEY_TABLE), KEY_TABLE)
+
+
 @pytest.fixture
 def dynamodb() -> Iterator[Any]:
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
-        create_table_from_definition(client, wallets_table_properties(), TABLE)
+        create_tables(client)
         yield client
 
 

@@ -37,18 +37,15 @@ def authorizer(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
     with mock_aws():
         secrets = boto3.client("secretsmanager", region_name="us-east-1")
         jwt_arn = secrets.create_secret(Name="jwt", SecretString=JWT_SECRET)["ARN"]
-        app_arn = secrets.create_secret(
-            Name="app",
-            SecretString=json.dumps({"payment_link_secret": LINK_SECRET, "stripe_secret_key": "sk"}),
-        )["ARN"]
+        link_arn = secrets.create_secret(Name="payment-link", SecretString=LINK_SECRET)["ARN"]
         monkeypatch.setenv("JWT_SECRET_ARN", jwt_arn)
-        monkeypatch.setenv("APP_SECRET_ARN", app_arn)
+        monkeypatch.setenv("PAYMENT_LINK_SECRET_ARN", link_arn)
         get_settings.cache_clear()
         try:
             yield importlib.reload(importlib.import_module("functions.authorizer.handler"))
         finally:
             monkeypatch.delenv("JWT_SECRET_ARN")
-            monkeypatch.delenv("APP_SECRET_ARN")
+            monkeypatch.delenv("PAYMENT_LINK_SECRET_ARN")
             get_settings.cache_clear()
 
 

@@ -46,7 +46,7 @@ from tests.unit.stripe_standin.conftest import control
 
 NOW = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC)
 STRIPE_KEY = "sk_test_wallets"
-SECRETS = {"stripe_secret_key": STRIPE_KEY, "payment_link_secret": "integration-link-secret"}
+SECRETS = {"stripe_secret_key": STRIPE_KEY}
 
 
 @dataclass
@@ -162,7 +162,8 @@ def env(
             cards=StripeCardIssuer(stripe_client),
             payments=StripePaymentProcessor(stripe_client),
             providers=providers,
-            app_secret=SECRETS,
+            stripe_keys=SECRETS,
+            payment_link_secret="integration-link-secret",
             clock=clock,
         )
     )

@@ -244,7 +244,7 @@ def rig(
             dynamodb=table,
             payments=payments,
             providers=wired,
-            app_secret={**SECRETS, "stripe_webhook_secret": WEBHOOK_SECRET},
+            stripe_keys={**SECRETS, "stripe_webhook_secret": WEBHOOK_SECRET},
             clock=funding_env.clock,
         )
     )

@@ -30,6 +30,7 @@ from shared.providers.errors import ProviderRejected
 from tests.integration import test_funding_api as funding_fixtures
 from tests.integration.conftest import (
     CONSUMER,
+    KEY_TABLE,
     MERCHANT,
     OTHER_MERCHANT,
     TABLE,
@@ -164,7 +165,8 @@ def paying(env: Env, monkeypatch: pytest.MonkeyPatch) -> Iterator[Paying]:
         "payments": payments,
         "cards": cards,
         "providers": providers,
-        "app_secret": {"stripe_secret_key": STRIPE_KEY, "payment_link_secret": "integration-link-secret"},
+        "stripe_keys": {"stripe_secret_key": STRIPE_KEY},
+        "payment_link_secret": "integration-link-secret",
         "clock": env.clock,
     }
     bootstrap.use(Adapters(settings, **common))
@@ -181,13 +183,24 @@ def ledger_balanced(env: Env) -> None:
     assert supply == reserve * 10_000, (supply, reserve)
 
 
+def sealed_keys_item(env: Env, wallet_id: str) -> dict[str, Any] | None:
+    key = {"pk": {"S": f"WALLET#{wallet_id}"}, "sk": {"S": "KEYS"}}
+    item: dict[str, Any] | None = env.dynamodb.get_item(
+        TableName=KEY_TABLE, Key=key, ConsistentRead=True
+    ).get("Item")
+    return item
+
+
 def destroyed_completely(paying: Paying, wallet_id: str) -> dict[str, Any]:
     env = paying.env
     meta = paying.wallet(wallet_id)
     assert meta["status"]["S"] == "destroyed"
     assert "gsi2pk" not in meta
-    keys = next(i for i in items(env, f"WALLET#{wallet_id}") if i["sk"]["S"] == "KEYS")
-    assert "wrapped_key" not in keys and "erased_at" in keys
+    # The sealed keys live in the key table only (no stream, no PITR), and their wrapped data key is gone.
+    assert [i for i in items(env, f"WALLET#{wallet_id}") if i["sk"]["S"] == "KEYS"] == []
+    keys = sealed_keys_item(env, wallet_id)
+    assert keys is not None and "wrapped_key" not in keys and "erased_at" in keys
+    assert keys["ciphertext"]["B"]
     assert items(env, f"LEASE#{wallet_id}") == []
     card_id = meta["card_id"]["S"]
     assert (
@@ -198,7 +211,7 @@ def destroyed_completely(paying: Paying, wallet_id: str) -> dict[str, Any]:
     assert f"destroy-{wallet_id}" not in [
         s["Name"] for s in scheduler.list_schedules(GroupName="wallets-schedules")["Schedules"]
     ]
-    log = DynamoDBDestructionStore(env.dynamodb, TABLE).destruction_log(wallet_id)
+    log = DynamoDBDestructionStore(env.dynamodb, TABLE, key_table_name=KEY_TABLE).destruction_log(wallet_id)
     assert log is not None and verify(log)
     facts = facts_of(log)
     assert facts["method"] == "crypto_erase" and facts["erased"]["material"]
@@ -427,7 +440,7 @@ def test_a_crash_after_the_refund_before_the_ledger_resumes_without_refunding_ag
 
 def test_the_payer_is_refunded_what_the_reserve_holds_for_the_wallet(paying: Paying) -> None:
     env = paying.env
-    wallets = DynamoDBWalletRepository(env.dynamodb, TABLE)
+    wallets = DynamoDBWalletRepository(env.dynamodb, TABLE, key_table_name=KEY_TABLE)
     wallet_id = paying.funded_wallet(ttl=60)
     assert wallets.get(wallet_id) is not None
     env.clock.advance(seconds=60)

@@ -55,7 +55,7 @@ def reconcile(
     dynamodb: Any, servers: tuple[BackgroundTempo, BackgroundCircle], monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[ModuleType]:
     """The reconcile function wired as the stack wires it: provider URLs in the environment, keys in
-    AppSecret, adapters built by build_providers on the first run."""
+    ProvidersSecret, adapters built by build_providers on the first run."""
     import functions.reconcile.handler as handler
 
     tempo, circle = servers
@@ -67,7 +67,7 @@ def reconcile(
             "CIRCLE_API_BASE": circle.base_url,
         }
     )
-    bootstrap.use(Adapters(settings, dynamodb=dynamodb, clock=FixedClock(NOW), app_secret=SECRETS))
+    bootstrap.use(Adapters(settings, dynamodb=dynamodb, clock=FixedClock(NOW), provider_keys=SECRETS))
     yield handler
 
 
@@ -157,7 +157,7 @@ def test_unreadable_provider_keys_leave_the_line_unavailable(
             "TABLE_NAME": TABLE,
             "POWERTOOLS_SERVICE_NAME": "reconcile",
             "TEMPO_API_BASE": servers[0].base_url,
-            "APP_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:missing-AbCdEf",
+            "PROVIDERS_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:missing-AbCdEf",
         }
     )
     bootstrap.use(Adapters(settings, dynamodb=dynamodb, clock=FixedClock(NOW)))

@@ -33,6 +33,7 @@ from shared.wallets.keys import WalletKeyVault
 from tests.integration.conftest import (
     ADMIN,
     CONSUMER,
+    KEY_TABLE,
     MERCHANT,
     OTHER_MERCHANT,
     TABLE,
@@ -152,7 +153,8 @@ def env(dynamodb: Any, live_standin: BackgroundStandIn, monkeypatch: pytest.Monk
         kms=locked_kms,
         scheduler=LockedClient(scheduler, lock),
         cards=cards,
-        app_secret={"stripe_secret_key": STRIPE_KEY, "payment_link_secret": LINK_SECRET},
+        stripe_keys={"stripe_secret_key": STRIPE_KEY},
+        payment_link_secret=LINK_SECRET,
         clock=clock,
     )
     bootstrap.use(adapters)
@@ -181,7 +183,9 @@ def test_create_from_invoice_writes_everything_in_one_go_and_schedules_destructi
     meta = items[(f"WALLET#{wallet_id}", "META")]
     assert meta["tenant_id"]["S"] == "tenant-a" and meta["invoice_id"]["S"] == invoice_id
     assert meta["gsi2pk"]["S"] == "TENANT#tenant-a#WALLETS#ACTIVE"
-    keys = items[(f"WALLET#{wallet_id}", "KEYS")]
+    # The sealed keys are in the key table (no stream, no PITR), never in the main table.
+    assert (f"WALLET#{wallet_id}", "KEYS") not in items
+    keys = key_table_item(env, wallet_id)
     assert {"ciphertext", "nonce", "wrapped_key"} <= {k for k, v in keys.items() if "B" in v}
     assert keys["algorithm"]["S"] == "AES-256-GCM"
     assert items[(f"WALLET#{wallet_id}", "CARD")]["card_id"]["S"] == card["id"]
@@ -197,9 +201,12 @@ def test_create_from_invoice_writes_everything_in_one_go_and_schedules_destructi
     assert any(k[0] == f"AUDIT#{wallet_id}" for k in items)
     # No plaintext key material anywhere in the table or the response.
     private = WalletKeyVault(
-        DynamoDBWalletRepository(env.dynamodb, TABLE), KmsDataKeys(env.kms, env.key_id), env.clock
+        DynamoDBWalletRepository(env.dynamodb, TABLE, key_table_name=KEY_TABLE),
+        KmsDataKeys(env.kms, env.key_id),
+        env.clock,
     ).open(wallet_id)
     dumped = json.dumps(scan_all(env.dynamodb), default=lambda b: bytes(b).hex()) + response["body"]
+    dumped += json.dumps(keys, default=lambda b: bytes(b).hex())
     assert private.evm_private_key.hex() not in dumped and private.solana_seed.hex() not in dumped
 
     (schedule,) = env.schedules()
@@ -234,6 +241,12 @@ def test_to_a_consumer_a_draft_has_no_wallet_and_nothing_changes(env: Env) -> No
     assert again["statusCode"] == 200 and body_of(again)["data"]["isNew"] is False
 
 
+def key_table_item(env: Env, wallet_id: str) -> dict[str, Any]:
+    key = {"pk": {"S": f"WALLET#{wallet_id}"}, "sk": {"S": "KEYS"}}
+    item: dict[str, Any] = env.dynamodb.get_item(TableName=KEY_TABLE, Key=key, ConsistentRead=True)["Item"]
+    return item
+
+
 def test_twenty_concurrent_creations_make_one_wallet(env: Env) -> None:
     invoice_id = env.invoice()
     with ThreadPoolExecutor(max_workers=20) as pool:
@@ -248,6 +261,9 @@ def test_twenty_concurrent_creations_make_one_wallet(env: Env) -> None:
         i for i in scan_all(env.dynamodb) if i["sk"]["S"] == "META" and i["pk"]["S"].startswith("WALLET#")
     ]
     assert len(stored) == 1
+    # The losers' sealed keys went with their failed transactions: one KEYS item, the winner's.
+    sealed = env.dynamodb.scan(TableName=KEY_TABLE, ConsistentRead=True)["Items"]
+    assert [i["pk"]["S"] for i in sealed] == [stored[0]["pk"]["S"]]
     stats = next(i for i in scan_all(env.dynamodb) if i["pk"]["S"] == "STATS#tenant-a")
     assert stats["created_total"]["N"] == "1"
     state = control(env.standin, "GET", "/_control/state")
@@ -278,14 +294,14 @@ def test_transform_deletes_schedule_and_lease_and_is_idempotent(env: Env) -> Non
 def test_decrypt_then_erase_on_kms(env: Env) -> None:
     wallet = body_of(env.create({"invoice_id": env.invoice()}))["data"]["wallet"]
     vault = WalletKeyVault(
-        DynamoDBWalletRepository(env.dynamodb, TABLE), KmsDataKeys(env.kms, env.key_id), env.clock
+        DynamoDBWalletRepository(env.dynamodb, TABLE, key_table_name=KEY_TABLE),
+        KmsDataKeys(env.kms, env.key_id),
+        env.clock,
     )
     keys = vault.open(wallet["wallet_id"])
     assert (keys.evm_address, keys.solana_address) == (wallet["wallet_address"], wallet["solana_address"])
     vault.erase(wallet["wallet_id"], "tenant-a", "system")
-    stored = env.dynamodb.get_item(
-        TableName=TABLE, Key={"pk": {"S": f"WALLET#{wallet['wallet_id']}"}, "sk": {"S": "KEYS"}}
-    )["Item"]
+    stored = key_table_item(env, wallet["wallet_id"])
     assert "wrapped_key" not in stored and "ciphertext" in stored and "erased_at" in stored
     with pytest.raises(KeyMaterialErased):
         vault.open(wallet["wallet_id"])

@@ -100,7 +100,7 @@ def hooks(
         dynamodb=funding_env.dynamodb,
         payments=StripePaymentProcessor(stripe_client),
         providers=providers,
-        app_secret={**SECRETS, "stripe_webhook_secret": WEBHOOK_SECRET},
+        stripe_keys={**SECRETS, "stripe_webhook_secret": WEBHOOK_SECRET},
         clock=funding_env.clock,
     )
     bootstrap.use(adapters)
