@@ -15,6 +15,8 @@ class WalletsError(Exception):
         super().__init__(message)
         self.message = message
         self.details = details or []
+        # Response headers the error answers with (Retry-After and RateLimit-* of a 429).
+        self.headers: dict[str, str] = {}
 
 
 class ValidationFailed(WalletsError):
