@@ -43,7 +43,8 @@ class DynamoDBRateCounter:
                 response = self._client.update_item(
                     TableName=self._table,
                     Key=window_key(key, window_start),
-                    UpdateExpression="ADD #count :one SET #ttl = if_not_exists(#ttl, :ttl), #entity = :entity",
+                    UpdateExpression="ADD #count :one "
+                    "SET #ttl = if_not_exists(#ttl, :ttl), #entity = :entity",
                     ConditionExpression="attribute_not_exists(#count) OR #count < :limit",
                     ExpressionAttributeNames=_NAMES,
                     ExpressionAttributeValues={

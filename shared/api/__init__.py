@@ -20,7 +20,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Header
 
 from shared.auth import Principal, principal_from_event
 from shared.config import Settings, get_settings
-from shared.errors import NotFound, ValidationFailed, WalletsError
+from shared.errors import NotFound, RateLimited, ValidationFailed, WalletsError
 
 MAX_BODY_BYTES = 256 * 1024
 MAX_DETAILS = 50
@@ -224,7 +224,8 @@ def _resolve_within_limits(
         return _plain(error_response(refused))
     app.context["request_id"] = request_id
     result = app.resolve(event, context)
-    if admission is not None:
+    # A route's own 429 (the live-wallet cap) reports its own limit rather than the window's.
+    if admission is not None and result.get("statusCode") != RateLimited.status:
         _merge_headers(result, admission.headers())
     return result
 

@@ -25,9 +25,6 @@ from shared.errors import RateLimited, WalletsError
 SECOND, MINUTE = 1, 60
 # Seconds a window's item outlives its window before the table's TTL may delete it (only a backstop).
 RETENTION_SECONDS = 60
-# What a caller at the live-ephemeral cap is told to wait: the cap frees as wallets are destroyed.
-CAP_RETRY_SECONDS = 60
-
 MONEY, CREATION, PUBLIC, EXEMPT, ORDINARY = "money", "creation", "public", "exempt", "ordinary"
 _TENANT_ROLES = frozenset({"merchant", "admin", "operator"})
 
@@ -101,16 +98,6 @@ class Admission:
             "RateLimit-Remaining": str(self.remaining),
             "RateLimit-Reset": str(self.reset),
         }
-
-
-def rate_limited(message: str, limit: int, reset: int) -> RateLimited:
-    refused = RateLimited(message, [{"limit": limit, "retry_after": reset}])
-    refused.headers = {"Retry-After": str(reset), **Admission(limit, 0, reset).headers()}
-    return refused
-
-
-def live_wallets_capped(cap: int) -> RateLimited:
-    return rate_limited(f"the tenant holds its limit of {cap} live ephemeral wallets", cap, CAP_RETRY_SECONDS)
 
 
 # (method, path, kind, route): the first match classifies a request; no match is ORDINARY. The money and
@@ -234,7 +221,7 @@ class RateLimiter:
                 count = self._counter.take(window.key, start, window.limit, left + RETENTION_SECONDS)
                 if count is None:
                     self._give_back(taken)
-                    raise rate_limited(
+                    raise RateLimited(
                         f"rate limit of {window.limit} requests per {_per(window.seconds)} reached; "
                         f"retry in {reset} s",
                         window.limit,

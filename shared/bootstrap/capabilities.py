@@ -65,6 +65,7 @@ class Capabilities:
             a.destruction_scheduler,
             a.clock,
             self._cardholder,
+            limits=a.tenant_limits,
         )
 
     @cached_property
