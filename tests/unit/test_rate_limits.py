@@ -192,3 +192,21 @@ def test_live_ephemeral_counter_follows_creation_transform_and_destruction() -> 
     adaptive = destroying.model_copy(update={"wallet_type": WalletMode.ADAPTIVE})
     assert LIVE_EPHEMERAL not in destroyed_deltas(adaptive)
     assert LIVE_EPHEMERAL not in creation_deltas(adaptive)
+
+
+def test_openapi_documents_429_where_the_limiter_counts() -> None:
+    import json
+
+    from shared.openapi import openapi_document
+
+    paths = json.loads(openapi_document())["paths"]
+    fund = paths["/api/v2/invoice-wallets/{wallet_id}/fund"]["post"]["responses"]["429"]
+    assert set(fund["headers"]) == {
+        "Retry-After",
+        "RateLimit-Limit",
+        "RateLimit-Remaining",
+        "RateLimit-Reset",
+    }
+    assert "429" in paths["/api/v1/invoices"]["get"]["responses"]
+    assert "429" not in paths["/webhooks/stripe"]["post"]["responses"]
+    assert "429" not in paths["/health"]["get"]["responses"]
