@@ -97,8 +97,9 @@ def apply_nag_checks(app: cdk.App, stack: MonayWalletsStack) -> None:
     acknowledge(
         stack.api.rest_api,
         {
-            "AwsSolutions-APIG3": "A WAF web ACL is attached per environment by the account's edge setup; "
-            "the stage is throttled and every non-public method has an authorizer.",
+            "AwsSolutions-APIG3": "The stack's WAF web ACL is opt-in (-c wallets:waf=true) since WAF is "
+            "billed per ACL and request; without it the stage and the usage plan throttle, every non-public "
+            "method has an authorizer, and the contract's limits are counted exactly in the table.",
             "AwsSolutions-APIG4": "Public by contract: GET /health, the countdown, GET /public/pay/{token} "
             "(HMAC link) and POST /webhooks/stripe (Stripe signature).",
         },

@@ -9,6 +9,7 @@ from constructs import Construct
 
 from infra.api import Api
 from infra.data import Data
+from infra.edge import API_KEYS_CONTEXT, WAF_CONTEXT, Edge, tenants_from
 from infra.events import Events
 from infra.functions import SNAP_START_CONTEXT, Functions
 from infra.monitoring import Monitoring
@@ -65,6 +66,13 @@ class MonayWalletsStack(Stack):
             snap_start=snap_start,
         )
         self.api = api = Api(self, "Api", functions=functions, cors_origins=cors_origins)
+        self.edge = Edge(
+            self,
+            "Edge",
+            rest_api=api.rest_api,
+            api_key_tenants=tenants_from(self.node.try_get_context(API_KEYS_CONTEXT)),
+            waf=is_true(self.node.try_get_context(WAF_CONTEXT)),
+        )
         self.realtime = realtime = Realtime(self, "Realtime", functions=functions)
         self.events = events = Events(self, "Events", functions=functions, table=data.table)
 

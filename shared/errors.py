@@ -15,6 +15,8 @@ class WalletsError(Exception):
         super().__init__(message)
         self.message = message
         self.details = details or []
+        # Response headers the error answers with (Retry-After and RateLimit-* of a 429).
+        self.headers: dict[str, str] = {}
 
 
 class ValidationFailed(WalletsError):
@@ -66,7 +68,27 @@ class IdempotencyInProgress(WalletsError):
 
 
 class RateLimited(WalletsError):
+    """Over a rate limit or the live-wallet cap: nothing was done. Answers with Retry-After and the
+    RateLimit-Limit / -Remaining / -Reset headers (seconds until the caller may try again)."""
+
     status, code = 429, "rate_limited"
+
+    def __init__(self, message: str, limit: int, retry_after: int) -> None:
+        super().__init__(message, [{"limit": limit, "retry_after": retry_after}])
+        self.headers = {
+            "Retry-After": str(retry_after),
+            "RateLimit-Limit": str(limit),
+            "RateLimit-Remaining": "0",
+            "RateLimit-Reset": str(retry_after),
+        }
+
+
+# What a caller at a live-wallet cap is told to wait: the cap frees as the tenant's wallets are destroyed.
+CAP_RETRY_SECONDS = 60
+
+
+def live_ephemeral_cap_reached(cap: int) -> RateLimited:
+    return RateLimited(f"the tenant holds its limit of {cap} live ephemeral wallets", cap, CAP_RETRY_SECONDS)
 
 
 class ProviderUnavailable(WalletsError):

@@ -7,8 +7,11 @@ import re
 from datetime import datetime
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from shared.adapters.dynamodb_cursor import decode_cursor, encode_cursor
 from shared.adapters.dynamodb_table import (
+    failed_conditions,
     from_item,
     get_consistent,
     put_new,
@@ -17,10 +20,11 @@ from shared.adapters.dynamodb_table import (
     value,
 )
 from shared.crypto.envelope import SealedSecret
-from shared.errors import ConcurrentUpdate
+from shared.errors import ConcurrentUpdate, live_ephemeral_cap_reached
 from shared.models.wallet import Card, Wallet
 from shared.outbox.records import iso
 from shared.wallets.ports import NewWallet, WalletPage
+from shared.wallets.stats import LIVE_EPHEMERAL
 
 META, KEYS, CARD = "META", "KEYS", "CARD"
 _KEY_ATTRS = ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "entity")
@@ -117,8 +121,11 @@ def erase_keys_update(key_table: str, wallet_id: str, erased_at: datetime) -> di
     }
 
 
-def stats_update(table: str, tenant_id: str, deltas: dict[str, int]) -> dict[str, Any]:
-    """ADD the counter deltas to the tenant's counters item (created on first use); never a scan."""
+def stats_update(
+    table: str, tenant_id: str, deltas: dict[str, int], below: tuple[str, int] | None = None
+) -> dict[str, Any]:
+    """ADD the counter deltas to the tenant's counters item (created on first use); never a scan. With
+    `below` (counter, cap) the update holds only while that counter is under the cap."""
     names: dict[str, str] = {}
     values: dict[str, Any] = {}
     adds = []
@@ -130,15 +137,21 @@ def stats_update(table: str, tenant_id: str, deltas: dict[str, int]) -> dict[str
         adds.append(f"#c{index} :c{index}")
     names["#tenant"] = "tenant_id"
     values[":tenant"] = value(tenant_id)
-    return {
-        "Update": {
-            "TableName": table,
-            "Key": stats_key(tenant_id),
-            "UpdateExpression": "SET #tenant = :tenant ADD " + ", ".join(adds),
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": values,
-        }
+    update: dict[str, Any] = {
+        "TableName": table,
+        "Key": stats_key(tenant_id),
+        "UpdateExpression": "SET #tenant = :tenant ADD " + ", ".join(adds),
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
     }
+    if below is not None:
+        counter, cap = below
+        if not _COUNTER_NAME.fullmatch(counter):
+            raise ValueError(f"bad counter name {counter!r}")
+        names["#capped"] = counter
+        values[":cap"] = {"N": str(int(cap))}
+        update["ConditionExpression"] = "attribute_not_exists(#capped) OR #capped < :cap"
+    return {"Update": update}
 
 
 class DynamoDBWalletRepository:
@@ -180,9 +193,18 @@ class DynamoDBWalletRepository:
             }
             operations.append(self._put_new(lease))
         operations.extend(self._put_new(record) for record in new.records)
+        cap = new.live_ephemeral_cap if LIVE_EPHEMERAL in new.stats else None
         if new.stats:
-            operations.append(stats_update(self._table, wallet.tenant_id, new.stats))
-        self._transact(operations)
+            below = (LIVE_EPHEMERAL, cap) if cap is not None else None
+            operations.append(stats_update(self._table, wallet.tenant_id, new.stats, below))
+        try:
+            self._client.transact_write_items(TransactItems=operations)
+        except ClientError as exc:
+            # The counters' update is the last operation: its condition failing is the cap, not a race.
+            if cap is not None and len(operations) - 1 in failed_conditions(exc):
+                raise live_ephemeral_cap_reached(cap) from None
+            with translated_errors():
+                raise
 
     def transform(
         self,

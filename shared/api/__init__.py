@@ -20,7 +20,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Header
 
 from shared.auth import Principal, principal_from_event
 from shared.config import Settings, get_settings
-from shared.errors import NotFound, ValidationFailed, WalletsError
+from shared.errors import NotFound, RateLimited, ValidationFailed, WalletsError
 
 MAX_BODY_BYTES = 256 * 1024
 MAX_DETAILS = 50
@@ -68,7 +68,7 @@ def error_response(error: WalletsError, headers: Mapping[str, str] | None = None
         status_code=error.status,
         content_type="application/json",
         body=json.dumps(envelope_error(error)),
-        headers=dict(headers or {}),
+        headers={**error.headers, **(headers or {})},
     )
 
 
@@ -203,10 +203,30 @@ def handle_api_event(
     elif _body_size(event) > MAX_BODY_BYTES:
         result = _plain(error_response(_too_large()))
     else:
-        app.context["request_id"] = request_id
-        result = app.resolve(event, context)
+        result = _resolve_within_limits(app, event, context, request_id)
     extra = {REQUEST_ID_HEADER: request_id, **cors_headers(origin, settings)}
     _merge_headers(result, extra)
+    return result
+
+
+def _resolve_within_limits(
+    app: APIGatewayRestResolver, event: dict[str, Any], context: Any, request_id: str
+) -> dict[str, Any]:
+    """The route's answer if the caller is within its rate limits (shared.api.rate_limits), else 429 with
+    nothing done; an admitted answer carries the tightest window's RateLimit-* headers."""
+    from shared.bootstrap import app as capabilities  # the limiter's table client, built on first use
+
+    try:
+        admission = capabilities().adapters.rate_limiter.admit(event)
+    except WalletsError as refused:
+        if refused.status >= 500:
+            logger.warning("rate limiter unavailable", extra={"code": refused.code, "error": refused.message})
+        return _plain(error_response(refused))
+    app.context["request_id"] = request_id
+    result = app.resolve(event, context)
+    # A route's own 429 (the live-wallet cap) reports its own limit rather than the window's.
+    if admission is not None and result.get("statusCode") != RateLimited.status:
+        _merge_headers(result, admission.headers())
     return result
 
 

@@ -10,7 +10,9 @@ from shared.clock import Clock, ScaledClock
 from shared.config import Settings, get_settings
 
 if TYPE_CHECKING:
+    from shared.adapters.dynamodb_rate_limits import DynamoDBTenantLimits
     from shared.api.idempotency_records import IdempotentRequests
+    from shared.api.rate_limits import RateLimiter
     from shared.cards.ports import CardIssuer, PaymentProcessor, WebhookVerifier
     from shared.consumer.ports import ExchangeRates
     from shared.destruction.ports import DestructionMetrics
@@ -101,6 +103,28 @@ class Adapters:
         return IdempotentRequests(
             idempotency_store(self.dynamodb, settings.table_name, settings.service_name)
         )
+
+    @cached_property
+    def tenant_limits(self) -> DynamoDBTenantLimits:
+        from shared.adapters.dynamodb_rate_limits import DynamoDBTenantLimits
+
+        return DynamoDBTenantLimits(self.dynamodb, self.settings.table_name)
+
+    @cached_property
+    def rate_limiter(self) -> RateLimiter:
+        """Windows count in wall-clock time (never the scaled clock); their items' TTL is in the table
+        clock's terms, so the local runtime's scaled TTL sweep cannot delete a window early."""
+        from shared.adapters.dynamodb_rate_limits import DynamoDBRateCounter
+        from shared.api.rate_limits import RateLimiter
+
+        settings = self.settings
+        counter = DynamoDBRateCounter(
+            self.dynamodb,
+            settings.table_name,
+            lambda: self.clock.now().timestamp(),
+            settings.clock_speed,
+        )
+        return RateLimiter(counter, self.tenant_limits)
 
     # -- time and secrets -----------------------------------------------------------------------------
     @cached_property

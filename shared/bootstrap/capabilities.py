@@ -68,6 +68,7 @@ class Capabilities:
             a.clock,
             self._cardholder,
             self.invoices,
+            limits=a.tenant_limits,
         )
 
     @cached_property
@@ -128,6 +129,7 @@ class Capabilities:
             PersistentOnly(),
             a.clock,
             self._cardholder,
+            self.invoices,
         )
 
     # -- money ----------------------------------------------------------------------------------------

@@ -47,7 +47,7 @@ from shared.models.wallet import EXPIRABLE, Wallet, WalletMode, WalletStatus, to
 from shared.money import format_minor
 from shared.outbox.records import audit_item, iso, outbox_item
 from shared.wallets.ports import DestructionScheduler, WalletRepository
-from shared.wallets.stats import status_change_deltas
+from shared.wallets.stats import destroyed_deltas, status_change_deltas
 
 logger = Logger(child=True)
 
@@ -339,7 +339,7 @@ class DestructionService:
             ),
             outbox_item("wallet:destroyed", channels, data, now),
         ]
-        stats = status_change_deltas(wallet.status, WalletStatus.DESTROYED)
+        stats = destroyed_deltas(wallet)
         finished = self._store.finish(wallet, replace(progress, finished_at=now), log, records, stats)
         if not finished:
             stored = self._store.destruction_log(wallet.wallet_id)

@@ -21,6 +21,8 @@ class NewWallet:
     card: Card | None
     records: list[dict[str, Any]]
     stats: dict[str, int] = field(default_factory=dict)
+    # The tenant's cap on live ephemeral wallets, checked in the same transaction (None: no cap).
+    live_ephemeral_cap: int | None = None
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,8 @@ class WalletRepository(Protocol):
     def create(self, new: NewWallet) -> None:
         """Commit the wallet, its sealed keys, card, invoice uniqueness item (when it has an invoice), lease
         (when it expires), records and counter deltas; ConcurrentUpdate if the invoice already has a wallet
-        or the wallet id exists."""
+        or the wallet id exists, RateLimited if the tenant already holds `live_ephemeral_cap` live ephemeral
+        wallets."""
         ...
 
     def get(self, wallet_id: str) -> Wallet | None: ...
@@ -79,6 +82,12 @@ class WalletRepository(Protocol):
 
     def remember_cardholder(self, tenant_id: str, cardholder_ref: str) -> str:
         """Store the tenant's cardholder unless one is stored already; returns the stored one."""
+        ...
+
+
+class TenantWalletLimits(Protocol):
+    def live_ephemeral_cap(self, tenant_id: str) -> int:
+        """How many live ephemeral wallets the tenant may hold (a tenant setting)."""
         ...
 
 

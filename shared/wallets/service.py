@@ -21,6 +21,7 @@ from shared.errors import (
     IdempotencyInProgress,
     InvalidState,
     NotFound,
+    live_ephemeral_cap_reached,
 )
 from shared.ids import is_wallet_id, new_id
 from shared.invoices.service import jittered_backoff
@@ -43,9 +44,10 @@ from shared.wallets.ports import (
     InvoiceFinalizer,
     InvoiceLookup,
     NewWallet,
+    TenantWalletLimits,
     WalletRepository,
 )
-from shared.wallets.stats import creation_deltas, transform_deltas
+from shared.wallets.stats import LIVE_EPHEMERAL, creation_deltas, transform_deltas
 
 _INVOICE_ID = re.compile(r"^inv_[0-9a-z]{24}$")
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -183,8 +185,10 @@ class WalletService:
         default_ttl_seconds: int = DEFAULT_TTL_SECONDS,
         max_attempts: int = 8,
         backoff: Callable[[int], None] = jittered_backoff,
+        limits: TenantWalletLimits | None = None,
     ) -> None:
         self._wallets = wallets
+        self._limits = limits
         self._invoices = invoices
         self._data_keys = data_keys
         self._cards = cards
@@ -284,6 +288,7 @@ class WalletService:
 
     def _create(self, principal: Principal, plan: _Plan) -> WalletView:
         now = self._clock.now().replace(microsecond=0)
+        cap = self._live_ephemeral_cap(plan)
         # Outside calls first, the transaction last: KMS and Stripe failing leave nothing written, and
         # every outside effect is keyed by the wallet id, so a retry adopts what a failed attempt made.
         keys = generate_wallet_keys()
@@ -315,7 +320,7 @@ class WalletService:
             # commit, so that no committed wallet belongs to a draft.
             self._finalized(principal, plan.invoice)
         records = [*self._creation_records(wallet, plan, principal, now), *plan.extra_records]
-        new = NewWallet(wallet, sealed, card, records, creation_deltas(wallet))
+        new = NewWallet(wallet, sealed, card, records, creation_deltas(wallet), live_ephemeral_cap=cap)
         for attempt in range(self._max_attempts):
             try:
                 self._wallets.create(new)
@@ -337,6 +342,18 @@ class WalletService:
             # which finds no wallet and does nothing.
             return WalletView(wallet, card, card.spending_limit_minor if card else None, now, is_new=True)
         raise ConcurrentUpdate("too many concurrent wallet creations for this tenant; retry")
+
+    def _live_ephemeral_cap(self, plan: _Plan) -> int | None:
+        """The tenant's cap on live ephemeral wallets, refused at once when already reached: a tenant at its
+        cap costs no data key, card or schedule. The creation's transaction holds the cap exactly; only
+        creations racing at the edge of it can lose there after their outside calls (their schedule finds
+        no wallet when it fires, as with a lost invoice race)."""
+        if plan.mode is not WalletMode.EPHEMERAL or self._limits is None:
+            return None
+        cap = self._limits.live_ephemeral_cap(plan.tenant_id)
+        if self._wallets.stats(plan.tenant_id).get(LIVE_EPHEMERAL, 0) >= cap:
+            raise live_ephemeral_cap_reached(cap)
+        return cap
 
     def _issue_card(self, plan: _Plan) -> Card:
         holder = self._cardholder_of(plan.tenant_id)

@@ -2,7 +2,9 @@
 
 Counters (all integers, missing = 0): `created_total`, `destroyed_total`, `created_{mode}` (never
 decremented: the share of wallets born ephemeral), `mode_{mode}` and `status_{status}` (current counts),
-`ttl_seconds_total` / `ttl_wallets` (over wallets created with a countdown). A status change elsewhere
+`ttl_seconds_total` / `ttl_wallets` (over wallets created with a countdown), and `live_ephemeral` (ephemeral
+wallets not yet destroyed nor transformed: the tenant's cap is a condition on it in the creation's
+transaction). A status change elsewhere
 (fund, pay, destroy) ADDs -1 to the old `status_` counter and +1 to the new one in its own transaction.
 """
 
@@ -12,6 +14,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from shared.models.wallet import Wallet, WalletMode, WalletStatus
+
+LIVE_EPHEMERAL = "live_ephemeral"
 
 
 def status_counter(status: WalletStatus) -> str:
@@ -32,11 +36,24 @@ def creation_deltas(wallet: Wallet) -> dict[str, int]:
     if wallet.ttl_seconds is not None:
         deltas["ttl_seconds_total"] = wallet.ttl_seconds
         deltas["ttl_wallets"] = 1
+    if wallet.wallet_type is WalletMode.EPHEMERAL:
+        deltas[LIVE_EPHEMERAL] = 1
     return deltas
 
 
 def transform_deltas(previous: WalletMode) -> dict[str, int]:
-    return {mode_counter(previous): -1, mode_counter(WalletMode.PERSISTENT): 1}
+    deltas = {mode_counter(previous): -1, mode_counter(WalletMode.PERSISTENT): 1}
+    if previous is WalletMode.EPHEMERAL:
+        deltas[LIVE_EPHEMERAL] = -1
+    return deltas
+
+
+def destroyed_deltas(wallet: Wallet) -> dict[str, int]:
+    """A wallet's status becoming `destroyed`; an ephemeral one leaves the live count."""
+    deltas = status_change_deltas(wallet.status, WalletStatus.DESTROYED)
+    if wallet.wallet_type is WalletMode.EPHEMERAL:
+        deltas[LIVE_EPHEMERAL] = -1
+    return deltas
 
 
 def status_change_deltas(before: WalletStatus, after: WalletStatus) -> dict[str, int]:

@@ -51,9 +51,12 @@ EXPECTED_SECRETS: dict[str, set[str]] = {
 # destroy, and by pay when it completes an ephemeral wallet's invoice) reads them and removes the wrapped key.
 EXPECTED_KEY_TABLE_ACTIONS: dict[str, set[str]] = {
     "create_wallet": {"dynamodb:PutItem"},
+    "consumer": {"dynamodb:PutItem"},
     "pay": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
     "destroy": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
 }
+# Wallet creation, and consumer onboarding (it makes the person's persistent wallet).
+KEY_MAKERS = ("create_wallet", "consumer")
 WALLET_CONTEXT = {
     "StringLike": {"kms:EncryptionContext:wallet_id": "wal_*"},
     "ForAllValues:StringEquals": {"kms:EncryptionContextKeys": ["wallet_id"]},
@@ -129,7 +132,7 @@ def test_only_wallet_creation_uses_the_wallet_key_under_a_wallet_context(
     template: dict[str, Any], folder: str
 ) -> None:
     grants = kms_grants(template, folder, keys_by_name(template)["WalletKey"])
-    if folder != "create_wallet":
+    if folder not in KEY_MAKERS:
         assert grants == []
         return
     # Nothing unwraps a wallet's data key (no function signs with wallet keys): GenerateDataKey only.
@@ -144,8 +147,9 @@ def test_wallet_key_policy_denies_everyone_but_the_key_maker(template: dict[str,
     use = {"kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*"}
     maker = denies["DenyWalletKeyUseButTheKeyMaker"]
     assert maker["Principal"] == {"AWS": "*"} and set(maker["Action"]) == use
-    role = template["Resources"][function_ids(template)["create_wallet"]]["Properties"]["Role"]
-    assert maker["Condition"] == {"StringNotEquals": {"aws:PrincipalArn": [role]}}
+    ids = function_ids(template)
+    roles = [template["Resources"][ids[folder]]["Properties"]["Role"] for folder in KEY_MAKERS]
+    assert maker["Condition"] == {"StringNotEquals": {"aws:PrincipalArn": roles}}
     context = denies["DenyWalletKeyUseOutsideAWalletContext"]
     assert context["Principal"] == {"AWS": "*"} and set(context["Action"]) == use
     assert context["Condition"] == {"StringNotLike": {"kms:EncryptionContext:wallet_id": "wal_*"}}

@@ -66,15 +66,26 @@ def dynamodb() -> Iterator[Any]:
         yield client
 
 
-def scan_all(client: Any) -> list[dict[str, Any]]:
+def scan_all(client: Any, *, rate_windows: bool = False) -> list[dict[str, Any]]:
+    """Every item of the table, sorted; the rate limiter's window counters (`RATE#`) only when asked."""
     items: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {"TableName": TABLE, "ConsistentRead": True}
     while True:
         page = client.scan(**kwargs)
         items.extend(page["Items"])
         if "LastEvaluatedKey" not in page:
+            if not rate_windows:
+                items = [i for i in items if not i["pk"]["S"].startswith("RATE#")]
             return sorted(items, key=lambda i: (i["pk"]["S"], i["sk"]["S"]))
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def set_tenant_limits(client: Any, tenant_id: str, **limits: int) -> None:
+    """Write the tenant's rate-limit overrides (shared.api.rate_limits.RateLimits field names), as an
+    operator would; processes read them within a minute, a freshly composed one at once."""
+    item = {"pk": {"S": f"TENANT#{tenant_id}"}, "sk": {"S": "RATE_LIMITS"}}
+    item.update({name: {"N": str(number)} for name, number in limits.items()})
+    client.put_item(TableName=TABLE, Item=item)
 
 
 @dataclass

@@ -84,13 +84,18 @@ def test_create_writes_invoice_counter_audit_and_outbox_in_one_go(
 
 
 def test_create_costs_one_read_and_one_write_round_trip(invoices: ModuleType, dynamodb: Any) -> None:
+    """Beside the route's own read and write: the rate window's one conditional update, and the tenant's
+    limits read once (then cached for a minute)."""
     calls: list[str] = []
     dynamodb.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
     assert create(invoices)["statusCode"] == 201
-    assert calls == ["GetItem", "TransactWriteItems"]
+    assert calls == ["GetItem", "UpdateItem", "GetItem", "TransactWriteItems"]
+    calls.clear()
+    assert create(invoices)["statusCode"] == 201
+    assert calls == ["UpdateItem", "GetItem", "TransactWriteItems"]
     calls.clear()
     assert create(invoices, headers={"Idempotency-Key": "rt-1"})["statusCode"] == 201
-    assert calls == ["PutItem", "GetItem", "TransactWriteItems", "UpdateItem"]
+    assert calls == ["UpdateItem", "PutItem", "GetItem", "TransactWriteItems", "UpdateItem"]
 
 
 def test_get_list_and_roles(invoices: ModuleType) -> None:
