@@ -425,3 +425,27 @@ def test_the_webhook_racing_the_requests_refund_never_funds_a_refunded_intent(ri
     assert books.discrepancies == []
     assert (books.journals, books.intents_charged, books.refunds) == (0, 1, 1)
     assert rig.env.chain(rig.env.tempo)["supply"].get("USDC", 0) == 0
+
+
+def test_a_pay_and_a_refund_racing_move_the_money_once(rig: Rig) -> None:
+    import functions.pay.handler as pay_fn
+
+    def pay(wallet_id: str) -> dict[str, Any]:
+        event = api_event(
+            "POST", f"/api/v2/invoice-wallets/{wallet_id}/pay-invoice", body={"amount": "51.00"}
+        )
+        return dict(pay_fn.lambda_handler(event, FakeLambdaContext(function_name="pay")))
+
+    for round_ in range(4):
+        wallet_id, _ = rig.wallet()
+        assert rig.fund(wallet_id, key=f"fund-{round_}")["statusCode"] == 200
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            paid = pool.submit(pay, wallet_id)
+            refunded = pool.submit(rig.refund, wallet_id, f"refund-{round_}")
+            pay_answer, refund_answer = paid.result(), refunded.result()
+        assert pay_answer["statusCode"] in (200, 400, 409), pay_answer["body"]
+        assert refund_answer["statusCode"] in (200, 409), refund_answer["body"]
+        if refund_answer["statusCode"] == 200:
+            left = "200.00" if pay_answer["statusCode"] == 200 else "251.00"
+            assert body_of(refund_answer)["data"]["refunded"] == left
+        assert rig.books().discrepancies == []
