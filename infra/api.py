@@ -63,6 +63,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v2/invoice-wallets/stats", "wallets"),
     Route("GET", "/api/v2/invoice-wallets/active", "wallets"),
     Route("POST", "/api/v2/invoice-wallets/{walletId}/fund", "fund", json_body=True),
+    Route("POST", "/api/v2/invoice-wallets/{walletId}/refund", "fund"),
     Route("POST", "/api/v2/invoice-wallets/{walletId}/pay-invoice", "pay"),
     Route("GET", "/public/pay/{token}", "pay", public=True),
     Route("POST", "/api/v2/reserve/reconcile", "reconcile"),

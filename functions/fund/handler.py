@@ -1,5 +1,6 @@
 """Fund function: charge a wallet's amount due by card or bank, mint the same value as stablecoins and
-post it to the ledger with the wallet's new state (shared/funding/service.py)."""
+post it to the ledger with the wallet's new state (shared/funding/service.py); and the merchant's refund of
+what a wallet holds back to the payer (shared/funding/wallet_refund.py)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ router = APIGatewayRouter()
     responses={
         200: {"description": "Funded"},
         202: {"description": "The bank payment is processing; the wallet is funded when it settles"},
+        400: {"description": "invalid_state: the invoice is not payable, or the wallet ended"},
         402: {"description": "payment_failed: declined, nothing minted"},
         503: {"description": "provider_unavailable: nothing charged, or the charge was refunded"},
     },
@@ -39,6 +41,34 @@ def fund_wallet(wallet_id: str, body: FundWallet, idempotency_key: IdempotencyKe
         return outcome.status_code, outcome.data
 
     return idempotent(router, principal, idempotency_key, body, fund)
+
+
+@router.post(
+    "/api/v2/invoice-wallets/<wallet_id>/refund",
+    summary="Refund what the wallet holds to the payer's original payment (burn, then Stripe refund)",
+    description=(
+        "Merchant or admin of the wallet's tenant. Answers `{refunded, wallet_status}`: the amount sent "
+        "back (a decimal string) and the wallet's status after it (`active`, empty; it may be funded again, "
+        "or its invoice voided). A wallet that holds nothing, or is not `funded`, is 400 `invalid_state`. "
+        "Emits `wallet:refunded` on the `wallet:<id>` and `invoice:<id>` channels with `refunded`, "
+        "`currency`, `wallet_balance`, `wallet_status`, `payment_intent_id` and `refund_id`."
+    ),
+    responses={
+        200: {"description": "Refunded"},
+        400: {"description": "invalid_state: nothing to refund, or the wallet is not funded"},
+        409: {"description": "conflict: a payment of the wallet moved it meanwhile; retry"},
+        503: {"description": "provider_unavailable: nothing committed; the retry resumes the same refund"},
+    },
+)
+def refund_wallet(wallet_id: str, idempotency_key: IdempotencyKey = None) -> Response[Any]:
+    principal = caller(router)
+
+    def refund() -> Outcome:
+        outcome = capabilities().settlement.refunds.refund(principal, wallet_id)
+        metrics.add_metric(name="WalletsRefunded", unit=MetricUnit.Count, value=1)
+        return 200, outcome.data
+
+    return idempotent(router, principal, idempotency_key, {}, refund)
 
 
 app, lambda_handler = rest_function(router, metrics=metrics)

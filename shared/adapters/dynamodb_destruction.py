@@ -23,6 +23,7 @@ from shared.adapters.dynamodb_table import (
     translated_errors,
     value,
 )
+from shared.adapters.dynamodb_wallet_refunds import no_refund_in_flight
 from shared.adapters.dynamodb_wallets import (
     ACTIVE_SET_ATTRS,
     META,
@@ -155,14 +156,15 @@ class DynamoDBDestructionStore:
             wallet_update,
             no_payment_in_flight(self._table, before.wallet_id),
             self._put_new(progress_item),
+            no_refund_in_flight(self._table, before.wallet_id),
             stats_update(self._table, before.tenant_id, stats),
             *(self._put_new(record) for record in records),
         ]
         try:
             self._client.transact_write_items(TransactItems=operations)
         except ClientError as exc:
-            if 1 in failed_conditions(exc):
-                raise PaymentInFlight("a payment of this wallet is in flight") from None
+            if failed_conditions(exc) & {1, 3}:
+                raise PaymentInFlight("a payment or refund of this wallet is in flight") from None
             with translated_errors():
                 raise
 

@@ -12,8 +12,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from botocore.exceptions import ClientError
+
+from shared.adapters.dynamodb_invoices import invoice_fundable
 from shared.adapters.dynamodb_ledger import DynamoDBLedger
 from shared.adapters.dynamodb_table import (
+    failed_conditions,
     from_item,
     get_consistent,
     put_new,
@@ -23,10 +27,12 @@ from shared.adapters.dynamodb_table import (
 from shared.adapters.dynamodb_wallets import META, stats_update, wallet_pk
 from shared.errors import ConcurrentUpdate
 from shared.funding.ports import (
+    ChargeRefunded,
     ClaimHeld,
     ClaimState,
     FundingClaim,
     FundingCommit,
+    InvoiceUnpayable,
     RefundRecord,
     Reversal,
 )
@@ -43,6 +49,17 @@ def claim_key(wallet_id: str) -> dict[str, Any]:
 
 def refund_key(wallet_id: str, intent_id: str) -> dict[str, Any]:
     return {"pk": {"S": wallet_pk(wallet_id)}, "sk": {"S": f"FUNDREFUND#{intent_id}"}}
+
+
+def no_refund_record(table: str, wallet_id: str, intent_id: str) -> dict[str, Any]:
+    """A ConditionCheck that the charge `intent_id` was never refunded (its refund record is absent)."""
+    return {
+        "ConditionCheck": {
+            "TableName": table,
+            "Key": refund_key(wallet_id, intent_id),
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+    }
 
 
 class DynamoDBFundingStore:
@@ -69,42 +86,55 @@ class DynamoDBFundingStore:
     def claim(
         self, wallet: Wallet, intent_id: str, provider: str, charge_key: str, now: datetime
     ) -> FundingClaim:
+        update = {
+            "TableName": self._table,
+            "Key": claim_key(wallet.wallet_id),
+            "UpdateExpression": "SET #entity = :entity, #wallet = :wallet, #tenant = :tenant, "
+            "#intent = :intent, #provider = :provider, #state = :minting, #key = :key, "
+            "#updated = :now",
+            "ConditionExpression": "attribute_not_exists(pk) OR #state = :refunded",
+            "ExpressionAttributeNames": {
+                "#entity": "entity",
+                "#wallet": "wallet_id",
+                "#tenant": "tenant_id",
+                "#intent": "intent_id",
+                "#provider": "provider",
+                "#state": "state",
+                "#key": "charge_key",
+                "#updated": "updated_at",
+            },
+            "ExpressionAttributeValues": {
+                ":entity": value("wallet_funding"),
+                ":wallet": value(wallet.wallet_id),
+                ":tenant": value(wallet.tenant_id),
+                ":intent": value(intent_id),
+                ":provider": value(provider),
+                ":minting": value(ClaimState.MINTING.value),
+                ":refunded": value(ClaimState.REFUNDED.value),
+                ":key": value(charge_key),
+                ":now": value(iso(now)),
+            },
+        }
+        # A refunded claim may be taken again, but never by the refunded charge itself: the webhook and
+        # the request race on one intent, and the one that refunded it must win for good.
+        operations = [no_refund_record(self._table, wallet.wallet_id, intent_id), {"Update": update}]
+        if wallet.invoice_id:
+            operations.append(invoice_fundable(self._table, wallet.tenant_id, wallet.invoice_id))
         try:
+            self._client.transact_write_items(TransactItems=operations)
+        except ClientError as exc:
+            failed = failed_conditions(exc)
+            if 0 in failed:
+                raise ChargeRefunded(self._refund_record(wallet.wallet_id, intent_id)) from None
+            if 2 in failed:
+                raise InvoiceUnpayable("the wallet's invoice is not payable") from None
+            if 1 in failed:
+                stored = self.claim_of(wallet.wallet_id)
+                if stored.intent_id == intent_id:
+                    return stored
+                raise ClaimHeld(stored) from None
             with translated_errors():
-                self._client.update_item(
-                    TableName=self._table,
-                    Key=claim_key(wallet.wallet_id),
-                    UpdateExpression="SET #entity = :entity, #wallet = :wallet, #tenant = :tenant, "
-                    "#intent = :intent, #provider = :provider, #state = :minting, #key = :key, "
-                    "#updated = :now",
-                    ConditionExpression="attribute_not_exists(pk) OR #state = :refunded",
-                    ExpressionAttributeNames={
-                        "#entity": "entity",
-                        "#wallet": "wallet_id",
-                        "#tenant": "tenant_id",
-                        "#intent": "intent_id",
-                        "#provider": "provider",
-                        "#state": "state",
-                        "#key": "charge_key",
-                        "#updated": "updated_at",
-                    },
-                    ExpressionAttributeValues={
-                        ":entity": value("wallet_funding"),
-                        ":wallet": value(wallet.wallet_id),
-                        ":tenant": value(wallet.tenant_id),
-                        ":intent": value(intent_id),
-                        ":provider": value(provider),
-                        ":minting": value(ClaimState.MINTING.value),
-                        ":refunded": value(ClaimState.REFUNDED.value),
-                        ":key": value(charge_key),
-                        ":now": value(iso(now)),
-                    },
-                )
-        except ConcurrentUpdate:
-            stored = self.claim_of(wallet.wallet_id)
-            if stored.intent_id == intent_id:
-                return stored
-            raise ClaimHeld(stored) from None
+                raise
         return self.claim_of(wallet.wallet_id)
 
     def refund_of(self, wallet_id: str, intent_id: str) -> RefundRecord | None:
@@ -125,6 +155,12 @@ class DynamoDBFundingStore:
             int(values.get("token_amount", 0)),
             values.get("address"),
         )
+
+    def _refund_record(self, wallet_id: str, intent_id: str) -> RefundRecord:
+        record = self.refund_of(wallet_id, intent_id)
+        if record is None:
+            raise ConcurrentUpdate("the refund record moved while it was read; retry")
+        return record
 
     def record_refund(self, wallet: Wallet, record: RefundRecord, actor: str, now: datetime) -> None:
         refund_item = {
@@ -316,7 +352,13 @@ class DynamoDBFundingStore:
                 },
             }
         }
-        operations: list[dict[str, Any]] = [wallet_update, claim_update]
+        operations: list[dict[str, Any]] = [
+            wallet_update,
+            claim_update,
+            no_refund_record(self._table, before.wallet_id, claim.intent_id or ""),
+        ]
+        if before.invoice_id:
+            operations.append(invoice_fundable(self._table, before.tenant_id, before.invoice_id))
         if funding.stats:
             operations.append(stats_update(self._table, before.tenant_id, funding.stats))
         operations.extend(self._put_new(record) for record in funding.records)

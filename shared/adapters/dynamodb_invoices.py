@@ -6,16 +6,19 @@ import re
 from datetime import datetime
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from shared.adapters.dynamodb_cursor import decode_cursor, encode_cursor
 from shared.adapters.dynamodb_table import (
+    failed_conditions,
     from_item,
     get_consistent,
     put_new,
     translated_errors,
     value,
 )
-from shared.invoices.ports import InvoicePage, InvoiceQuery
-from shared.models.invoice import Invoice, InvoiceStatus
+from shared.invoices.ports import InvoicePage, InvoiceQuery, WalletHoldsMoney
+from shared.models.invoice import FUNDABLE, Invoice, InvoiceStatus
 from shared.outbox.records import iso
 
 _COUNTER_SK = "COUNTER#INVOICE"
@@ -153,7 +156,14 @@ class DynamoDBInvoiceRepository:
             cursor = encode_invoice_cursor(start, index)
         return InvoicePage(items=[invoice_from_item(item) for item in items], next_cursor=cursor)
 
-    def change_status(self, invoice: Invoice, expected: InvoiceStatus, records: list[dict[str, Any]]) -> None:
+    def change_status(
+        self,
+        invoice: Invoice,
+        expected: InvoiceStatus,
+        records: list[dict[str, Any]],
+        *,
+        wallet_empty: bool = False,
+    ) -> None:
         names = {"#status": "status", "#updated": "updated_at", "#gsi2pk": "gsi2pk"}
         values = {
             ":to": value(invoice.status.value),
@@ -169,17 +179,82 @@ class DynamoDBInvoiceRepository:
                 values[f":{stamp}"] = value(iso(moment))
                 sets.append(f"#{stamp} = :{stamp}")
         update = self._guarded_update(invoice, "SET " + ", ".join(sets), names, values)
-        self._transact([{"Update": update}, *self._puts(records)])
+        self._transact_guarded(invoice, update, records, wallet_empty)
 
     def soft_delete(
-        self, invoice: Invoice, expected: InvoiceStatus, deleted_at: datetime, records: list[dict[str, Any]]
+        self,
+        invoice: Invoice,
+        expected: InvoiceStatus,
+        deleted_at: datetime,
+        records: list[dict[str, Any]],
+        *,
+        wallet_empty: bool = False,
     ) -> None:
         # Dropping the GSI keys takes the invoice out of every list in the same write that deletes it.
         names = {"#deleted": "deleted_at", "#updated": "updated_at", "#status": "status"}
         values = {":deleted": value(iso(deleted_at)), ":expected": value(expected.value)}
         expression = "SET #deleted = :deleted, #updated = :deleted REMOVE " + ", ".join(_KEY_ATTRS[2:])
         update = self._guarded_update(invoice, expression, names, values)
-        self._transact([{"Update": update}, *self._puts(records)])
+        self._transact_guarded(invoice, update, records, wallet_empty)
+
+    def _transact_guarded(
+        self, invoice: Invoice, update: dict[str, Any], records: list[dict[str, Any]], wallet_empty: bool
+    ) -> None:
+        """The invoice's update and records, with the wallet guard's checks when asked for. A lost guard is
+        WalletHoldsMoney; a moved invoice (or a wallet made meanwhile) ConcurrentUpdate, for a fresh read."""
+        guard = self._wallet_empty_checks(invoice.id) if wallet_empty else []
+        operations = [{"Update": update}, *guard, *self._puts(records)]
+        # The wallet's own checks (not the "no wallet yet" one, whose loss only means read again).
+        money_checks = {i + 1 for i, check in enumerate(guard) if _guards_money(check)}
+        try:
+            self._client.transact_write_items(TransactItems=operations)
+        except ClientError as exc:
+            if money_checks & failed_conditions(exc):
+                raise WalletHoldsMoney(
+                    "the invoice's wallet holds money or has a payment in flight; refund it first"
+                ) from None
+            with translated_errors():
+                raise
+
+    def _wallet_empty_checks(self, invoice_id: str) -> list[dict[str, Any]]:
+        """ConditionChecks that the invoice's wallet holds nothing and moves nothing: its balance is zero,
+        its funding claim is not minting and no payment is in flight. Conditions, not this read, decide:
+        a fund or pay racing the void either commits first (and the void fails) or fails on the invoice."""
+        from shared.adapters.dynamodb_funding import claim_key
+        from shared.adapters.dynamodb_payments import no_payment_in_flight
+        from shared.adapters.dynamodb_wallets import META, invoice_wallet_key, wallet_pk
+        from shared.funding.ports import ClaimState
+
+        unique = invoice_wallet_key(invoice_id)
+        item = get_consistent(self._client, self._table, unique)
+        if item is None:
+            # No wallet yet: the check keeps it so (one made meanwhile makes the void read again).
+            mapping = {
+                "TableName": self._table,
+                "Key": unique,
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+            return [{"ConditionCheck": mapping}]
+        wallet_id = item["wallet_id"]["S"]
+        wallet = {
+            "TableName": self._table,
+            "Key": {"pk": {"S": wallet_pk(wallet_id)}, "sk": {"S": META}},
+            "ConditionExpression": "#balance = :zero",
+            "ExpressionAttributeNames": {"#balance": "balance"},
+            "ExpressionAttributeValues": {":zero": {"N": "0"}},
+        }
+        funding = {
+            "TableName": self._table,
+            "Key": claim_key(wallet_id),
+            "ConditionExpression": "attribute_not_exists(pk) OR #state <> :minting",
+            "ExpressionAttributeNames": {"#state": "state"},
+            "ExpressionAttributeValues": {":minting": value(ClaimState.MINTING.value)},
+        }
+        return [
+            {"ConditionCheck": wallet},
+            {"ConditionCheck": funding},
+            no_payment_in_flight(self._table, wallet_id),
+        ]
 
     def _guarded_update(
         self, invoice: Invoice, expression: str, names: dict[str, str], values: dict[str, Any]
@@ -209,6 +284,10 @@ class DynamoDBInvoiceRepository:
     def _transact(self, operations: list[dict[str, Any]]) -> None:
         with translated_errors():
             self._client.transact_write_items(TransactItems=operations)
+
+
+def _guards_money(check: dict[str, Any]) -> bool:
+    return not check["ConditionCheck"]["Key"]["pk"]["S"].startswith("INVOICEWALLET#")
 
 
 def _key_names(index: str) -> tuple[str, ...]:
@@ -257,6 +336,24 @@ def payment_update(table: str, before: Invoice, after: Invoice) -> dict[str, Any
                 ":gsi2pk": value(_status_pk(after.tenant_id, after.status)),
                 ":expected": value(before.status.value),
                 ":expected_paid": value(before.amount_paid),
+            },
+        }
+    }
+
+
+def invoice_fundable(table: str, tenant_id: str, invoice_id: str) -> dict[str, Any]:
+    """A ConditionCheck for money flows into a wallet: its invoice is live and payable (FUNDABLE)."""
+    statuses = sorted(status.value for status in FUNDABLE)
+    placeholders = [f":fundable{index}" for index in range(len(statuses))]
+    return {
+        "ConditionCheck": {
+            "TableName": table,
+            "Key": {"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": f"INVOICE#{invoice_id}"}},
+            "ConditionExpression": f"#status IN ({', '.join(placeholders)}) "
+            "AND attribute_not_exists(deleted_at)",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": {
+                name: value(status) for name, status in zip(placeholders, statuses, strict=True)
             },
         }
     }

@@ -23,6 +23,7 @@ from shared.adapters.dynamodb_table import (
     translated_errors,
     value,
 )
+from shared.adapters.dynamodb_wallet_refunds import no_refund_in_flight
 from shared.adapters.dynamodb_wallets import META, stats_update, wallet_pk
 from shared.ledger.ports import PostOutcome
 from shared.models.wallet import Wallet, WalletStatus
@@ -135,7 +136,9 @@ class DynamoDBPaymentStore:
             }
         }
         try:
-            self._client.transact_write_items(TransactItems=[wallet_check, put])
+            # A refund in flight holds the wallet's money until it commits (shared/funding/wallet_refund.py).
+            refund_check = no_refund_in_flight(self._table, wallet.wallet_id)
+            self._client.transact_write_items(TransactItems=[wallet_check, put, refund_check])
         except ClientError as exc:
             if 1 in failed_conditions(exc):
                 stored = self.claim_of(wallet.wallet_id)

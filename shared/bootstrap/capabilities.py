@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from shared.consumer.service import ConsumerService
     from shared.destruction.service import DestructionService
     from shared.funding.service import FundingService
+    from shared.funding.wallet_refund import WalletRefundService
     from shared.health.service import HealthService
     from shared.invoices.service import InvoiceService
     from shared.payments.service import PaymentService
@@ -37,6 +38,7 @@ class Settlement:
 
     payments: PaymentService
     destruction: DestructionService
+    refunds: WalletRefundService
 
 
 class Capabilities:
@@ -139,7 +141,13 @@ class Capabilities:
 
         a = self.adapters
         return FundingService(
-            self._wallet_repository, self._funding_store, a.payments, a.provider_router, a.providers, a.clock
+            self._wallet_repository,
+            self._funding_store,
+            a.payments,
+            a.provider_router,
+            a.providers,
+            a.clock,
+            invoices=self._invoice_repository,
         )
 
     @cached_property
@@ -160,7 +168,10 @@ class Capabilities:
     def settlement(self) -> Settlement:
         from shared.adapters.dynamodb_destruction import DynamoDBDestructionStore
         from shared.adapters.dynamodb_payments import DynamoDBPaymentStore
+        from shared.adapters.dynamodb_wallet_refunds import DynamoDBWalletRefundStore
+        from shared.destruction.ports import SettleAll
         from shared.destruction.service import DestructionService
+        from shared.funding.wallet_refund import WalletRefundService
         from shared.payments.service import PaymentService
 
         a = self.adapters
@@ -169,6 +180,15 @@ class Capabilities:
             self._wallet_repository,
             self._invoice_repository,
             DynamoDBPaymentStore(a.dynamodb, table, self._ledger),
+            a.provider_router,
+            a.providers,
+            a.clock,
+        )
+        refunds = WalletRefundService(
+            self._wallet_repository,
+            DynamoDBWalletRefundStore(a.dynamodb, table, self._ledger),
+            self._funding_store,
+            a.payments,
             a.provider_router,
             a.providers,
             a.clock,
@@ -185,11 +205,11 @@ class Capabilities:
             a.provider_router,
             a.providers,
             a.clock,
-            paying,
+            SettleAll(paying, refunds),
             a.destruction_metrics,
         )
         paying.attach_destroyer(destruction)
-        return Settlement(paying, destruction)
+        return Settlement(paying, destruction, refunds)
 
     @cached_property
     def reconciliation(self) -> ReconciliationService:

@@ -105,6 +105,16 @@ class InFlightPayments(Protocol):
     def settle_in_flight(self, wallet_id: str) -> bool: ...
 
 
+class SettleAll:
+    """Every money movement destruction must land before it begins: a payment, a merchant's refund."""
+
+    def __init__(self, *settlers: InFlightPayments) -> None:
+        self._settlers = settlers
+
+    def settle_in_flight(self, wallet_id: str) -> bool:
+        return all([settler.settle_in_flight(wallet_id) for settler in self._settlers])
+
+
 class FundingClaims(Protocol):
     def claim_of(self, wallet_id: str) -> FundingClaim:
         """The wallet's funding claim: the PaymentIntent a remainder refunds."""

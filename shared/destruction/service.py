@@ -5,9 +5,10 @@ Steps, each safe to repeat and to run twice at once:
 1. begin: one transaction moves the wallet to `destroying` (paid) or `expired` (unpaid), out of the active
    set, and writes the progress record. It refuses while a payment is in flight, which is settled first,
    so every transfer that happened is in the ledger before the remainder is computed;
-2. forward the remainder: burn it at the provider (key `destroy-burn-{id}`), refund that much of the
-   payer's PaymentIntent (key `destroy-refund-{id}`; a resumed run first looks for a refund it made, since
-   Stripe forgets keys after 24 hours), then post the refund journal with the balance going to zero;
+2. forward the remainder (shared/funding/remainder.py): burn it at the provider (key `destroy-burn-{id}`),
+   refund that much of the payer's PaymentIntent (key `destroy-refund-{id}`; a resumed run first looks for
+   a refund it made, since Stripe forgets keys after 24 hours), then post the refund journal with the
+   balance going to zero. It never reads the invoice: a void or deleted one does not stop destruction;
 3. cancel the card at the issuer and delete the schedule (both idempotent at their end);
 4. finish: one transaction erases the keys (drops the wrapped data key), deletes the lease, writes the
    destruction log with its verification hash, marks the wallet `destroyed` and emits `wallet:destroyed`.
@@ -25,7 +26,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from shared.cards.ports import CardIssuer, PaymentProcessor, RefundResult
+from shared.cards.ports import CardIssuer, PaymentProcessor
 from shared.clock import Clock
 from shared.destruction.log import build_log
 from shared.destruction.ports import (
@@ -40,9 +41,7 @@ from shared.destruction.ports import (
 )
 from shared.errors import ConcurrentUpdate, InvalidState
 from shared.funding.ports import ClaimState, ProviderGateway, ProviderMap
-from shared.funding.service import FUNDING_TOKENS
-from shared.ledger.assets import fiat_to_token
-from shared.ledger.movements import refund as refund_journal
+from shared.funding.remainder import RemainderReturn, ReturnKeys
 from shared.models.wallet import EXPIRABLE, Wallet, WalletMode, WalletStatus, to_minor
 from shared.money import format_minor
 from shared.outbox.records import audit_item, iso, outbox_item
@@ -107,14 +106,12 @@ class DestructionService:
         self._wallets = wallets
         self._store = store
         self._funding = funding
-        self._payments = payments
         self._cards = cards
         self._scheduler = scheduler
-        self._router = router
-        self._providers = providers
         self._clock = clock
         self._in_flight = in_flight
         self._metrics = metrics
+        self._returns = RemainderReturn(payments, router, providers)
 
     def destroy(self, wallet_id: str, trigger: str, paid: Wallet | None = None) -> DestructionOutcome:
         """`paid`: the wallet exactly as a payment just committed it (status `payment_complete`), which
@@ -213,34 +210,24 @@ class DestructionService:
         intent_id = claim.intent_id
         if not intent_id or claim.state is not ClaimState.FUNDED:
             raise InvalidState(f"wallet {wallet.wallet_id} holds a remainder but no funded payment to refund")
-        asset = FUNDING_TOKENS[wallet.currency]
-        if wallet.provider is None or wallet.provider not in self._providers:
-            raise InvalidState(f"wallet {wallet.wallet_id} holds tokens at no provider we know")
-        token_amount = fiat_to_token(progress.balance_minor, wallet.currency, asset.value)
-        provider = self._providers[wallet.provider]
-        burned = self._router.call(
-            provider, lambda p: p.burn(asset, token_amount, wallet.evm_address, burn_key(wallet.wallet_id))
+        keys = ReturnKeys(
+            burn_key(wallet.wallet_id), refund_key(wallet.wallet_id), forward_operation(wallet.wallet_id)
         )
-        refund = self._refund(wallet, intent_id, progress.balance_minor, resumed)
-        burn_tx = burned.tx_hash or burned.tx_id
-        journal = refund_journal(
-            operation_id=forward_operation(wallet.wallet_id),
-            wallet_id=wallet.wallet_id,
-            token=asset.value,
-            currency=wallet.currency,
-            token_amount=token_amount,
+        returned = self._returns.send_back(
+            wallet,
+            intent_id,
+            progress.balance_minor,
+            keys,
             created_at=progress.started_at,
-            tenant_id=wallet.tenant_id,
-            payment_intent_id=intent_id,
-            refund_id=refund.refund_id,
-            burn_tx=burn_tx,
             reason=progress.reason.value,
+            resumed=resumed,
         )
+        journal = returned.journal
         forwarded = replace(
             progress,
             forward_journal_id=journal.id,
-            burn_tx=burn_tx,
-            refund_id=refund.refund_id,
+            burn_tx=returned.burn_tx,
+            refund_id=returned.refund_id,
             payment_intent_id=intent_id,
         )
         now = self._clock.now()
@@ -250,25 +237,14 @@ class DestructionService:
                 "to": format_minor(0, wallet.currency),
             },
             "journal_id": journal.id,
-            "refund_id": refund.refund_id,
-            "burn_tx": burn_tx,
+            "refund_id": returned.refund_id,
+            "burn_tx": returned.burn_tx,
         }
         record = audit_item(
             wallet.wallet_id, "wallet.remainder_refunded", ACTOR, wallet.tenant_id, now, changes
         )
         self._store.forward(wallet, journal, forwarded, [record])
         return forwarded
-
-    def _refund(self, wallet: Wallet, intent_id: str, amount_minor: int, resumed: bool) -> RefundResult:
-        if resumed:
-            # Stripe keeps idempotency keys for 24 hours; a destruction resumed later must find its refund
-            # rather than make another. The funded intent is refunded by nothing but its destruction.
-            for existing in self._payments.refunds_of(intent_id):
-                if existing.amount_minor == amount_minor and existing.status not in ("failed", "canceled"):
-                    return existing
-        return self._payments.refund(
-            intent_id, amount_minor, refund_key(wallet.wallet_id), "requested_by_customer"
-        )
 
     def _finish(
         self, wallet: Wallet, progress: DestructionProgress, trigger: Trigger, card_status: str | None

@@ -8,8 +8,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
+from shared.errors import InvalidState
 from shared.ledger.journal import Journal
 from shared.ledger.ports import PostOutcome
+from shared.models.invoice import Invoice
 from shared.models.wallet import Wallet
 from shared.providers.port import StablecoinProvider
 
@@ -90,6 +92,18 @@ class ClaimHeld(Exception):
         self.holder = holder
 
 
+class ChargeRefunded(Exception):
+    """The charge has a refund record: it may never hold the claim or fund the wallet again."""
+
+    def __init__(self, record: RefundRecord) -> None:
+        super().__init__(f"payment {record.intent_id} of wallet {record.wallet_id} was refunded")
+        self.record = record
+
+
+class InvoiceUnpayable(InvalidState):
+    """The wallet's invoice is not payable (void, paid, deleted...): the wallet may not take money for it."""
+
+
 class FundingStore(Protocol):
     def claim_of(self, wallet_id: str) -> FundingClaim:
         """The wallet's claim (a claim with no intent when it was never funded), read strongly consistent."""
@@ -99,7 +113,9 @@ class FundingStore(Protocol):
         self, wallet: Wallet, intent_id: str, provider: str, charge_key: str, now: datetime
     ) -> FundingClaim:
         """Take the claim for `intent_id` unless another intent is minting or funded (ClaimHeld). Claiming
-        again for the same intent returns the stored claim (its provider wins over `provider`)."""
+        again for the same intent returns the stored claim (its provider wins over `provider`). In the same
+        transaction: no refund record may exist for `intent_id` (ChargeRefunded) and the wallet's invoice,
+        if it has one, must be payable (InvoiceUnpayable); either refusal writes nothing."""
         ...
 
     def refund_of(self, wallet_id: str, intent_id: str) -> RefundRecord | None: ...
@@ -118,13 +134,20 @@ class FundingStore(Protocol):
 
     def commit(self, funding: FundingCommit) -> PostOutcome:
         """Post the journal with the wallet update (conditional on the version, status `active` and an
-        unexpired countdown), the claim's `funded` state, records and counters. ConcurrentUpdate when the
-        wallet moved on; ALREADY_POSTED when this journal committed before (with everything else)."""
+        unexpired countdown), the claim's `funded` state, records and counters, conditional also on no
+        refund record for the intent and on the wallet's invoice being payable. ConcurrentUpdate when any
+        of these moved on; ALREADY_POSTED when this journal committed before (with everything else)."""
         ...
 
 
 class WalletReader(Protocol):
     def get(self, wallet_id: str) -> Wallet | None: ...
+
+
+class InvoiceReader(Protocol):
+    def get(self, tenant_id: str, invoice_id: str) -> Invoice | None:
+        """The invoice (soft-deleted ones included, with deleted_at set), or None."""
+        ...
 
 
 class ProviderGateway(Protocol):
@@ -136,3 +159,60 @@ class ProviderGateway(Protocol):
 
 
 ProviderMap = Mapping[str, StablecoinProvider]
+
+
+class RefundState(StrEnum):
+    IN_FLIGHT = "in_flight"
+    """Begun: the burn and the Stripe refund may have happened; nothing else may move the wallet's money."""
+    DONE = "done"
+
+
+@dataclass(frozen=True)
+class WalletRefund:
+    """The merchant's refund of what a wallet holds to the PaymentIntent that funded it (`WALLET#{id}`/
+    `REFUND`). The intent fixes every key (burn, Stripe refund, journal), so a retry does each once."""
+
+    wallet_id: str
+    tenant_id: str
+    intent_id: str
+    amount_minor: int
+    currency: str
+    state: RefundState
+    actor: str
+    created_at: datetime
+    refund_id: str | None = None
+    burn_tx: str | None = None
+
+
+class WalletRefundHeld(Exception):
+    """A refund of the wallet is already in flight (it is resumed rather than started again)."""
+
+    def __init__(self, holder: WalletRefund) -> None:
+        super().__init__(f"wallet {holder.wallet_id} has a refund in flight")
+        self.holder = holder
+
+
+class WalletRefundStore(Protocol):
+    def refund_claim_of(self, wallet_id: str) -> WalletRefund | None:
+        """The wallet's refund in flight, or the last one done; strongly consistent."""
+        ...
+
+    def begin(self, wallet: Wallet, refund: WalletRefund) -> None:
+        """Take the wallet's refund claim while the wallet is still as read (funded, unexpired, same
+        version and balance), its funding claim is `funded` by `refund.intent_id` and no payment is in
+        flight. WalletRefundHeld when a refund is in flight; ConcurrentUpdate when anything else moved."""
+        ...
+
+    def commit(
+        self,
+        wallet: Wallet,
+        after: Wallet,
+        refund: WalletRefund,
+        journal: Journal,
+        records: list[dict[str, Any]],
+        stats: dict[str, int],
+    ) -> PostOutcome:
+        """Post the refund journal with the wallet's balance to zero (status back to `active`), the claim
+        `done`, the funding claim released (its intent recorded as refunded, so it never funds again),
+        records and counters. ALREADY_POSTED when this refund committed before."""
+        ...

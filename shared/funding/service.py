@@ -39,11 +39,14 @@ from shared.errors import (
     WalletsError,
 )
 from shared.funding.ports import (
+    ChargeRefunded,
     ClaimHeld,
     ClaimState,
     FundingClaim,
     FundingCommit,
     FundingStore,
+    InvoiceReader,
+    InvoiceUnpayable,
     ProviderGateway,
     ProviderMap,
     RefundRecord,
@@ -63,6 +66,7 @@ from shared.ids import is_wallet_id, new_id
 from shared.ledger.assets import fiat_to_token
 from shared.ledger.movements import funding
 from shared.ledger.ports import PostOutcome
+from shared.models.invoice import FUNDABLE
 from shared.models.wallet import FINISHED, Wallet, WalletStatus, to_minor
 from shared.money import format_amount, format_minor, from_minor, minor_units
 from shared.outbox.records import audit_item, outbox_item
@@ -112,8 +116,11 @@ class FundingService:
         router: ProviderGateway,
         providers: ProviderMap,
         clock: Clock,
+        *,
+        invoices: InvoiceReader,
     ) -> None:
         self._wallets = wallets
+        self._invoices = invoices
         self._store = store
         self._payments = payments
         self._router = router
@@ -143,6 +150,8 @@ class FundingService:
             # Another attempt holds the claim: it (or its retry, or the sweeper) finishes. Charging now would
             # only lose the claim and be refunded.
             raise Conflict("another funding of this wallet is in progress; retry later")
+        # Nothing is charged for an invoice that cannot be paid; the claim and the commit check it again.
+        self._ensure_invoice_payable(wallet)
 
         provider = self._router.choose_provider()
         result = self._payments.charge(
@@ -192,6 +201,7 @@ class FundingService:
         key = charge_key(wallet.wallet_id, principal, None)
         try:
             asset, amount_due = self._fundable(wallet, now)
+            self._ensure_invoice_payable(wallet)
             if amount_due != payment.amount_received_minor or payment.currency.upper() != wallet.currency:
                 raise InvalidState("the payment does not match the wallet's amount due")
         except InvalidState:
@@ -241,6 +251,14 @@ class FundingService:
             raise _refused_again(earlier)
         try:
             claim = self._store.claim(wallet, result.intent_id, provider.name, key, now)
+        except ChargeRefunded as refunded:
+            # Refunded by the other path (request or webhook) after our read: never mint for it.
+            self._refunds.finish(refunded.record)
+            raise _refused_again(refunded.record) from None
+        except InvoiceUnpayable:
+            # Voided (or paid, deleted) after the check and before the claim: nothing minted yet.
+            self._refund(principal, wallet, result, "invoice_unpayable", now)
+            raise InvalidState("the invoice is no longer payable; the payment was refunded") from None
         except ClaimHeld as held:
             self._refund(principal, wallet, result, "concurrent_funding", now)
             if held.holder.state is ClaimState.FUNDED:
@@ -294,6 +312,7 @@ class FundingService:
             return
         try:
             self._fundable(wallet, now)
+            self._ensure_invoice_payable(wallet)
         except InvalidState:
             payment = self._payments.retrieve(intent_id)
             try:
@@ -312,6 +331,16 @@ class FundingService:
         if wallet is None or not may_act_on(principal, wallet):
             raise NotFound("wallet not found")
         return wallet
+
+    def _ensure_invoice_payable(self, wallet: Wallet) -> None:
+        """A wallet made for an invoice takes money only while that invoice is payable (API.md: fund)."""
+        if wallet.invoice_id is None:
+            return
+        invoice = self._invoices.get(wallet.tenant_id, wallet.invoice_id)
+        if invoice is None or invoice.deleted_at is not None:
+            raise InvoiceUnpayable("the wallet's invoice no longer exists")
+        if invoice.status not in FUNDABLE:
+            raise InvoiceUnpayable(f"an invoice that is {invoice.status.value} cannot be funded")
 
     @staticmethod
     def _fundable(wallet: Wallet, now: datetime) -> tuple[Asset, int]:
@@ -380,6 +409,10 @@ class FundingService:
             if reread is None or reread.status is not WalletStatus.ACTIVE or reread.is_expired(now):
                 # The wallet ended while we minted: the caller undoes the mint and the charge.
                 raise _Unfundable("wallet_ended", "the wallet changed state while it was being funded")
+            try:
+                self._ensure_invoice_payable(reread)
+            except InvoiceUnpayable:
+                raise _Unfundable("invoice_unpayable", "the invoice stopped being payable") from None
             current = reread
         raise ConcurrentUpdate("the wallet changed while it was being funded; retry")
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from shared.errors import InvalidState
 from shared.models.invoice import Invoice, InvoiceStatus
 
 
@@ -26,6 +27,10 @@ class InvoiceQuery:
 class InvoicePage:
     items: list[Invoice]
     next_cursor: str | None
+
+
+class WalletHoldsMoney(InvalidState):
+    """The invoice's wallet holds money, or a funding, payment or refund of it is in flight."""
 
 
 class InvoiceRepository(Protocol):
@@ -53,12 +58,28 @@ class InvoiceRepository(Protocol):
         """A page of live invoices; a cursor that is not one this repository issued is ValidationFailed."""
         ...
 
-    def change_status(self, invoice: Invoice, expected: InvoiceStatus, records: list[dict[str, Any]]) -> None:
-        """Persist `invoice`'s new status/timestamps if the stored one is still `expected` and live."""
+    def change_status(
+        self,
+        invoice: Invoice,
+        expected: InvoiceStatus,
+        records: list[dict[str, Any]],
+        *,
+        wallet_empty: bool = False,
+    ) -> None:
+        """Persist `invoice`'s new status/timestamps if the stored one is still `expected` and live. With
+        `wallet_empty`, the same transaction requires the invoice's wallet (if any) to hold nothing and to
+        have no funding or payment in flight (WalletHoldsMoney)."""
         ...
 
     def soft_delete(
-        self, invoice: Invoice, expected: InvoiceStatus, deleted_at: datetime, records: list[dict[str, Any]]
+        self,
+        invoice: Invoice,
+        expected: InvoiceStatus,
+        deleted_at: datetime,
+        records: list[dict[str, Any]],
+        *,
+        wallet_empty: bool = False,
     ) -> None:
-        """Mark the invoice deleted (gone from every list and read) if still `expected` and live."""
+        """Mark the invoice deleted (gone from every list and read) if still `expected` and live; with
+        `wallet_empty` as change_status."""
         ...

@@ -126,7 +126,8 @@ class InvoiceService:
             now = self._clock.now()
             records = self._records(invoice, principal, "invoice.deleted", {"deleted": True}, now=now)
             try:
-                self._repository.soft_delete(invoice, invoice.status, now, records)
+                # Money held by the invoice's wallet goes back first (the refund route): never strand it.
+                self._repository.soft_delete(invoice, invoice.status, now, records, wallet_empty=True)
             except ConcurrentUpdate:
                 continue
             return
@@ -146,7 +147,9 @@ class InvoiceService:
             changes = {"status": {"from": invoice.status.value, "to": target.value}}
             records = self._records(updated, principal, event, changes, now=now)
             try:
-                self._repository.change_status(updated, invoice.status, records)
+                self._repository.change_status(
+                    updated, invoice.status, records, wallet_empty=target is InvoiceStatus.VOID
+                )
             except ConcurrentUpdate:
                 continue
             return updated

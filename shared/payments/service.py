@@ -196,6 +196,11 @@ class PaymentService:
         held = self._store.claim_of(wallet_id)
         if held is None or held.state is PaymentState.DONE:
             return True
+        if not self._invoice_takes_payment(wallet_id):
+            # Never replay a transfer to a void or deleted invoice (void and delete refuse while a payment
+            # is in flight, so only older data gets here): release the claim and let destruction go on.
+            self._release(held, InvalidState("the wallet's invoice is void or deleted"))
+            return True
         try:
             self._finish(held, destroy=False)
         except InvalidState:
@@ -392,6 +397,13 @@ class PaymentService:
         return wallet.status
 
     # -- checks and reads ----------------------------------------------------------------------------
+    def _invoice_takes_payment(self, wallet_id: str) -> bool:
+        wallet = self._wallets.get(wallet_id)
+        if wallet is None or wallet.invoice_id is None:
+            return True
+        invoice = self._invoices.get(wallet.tenant_id, wallet.invoice_id)
+        return invoice is not None and invoice.deleted_at is None and invoice.status is not InvoiceStatus.VOID
+
     def _invoice_of(self, wallet: Wallet) -> Invoice:
         if wallet.invoice_id is None:
             raise InvalidState("this wallet pays no invoice")

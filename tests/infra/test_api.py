@@ -38,6 +38,7 @@ CONTRACT_ROUTES = {
     ("GET", "/api/v2/invoice-wallets/stats"): "wallets",
     ("GET", "/api/v2/invoice-wallets/active"): "wallets",
     ("POST", "/api/v2/invoice-wallets/{walletId}/fund"): "fund",
+    ("POST", "/api/v2/invoice-wallets/{walletId}/refund"): "fund",
     ("POST", "/api/v2/invoice-wallets/{walletId}/pay-invoice"): "pay",
     ("GET", "/public/pay/{token}"): "pay",
     ("POST", "/api/v2/reserve/reconcile"): "reconcile",

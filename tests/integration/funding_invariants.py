@@ -53,6 +53,9 @@ def check_books(
             sums[asset] += int(entry["amount"]) * (1 if entry["side"] == "debit" else -1)
             if journal["kind"] == "fund" and str(entry["account"]).startswith("reserve:"):
                 intake[str(journal["references"].get("payment_intent_id", ""))] += int(entry["amount"])
+            if journal["kind"] == "refund" and str(entry["account"]).startswith("reserve:"):
+                # What a wallet held, sent back to the intent that funded it (burn, then Stripe refund).
+                intake[str(journal["references"].get("payment_intent_id", ""))] -= int(entry["amount"])
         if any(sums.values()):
             books.discrepancies.append(f"journal {journal['pk']} does not sum to zero: {dict(sums)}")
 

@@ -106,8 +106,12 @@ def funding_commit(name: str, kwargs: dict[str, Any]) -> bool:
 
 
 def claim_taken(name: str, kwargs: dict[str, Any]) -> bool:
-    values = kwargs.get("ExpressionAttributeValues", {})
-    return name == "update_item" and kwargs["Key"]["sk"]["S"] == "FUNDING" and ":provider" in values
+    if name != "transact_write_items":
+        return False
+    updates = [op["Update"] for op in kwargs["TransactItems"] if "Update" in op]
+    return any(
+        u["Key"]["sk"]["S"] == "FUNDING" and ":provider" in u["ExpressionAttributeValues"] for u in updates
+    )
 
 
 def refund_recorded(name: str, kwargs: dict[str, Any]) -> bool:

@@ -562,7 +562,7 @@ def test_destruction_releases_an_in_flight_payment_the_provider_refuses(
         dying.setattr(pay_router, "call", dies_before_the_transfer)
         assert paying.pay(wallet_id, {"amount": "51.00"})["statusCode"] == 503
     env.clock.advance(seconds=601)
-    tempo = bootstrap.app().settlement.destruction._providers["tempo"]
+    tempo = bootstrap.app().adapters.providers["tempo"]
     original_transfer = tempo.transfer
 
     def refuses(*args: Any, **kwargs: Any) -> Any:

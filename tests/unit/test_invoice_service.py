@@ -34,6 +34,8 @@ class FakeRepository:
         self.invoices: dict[tuple[str, str], Invoice] = {}
         self.records: list[dict[str, Any]] = []
         self.conflicts = conflicts
+        # Per status change or delete: whether the wallet's money guard went with it.
+        self.guards: list[bool] = []
 
     def current_number(self, tenant_id: str) -> int | None:
         return self.counters.get(tenant_id)
@@ -64,16 +66,31 @@ class FakeRepository:
         ]
         return InvoicePage(items=found[: query.limit], next_cursor=None)
 
-    def change_status(self, invoice: Invoice, expected: InvoiceStatus, records: list[dict[str, Any]]) -> None:
+    def change_status(
+        self,
+        invoice: Invoice,
+        expected: InvoiceStatus,
+        records: list[dict[str, Any]],
+        *,
+        wallet_empty: bool = False,
+    ) -> None:
         stored = self.invoices[(invoice.tenant_id, invoice.id)]
         if stored.status is not expected or stored.deleted_at:
             raise ConcurrentUpdate("lost")
+        self.guards.append(wallet_empty)
         self.invoices[(invoice.tenant_id, invoice.id)] = invoice
         self.records.extend(records)
 
     def soft_delete(
-        self, invoice: Invoice, expected: InvoiceStatus, deleted_at: datetime, records: list[dict[str, Any]]
+        self,
+        invoice: Invoice,
+        expected: InvoiceStatus,
+        deleted_at: datetime,
+        records: list[dict[str, Any]],
+        *,
+        wallet_empty: bool = False,
     ) -> None:
+        self.guards.append(wallet_empty)
         self.invoices[(invoice.tenant_id, invoice.id)] = invoice.model_copy(update={"deleted_at": deleted_at})
         self.records.extend(records)
 
@@ -149,3 +166,13 @@ def test_transitions_and_soft_delete() -> None:
     with pytest.raises(NotFound):
         svc.get(MERCHANT, invoice.id)
     assert svc.list_invoices(MERCHANT, status=None, limit=10, cursor=None).items == []
+
+
+def test_void_and_delete_carry_the_wallet_guard_and_send_does_not() -> None:
+    repo = FakeRepository()
+    svc = service(repo)
+    invoice = svc.create(MERCHANT, REQUEST)
+    svc.send(MERCHANT, invoice.id)
+    svc.void(MERCHANT, invoice.id)
+    svc.delete(MERCHANT, invoice.id)
+    assert repo.guards == [False, True, True]

@@ -4,20 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from shared.cards.ports import PaymentDeclined, PaymentResult, RefundResult
 from shared.errors import ConcurrentUpdate, IdempotencyKeyReuse
 from shared.funding.ports import (
+    ChargeRefunded,
     ClaimHeld,
     ClaimState,
     FundingClaim,
     FundingCommit,
+    InvoiceUnpayable,
     RefundRecord,
     Reversal,
 )
 from shared.ledger.ports import PostOutcome
+from shared.models.invoice import FUNDABLE, Invoice, InvoiceStatus
 from shared.models.wallet import Wallet, WalletStatus
 from shared.outbox.records import audit_item
 from shared.providers.errors import INSUFFICIENT_FUNDS, ProviderRejected
@@ -175,6 +179,14 @@ class MemoryFundingStore:
     ledger: InMemoryLedger = field(default_factory=InMemoryLedger)
     before_commit: Callable[[], None] | None = None
     crashes: CrashPoints = field(default_factory=CrashPoints)
+    # The status of each wallet's invoice by invoice id; an invoice not listed is `sent`.
+    invoice_statuses: dict[str, InvoiceStatus] = field(default_factory=dict)
+
+    def invoice_status(self, invoice_id: str) -> InvoiceStatus:
+        return self.invoice_statuses.get(invoice_id, InvoiceStatus.SENT)
+
+    def _invoice_payable(self, wallet: Wallet) -> bool:
+        return wallet.invoice_id is None or self.invoice_status(wallet.invoice_id) in FUNDABLE
 
     def get(self, wallet_id: str) -> Wallet | None:
         return self.wallets.get(wallet_id)
@@ -185,8 +197,13 @@ class MemoryFundingStore:
     def claim(
         self, wallet: Wallet, intent_id: str, provider: str, charge_key: str, now: datetime
     ) -> FundingClaim:
+        refunded = self.refund_of(wallet.wallet_id, intent_id)
+        if refunded is not None:
+            raise ChargeRefunded(refunded)
+        if not self._invoice_payable(wallet):
+            raise InvoiceUnpayable("the wallet's invoice is not payable")
         stored = self.claim_of(wallet.wallet_id)
-        if stored.intent_id == intent_id:
+        if stored.intent_id == intent_id and stored.state is not ClaimState.REFUNDED:
             return stored
         if stored.state not in (None, ClaimState.REFUNDED):
             raise ClaimHeld(stored)
@@ -240,6 +257,10 @@ class MemoryFundingStore:
             claim = self.claim_of(before.wallet_id)
             if claim.intent_id != funding.claim.intent_id or claim.state is not ClaimState.MINTING:
                 raise ConcurrentUpdate("the claim moved on")
+            if self.refund_of(before.wallet_id, claim.intent_id or "") is not None:
+                raise ConcurrentUpdate("the charge was refunded")
+            if not self._invoice_payable(stored):
+                raise ConcurrentUpdate("the invoice is not payable any more")
             self.wallets[before.wallet_id] = funding.after
             self.claims[before.wallet_id] = funding.claim
             self.records.extend(funding.records)
@@ -247,3 +268,28 @@ class MemoryFundingStore:
                 self.stats[name] = self.stats.get(name, 0) + delta
 
         return self.ledger.post(funding.journal, also=[apply])
+
+
+@dataclass
+class MemoryInvoices:
+    """The InvoiceReader funding uses, over the store's invoice statuses."""
+
+    store: MemoryFundingStore
+
+    def get(self, tenant_id: str, invoice_id: str) -> Invoice | None:
+        return Invoice(
+            id=invoice_id,
+            number="INV-00001",
+            tenant_id=tenant_id,
+            customer_id="cus_alice",
+            currency="USD",
+            status=self.store.invoice_status(invoice_id),
+            line_items=[],
+            subtotal=Decimal("251.00"),
+            tax_amount=Decimal(0),
+            total_amount=Decimal("251.00"),
+            due_date=date(2030, 2, 1),
+            created_by="merchant-1",
+            created_at=datetime(2030, 1, 1),
+            updated_at=datetime(2030, 1, 1),
+        )

@@ -27,7 +27,7 @@ from shared.providers.errors import ProviderCallFailed
 from shared.providers.models import HealthStatus
 from shared.providers.service import ProviderRouter
 from shared.providers.state import HealthRecord
-from tests.unit.funding.fakes import Crash, FakePayments, KeyedProvider, MemoryFundingStore
+from tests.unit.funding.fakes import Crash, FakePayments, KeyedProvider, MemoryFundingStore, MemoryInvoices
 from tests.unit.providers.fakes import CountingMetrics, MemoryHealthRepository
 
 NOW = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC)
@@ -72,7 +72,13 @@ class World:
         self.providers = {"tempo": self.tempo, "circle": self.circle}
         self.router = ProviderRouter(self.providers, self.health, self.clock, CountingMetrics())
         self.service = FundingService(
-            self.store, self.store, self.payments, self.router, self.providers, self.clock
+            self.store,
+            self.store,
+            self.payments,
+            self.router,
+            self.providers,
+            self.clock,
+            invoices=MemoryInvoices(self.store),
         )
 
     def fund(self, method: str = VISA, key: str | None = "key-1", principal: Principal = MERCHANT) -> Any:
@@ -355,3 +361,34 @@ def test_a_second_key_racing_the_first_is_refunded_before_any_mint() -> None:
     assert list(world.payments.refunds) == [refund_key("pi_2")]
     assert world.minted_keys == [mint_key("pi_1")] and len(world.store.ledger.journals) == 1
     assert world.store.claim_of(WALLET_ID).state is ClaimState.FUNDED
+
+
+@pytest.mark.parametrize("status", ["void", "paid"])
+def test_a_wallet_whose_invoice_is_not_payable_is_invalid_state_and_nothing_is_charged(status: str) -> None:
+    from shared.models.invoice import InvoiceStatus
+
+    world = World()
+    world.store.invoice_statuses[world.wallet.invoice_id or ""] = InvoiceStatus(status)
+    with pytest.raises(InvalidState):
+        world.fund()
+    assert world.payments.charge_calls == 0
+    assert world.wallet.status is WalletStatus.ACTIVE
+
+
+def test_an_invoice_voided_between_the_charge_and_the_claim_gets_the_charge_refunded() -> None:
+    from shared.models.invoice import InvoiceStatus
+
+    world = World()
+    charge = world.payments.charge
+
+    def charge_then_void(*args: Any, **kwargs: Any) -> Any:
+        result = charge(*args, **kwargs)
+        world.store.invoice_statuses[world.wallet.invoice_id or ""] = InvoiceStatus.VOID
+        return result
+
+    world.payments.charge = charge_then_void  # type: ignore[method-assign]
+    with pytest.raises(InvalidState):
+        world.fund()
+    assert world.minted_keys == []
+    assert world.payments.refunded("pi_1") == 251_00
+    assert world.wallet.status is WalletStatus.ACTIVE

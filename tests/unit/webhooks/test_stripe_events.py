@@ -22,7 +22,7 @@ from shared.providers.models import HealthStatus
 from shared.providers.service import ProviderRouter
 from shared.providers.state import HealthRecord
 from shared.stripe_events.service import StripeEventService
-from tests.unit.funding.fakes import FakePayments
+from tests.unit.funding.fakes import FakePayments, MemoryInvoices
 from tests.unit.funding.test_funding import BANK, MERCHANT, NOW, VISA, WALLET_ID, wallet
 from tests.unit.providers.fakes import CountingMetrics, MemoryHealthRepository, ScriptedProvider
 from tests.unit.webhooks.fakes import MemoryEventLog, ReleasingStore
@@ -40,7 +40,15 @@ class Hooks:
         providers = {"tempo": self.tempo}
         self.health = MemoryHealthRepository()
         router = ProviderRouter(providers, self.health, self.clock, CountingMetrics())
-        self.funding = FundingService(self.store, self.store, self.payments, router, providers, self.clock)
+        self.funding = FundingService(
+            self.store,
+            self.store,
+            self.payments,
+            router,
+            providers,
+            self.clock,
+            invoices=MemoryInvoices(self.store),
+        )
         self.events = MemoryEventLog(self.store)
         self.service = StripeEventService(
             StripeWebhookVerifier(SECRET), self.events, self.funding, self.store, self.clock
