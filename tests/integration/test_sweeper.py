@@ -21,6 +21,14 @@ from tests.integration.test_funding_faults import (  # noqa: F401  (fixtures, re
     servers,
 )
 from tests.integration.test_funding_api import env as funding_env  # noqa: F401
+from tests.integration.test_funding_api import items
+from tests.integration.test_pay_destroy import (  # noqa: F401  (fixtures, reused)
+    Paying,
+    destroyed_completely,
+    env,
+    paying,
+    refunds,
+)
 from tests.unit.stripe_standin.conftest import control
 
 SCHEDULED = {"detail-type": "Scheduled Event", "source": "aws.events"}
@@ -134,3 +142,31 @@ def test_a_bank_payment_whose_webhook_never_comes_is_funded_by_the_sweeper(rig: 
     books = rig.books()
     assert books.discrepancies == [] and (books.journals, books.intents_charged) == (1, 1)
     assert open_claims(rig) == []
+
+
+@pytest.mark.parametrize("fail_on", ["payments", "cards"])
+def test_a_destruction_stuck_between_steps_is_finished_by_the_sweeper_alone(
+    paying: Paying, fail_on: str
+) -> None:
+    env = paying.env
+    wallet_id = paying.funded_wallet(ttl=60)
+    env.clock.advance(seconds=61)
+    # The Stripe refund (or the card's cancellation) fails once, and neither the schedule's retries nor
+    # the lease's TTL record come back: only the sweeper is left to finish it.
+    getattr(paying, fail_on).fail_on = "refund" if fail_on == "payments" else "deactivate_card"
+    with pytest.raises(Exception, match="injected failure"):
+        paying.schedule_fires(wallet_id)
+    assert paying.wallet(wallet_id)["status"]["S"] == "expired"
+    due = [i for i in destruction_items(env, wallet_id) if "gsi3pk" in i]
+    assert len(due) == 1
+    assert sweep()["due"] == 0
+    env.clock.advance(minutes=6)
+    assert sweep()["outcomes"] == {"destroyed": 1}
+    facts = destroyed_completely(paying, wallet_id)
+    assert facts["finished_by"] == "sweep"
+    assert refunds(env) == 1
+    assert [i for i in destruction_items(env, wallet_id) if "gsi3pk" in i] == []
+
+
+def destruction_items(env: Any, wallet_id: str) -> list[dict[str, Any]]:
+    return [i for i in items(env, f"WALLET#{wallet_id}") if i["sk"]["S"] == "DESTRUCTION"]
