@@ -79,9 +79,7 @@ FUNCTION_SPECS: dict[str, FunctionSpec] = {
     "realtime": FunctionSpec(timeout_s=30, rest_api=False, websocket_push=True),
     "stream": FunctionSpec(table=TableAccess.NONE, timeout_s=60, rest_api=False, publishes_events=True),
     # Finishes claims past their deadline through funding and destruction: their grants, on a schedule.
-    "sweeper": FunctionSpec(
-        timeout_s=240, rest_api=False, app_secret=True, scheduler=True, stablecoins=True
-    ),
+    "sweeper": FunctionSpec(timeout_s=240, rest_api=False, app_secret=True, scheduler=True, stablecoins=True),
 }
 
 

@@ -12,6 +12,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from shared.api import caller, rest_function
 from shared.api.idempotency import IdempotencyKey, Outcome, idempotent
+from shared.api.payment_outcomes import counted
 from shared.bootstrap import app as capabilities
 from shared.models.wallet import FundWallet
 
@@ -38,7 +39,7 @@ def fund_wallet(wallet_id: str, body: FundWallet, idempotency_key: IdempotencyKe
             metrics.add_metric(name="WalletsFunded", unit=MetricUnit.Count, value=1)
         return outcome.status_code, outcome.data
 
-    return idempotent(router, principal, idempotency_key, body, fund)
+    return idempotent(router, principal, idempotency_key, body, counted(metrics, fund))
 
 
 app, lambda_handler = rest_function(router, metrics=metrics)

@@ -12,6 +12,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from shared.api import caller, html_response, ok, rest_function, wants_html
 from shared.api.idempotency import IdempotencyKey, Outcome, idempotent
+from shared.api.payment_outcomes import counted
 from shared.bootstrap import app as capabilities
 from shared.errors import InvalidLink
 from shared.models.wallet import PayInvoice
@@ -41,7 +42,7 @@ def pay_invoice(
         metrics.add_metric(name="InvoicesPaid", unit=MetricUnit.Count, value=1)
         return 200, outcome.data
 
-    return idempotent(router, principal, idempotency_key, payload, pay)
+    return idempotent(router, principal, idempotency_key, payload, counted(metrics, pay))
 
 
 @router.get("/public/pay/<token>", summary="A payment link: JSON for API clients, the checkout page else")

@@ -150,7 +150,9 @@ class DynamoDBDestructionStore:
             "status_before": progress.status_before.value,
             "balance_minor": progress.balance_minor,
             # Open until finish; past its deadline the sweeper resumes it.
-            **due_attributes(wallet_pk(progress.wallet_id), PROGRESS_SK, progress.started_at + CLAIM_DEADLINE),
+            **due_attributes(
+                wallet_pk(progress.wallet_id), PROGRESS_SK, progress.started_at + CLAIM_DEADLINE
+            ),
         }
         operations: list[dict[str, Any]] = [
             wallet_update,

@@ -131,7 +131,7 @@ class DynamoDBFundingStore:
         )
 
     def record_refund(self, wallet: Wallet, record: RefundRecord, actor: str, now: datetime) -> None:
-        refund_item = {
+        refund_item: dict[str, Any] = {
             "pk": wallet_pk(wallet.wallet_id),
             "sk": f"FUNDREFUND#{record.intent_id}",
             "entity": "funding_refund",
@@ -144,7 +144,9 @@ class DynamoDBFundingStore:
             "reversal": record.reversal.value,
             "created_at": iso(now),
             # Open until its reversal and refund are done (refund_issued/reversal_settled settle it).
-            **due_attributes(wallet_pk(wallet.wallet_id), f"FUNDREFUND#{record.intent_id}", now + CLAIM_DEADLINE),
+            **due_attributes(
+                wallet_pk(wallet.wallet_id), f"FUNDREFUND#{record.intent_id}", now + CLAIM_DEADLINE
+            ),
         }
         if record.reversal is not Reversal.NONE:
             refund_item |= {

@@ -57,6 +57,15 @@ EXPECTED_ENV = {
     "webhooks": {"TABLE_NAME", "APP_SECRET_ARN", "CORS_ORIGINS", *PROVIDER_URLS},
     "realtime": {"TABLE_NAME", "WS_CALLBACK_URL"},
     "stream": {"EVENT_BUS_NAME"},
+    "sweeper": {
+        "TABLE_NAME",
+        "APP_SECRET_ARN",
+        "SCHEDULE_GROUP_NAME",
+        "SCHEDULER_ROLE_ARN",
+        "SCHEDULER_DLQ_ARN",
+        "DESTROY_FUNCTION_ARN",
+        *PROVIDER_URLS,
+    },
 }
 
 

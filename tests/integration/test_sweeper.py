@@ -8,28 +8,29 @@ from typing import Any
 
 import pytest
 
+import tests.integration.test_funding_api as funding_fixtures
+import tests.integration.test_funding_faults as fault_fixtures
+import tests.integration.test_pay_destroy as destroy_fixtures
 from tests.integration.conftest import TABLE, FakeLambdaContext, body_of
 from tests.integration.funding_invariants import plain
-from tests.integration.test_funding_faults import (  # noqa: F401  (fixtures, reused)
+from tests.integration.test_funding_api import items
+from tests.integration.test_funding_faults import (
     Crash,
     Rig,
     arm,
     cancelled,
     funding_commit,
     refund_recorded,
-    rig,
-    servers,
 )
-from tests.integration.test_funding_api import env as funding_env  # noqa: F401
-from tests.integration.test_funding_api import items
-from tests.integration.test_pay_destroy import (  # noqa: F401  (fixtures, reused)
-    Paying,
-    destroyed_completely,
-    env,
-    paying,
-    refunds,
-)
+from tests.integration.test_pay_destroy import Paying, destroyed_completely, refunds
 from tests.unit.stripe_standin.conftest import control
+
+# The fault tests' rig (stand-ins with a webhook receiver, faults, crashes) and the destruction tests' rig.
+servers = fault_fixtures.servers
+rig = fault_fixtures.rig
+funding_env = funding_fixtures.env
+env = funding_fixtures.env
+paying = destroy_fixtures.paying
 
 SCHEDULED = {"detail-type": "Scheduled Event", "source": "aws.events"}
 
@@ -148,25 +149,25 @@ def test_a_bank_payment_whose_webhook_never_comes_is_funded_by_the_sweeper(rig: 
 def test_a_destruction_stuck_between_steps_is_finished_by_the_sweeper_alone(
     paying: Paying, fail_on: str
 ) -> None:
-    env = paying.env
+    at = paying.env
     wallet_id = paying.funded_wallet(ttl=60)
-    env.clock.advance(seconds=61)
+    at.clock.advance(seconds=61)
     # The Stripe refund (or the card's cancellation) fails once, and neither the schedule's retries nor
     # the lease's TTL record come back: only the sweeper is left to finish it.
     getattr(paying, fail_on).fail_on = "refund" if fail_on == "payments" else "deactivate_card"
     with pytest.raises(Exception, match="injected failure"):
         paying.schedule_fires(wallet_id)
     assert paying.wallet(wallet_id)["status"]["S"] == "expired"
-    due = [i for i in destruction_items(env, wallet_id) if "gsi3pk" in i]
+    due = [i for i in destruction_items(at, wallet_id) if "gsi3pk" in i]
     assert len(due) == 1
     assert sweep()["due"] == 0
-    env.clock.advance(minutes=6)
+    at.clock.advance(minutes=6)
     assert sweep()["outcomes"] == {"destroyed": 1}
     facts = destroyed_completely(paying, wallet_id)
     assert facts["finished_by"] == "sweep"
-    assert refunds(env) == 1
-    assert [i for i in destruction_items(env, wallet_id) if "gsi3pk" in i] == []
+    assert refunds(at) == 1
+    assert [i for i in destruction_items(at, wallet_id) if "gsi3pk" in i] == []
 
 
-def destruction_items(env: Any, wallet_id: str) -> list[dict[str, Any]]:
-    return [i for i in items(env, f"WALLET#{wallet_id}") if i["sk"]["S"] == "DESTRUCTION"]
+def destruction_items(at: Any, wallet_id: str) -> list[dict[str, Any]]:
+    return [i for i in items(at, f"WALLET#{wallet_id}") if i["sk"]["S"] == "DESTRUCTION"]
