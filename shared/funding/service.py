@@ -123,8 +123,15 @@ class FundingService:
         self._refunds = FundingRefunds(store, payments, router, providers)
 
     def fund(
-        self, principal: Principal, wallet_id: str, payment_method: str, request_key: str | None
+        self,
+        principal: Principal,
+        wallet_id: str,
+        payment_method: str,
+        request_key: str | None,
+        preference: str | None = None,
     ) -> FundingOutcome:
+        """`preference` (X-Provider-Preference) names the provider to mint at when it is usable; otherwise
+        the normal routing chooses, and a retry keeps the provider its claim names."""
         require_role(principal, MERCHANT, ADMIN, CONSUMER)
         wallet = self._visible(principal, wallet_id)
         claim = self._store.claim_of(wallet.wallet_id)
@@ -141,7 +148,7 @@ class FundingService:
             self._recover(principal, wallet, claim, now)
         asset, amount_due = self._fundable(wallet, now)
 
-        provider = self._router.choose_provider()
+        provider = self._router.choose_provider(preference)
         result = self._payments.charge(
             amount_due,
             wallet.currency,
