@@ -102,6 +102,12 @@ class Events(Construct):
             description="Stablecoin provider health checks",
         )
         self._rule(
+            "ClaimSweep",
+            schedule=events.Schedule.rate(Duration.minutes(5)),
+            function=functions["sweeper"],
+            description="Open claims past their deadline finished or reversed",
+        )
+        self._rule(
             "CountdownTick",
             schedule=events.Schedule.rate(Duration.minutes(1)),
             function=functions["realtime"],

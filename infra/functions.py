@@ -105,6 +105,15 @@ FUNCTION_SPECS: dict[str, FunctionSpec] = {
     "webhooks": FunctionSpec(timeout_s=28, stripe=True, stablecoins=True),
     "realtime": FunctionSpec(timeout_s=30, rest_api=False, websocket_push=True),
     "stream": FunctionSpec(table=TableAccess.NONE, timeout_s=60, rest_api=False, publishes_events=True),
+    # Finishes claims past their deadline through funding and destruction: their grants, on a schedule.
+    "sweeper": FunctionSpec(
+        timeout_s=240,
+        rest_api=False,
+        wallet_keys=WalletKeyAccess.ERASE,
+        stripe=True,
+        scheduler=True,
+        stablecoins=True,
+    ),
 }
 
 

@@ -19,6 +19,11 @@ MONEY_METRICS = {
     "ReserveDiscrepancy": "Reconciliation found tokens minted != fiat reserved",
     "ProviderFailover": "The primary stablecoin provider was switched",
 }
+# The functions whose routes attempt payments (shared/api/payment_outcomes.py), and the alarm's bound.
+PAYMENT_FUNCTIONS = ("fund", "pay")
+PAYMENT_FAILURE_PERCENT = 5
+# A claim past its deadline for this long was not finished by a dozen sweeps: a person must look.
+STUCK_CLAIM_SECONDS = 3600
 
 
 class Monitoring(Construct):
@@ -62,18 +67,80 @@ class Monitoring(Construct):
                 label=metric_name,
             )
             self._alarm(metric_name, query, description, notify)
+        self._alarm(
+            "PaymentFailureRate",
+            payment_failure_rate(),
+            f"More than {PAYMENT_FAILURE_PERCENT}% of fund and pay attempts failed over 5 minutes",
+            notify,
+            threshold=PAYMENT_FAILURE_PERCENT,
+        )
+        # Missing data breaches: the sweeper reports every run (every 5 minutes), so none for 10 minutes
+        # means it is not running and open claims wait unseen.
+        self._alarm(
+            "StuckClaimAge",
+            _sweeper_metric("OldestStuckClaimAgeSeconds", cloudwatch.Stats.MAXIMUM),
+            "A claim (charge, refund, bank payment, destruction) open past its deadline for an hour, "
+            "or the sweeper stopped reporting",
+            notify,
+            threshold=STUCK_CLAIM_SECONDS,
+            missing=cloudwatch.TreatMissingData.BREACHING,
+        )
 
     def _alarm(
-        self, construct_id: str, metric: cloudwatch.IMetric, description: str, notify: actions.SnsAction
+        self,
+        construct_id: str,
+        metric: cloudwatch.IMetric,
+        description: str,
+        notify: actions.SnsAction,
+        *,
+        threshold: float = 0,
+        missing: cloudwatch.TreatMissingData = cloudwatch.TreatMissingData.NOT_BREACHING,
     ) -> None:
         alarm = metric.create_alarm(
             self,
             construct_id,
             alarm_description=description,
-            threshold=0,
+            threshold=threshold,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            treat_missing_data=missing,
         )
         alarm.add_alarm_action(notify)
         self.alarms.append(alarm)
+
+
+def _payment_metric(name: str, service: str) -> cloudwatch.Metric:
+    return cloudwatch.Metric(
+        namespace=METRICS_NAMESPACE,
+        metric_name=name,
+        # Powertools' one dimension: the function (POWERTOOLS_SERVICE_NAME is the folder's name).
+        dimensions_map={"service": service},
+        statistic=cloudwatch.Stats.SUM,
+        period=Duration.minutes(5),
+    )
+
+
+def payment_failure_rate() -> cloudwatch.MathExpression:
+    """Failed over attempted fund and pay calls, in percent, per 5 minutes (0 when nothing was attempted)."""
+    using: dict[str, cloudwatch.IMetric] = {}
+    for service in PAYMENT_FUNCTIONS:
+        using[f"attempts_{service}"] = _payment_metric("PaymentAttempts", service)
+        using[f"failures_{service}"] = _payment_metric("PaymentFailures", service)
+    attempts = " + ".join(f"FILL(attempts_{s}, 0)" for s in PAYMENT_FUNCTIONS)
+    failures = " + ".join(f"FILL(failures_{s}, 0)" for s in PAYMENT_FUNCTIONS)
+    return cloudwatch.MathExpression(
+        expression=f"IF(({attempts}) > 0, 100 * ({failures}) / ({attempts}), 0)",
+        using_metrics=using,
+        period=Duration.minutes(5),
+        label="PaymentFailurePercent",
+    )
+
+
+def _sweeper_metric(name: str, statistic: str) -> cloudwatch.Metric:
+    return cloudwatch.Metric(
+        namespace=METRICS_NAMESPACE,
+        metric_name=name,
+        dimensions_map={"service": "sweeper"},
+        statistic=statistic,
+        period=Duration.minutes(10),
+    )

@@ -11,8 +11,9 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from aws_lambda_powertools.metrics import MetricUnit
 
-from shared.api import caller, rest_function
+from shared.api import ProviderPreferenceHeader, caller, rest_function, with_provider_used
 from shared.api.idempotency import IdempotencyKey, Outcome, idempotent
+from shared.api.payment_outcomes import counted
 from shared.bootstrap import app as capabilities
 from shared.models.wallet import FundWallet
 
@@ -31,16 +32,23 @@ router = APIGatewayRouter()
         503: {"description": "provider_unavailable: nothing charged, or the charge was refunded"},
     },
 )
-def fund_wallet(wallet_id: str, body: FundWallet, idempotency_key: IdempotencyKey = None) -> Response[Any]:
+def fund_wallet(
+    wallet_id: str,
+    body: FundWallet,
+    idempotency_key: IdempotencyKey = None,
+    provider_preference: ProviderPreferenceHeader = None,
+) -> Response[Any]:
     principal = caller(router, allow_link=True)
 
     def fund() -> Outcome:
-        outcome = capabilities().funding.fund(principal, wallet_id, body.payment_method, idempotency_key)
+        outcome = capabilities().funding.fund(
+            principal, wallet_id, body.payment_method, idempotency_key, provider_preference
+        )
         if outcome.status_code == 200:
             metrics.add_metric(name="WalletsFunded", unit=MetricUnit.Count, value=1)
         return outcome.status_code, outcome.data
 
-    return idempotent(router, principal, idempotency_key, body, fund)
+    return with_provider_used(idempotent(router, principal, idempotency_key, body, counted(metrics, fund)))
 
 
 @router.post(

@@ -10,8 +10,17 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from aws_lambda_powertools.metrics import MetricUnit
 
-from shared.api import caller, html_response, ok, rest_function, wants_html
+from shared.api import (
+    ProviderPreferenceHeader,
+    caller,
+    html_response,
+    ok,
+    rest_function,
+    wants_html,
+    with_provider_used,
+)
 from shared.api.idempotency import IdempotencyKey, Outcome, idempotent
+from shared.api.payment_outcomes import counted
 from shared.bootstrap import app as capabilities
 from shared.errors import InvalidLink
 from shared.models.wallet import PayInvoice
@@ -31,7 +40,11 @@ router = APIGatewayRouter()
     },
 )
 def pay_invoice(
-    wallet_id: str, body: PayInvoice | None = None, idempotency_key: IdempotencyKey = None
+    wallet_id: str,
+    body: PayInvoice | None = None,
+    idempotency_key: IdempotencyKey = None,
+    # Validated and accepted; a payment moves the tokens where they are: at the provider that minted them.
+    provider_preference: ProviderPreferenceHeader = None,
 ) -> Response[Any]:
     principal = caller(router, allow_link=True)
     payload = body or PayInvoice()
@@ -41,7 +54,7 @@ def pay_invoice(
         metrics.add_metric(name="InvoicesPaid", unit=MetricUnit.Count, value=1)
         return 200, outcome.data
 
-    return idempotent(router, principal, idempotency_key, payload, pay)
+    return with_provider_used(idempotent(router, principal, idempotency_key, payload, counted(metrics, pay)))
 
 
 @router.get("/public/pay/<token>", summary="A payment link: JSON for API clients, the checkout page else")

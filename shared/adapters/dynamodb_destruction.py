@@ -13,6 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from shared.adapters.dynamodb_claims import REMOVE_INDEX, due_attributes
 from shared.adapters.dynamodb_ledger import DynamoDBLedger
 from shared.adapters.dynamodb_payments import no_payment_in_flight
 from shared.adapters.dynamodb_table import (
@@ -44,6 +45,7 @@ from shared.ledger.journal import Journal
 from shared.ledger.ports import PostOutcome
 from shared.models.wallet import Wallet, WalletStatus
 from shared.outbox.records import iso
+from shared.sweeper.ports import CLAIM_DEADLINE
 
 PROGRESS_SK = "DESTRUCTION"
 LOG_SK = "DESTRUCTIONLOG"
@@ -151,6 +153,10 @@ class DynamoDBDestructionStore:
             "started_at": iso(progress.started_at),
             "status_before": progress.status_before.value,
             "balance_minor": progress.balance_minor,
+            # Open until finish; past its deadline the sweeper resumes it.
+            **due_attributes(
+                wallet_pk(progress.wallet_id), PROGRESS_SK, progress.started_at + CLAIM_DEADLINE
+            ),
         }
         operations: list[dict[str, Any]] = [
             wallet_update,
@@ -264,7 +270,7 @@ class DynamoDBDestructionStore:
             "Update": {
                 "TableName": self._table,
                 "Key": progress_key(wallet.wallet_id),
-                "UpdateExpression": "SET #finished = :now, #hash = :hash",
+                "UpdateExpression": "SET #finished = :now, #hash = :hash " + REMOVE_INDEX,
                 "ConditionExpression": condition,
                 "ExpressionAttributeNames": {
                     "#finished": "finished_at",

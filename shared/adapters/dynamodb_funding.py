@@ -14,6 +14,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from shared.adapters.dynamodb_claims import REMOVE_INDEX, SET_DUE, due_attributes, due_values
 from shared.adapters.dynamodb_invoices import invoice_fundable
 from shared.adapters.dynamodb_ledger import DynamoDBLedger
 from shared.adapters.dynamodb_table import (
@@ -39,6 +40,7 @@ from shared.funding.ports import (
 from shared.ledger.ports import PostOutcome
 from shared.models.wallet import Wallet, WalletStatus
 from shared.outbox.records import audit_item, iso
+from shared.sweeper.ports import CLAIM_DEADLINE
 
 CLAIM_SK = "FUNDING"
 
@@ -91,7 +93,7 @@ class DynamoDBFundingStore:
             "Key": claim_key(wallet.wallet_id),
             "UpdateExpression": "SET #entity = :entity, #wallet = :wallet, #tenant = :tenant, "
             "#intent = :intent, #provider = :provider, #state = :minting, #key = :key, "
-            "#updated = :now",
+            "#updated = :now, " + SET_DUE,
             "ConditionExpression": "attribute_not_exists(pk) OR #state = :refunded",
             "ExpressionAttributeNames": {
                 "#entity": "entity",
@@ -113,6 +115,8 @@ class DynamoDBFundingStore:
                 ":refunded": value(ClaimState.REFUNDED.value),
                 ":key": value(charge_key),
                 ":now": value(iso(now)),
+                # Open until the commit or the refund record settles it; the sweeper's past then.
+                **due_values(wallet_pk(wallet.wallet_id), CLAIM_SK, now + CLAIM_DEADLINE),
             },
         }
         # A refunded claim may be taken again, but never by the refunded charge itself: the webhook and
@@ -163,7 +167,7 @@ class DynamoDBFundingStore:
         return record
 
     def record_refund(self, wallet: Wallet, record: RefundRecord, actor: str, now: datetime) -> None:
-        refund_item = {
+        refund_item: dict[str, Any] = {
             "pk": wallet_pk(wallet.wallet_id),
             "sk": f"FUNDREFUND#{record.intent_id}",
             "entity": "funding_refund",
@@ -175,6 +179,10 @@ class DynamoDBFundingStore:
             "reason": record.reason,
             "reversal": record.reversal.value,
             "created_at": iso(now),
+            # Open until its reversal and refund are done (refund_issued/reversal_settled settle it).
+            **due_attributes(
+                wallet_pk(wallet.wallet_id), f"FUNDREFUND#{record.intent_id}", now + CLAIM_DEADLINE
+            ),
         }
         if record.reversal is not Reversal.NONE:
             refund_item |= {
@@ -203,7 +211,8 @@ class DynamoDBFundingStore:
         if holder.intent_id == record.intent_id and holder.state is ClaimState.MINTING:
             # The refunded charge held the claim: release it so the next attempt may claim.
             update["UpdateExpression"] = (
-                "SET #entity = :entity, #wallet = :wallet, #state = :refunded ADD #refunds :one"
+                "SET #entity = :entity, #wallet = :wallet, #state = :refunded ADD #refunds :one "
+                + REMOVE_INDEX
             )
             update["ConditionExpression"] = "#intent = :intent AND #state = :minting"
             del values[":funded"]
@@ -229,23 +238,65 @@ class DynamoDBFundingStore:
 
     def refund_issued(self, wallet_id: str, intent_id: str, refund_id: str) -> None:
         with translated_errors():
-            self._client.update_item(
+            updated = self._client.update_item(
                 TableName=self._table,
                 Key=refund_key(wallet_id, intent_id),
                 UpdateExpression="SET refund_id = :refund",
                 ConditionExpression="attribute_exists(pk)",
                 ExpressionAttributeValues={":refund": value(refund_id)},
+                ReturnValues="ALL_NEW",
             )
+        self._close_refund(wallet_id, intent_id, updated.get("Attributes", {}))
 
     def reversal_settled(self, wallet_id: str, intent_id: str, reversal: Reversal) -> None:
         with translated_errors():
-            self._client.update_item(
+            updated = self._client.update_item(
                 TableName=self._table,
                 Key=refund_key(wallet_id, intent_id),
                 UpdateExpression="SET reversal = :reversal",
                 ConditionExpression="attribute_exists(pk)",
                 ExpressionAttributeValues={":reversal": value(reversal.value)},
+                ReturnValues="ALL_NEW",
             )
+        self._close_refund(wallet_id, intent_id, updated.get("Attributes", {}))
+
+    def _close_refund(self, wallet_id: str, intent_id: str, item: dict[str, Any]) -> None:
+        """Out of the claim index once both the refund and the reversal are done."""
+        values = from_item(item)
+        if "gsi3pk" not in values or not values.get("refund_id"):
+            return
+        if values.get("reversal") == Reversal.PENDING.value:
+            return
+        try:
+            with translated_errors():
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=refund_key(wallet_id, intent_id),
+                    UpdateExpression=REMOVE_INDEX,
+                    ConditionExpression="attribute_exists(refund_id) AND reversal <> :pending",
+                    ExpressionAttributeValues={":pending": value(Reversal.PENDING.value)},
+                )
+        except ConcurrentUpdate:
+            return
+
+    def payment_processing(self, wallet: Wallet, intent_id: str, now: datetime) -> None:
+        pk, sk = wallet_pk(wallet.wallet_id), f"FUNDPROCESSING#{intent_id}"
+        item = {
+            "pk": pk,
+            "sk": sk,
+            "entity": "funding_processing",
+            "wallet_id": wallet.wallet_id,
+            "tenant_id": wallet.tenant_id,
+            "intent_id": intent_id,
+            "created_at": iso(now),
+            **due_attributes(pk, sk, now + CLAIM_DEADLINE),
+        }
+        try:
+            with translated_errors():
+                self._client.transact_write_items(TransactItems=[self._put_new(item)])
+        except ConcurrentUpdate:
+            # A retry of the same attempt: the payment is watched already.
+            return
 
     def release(self, wallet_id: str, intent_id: str, records: Sequence[dict[str, Any]]) -> bool:
         """Free the claim after `intent_id` failed (see stripe_events_ports.FundingRelease): one transaction
@@ -333,7 +384,8 @@ class DynamoDBFundingStore:
             "Update": {
                 "TableName": self._table,
                 "Key": claim_key(before.wallet_id),
-                "UpdateExpression": "SET #state = :funded, #hash = :hash, #provider = :provider, #key = :key",
+                "UpdateExpression": "SET #state = :funded, #hash = :hash, #provider = :provider, #key = :key "
+                + REMOVE_INDEX,
                 "ConditionExpression": "#intent = :intent AND #state = :minting",
                 "ExpressionAttributeNames": {
                     "#state": "state",

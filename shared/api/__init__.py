@@ -322,3 +322,30 @@ WalletModeHeader = Annotated[
     Header(alias="X-Wallet-Mode", description="wallet mode; the body's mode_override wins"),
 ]
 """The X-Wallet-Mode header of the wallet-making routes."""
+
+
+ProviderPreferenceHeader = Annotated[
+    Literal["tempo", "circle"] | None,
+    Header(
+        alias="X-Provider-Preference",
+        description="the stablecoin provider to use when it is healthy; otherwise the normal routing applies",
+    ),
+]
+"""The X-Provider-Preference header of the money routes (an unknown value is 400 validation_error)."""
+
+PROVIDER_USED_HEADER = "X-Provider-Used"
+
+
+def with_provider_used(response: Response[Any]) -> Response[Any]:
+    """`X-Provider-Used` on a success whose data names the provider that moved the money (a replayed answer
+    too, since it is read from the body)."""
+    if not 200 <= response.status_code < 300 or not isinstance(response.body, str):
+        return response
+    try:
+        data = json.loads(response.body).get("data")
+    except ValueError:
+        return response
+    provider = data.get("provider") if isinstance(data, dict) else None
+    if isinstance(provider, str) and provider:
+        response.headers[PROVIDER_USED_HEADER] = provider
+    return response

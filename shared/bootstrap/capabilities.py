@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from shared.realtime.service import RealtimeService
     from shared.reserve.service import ReconciliationService, ReserveMetrics, SupplyReporter
     from shared.stripe_events.service import StripeEventService
+    from shared.sweeper.service import ClaimSweeper
     from shared.wallets.checkout import InvoiceWalletCheckout
     from shared.wallets.reads import WalletQueries
     from shared.wallets.service import CardholderProfile, WalletService
@@ -210,6 +211,20 @@ class Capabilities:
         )
         paying.attach_destroyer(destruction)
         return Settlement(paying, destruction, refunds)
+
+    @cached_property
+    def sweeper(self) -> ClaimSweeper:
+        from shared.adapters.dynamodb_claims import DynamoDBClaimIndex
+        from shared.sweeper.service import ClaimSweeper
+
+        a = self.adapters
+        return ClaimSweeper(
+            DynamoDBClaimIndex(a.dynamodb, a.settings.table_name),
+            self.funding,
+            self.settlement.destruction,
+            self._funding_store,
+            a.clock,
+        )
 
     @cached_property
     def reconciliation(self) -> ReconciliationService:

@@ -25,6 +25,8 @@ class Trigger(StrEnum):
     PAYMENT = "payment"
     SCHEDULE = "schedule"
     TTL = "ttl"
+    SWEEP = "sweep"
+    """The claim sweeper, resuming a destruction left between steps past its deadline."""
 
 
 @dataclass(frozen=True)

@@ -128,6 +128,11 @@ class FundingStore(Protocol):
 
     def refund_issued(self, wallet_id: str, intent_id: str, refund_id: str) -> None: ...
 
+    def payment_processing(self, wallet: Wallet, intent_id: str, now: datetime) -> None:
+        """Remember a bank payment that answered `processing` (an open claim the sweeper settles once it
+        succeeds or fails); remembering it twice changes nothing."""
+        ...
+
     def reversal_settled(self, wallet_id: str, intent_id: str, reversal: Reversal) -> None:
         """Mark the record's reversal done or blocked."""
         ...

@@ -80,6 +80,10 @@ __all__ = ["FUNDING_TOKENS", "FundingService", "charge_key", "mint_key", "refund
 _COMMIT_ATTEMPTS = 3
 # The actor of what the Stripe webhook does (audit items).
 WEBHOOK_ACTOR = "stripe-webhook"
+# The actor of what the sweeper finishes or reverses (audit items).
+SWEEPER_ACTOR = "claim-sweeper"
+# PaymentIntent states in which a bank payment may still succeed.
+STILL_PROCESSING = frozenset({"processing", "requires_action", "requires_confirmation"})
 
 
 def charge_key(wallet_id: str, principal: Principal, request_key: str | None) -> str:
@@ -129,8 +133,15 @@ class FundingService:
         self._refunds = FundingRefunds(store, payments, router, providers)
 
     def fund(
-        self, principal: Principal, wallet_id: str, payment_method: str, request_key: str | None
+        self,
+        principal: Principal,
+        wallet_id: str,
+        payment_method: str,
+        request_key: str | None,
+        preference: str | None = None,
     ) -> FundingOutcome:
+        """`preference` (X-Provider-Preference) names the provider to mint at when it is usable; otherwise
+        the normal routing chooses, and a retry keeps the provider its claim names."""
         require_role(principal, MERCHANT, ADMIN, CONSUMER)
         wallet = self._visible(principal, wallet_id)
         claim = self._store.claim_of(wallet.wallet_id)
@@ -153,7 +164,7 @@ class FundingService:
         # Nothing is charged for an invoice that cannot be paid; the claim and the commit check it again.
         self._ensure_invoice_payable(wallet)
 
-        provider = self._router.choose_provider()
+        provider = self._router.choose_provider(preference)
         result = self._payments.charge(
             amount_due,
             wallet.currency,
@@ -166,6 +177,8 @@ class FundingService:
             },
         )
         if result.status == "processing":
+            # Watched by the sweeper too, so the wallet is funded even if the webhook never comes.
+            self._store.payment_processing(wallet, result.intent_id, now)
             return FundingOutcome(
                 202,
                 {
@@ -189,6 +202,47 @@ class FundingService:
         webhook's deduplication record). A payment the wallet can no longer take is refunded; with no healthy
         provider it raises ProviderUnavailable and changes nothing, for Stripe to redeliver. Answers
         `funded`, `already_funded`, `refunded` or `ignored` (not a wallet funding of ours)."""
+        return self._complete(payment, records, WEBHOOK_ACTOR)
+
+    # -- the sweeper: claims past their deadline, finished with the keys of the path that opened them ----
+    def finish_claim(self, wallet_id: str) -> str:
+        """A claim left minting (the request died after the charge): mint with the same key and commit, or
+        refund when the wallet can no longer take it. `settled` when nothing was open."""
+        claim = self._store.claim_of(wallet_id)
+        if claim.state is not ClaimState.MINTING or claim.intent_id is None:
+            return "settled"
+        payment = self._payments.retrieve(claim.intent_id)
+        return self._complete(payment, (), SWEEPER_ACTOR, claim.charge_key)
+
+    def finish_refund(self, wallet_id: str, intent_id: str) -> str:
+        """A refund record whose reversal or refund did not happen yet. ReversalPending while the provider
+        still cannot take back the mint."""
+        record = self._store.refund_of(wallet_id, intent_id)
+        if record is None:
+            return "settled"
+        if record.refund_id is None or record.reversal is Reversal.PENDING:
+            self._refunds.finish(record)
+        return "refunded"
+
+    def settle_processing(self, wallet_id: str, intent_id: str) -> str:
+        """A bank payment that answered `processing`: funds the wallet once it succeeded (as the webhook
+        does), `processing` while it has not, `failed` when it never will."""
+        payment = self._payments.retrieve(intent_id)
+        if payment.status == "succeeded":
+            if payment.metadata.get("wallet_id") != wallet_id:
+                return "ignored"
+            return self._complete(payment, (), SWEEPER_ACTOR)
+        if payment.status in STILL_PROCESSING:
+            return "processing"
+        return "failed"
+
+    def _complete(
+        self,
+        payment: PaymentResult,
+        records: Sequence[dict[str, Any]],
+        actor: str,
+        claimed_key: str | None = None,
+    ) -> str:
         wallet_id = payment.metadata.get("wallet_id", "")
         wallet = self._wallets.get(wallet_id) if is_wallet_id(wallet_id) else None
         if wallet is None or payment.metadata.get("tenant_id") != wallet.tenant_id:
@@ -196,9 +250,9 @@ class FundingService:
         claim = self._store.claim_of(wallet.wallet_id)
         if claim.intent_id == payment.intent_id and claim.state is ClaimState.FUNDED:
             return "already_funded"
-        principal = Principal(WEBHOOK_ACTOR, wallet.tenant_id, frozenset())
+        principal = Principal(actor, wallet.tenant_id, frozenset())
         now = self._clock.now()
-        key = charge_key(wallet.wallet_id, principal, None)
+        key = claimed_key or charge_key(wallet.wallet_id, principal, None)
         try:
             asset, amount_due = self._fundable(wallet, now)
             self._ensure_invoice_payable(wallet)

@@ -51,9 +51,7 @@ DELETABLE = frozenset({InvoiceStatus.DRAFT, InvoiceStatus.VOID})
 # DRAFT is here only while making a wallet does not yet finalize its draft (the `access` branch does): until
 # then wallets of drafts exist (payment links make them) and must stay fundable. Void and delete refuse while
 # the wallet holds money, so a funded draft strands nothing. Drop DRAFT once drafts are finalized.
-FUNDABLE = frozenset(
-    {InvoiceStatus.SENT, InvoiceStatus.PARTIALLY_PAID, InvoiceStatus.OVERDUE}
-)
+FUNDABLE = frozenset({InvoiceStatus.SENT, InvoiceStatus.PARTIALLY_PAID, InvoiceStatus.OVERDUE})
 
 
 def next_status(current: InvoiceStatus, action: str) -> InvoiceStatus:

@@ -67,7 +67,7 @@ def test_stream_mapping_failure_handling(template: dict[str, Any], folder: str) 
 
 def test_every_queue_is_encrypted_and_tls_only(template: dict[str, Any]) -> None:
     queues = resources_of_type(template, "AWS::SQS::Queue")
-    assert len(queues) == 7
+    assert len(queues) == 8
     policies = resources_of_type(template, "AWS::SQS::QueuePolicy").values()
     for lid, queue in queues.items():
         assert queue["Properties"]["SqsManagedSseEnabled"] is True
@@ -95,6 +95,7 @@ def rules_targeting(template: dict[str, Any], folder: str) -> list[dict[str, Any
 def test_scheduled_rules(template: dict[str, Any]) -> None:
     assert [r["ScheduleExpression"] for r in rules_targeting(template, "reconcile")] == ["cron(0 2 * * ? *)"]
     assert [r["ScheduleExpression"] for r in rules_targeting(template, "providers")] == ["rate(1 minute)"]
+    assert [r["ScheduleExpression"] for r in rules_targeting(template, "sweeper")] == ["rate(5 minutes)"]
 
 
 def test_realtime_gets_the_tick_and_the_domain_events(template: dict[str, Any]) -> None:
@@ -108,7 +109,7 @@ def test_realtime_gets_the_tick_and_the_domain_events(template: dict[str, Any]) 
 
 def test_rule_targets_have_dead_letter_queues_and_bounded_retries(template: dict[str, Any]) -> None:
     rules = resources_of_type(template, "AWS::Events::Rule").values()
-    assert len(rules) == 4
+    assert len(rules) == 5
     for rule in rules:
         for target in rule["Properties"]["Targets"]:
             dlq = target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
@@ -169,7 +170,7 @@ def test_schedule_managers_are_scoped_to_the_group(template: dict[str, Any]) -> 
         statements = role_statements(template, lid)
         scheduler = [s for s in statements if any(a.startswith("scheduler:") for a in as_list(s["Action"]))]
         pass_role = [s for s in statements if "iam:PassRole" in as_list(s["Action"])]
-        if folder not in {"create_wallet", "pay", "destroy"}:
+        if folder not in {"create_wallet", "pay", "destroy", "sweeper"}:
             assert scheduler == [] and pass_role == [], folder
             continue
         assert len(scheduler) == 1

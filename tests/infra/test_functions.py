@@ -53,6 +53,16 @@ EXPECTED_ENV = {
     "webhooks": {"TABLE_NAME", STRIPE, PROVIDERS, "CORS_ORIGINS", *PROVIDER_URLS},
     "realtime": {"TABLE_NAME", "WS_CALLBACK_URL"},
     "stream": {"EVENT_BUS_NAME"},
+    # Finishes destructions (so it erases keys) and funding claims (Stripe and the providers).
+    "sweeper": {
+        "TABLE_NAME",
+        "KEY_TABLE_NAME",
+        STRIPE,
+        PROVIDERS,
+        *SCHEDULES,
+        "DESTROY_FUNCTION_ARN",
+        *PROVIDER_URLS,
+    },
 }
 
 

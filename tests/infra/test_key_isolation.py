@@ -28,6 +28,7 @@ FOLDERS = (
     "webhooks",
     "realtime",
     "stream",
+    "sweeper",
 )
 # The secrets each function's code reads (shared/bootstrap/adapters.py, functions/authorizer), nothing more.
 EXPECTED_SECRETS: dict[str, set[str]] = {
@@ -46,6 +47,7 @@ EXPECTED_SECRETS: dict[str, set[str]] = {
     "webhooks": {"StripeSecret", "ProvidersSecret"},
     "realtime": set(),
     "stream": set(),
+    "sweeper": {"StripeSecret", "ProvidersSecret"},
 }
 # Exactly these DynamoDB actions on the wallet key table: creation puts the sealed keys, destruction (run by
 # destroy, and by pay when it completes an ephemeral wallet's invoice) reads them and removes the wrapped key.
@@ -54,6 +56,7 @@ EXPECTED_KEY_TABLE_ACTIONS: dict[str, set[str]] = {
     "consumer": {"dynamodb:PutItem"},
     "pay": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
     "destroy": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
+    "sweeper": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
 }
 # Wallet creation, and consumer onboarding (it makes the person's persistent wallet).
 KEY_MAKERS = ("create_wallet", "consumer")

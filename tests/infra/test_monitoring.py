@@ -41,7 +41,10 @@ def test_dead_letter_queue_alarms(template: dict[str, Any]) -> None:
 
 def test_money_metric_alarms(template: dict[str, Any]) -> None:
     expressions = {
-        m["Expression"] for a in alarms(template) for m in a.get("Metrics", []) if "Expression" in m
+        m["Expression"]
+        for a in alarms(template)
+        for m in a.get("Metrics", [])
+        if str(m.get("Expression", "")).startswith("SELECT")
     }
     assert expressions == {
         'SELECT SUM(ReserveDiscrepancy) FROM "MonayWallets"',
@@ -49,4 +52,37 @@ def test_money_metric_alarms(template: dict[str, Any]) -> None:
     }
     for alarm in alarms(template):
         assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
-        assert alarm["Threshold"] == 0
+        if alarm.get("MetricName") not in (None, "OldestStuckClaimAgeSeconds") or any(
+            str(m.get("Expression", "")).startswith("SELECT") for m in alarm.get("Metrics", [])
+        ):
+            assert alarm["Threshold"] == 0
+
+
+def test_payment_failure_rate_alarm_divides_failures_by_attempts_of_fund_and_pay(
+    template: dict[str, Any],
+) -> None:
+    (alarm,) = [a for a in alarms(template) if "fund and pay attempts failed" in a["AlarmDescription"]]
+    assert (alarm["Threshold"], alarm["EvaluationPeriods"]) == (5, 1)
+    metrics = alarm["Metrics"]
+    (expression,) = [m for m in metrics if m.get("ReturnData", True) and "Expression" in m]
+    stats = {m["Id"]: m["MetricStat"] for m in metrics if "MetricStat" in m}
+    assert {
+        (s["Metric"]["MetricName"], s["Metric"]["Dimensions"][0]["Value"], s["Stat"], s["Period"])
+        for s in stats.values()
+    } == {
+        ("PaymentAttempts", "fund", "Sum", 300),
+        ("PaymentFailures", "fund", "Sum", 300),
+        ("PaymentAttempts", "pay", "Sum", 300),
+        ("PaymentFailures", "pay", "Sum", 300),
+    }
+    assert all(s["Metric"]["Namespace"] == "MonayWallets" for s in stats.values())
+    # Every series the expression names is one of the four, and it yields a percentage.
+    assert expression["Expression"].startswith("IF((") and "100 *" in expression["Expression"]
+    assert all(metric_id in expression["Expression"] for metric_id in stats)
+
+
+def test_stuck_claims_alarm_after_an_hour_or_when_the_sweeper_goes_quiet(template: dict[str, Any]) -> None:
+    (alarm,) = [a for a in alarms(template) if a.get("MetricName") == "OldestStuckClaimAgeSeconds"]
+    assert (alarm["Threshold"], alarm["Statistic"], alarm["Namespace"]) == (3600, "Maximum", "MonayWallets")
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": "sweeper"}]
+    assert alarm["TreatMissingData"] == "breaching" and alarm["Period"] == 600

@@ -30,8 +30,15 @@ from shared.adapters.stripe_payments import StripePaymentProcessor
 from shared.adapters.tempo import TempoProvider, http_client
 from shared.bootstrap import Adapters
 from shared.providers.retry import RetryPolicy
-from tests.integration.conftest import TABLE, FakeLambdaContext, api_event, body_of, set_tenant_limits
-from tests.integration.funding_invariants import Books, check_books
+from tests.integration.conftest import (
+    TABLE,
+    FakeLambdaContext,
+    api_event,
+    body_of,
+    scan_all,
+    set_tenant_limits,
+)
+from tests.integration.funding_invariants import Books, check_books, plain
 from tests.integration.test_funding_api import SECRETS, STRIPE_KEY, Env
 from tests.integration.test_funding_api import env as funding_env  # noqa: F401  (the fixture, reused)
 from tests.unit.stripe_standin.conftest import control
@@ -374,7 +381,12 @@ WALLETS = int(os.environ.get("FUNDING_STORM_WALLETS", "40"))
 OPERATIONS = int(os.environ.get("FUNDING_STORM_OPERATIONS", "300"))
 
 
-def test_a_seeded_storm_of_concurrent_operations_under_faults_leaves_the_books_exact(rig: Rig) -> None:
+@pytest.mark.parametrize("webhooks", [True, False], ids=["redelivered", "sweeper_only"])
+def test_a_seeded_storm_of_concurrent_operations_under_faults_leaves_the_books_exact(
+    rig: Rig, webhooks: bool
+) -> None:
+    """With `webhooks` off, Stripe's events are never delivered and clients never retry: the sweeper alone
+    finishes every claim the storm left open."""
     rng = random.Random(SEED)
     env = rig.env
     # Eight threads funding at once may pass the default 25 money calls a second on a fast machine: the storm
@@ -403,6 +415,8 @@ def test_a_seeded_storm_of_concurrent_operations_under_faults_leaves_the_books_e
         note(f"fund[{method}]", rig.fund(wallet_id, method, key), (wallet_id, method, key))
 
     def deliver(count: int) -> None:
+        if not webhooks:
+            return
         # A webhook delivery picked from what Stripe sent so far, possibly one delivered already.
         received = _payment_events(rig.receiver)
         for item in rng.sample(received, min(count, len(received))):
@@ -454,7 +468,7 @@ def test_a_seeded_storm_of_concurrent_operations_under_faults_leaves_the_books_e
     # The breakers opened by the faults stay open until their cooldown passes on the (fixed) clock.
     env.clock.advance(minutes=10)
     _wait_for_deliveries(env)
-    for _ in range(3):
+    for _ in range(3 if webhooks else 0):
         pending, retry_later[:] = list(retry_later), []
         for wallet_id, method, key in pending:
             note("retry", rig.fund(wallet_id, method, key), (wallet_id, method, key))
@@ -465,6 +479,18 @@ def test_a_seeded_storm_of_concurrent_operations_under_faults_leaves_the_books_e
             note("redelivery", answer)
             failed_deliveries += answer["statusCode"] >= 500
         if not retry_later and not failed_deliveries:
+            break
+    books_before_sweeps = rig.books() if webhooks else None
+    # The sweeper runs in both: after redeliveries it only closes what the webhooks already settled (the
+    # watched bank payments); without them it finishes everything. Every claim is past its deadline (and
+    # every breaker past its cooldown) at each run.
+    sweeps = 0
+    for sweeps in range(1, 6):  # noqa: B007  (the count is reported)
+        env.clock.advance(minutes=20)
+        report = _sweep()
+        for outcome, count in report["outcomes"].items():
+            outcomes[f"sweep:{outcome}"] += count
+        if report["due"] == 0:
             break
     phases["settle"] = time.perf_counter() - started - phases["storm"]
     elapsed = time.perf_counter() - started
@@ -478,6 +504,8 @@ def test_a_seeded_storm_of_concurrent_operations_under_faults_leaves_the_books_e
         "refunds": books.refunds,
         "wallets_checked": books.wallets_checked,
         "discrepancies": len(books.discrepancies),
+        "sweeps": sweeps,
+        "open_claims": len(_open_claims(env)),
         "seconds": round(elapsed, 1),
         "phases": {k: round(v, 1) for k, v in phases.items()},
     }
@@ -487,6 +515,47 @@ def test_a_seeded_storm_of_concurrent_operations_under_faults_leaves_the_books_e
     assert figures["faults_injected"] > 0 and books.refunds > 0 and books.journals > 0
     # Every wallet funded at most once: one journal per funded wallet.
     assert books.journals <= WALLETS
+    # No claim left open: none in the index, none minting, no refund or reversal outstanding.
+    assert figures["open_claims"] == 0
+    assert _unsettled(env) == []
+    if books_before_sweeps is not None:
+        assert books_before_sweeps.discrepancies == []
+    else:
+        assert outcomes["webhook:200"] == 0 and figures["retries"] == 0
+        assert sum(n for name, n in outcomes.items() if name.startswith("sweep:")) > 0
+
+
+def _sweep() -> dict[str, Any]:
+    import functions.sweeper.handler as sweeper_fn
+
+    event = {"detail-type": "Scheduled Event", "source": "aws.events"}
+    return dict(sweeper_fn.lambda_handler(event, FakeLambdaContext(function_name="sweeper")))
+
+
+def _open_claims(env: Env) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    for shard in range(4):
+        page = env.dynamodb.query(
+            TableName=TABLE,
+            IndexName="gsi3",
+            KeyConditionExpression="gsi3pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"CLAIMDUE#{shard}"}},
+        )
+        items.extend(page["Items"])
+    return items
+
+
+def _unsettled(env: Env) -> list[str]:
+    """Claims still minting, refunds not issued and reversals pending, read from the table itself."""
+    left = []
+    for item in map(plain, scan_all(env.dynamodb)):
+        if item.get("entity") == "wallet_funding" and item.get("state") == "minting":
+            left.append(f"{item['wallet_id']}: claim minting")
+        if item.get("entity") == "funding_refund" and (
+            not item.get("refund_id") or item.get("reversal") == "pending"
+        ):
+            left.append(f"{item['wallet_id']}: refund {item['intent_id']} outstanding")
+    return left
 
 
 def _payment_events(receiver: WebhookReceiver) -> list[Any]:

@@ -174,6 +174,7 @@ class MemoryFundingStore:
     wallets: dict[str, Wallet] = field(default_factory=dict)
     claims: dict[str, FundingClaim] = field(default_factory=dict)
     refund_records: dict[tuple[str, str], RefundRecord] = field(default_factory=dict)
+    processing: dict[tuple[str, str], datetime] = field(default_factory=dict)
     records: list[dict[str, Any]] = field(default_factory=list)
     stats: dict[str, int] = field(default_factory=dict)
     ledger: InMemoryLedger = field(default_factory=InMemoryLedger)
@@ -237,6 +238,9 @@ class MemoryFundingStore:
     def refund_issued(self, wallet_id: str, intent_id: str, refund_id: str) -> None:
         key = (wallet_id, intent_id)
         self.refund_records[key] = replace(self.refund_records[key], refund_id=refund_id)
+
+    def payment_processing(self, wallet: Wallet, intent_id: str, now: datetime) -> None:
+        self.processing.setdefault((wallet.wallet_id, intent_id), now)
 
     def reversal_settled(self, wallet_id: str, intent_id: str, reversal: Reversal) -> None:
         key = (wallet_id, intent_id)

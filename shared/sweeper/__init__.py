@@ -1,0 +1,1 @@
+"""Finishing or reversing claims (operations that cross an outside call) left past their deadline."""

@@ -1,0 +1,113 @@
+"""The sweeper: every open claim past its deadline is finished or reversed through the path that opened it,
+with that path's idempotency keys (Stripe, the providers and the ledger dedupe), so no money waits on a retry
+or a webhook that never comes. Each claim is worked on its own: one that still cannot finish (a provider
+down) stays in the index for the next run and shows in the report's age of the oldest."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from aws_lambda_powertools import Logger
+
+from shared.clock import Clock
+from shared.destruction.ports import Trigger
+from shared.stripe_events.ports import FundingRelease
+from shared.sweeper.ports import PROCESSING_RECHECK, ClaimIndex, ClaimKind, DueClaim
+
+logger = Logger(child=True)
+
+# Claims worked per run: a run must end well inside the function's timeout; the rest wait five minutes.
+BATCH = 200
+
+
+class ClaimFinishing(Protocol):
+    """The funding use cases the sweeper finishes claims with (shared/funding/service.py)."""
+
+    def finish_claim(self, wallet_id: str) -> str: ...
+
+    def finish_refund(self, wallet_id: str, intent_id: str) -> str: ...
+
+    def settle_processing(self, wallet_id: str, intent_id: str) -> str: ...
+
+
+class Destroying(Protocol):
+    def destroy(self, wallet_id: str, trigger: str) -> Any: ...
+
+
+@dataclass
+class SweepReport:
+    """One run: claims found past their deadline, how each ended, and the oldest one's age."""
+
+    due: int = 0
+    oldest_age_seconds: float = 0.0
+    outcomes: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def left_open(self) -> int:
+        return self.outcomes["failed"] + self.outcomes["postponed"]
+
+
+class ClaimSweeper:
+    def __init__(
+        self,
+        index: ClaimIndex,
+        funding: ClaimFinishing,
+        destruction: Destroying,
+        release: FundingRelease,
+        clock: Clock,
+        batch: int = BATCH,
+    ) -> None:
+        self._index = index
+        self._funding = funding
+        self._destruction = destruction
+        self._release = release
+        self._clock = clock
+        self._batch = batch
+
+    def sweep(self) -> SweepReport:
+        now = self._clock.now()
+        due = self._index.due(now, self._batch)
+        report = SweepReport(due=len(due))
+        if due:
+            report.oldest_age_seconds = max((now - claim.due_at).total_seconds() for claim in due)
+        self._work(due, report)
+        return report
+
+    def _work(self, due: Sequence[DueClaim], report: SweepReport) -> None:
+        for claim in due:
+            try:
+                outcome = self._finish(claim)
+            except Exception:
+                # One claim failing (a provider still down, Stripe unreachable) must not hold the others:
+                # it stays in the index, and its age reaches the alarm if it never finishes.
+                logger.exception("a claim could not be finished", extra=_described(claim))
+                report.outcomes["failed"] += 1
+                continue
+            if outcome == "processing":
+                self._index.postpone(claim, self._clock.now() + PROCESSING_RECHECK)
+                report.outcomes["postponed"] += 1
+                continue
+            self._index.settle(claim)
+            report.outcomes[outcome] += 1
+            logger.info("claim finished", extra={**_described(claim), "outcome": outcome})
+
+    def _finish(self, claim: DueClaim) -> str:
+        if claim.kind is ClaimKind.FUNDING:
+            return self._funding.finish_claim(claim.wallet_id)
+        if claim.kind is ClaimKind.FUNDING_REFUND:
+            return self._funding.finish_refund(claim.wallet_id, claim.intent_id or "")
+        if claim.kind is ClaimKind.PAYMENT_PROCESSING:
+            outcome = self._funding.settle_processing(claim.wallet_id, claim.intent_id or "")
+            if outcome == "failed":
+                self._release.release(claim.wallet_id, claim.intent_id or "", [])
+                return "released"
+            return outcome
+        outcome = self._destruction.destroy(claim.wallet_id, Trigger.SWEEP.value)
+        return str(outcome.result)
+
+
+def _described(claim: DueClaim) -> dict[str, Any]:
+    return {"kind": claim.kind.value, "wallet_id": claim.wallet_id, "intent_id": claim.intent_id}

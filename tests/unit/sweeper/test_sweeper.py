@@ -1,0 +1,138 @@
+"""The sweeper's own rules, with fakes of its ports: each due claim goes to the path that opened it, one that
+cannot finish stays open without holding the others, a bank payment still processing is looked at later,
+and the report gives the count and the oldest one's age."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from shared.clock import FixedClock
+from shared.errors import ProviderUnavailable
+from shared.sweeper.ports import PROCESSING_RECHECK, ClaimKind, DueClaim
+from shared.sweeper.service import ClaimSweeper
+
+NOW = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
+
+
+@dataclass
+class MemoryIndex:
+    claims: list[DueClaim] = field(default_factory=list)
+    settled: list[DueClaim] = field(default_factory=list)
+    postponed: list[tuple[DueClaim, datetime]] = field(default_factory=list)
+
+    def due(self, now: datetime, limit: int) -> list[DueClaim]:
+        due = sorted((c for c in self.claims if c.due_at <= now), key=lambda c: c.due_at)
+        return due[:limit]
+
+    def settle(self, claim: DueClaim) -> None:
+        self.claims.remove(claim)
+        self.settled.append(claim)
+
+    def postpone(self, claim: DueClaim, until: datetime) -> None:
+        self.postponed.append((claim, until))
+
+
+@dataclass
+class Outcome:
+    result: str
+
+
+@dataclass
+class Paths:
+    """The funding use cases, destruction and the release, recording what they were asked."""
+
+    calls: list[tuple[str, ...]] = field(default_factory=list)
+    failing: set[str] = field(default_factory=set)
+    processing: str = "funded"
+
+    def _call(self, *call: str) -> None:
+        self.calls.append(call)
+        if call[1] in self.failing:
+            raise ProviderUnavailable("the provider is still down")
+
+    def finish_claim(self, wallet_id: str) -> str:
+        self._call("finish_claim", wallet_id)
+        return "funded"
+
+    def finish_refund(self, wallet_id: str, intent_id: str) -> str:
+        self._call("finish_refund", wallet_id, intent_id)
+        return "refunded"
+
+    def settle_processing(self, wallet_id: str, intent_id: str) -> str:
+        self._call("settle_processing", wallet_id, intent_id)
+        return self.processing
+
+    def destroy(self, wallet_id: str, trigger: str) -> Any:
+        self._call("destroy", wallet_id, trigger)
+        return Outcome("destroyed")
+
+    def release(self, wallet_id: str, intent_id: str, records: Any) -> bool:
+        self.calls.append(("release", wallet_id, intent_id))
+        return True
+
+
+def claim(kind: ClaimKind, wallet_id: str, minutes_late: float, intent_id: str | None = None) -> DueClaim:
+    due_at = NOW - timedelta(minutes=minutes_late)
+    return DueClaim(kind, wallet_id, due_at, intent_id, f"{due_at.isoformat()}|{wallet_id}|{kind}")
+
+
+def sweeper(index: MemoryIndex, paths: Paths) -> ClaimSweeper:
+    return ClaimSweeper(index, paths, paths, paths, FixedClock(NOW))
+
+
+def test_each_kind_is_finished_by_the_path_that_opened_it() -> None:
+    index = MemoryIndex(
+        [
+            claim(ClaimKind.FUNDING, "wal_a", 1),
+            claim(ClaimKind.FUNDING_REFUND, "wal_b", 2, "pi_b"),
+            claim(ClaimKind.PAYMENT_PROCESSING, "wal_c", 3, "pi_c"),
+            claim(ClaimKind.DESTRUCTION, "wal_d", 4),
+        ]
+    )
+    paths = Paths()
+    report = sweeper(index, paths).sweep()
+    assert sorted(paths.calls) == [
+        ("destroy", "wal_d", "sweep"),
+        ("finish_claim", "wal_a"),
+        ("finish_refund", "wal_b", "pi_b"),
+        ("settle_processing", "wal_c", "pi_c"),
+    ]
+    assert (report.due, report.oldest_age_seconds, report.left_open) == (4, 240.0, 0)
+    assert dict(report.outcomes) == {"funded": 2, "refunded": 1, "destroyed": 1}
+    assert index.claims == []
+
+
+def test_a_claim_before_its_deadline_is_left_to_its_own_path() -> None:
+    index = MemoryIndex([claim(ClaimKind.FUNDING, "wal_a", -1)])
+    paths = Paths()
+    report = sweeper(index, paths).sweep()
+    assert (report.due, report.oldest_age_seconds, paths.calls) == (0, 0.0, [])
+    assert len(index.claims) == 1
+
+
+def test_one_claim_that_cannot_finish_stays_open_and_holds_no_other() -> None:
+    index = MemoryIndex([claim(ClaimKind.FUNDING, "wal_down", 90), claim(ClaimKind.FUNDING, "wal_ok", 5)])
+    paths = Paths(failing={"wal_down"})
+    report = sweeper(index, paths).sweep()
+    assert dict(report.outcomes) == {"failed": 1, "funded": 1}
+    assert report.left_open == 1 and report.oldest_age_seconds == 90 * 60
+    assert [c.wallet_id for c in index.claims] == ["wal_down"]
+
+
+def test_a_bank_payment_still_processing_is_looked_at_again_later() -> None:
+    processing = claim(ClaimKind.PAYMENT_PROCESSING, "wal_c", 1, "pi_c")
+    index = MemoryIndex([processing])
+    report = sweeper(index, Paths(processing="processing")).sweep()
+    assert dict(report.outcomes) == {"postponed": 1}
+    assert index.postponed == [(processing, NOW + PROCESSING_RECHECK)]
+    assert index.settled == []
+
+
+def test_a_failed_bank_payment_releases_the_wallet() -> None:
+    index = MemoryIndex([claim(ClaimKind.PAYMENT_PROCESSING, "wal_c", 1, "pi_c")])
+    paths = Paths(processing="failed")
+    report = sweeper(index, paths).sweep()
+    assert ("release", "wal_c", "pi_c") in paths.calls
+    assert dict(report.outcomes) == {"released": 1} and index.claims == []
