@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from shared.models.common import FiatAmount, Identifier, IsoDate, LongText
+from shared.models.common import FiatAmount, Identifier, IsoDate, LongText, whole_number
 from shared.models.invoice import MAX_METADATA_KEYS, MetadataKey, MetadataValue
 from shared.money import CURRENCY_MINOR_UNITS, decimals_of, format_amount, format_minor, minor_units
 from shared.outbox.records import iso
@@ -56,7 +56,7 @@ class CreateFromInvoice(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     invoice_id: Identifier
-    ttl: Annotated[int, Field(strict=True, ge=MIN_TTL_SECONDS, le=MAX_TTL_SECONDS)] | None = None
+    ttl: whole_number(ge=MIN_TTL_SECONDS, le=MAX_TTL_SECONDS) | None = None
     mode_override: ModeName | None = None
 
 
@@ -105,7 +105,7 @@ class CreateEphemeral(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     purpose: Literal["p2p", "invoice", "payroll"]
-    expiryMinutes: Annotated[int, Field(strict=True, ge=1, le=MAX_EXPIRY_MINUTES)]
+    expiryMinutes: whole_number(ge=1, le=MAX_EXPIRY_MINUTES)
     amount: FiatAmount | None = None
 
 
