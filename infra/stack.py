@@ -66,7 +66,7 @@ class MonayWalletsStack(Stack):
         )
         self.api = api = Api(self, "Api", functions=functions, cors_origins=cors_origins)
         self.realtime = realtime = Realtime(self, "Realtime", functions=functions)
-        self.events = events = Events(self, "Events", functions=functions, table=data.table)
+        self.events = events = Events(self, "Events", functions=functions, table=data.table, key=security.key)
 
         for function in functions.with_spec("payment_links"):
             function.add_environment("PUBLIC_BASE_URL", api.url)

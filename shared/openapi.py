@@ -218,8 +218,8 @@ def _conform_operation(method: str, path: str, operation: dict[str, Any]) -> Non
             parameter["schema"] = dict(IDEMPOTENCY_KEY_SCHEMA)
     for status in sorted(_statuses(method, path, operation)):
         responses.setdefault(str(status), {"description": ERROR_DESCRIPTIONS[status]})
-    for status, response in responses.items():
-        code = int(status)
+    for status_text, response in responses.items():
+        code = int(status_text)
         content = response.setdefault("content", {})
         if code >= 400:
             content["application/json"] = {"schema": _error_schema(code)}

@@ -74,9 +74,6 @@ def _whole_number(value: Any) -> Any:
     return value
 
 
-def whole_number(**bounds: int) -> Any:
-    """An integer field with `bounds` (ge, gt, le) that also takes an integral JSON number such as 60.0."""
-    return Annotated[int, Field(strict=True, **bounds), BeforeValidator(_whole_number)]
-
-
+# Put after the Field holding an integer's bounds: `Annotated[int, Field(strict=True, ge=1), WHOLE_NUMBER]`.
+WHOLE_NUMBER = BeforeValidator(_whole_number)
 IsoDate = Annotated[date, BeforeValidator(_parse_iso_date)]

@@ -21,13 +21,13 @@ from pydantic import (
 
 from shared.errors import InvalidState
 from shared.models.common import (
+    WHOLE_NUMBER,
     FiatAmount,
     Identifier,
     IsoDate,
     LongText,
     ShortText,
     check_text,
-    whole_number,
 )
 from shared.money import CURRENCY_MINOR_UNITS, MAX_AMOUNT, decimals_of, format_amount, minor_units, quantize
 from shared.outbox.records import iso
@@ -106,7 +106,7 @@ class LineItemInput(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     description: LongText
-    quantity: whole_number(gt=0, le=MAX_QUANTITY)
+    quantity: Annotated[int, Field(strict=True, gt=0, le=MAX_QUANTITY), WHOLE_NUMBER]
     unit_price: FiatAmount
     tax_rate: TaxRate | None = None
 

@@ -74,8 +74,9 @@ def test_every_operation_answers_as_documented(tmp_path: Path) -> None:
             timeout=RUN_TIMEOUT,
             env=dict(os.environ, SCHEMATHESIS_HOOKS=""),
         )
-    output = result.stdout + result.stderr
-    print(output[-4000:])
+        # Printed before the runtime stops, so the report survives a slow shutdown.
+        output = result.stdout + result.stderr
+        print(output[-4000:])
     tested = re.search(r"Tested:\s+(\d+)", output)
     assert tested and int(tested.group(1)) == operations, output[-20000:]
     assert result.returncode == 0, output[-20000:]
