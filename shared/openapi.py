@@ -154,6 +154,14 @@ for _status in (200, 201):
     LINKS[("post", "/api/v2/invoice-wallets/create-from-invoice", _status)] = _WALLET_LINKS
 
 
+# Links that fill a request body rather than parameters: name -> (method, path, body).
+BODY_LINKS: dict[tuple[str, str, int], dict[str, tuple[str, str, dict[str, Any]]]] = {
+    ("post", "/api/v1/invoices", 201): {
+        "CreateWallet": ("post", "/api/v2/invoice-wallets/create-from-invoice", {"invoice_id": _INVOICE_ID}),
+    },
+}
+
+
 def _pointer(path: str, method: str) -> str:
     return "#/paths/" + path.replace("~", "~0").replace("/", "~1") + "/" + method
 
@@ -227,12 +235,16 @@ def _conform_operation(method: str, path: str, operation: dict[str, Any]) -> Non
             content["application/json"] = {"schema": SUCCESS_SCHEMA}
         if (method, path) in HTML_OPERATIONS and code in (200, 400):
             content["text/html"] = {"schema": {"type": "string"}}
-        links = LINKS.get((method, path, code))
+        links = {
+            name: {"operationRef": _pointer(target, verb), "parameters": parameters}
+            for name, (verb, target, parameters) in LINKS.get((method, path, code), {}).items()
+        }
+        links |= {
+            name: {"operationRef": _pointer(target, verb), "requestBody": body}
+            for name, (verb, target, body) in BODY_LINKS.get((method, path, code), {}).items()
+        }
         if links:
-            response["links"] = {
-                name: {"operationRef": _pointer(target, verb), "parameters": parameters}
-                for name, (verb, target, parameters) in links.items()
-            }
+            response["links"] = links
     if code_429 := responses.get("429"):
         code_429["headers"] = {"Retry-After": {"schema": {"type": "string"}, "required": True}}
 
