@@ -15,7 +15,7 @@ WALLETS_PORT ?= 3001
 help:
 	@echo "make run     the whole system on 127.0.0.1:$(WALLETS_PORT) (moto, no Docker, no AWS account)"
 	@echo "make test    lint + unit, integration, infra and end-to-end tests"
-	@echo "make synth   CloudFormation into cdk.out/ (assets bundled with pip), cfn-lint, cdk-nag"
+	@echo "make synth   CloudFormation into cdk.out/ (assets bundled with pip), cfn-lint, cdk-nag, checkov"
 	@echo "make bench   benchmarks, printed as ratios"
 	@echo "make deploy  cdk deploy to the AWS account in your environment"
 
@@ -25,6 +25,15 @@ $(DEPS_STAMP): requirements/layer.txt requirements/dev.txt
 	@rm -f $(VENV)/.deps-* && touch $@
 
 install: $(DEPS_STAMP)
+
+# checkov pins its own boto3/pytest, so it lives in a virtualenv of its own beside .venv.
+CHECKOV_VENV := .cache/checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.deps-$(shell sha1sum requirements/checkov.txt | cut -c1-12)
+
+$(CHECKOV_STAMP): requirements/checkov.txt
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements/checkov.txt
+	@rm -f $(CHECKOV_VENV)/.deps-* && touch $@
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -68,12 +77,14 @@ test: lint browser
 # Extra context as the cdk CLI's `-c`, e.g. `make synth CONTEXT=wallets:snapStart=true` (cdk.json is read too).
 CONTEXT ?=
 
-synth: install
+synth: install $(CHECKOV_STAMP)
 	rm -rf cdk.out
 	JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1 CDK_OUTDIR=cdk.out $(PY) app.py $(addprefix -c ,$(CONTEXT))
 	$(PY) tools/nag_summary.py cdk.out/validation-report.json
 	$(VENV)/bin/cfn-lint cdk.out/*.template.json
-	@echo "cdk.out/ written; cfn-lint: 0 errors"
+	@# Suppressions are Metadata.checkov.skip on the resources, each with its reason (infra/checkov.py).
+	$(CHECKOV_VENV)/bin/checkov --quiet --compact --framework cloudformation -f cdk.out/MonayWallets.template.json
+	@echo "cdk.out/ written; cfn-lint: 0 errors; checkov: 0 failed checks"
 
 bench: install
 	$(PY) -m bench

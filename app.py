@@ -11,6 +11,7 @@ from typing import Any
 import aws_cdk as cdk
 from aws_cdk import cx_api
 
+from infra.checkov import apply_checkov_findings
 from infra.nag import apply_nag_checks
 from infra.stack import STACK_NAME, MonayWalletsStack
 
@@ -35,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     context = context_from(sys.argv[1:] if argv is None else argv)
     app = cdk.App(context={**context, ASSET_METADATA_CONTEXT: True})
     stack = MonayWalletsStack(app, STACK_NAME)
+    apply_checkov_findings(stack, stack.security.key)
     apply_nag_checks(app, stack)
     try:
         assembly = app.synth()

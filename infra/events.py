@@ -7,6 +7,7 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_scheduler as scheduler
@@ -33,10 +34,29 @@ LEASE_EXPIRY_FILTER = {
 class Events(Construct):
     """`EventBus`, `ScheduleGroup`, `SchedulerRole` (may only invoke `destroy`), rules and stream mappings."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, functions: Functions, table: dynamodb.ITable):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        functions: Functions,
+        table: dynamodb.ITable,
+        key: kms.IKey,
+    ):
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         self.dead_letter_queues: dict[str, sqs.Queue] = {}
+        self.key = key
+        # EventBridge delivers a rule's failed events to its DLQ as the service itself, not with a role.
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowEventBridgeToUseKeyForDeadLetterQueues",
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
+            )
+        )
 
         self.bus = events.EventBus(self, "EventBus")
         self.schedule_group = scheduler.ScheduleGroup(self, "ScheduleGroup")
@@ -129,7 +149,7 @@ class Events(Construct):
         )
 
     def _dlq(self, construct_id: str) -> sqs.Queue:
-        queue = dead_letter_queue(self, construct_id)
+        queue = dead_letter_queue(self, construct_id, self.key)
         self.dead_letter_queues[construct_id] = queue
         return queue
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from enum import Enum
 
@@ -117,6 +118,46 @@ FUNCTION_SPECS: dict[str, FunctionSpec] = {
 }
 
 
+# Reserved concurrency of the functions that call Stripe, KMS or the stablecoin providers: a burst (or a
+# retry storm) cannot take more than this many at once, so those services' rate limits are never the thing
+# that fails, and money routes keep capacity the rest of the account cannot eat. The sum (126) leaves most
+# of a default 1,000 account limit unreserved (Lambda needs 100 left); functions not listed share that pool.
+# Context `wallets:reservedConcurrency`: "off" reserves none (accounts with a low limit), or a JSON object of
+# per-function overrides such as {"fund": 50}.
+RESERVED_CONCURRENCY_CONTEXT = "wallets:reservedConcurrency"
+RESERVED_CONCURRENCY: dict[str, int] = {
+    "create_wallet": 20,
+    "wallets": 20,
+    "fund": 20,
+    "pay": 20,
+    "consumer": 20,
+    "destroy": 10,
+    "webhooks": 10,
+    "reconcile": 2,
+    "providers": 2,
+    "sweeper": 2,
+}
+
+
+def reserved_concurrency(value: object) -> dict[str, int]:
+    """RESERVED_CONCURRENCY with the context's overrides applied ("off": none at all)."""
+    if value is None:
+        return dict(RESERVED_CONCURRENCY)
+    if isinstance(value, str) and value.strip().lower() in {"off", "false", "0", "none"}:
+        return {}
+    overrides = json.loads(value) if isinstance(value, str) else value
+    if not isinstance(overrides, dict) or not all(
+        isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in overrides.values()
+    ):
+        raise ValueError(
+            f"context {RESERVED_CONCURRENCY_CONTEXT} must be 'off' or {{function: positive int}}"
+        )
+    unknown = set(overrides) - set(FUNCTION_SPECS)
+    if unknown:
+        raise ValueError(f"context {RESERVED_CONCURRENCY_CONTEXT} names unknown functions: {sorted(unknown)}")
+    return {**RESERVED_CONCURRENCY, **overrides}
+
+
 # Provider API base URLs by context key. Tempo has no default: without `wallets:tempoApiBase` the function
 # treats Tempo as absent (never healthy) instead of calling a guessed address.
 PROVIDER_ENDPOINTS = {
@@ -162,6 +203,7 @@ class Functions(Construct):
             removal_policy=RemovalPolicy.RETAIN,
         )
         self.functions: dict[str, lambda_.Function] = {}
+        self.reserved = reserved_concurrency(self.node.try_get_context(RESERVED_CONCURRENCY_CONTEXT))
         self.api_targets: dict[str, lambda_.IFunction] = {}
         for folder, spec in FUNCTION_SPECS.items():
             function = self._function(folder, spec, log_level, snap_start=snap_start and spec.rest_api)
@@ -212,6 +254,7 @@ class Functions(Construct):
             code=function_code(FUNCTIONS_DIR / folder),
             layers=[self.layer],
             memory_size=spec.memory_mb,
+            reserved_concurrent_executions=self.reserved.get(folder),
             timeout=Duration.seconds(spec.timeout_s),
             tracing=lambda_.Tracing.ACTIVE,
             snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if snap_start else None,

@@ -74,7 +74,7 @@ class MonayWalletsStack(Stack):
             waf=is_true(self.node.try_get_context(WAF_CONTEXT)),
         )
         self.realtime = realtime = Realtime(self, "Realtime", functions=functions)
-        self.events = events = Events(self, "Events", functions=functions, table=data.table)
+        self.events = events = Events(self, "Events", functions=functions, table=data.table, key=security.key)
 
         for function in functions.with_spec("payment_links"):
             function.add_environment("PUBLIC_BASE_URL", api.url)

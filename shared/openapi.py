@@ -1,13 +1,22 @@
-"""Print the REST API's OpenAPI document, built from the functions' routers: `python -m shared.openapi`."""
+"""Print the REST API's OpenAPI document, built from the functions' routers: `python -m shared.openapi`.
+
+Powertools documents each route's parameters, body and own responses; this module adds what every route
+shares by contract (API.md): the error envelope with its codes (400 `validation_error`, not Powertools'
+422), 401 and the bearer scheme on authorized routes, 404 on routes naming a resource, 409 on idempotent
+POSTs, 429 and 503 everywhere, the Idempotency-Key's form, and the links the stateful fuzzing follows.
+"""
 
 from __future__ import annotations
 
+import copy
 import importlib
 import json
 from typing import Any
 
 from shared.api import build_resolver
+from shared.api.idempotency import IDEMPOTENCY_HEADER, MAX_KEY_LENGTH
 from shared.api.rate_limits import EXEMPT, classify
+from shared.money import CURRENCY_MINOR_UNITS
 
 # Functions whose routes exist; placeholders answer 404 and are left out until their issues land.
 DOCUMENTED_FUNCTIONS = (
@@ -18,9 +27,242 @@ DOCUMENTED_FUNCTIONS = (
     "providers",
     "reconcile",
     "fund",
+    "pay",
     "webhooks",
     "consumer",
 )
+
+# Methods API Gateway serves without the authorizer (infra/api.py `public=True`; a test holds them equal).
+PUBLIC_OPERATIONS = frozenset(
+    {
+        ("get", "/health"),
+        ("get", "/api/v2/invoice-wallets/{wallet_id}/countdown"),
+        ("get", "/public/pay/{token}"),
+        ("post", "/webhooks/stripe"),
+    }
+)
+
+# The machine codes each status may carry (API.md's table; 503 also covers an unreachable AWS dependency).
+ERROR_CODES: dict[int, tuple[str, ...]] = {
+    400: ("validation_error", "insufficient_balance", "limit_exceeded", "invalid_state", "invalid_link"),
+    401: ("unauthorized",),
+    402: ("payment_failed",),
+    403: ("forbidden",),
+    404: ("not_found",),
+    409: (
+        "conflict",
+        "idempotency_key_reuse",
+        "idempotency_in_progress",
+        "quote_expired",
+        "slippage_exceeded",
+    ),
+    429: ("rate_limited",),
+    503: ("provider_unavailable", "service_unavailable"),
+}
+ERROR_DESCRIPTIONS = {
+    400: "validation_error (details list each field), or a domain rule's code",
+    401: "unauthorized: no, malformed, badly signed or expired token",
+    403: "forbidden: the caller's role may not do this",
+    404: "not_found: missing, deleted or another tenant's",
+    409: "conflict, idempotency_key_reuse or idempotency_in_progress",
+    429: "rate_limited: retry after Retry-After seconds",
+    503: "a dependency or every stablecoin provider is unavailable; nothing changed, safe to retry",
+}
+
+# Printable ASCII without blanks: HTTP strips a header's outer spaces, so a key never starts or ends with one.
+IDEMPOTENCY_KEY_SCHEMA = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_KEY_LENGTH,
+    "pattern": r"^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$",
+}
+
+SUCCESS_SCHEMA = {
+    "type": "object",
+    "required": ["success", "data"],
+    "properties": {
+        "success": {"const": True},
+        "data": {"type": ["object", "array"]},
+        "message": {"type": "string"},
+    },
+}
+
+# Routes whose body names an existing resource (a missing one is 404).
+BODY_REFERENCES = frozenset({"/api/v2/invoice-wallets/create-from-invoice"})
+# A browser asking for text/html gets the hosted checkout page (and its error page) instead of JSON.
+HTML_OPERATIONS = frozenset({("get", "/public/pay/{token}")})
+# Headers a route reads from the raw event rather than through a typed parameter.
+RAW_HEADERS: dict[tuple[str, str], list[dict[str, Any]]] = {
+    ("post", "/webhooks/stripe"): [
+        {
+            "name": "Stripe-Signature",
+            "in": "header",
+            "required": True,
+            "description": "Stripe's `t=...,v1=...` signature of the raw body (5-minute tolerance)",
+            "schema": {"type": "string", "minLength": 1},
+        }
+    ]
+}
+
+_INVOICE_ID = "$response.body#/data/invoice/id"
+_WALLET_ID = "$response.body#/data/wallet/wallet_id"
+# Stateful fuzzing: what a create answers feeds the reads and actions on what it made.
+LINKS: dict[tuple[str, str, int], dict[str, tuple[str, str, dict[str, Any]]]] = {
+    ("post", "/api/v1/invoices", 201): {
+        "GetInvoice": ("get", "/api/v1/invoices/{invoice_id}", {"invoice_id": _INVOICE_ID}),
+        "SendInvoice": ("post", "/api/v1/invoices/{invoice_id}/send", {"invoice_id": _INVOICE_ID}),
+        "VoidInvoice": ("post", "/api/v1/invoices/{invoice_id}/void", {"invoice_id": _INVOICE_ID}),
+        "DeleteInvoice": ("delete", "/api/v1/invoices/{invoice_id}", {"invoice_id": _INVOICE_ID}),
+        "InvoiceWallet": (
+            "get",
+            "/api/v2/invoice-wallets/by-invoice/{invoice_id}",
+            {"invoice_id": _INVOICE_ID},
+        ),
+    },
+    ("post", "/api/v1/invoices/create-wallet", 201): {
+        "GetInvoice": (
+            "get",
+            "/api/v1/invoices/{invoice_id}",
+            {"invoice_id": "$response.body#/data/invoiceId"},
+        ),
+        "GetWallet": (
+            "get",
+            "/api/v2/invoice-wallets/{wallet_id}",
+            {"wallet_id": "$response.body#/data/walletId"},
+        ),
+    },
+    ("post", "/api/v1/wallets/ephemeral/create", 201): {
+        "GetWallet": (
+            "get",
+            "/api/v2/invoice-wallets/{wallet_id}",
+            {"wallet_id": "$response.body#/data/walletId"},
+        ),
+        "Countdown": (
+            "get",
+            "/api/v2/invoice-wallets/{wallet_id}/countdown",
+            {"wallet_id": "$response.body#/data/walletId"},
+        ),
+    },
+}
+_WALLET_LINKS = {
+    "GetWallet": ("get", "/api/v2/invoice-wallets/{wallet_id}", {"wallet_id": _WALLET_ID}),
+    "WalletStatus": ("get", "/api/v2/invoice-wallets/{wallet_id}/status", {"wallet_id": _WALLET_ID}),
+    "Countdown": ("get", "/api/v2/invoice-wallets/{wallet_id}/countdown", {"wallet_id": _WALLET_ID}),
+    "Fund": ("post", "/api/v2/invoice-wallets/{wallet_id}/fund", {"wallet_id": _WALLET_ID}),
+    "Pay": ("post", "/api/v2/invoice-wallets/{wallet_id}/pay-invoice", {"wallet_id": _WALLET_ID}),
+    "Transform": ("post", "/api/v2/invoice-wallets/{wallet_id}/transform", {"wallet_id": _WALLET_ID}),
+}
+for _status in (200, 201):
+    LINKS[("post", "/api/v2/invoice-wallets/create-from-invoice", _status)] = _WALLET_LINKS
+
+
+# Links that fill a request body rather than parameters: name -> (method, path, body).
+BODY_LINKS: dict[tuple[str, str, int], dict[str, tuple[str, str, dict[str, Any]]]] = {
+    ("post", "/api/v1/invoices", 201): {
+        "CreateWallet": ("post", "/api/v2/invoice-wallets/create-from-invoice", {"invoice_id": _INVOICE_ID}),
+    },
+}
+
+
+def _pointer(path: str, method: str) -> str:
+    return "#/paths/" + path.replace("~", "~0").replace("/", "~1") + "/" + method
+
+
+def _error_schema(status: int) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["success", "error", "code", "details"],
+        "properties": {
+            "success": {"const": False},
+            "error": {"type": "string"},
+            "code": {"type": "string", "enum": list(ERROR_CODES.get(status, ("internal_error",)))},
+            "details": {"type": "array", "items": {"type": "object"}},
+        },
+    }
+
+
+def _statuses(method: str, path: str, operation: dict[str, Any]) -> set[int]:
+    """The error statuses every operation of this shape can answer, beside its own declared ones."""
+    names = {(p["in"], p["name"].lower()) for p in operation.get("parameters", [])}
+    # 429 only where the rate limiter counts (`with_rate_limits`), never on Stripe's webhooks or /health.
+    statuses = {400, 503}
+    if (method, path) not in PUBLIC_OPERATIONS:
+        statuses |= {401, 403}
+    if any(where == "path" for where, _ in names):
+        statuses.add(404)
+    if method != "get":
+        # An idempotency key reused or still running, or a conditional write that lost a race.
+        statuses.add(409)
+    if path in BODY_REFERENCES:
+        statuses.add(404)
+    return statuses
+
+
+def conform(document: dict[str, Any]) -> dict[str, Any]:
+    """Powertools' document with the contract's shared responses, security, header forms and links."""
+    document = copy.deepcopy(document)
+    components = document.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    components["securitySchemes"] = {
+        "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    }
+    document["security"] = [{"bearerAuth": []}]
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            _conform_operation(method, path, operation)
+    return document
+
+
+def _conform_operation(method: str, path: str, operation: dict[str, Any]) -> None:
+    responses: dict[str, Any] = operation.setdefault("responses", {})
+    responses.pop("422", None)
+    if (method, path) in PUBLIC_OPERATIONS:
+        operation["security"] = []
+    operation.setdefault("parameters", []).extend(copy.deepcopy(RAW_HEADERS.get((method, path), [])))
+    if not operation["parameters"]:
+        operation.pop("parameters")
+    for parameter in operation.get("parameters", []):
+        if parameter["in"] == "header" and parameter["name"].lower() == IDEMPOTENCY_HEADER.lower():
+            parameter["name"] = IDEMPOTENCY_HEADER
+            parameter["schema"] = dict(IDEMPOTENCY_KEY_SCHEMA)
+    for status in sorted(_statuses(method, path, operation)):
+        responses.setdefault(str(status), {"description": ERROR_DESCRIPTIONS[status]})
+    for status_text, response in responses.items():
+        code = int(status_text)
+        content = response.setdefault("content", {})
+        if code >= 400:
+            content["application/json"] = {"schema": _error_schema(code)}
+        else:
+            content["application/json"] = {"schema": SUCCESS_SCHEMA}
+        if (method, path) in HTML_OPERATIONS and code in (200, 400):
+            content["text/html"] = {"schema": {"type": "string"}}
+        links = {
+            name: {"operationRef": _pointer(target, verb), "parameters": parameters}
+            for name, (verb, target, parameters) in LINKS.get((method, path, code), {}).items()
+        }
+        links |= {
+            name: {"operationRef": _pointer(target, verb), "requestBody": body}
+            for name, (verb, target, body) in BODY_LINKS.get((method, path, code), {}).items()
+        }
+        if links:
+            response["links"] = links
+    if code_429 := responses.get("429"):
+        code_429.setdefault("headers", {})["Retry-After"] = {
+            "description": "seconds until the caller may try again",
+            "schema": {"type": "string"},
+            "required": True,
+        }
+
+
+def _currency_enum(document: dict[str, Any]) -> None:
+    """A currency is one of the supported ISO 4217 codes (the models refuse the rest with their message)."""
+    for schema in document.get("components", {}).get("schemas", {}).values():
+        currency = schema.get("properties", {}).get("currency")
+        if currency and currency.get("pattern") == "^[A-Z]{3}$":
+            currency.pop("pattern")
+            currency["enum"] = sorted(CURRENCY_MINOR_UNITS)
 
 
 def _header(description: str) -> dict[str, Any]:
@@ -44,26 +286,34 @@ def with_rate_limits(document: dict[str, Any]) -> dict[str, Any]:
     for path, operations in document.get("paths", {}).items():
         for method, operation in operations.items():
             if classify(method.upper(), path)[0] != EXEMPT:
-                operation.setdefault("responses", {})["429"] = RATE_LIMITED
+                operation.setdefault("responses", {})["429"] = copy.deepcopy(RATE_LIMITED)
     return document
+
+
+DESCRIPTION = (
+    "Invoice-first ephemeral wallets. Errors use the envelope "
+    '{"success": false, "error", "code", "details"}; amounts are decimal strings. Every route but '
+    "Stripe's webhooks and /health is rate limited per caller (429 rate_limited with Retry-After); an "
+    "admitted answer carries RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset of the caller's "
+    "tightest window."
+)
 
 
 def openapi_document() -> str:
     app = build_resolver()
     for name in DOCUMENTED_FUNCTIONS:
         app.include_router(importlib.import_module(f"functions.{name}.handler").router)
-    document = app.get_openapi_json_schema(
-        title="Monay Wallets API",
-        version="1.0.0",
-        description="Invoice-first ephemeral wallets. Errors use the envelope "
-        '{"success": false, "error", "code", "details"}; amounts are decimal strings. Every route but '
-        "Stripe's webhooks and /health is rate limited per caller (429 rate_limited with Retry-After); an "
-        "admitted answer carries RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset of the caller's "
-        "tightest window.",
+    generated = json.loads(
+        app.get_openapi_json_schema(
+            title="Monay Wallets API",
+            version="1.0.0",
+            description=DESCRIPTION,
+        )
     )
-    return json.dumps(with_rate_limits(json.loads(document)), indent=2)
+    document = conform(with_rate_limits(generated))
+    _currency_enum(document)
+    return json.dumps(document, indent=2)
 
 
 if __name__ == "__main__":
     print(openapi_document())
-    json.loads(openapi_document())

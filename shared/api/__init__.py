@@ -190,6 +190,21 @@ def _too_large() -> ValidationFailed:
     return ValidationFailed("the request body is too large", [detail])
 
 
+def _not_json(event: Mapping[str, Any]) -> bool:
+    """A body sent as another media type: Powertools would parse forms and multipart into the models, or
+    fail on the rest; this API speaks JSON only (no Content-Type at all is read as JSON)."""
+    content_type = _header(event, "content-type")
+    if not event.get("body") or not content_type:
+        return False
+    media_type = content_type.split(";")[0].strip().lower()
+    return media_type != "application/json" and not media_type.endswith("+json")
+
+
+def _not_json_error() -> ValidationFailed:
+    detail = {"field": "Content-Type", "message": "must be application/json", "type": "media_type"}
+    return ValidationFailed("the request body is not JSON", [detail])
+
+
 def handle_api_event(
     app: APIGatewayRestResolver, event: dict[str, Any], context: Any, settings: Settings | None = None
 ) -> dict[str, Any]:
@@ -202,6 +217,8 @@ def handle_api_event(
         result: dict[str, Any] = {"statusCode": 204, "body": "", "isBase64Encoded": False, "headers": {}}
     elif _body_size(event) > MAX_BODY_BYTES:
         result = _plain(error_response(_too_large()))
+    elif _not_json(event):
+        result = _plain(error_response(_not_json_error()))
     else:
         result = _resolve_within_limits(app, event, context, request_id)
     extra = {REQUEST_ID_HEADER: request_id, **cors_headers(origin, settings)}

@@ -8,9 +8,9 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
 
-from shared.money import parse_amount
+from shared.money import MAX_AMOUNT, parse_amount
 
 # Identifiers end up inside DynamoDB keys (`TENANT#{tenant}`, `CUSTOMER#{id}`): a small alphabet keeps
 # a `#` or a control character from ever forging another key.
@@ -52,5 +52,28 @@ def _text(max_length: int) -> Any:
 LongText = Annotated[str, _text(500), AfterValidator(check_text)]
 ShortText = Annotated[str, _text(100), AfterValidator(check_text)]
 Identifier = Annotated[str, Field(strict=True, pattern=IDENTIFIER_PATTERN)]
-FiatAmount = Annotated[Decimal, BeforeValidator(parse_amount)]
+# What parse_amount accepts, as JSON Schema: a number above 0, at most 1,000,000,000, in cents; or the same
+# as a plain decimal string (trailing zeros allowed: "5.000" is 5). Fuzzing holds the two to each other.
+FIAT_AMOUNT_PATTERN = (
+    r"^(?:[1-9][0-9]{0,8}(?:\.[0-9]{1,2}0*)?|0\.(?:0[1-9]|[1-9][0-9]?)0*|1000000000(?:\.0+)?)$"
+)
+FIAT_AMOUNT_SCHEMA = {
+    "anyOf": [
+        {"type": "number", "exclusiveMinimum": 0, "maximum": int(MAX_AMOUNT), "multipleOf": 0.01},
+        {"type": "string", "pattern": FIAT_AMOUNT_PATTERN},
+    ],
+    "description": 'major units, at most 2 decimals: 100, 100.5 or "100.50"',
+}
+FiatAmount = Annotated[Decimal, BeforeValidator(parse_amount), WithJsonSchema(FIAT_AMOUNT_SCHEMA)]
+
+
+def _whole_number(value: Any) -> Any:
+    """JSON Schema's integer: 2 and 2.0 alike (the API parses 2.0 as Decimal), never a bool or a string."""
+    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+        return int(value)
+    return value
+
+
+# Put after the Field holding an integer's bounds: `Annotated[int, Field(strict=True, ge=1), WHOLE_NUMBER]`.
+WHOLE_NUMBER = BeforeValidator(_whole_number)
 IsoDate = Annotated[date, BeforeValidator(_parse_iso_date)]

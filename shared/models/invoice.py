@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -13,12 +14,21 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
 from shared.errors import InvalidState
-from shared.models.common import FiatAmount, Identifier, IsoDate, LongText, ShortText, check_text
+from shared.models.common import (
+    WHOLE_NUMBER,
+    FiatAmount,
+    Identifier,
+    IsoDate,
+    LongText,
+    ShortText,
+    check_text,
+)
 from shared.money import CURRENCY_MINOR_UNITS, MAX_AMOUNT, decimals_of, format_amount, minor_units, quantize
 from shared.outbox.records import iso
 
@@ -67,13 +77,24 @@ def ensure_deletable(current: InvoiceStatus) -> None:
         raise InvalidState(f"only draft or void invoices can be deleted; this one is {current.value}")
 
 
+# A percentage of 0-100 with at most 4 decimals, as the OpenAPI document states it (TAX_RATE_SCHEMA).
+TAX_RATE_PATTERN = r"^(?:100(?:\.0+)?|(?:0|[1-9][0-9]?)(?:\.[0-9]{1,4}0*)?)$"
+TAX_RATE_SCHEMA = {
+    "anyOf": [
+        {"type": "number", "minimum": 0, "maximum": 100, "multipleOf": 0.0001},
+        {"type": "string", "pattern": TAX_RATE_PATTERN},
+    ],
+    "description": 'a percentage, 0-100, at most 4 decimals: 8.25 or "8.25"',
+}
+_TAX_RATE_TEXT = re.compile(TAX_RATE_PATTERN)
+
+
 def _parse_tax_rate(value: Any) -> Decimal:
     if isinstance(value, bool | float) or not isinstance(value, int | str | Decimal):
         raise ValueError("tax_rate must be a JSON number or a decimal string")
-    try:
-        rate = Decimal(value.strip() if isinstance(value, str) else value)
-    except InvalidOperation as exc:
-        raise ValueError("tax_rate must be a decimal number") from exc
+    if isinstance(value, str) and not _TAX_RATE_TEXT.fullmatch(value):
+        raise ValueError("tax_rate must be a percentage between 0 and 100 such as 8.25")
+    rate = Decimal(value)
     if not rate.is_finite() or rate < 0 or rate > 100:
         raise ValueError("tax_rate must be a percentage between 0 and 100")
     if decimals_of(rate) > 4:
@@ -81,7 +102,7 @@ def _parse_tax_rate(value: Any) -> Decimal:
     return rate
 
 
-TaxRate = Annotated[Decimal, BeforeValidator(_parse_tax_rate)]
+TaxRate = Annotated[Decimal, BeforeValidator(_parse_tax_rate), WithJsonSchema(TAX_RATE_SCHEMA)]
 MetadataKey = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.-]+$")]
 MetadataValue = Annotated[str, Field(min_length=1, max_length=500, strict=True)]
 
@@ -90,7 +111,7 @@ class LineItemInput(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     description: LongText
-    quantity: Annotated[int, Field(strict=True, gt=0, le=MAX_QUANTITY)]
+    quantity: Annotated[int, Field(strict=True, gt=0, le=MAX_QUANTITY), WHOLE_NUMBER]
     unit_price: FiatAmount
     tax_rate: TaxRate | None = None
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from shared.models.common import FiatAmount, Identifier, IsoDate, LongText
+from shared.models.common import WHOLE_NUMBER, FiatAmount, Identifier, IsoDate, LongText
 from shared.models.invoice import MAX_METADATA_KEYS, MetadataKey, MetadataValue
 from shared.money import CURRENCY_MINOR_UNITS, decimals_of, format_amount, format_minor, minor_units
 from shared.outbox.records import iso
@@ -56,7 +56,9 @@ class CreateFromInvoice(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     invoice_id: Identifier
-    ttl: Annotated[int, Field(strict=True, ge=MIN_TTL_SECONDS, le=MAX_TTL_SECONDS)] | None = None
+    ttl: Annotated[int, Field(strict=True, ge=MIN_TTL_SECONDS, le=MAX_TTL_SECONDS), WHOLE_NUMBER] | None = (
+        None
+    )
     mode_override: ModeName | None = None
 
 
@@ -105,7 +107,7 @@ class CreateEphemeral(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     purpose: Literal["p2p", "invoice", "payroll"]
-    expiryMinutes: Annotated[int, Field(strict=True, ge=1, le=MAX_EXPIRY_MINUTES)]
+    expiryMinutes: Annotated[int, Field(strict=True, ge=1, le=MAX_EXPIRY_MINUTES), WHOLE_NUMBER]
     amount: FiatAmount | None = None
 
 

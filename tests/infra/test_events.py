@@ -62,7 +62,7 @@ def test_stream_mapping_failure_handling(template: dict[str, Any], folder: str) 
     queue_id = props["DestinationConfig"]["OnFailure"]["Destination"]["Fn::GetAtt"][0]
     queue = template["Resources"][queue_id]
     assert queue["Type"] == "AWS::SQS::Queue"
-    assert queue["Properties"]["SqsManagedSseEnabled"] is True
+    assert "KmsMasterKeyId" in queue["Properties"]
 
 
 def test_every_queue_is_encrypted_and_tls_only(template: dict[str, Any]) -> None:
@@ -70,7 +70,8 @@ def test_every_queue_is_encrypted_and_tls_only(template: dict[str, Any]) -> None
     assert len(queues) == 8
     policies = resources_of_type(template, "AWS::SQS::QueuePolicy").values()
     for lid, queue in queues.items():
-        assert queue["Properties"]["SqsManagedSseEnabled"] is True
+        # The stack key (tests/infra/test_checkov_findings.py checks which), not SQS-managed SSE.
+        assert queue["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][1] == "Arn", lid
         statements = [
             s
             for p in policies
@@ -155,10 +156,17 @@ def test_scheduler_role_may_only_invoke_destroy(template: dict[str, Any]) -> Non
     assert len(invoke) == 1
     assert {"Fn::GetAtt": [destroy, "Arn"]} in as_list(invoke[0]["Resource"])
     assert all(destroy in json.dumps(r) for r in as_list(invoke[0]["Resource"]))
+    # The DLQ is encrypted with the stack key: CDK's send grant adds the key's use, on that key alone.
+    kms = [s for s in statements if any(a.startswith("kms:") for a in as_list(s["Action"]))]
+    assert all(len(as_list(s["Resource"])) == 1 and "SecurityKey" in json.dumps(s["Resource"]) for s in kms)
     assert actions_of(statements) - {"lambda:InvokeFunction"} <= {
         "sqs:SendMessage",
         "sqs:GetQueueAttributes",
         "sqs:GetQueueUrl",
+        "kms:Decrypt",
+        "kms:Encrypt",
+        "kms:ReEncrypt*",
+        "kms:GenerateDataKey*",
     }
 
 
