@@ -21,13 +21,13 @@ from shared.adapters.dynamodb_wallets import DynamoDBWalletRepository
 from shared.auth import Principal
 from shared.bootstrap import Adapters
 from shared.funding.refunds import FUNDING_TOKENS, FundingRefunds, mint_key
-from shared.invoices.service import InvoiceService
 from shared.ledger.assets import fiat_to_token
 from shared.models.wallet import Wallet, to_minor
 from shared.payments.ports import PaymentClaim, PaymentState
 from shared.payments.service import operation_id
 from tests.integration.conftest import (
     CONSUMER,
+    KEY_TABLE,
     MERCHANT,
     TABLE,
     FakeLambdaContext,
@@ -142,22 +142,23 @@ class Rig:
                 dynamodb=self.table,
                 payments=self.payments,
                 providers=dict(self.providers),
-                app_secret=SECRETS,
+                stripe_keys=SECRETS,
+                payment_link_secret="integration-link-secret",
                 clock=env.clock,
             )
         )
         self.raw_invoices = DynamoDBInvoiceRepository(env.dynamodb, TABLE)
 
     def wallet(self) -> tuple[str, str]:
-        """A wallet of a sent invoice (payable, as the contract has funding need)."""
+        """A wallet of a sent invoice (payable, as the contract has funding need): the merchant's wallet
+        creation sends its draft."""
         wallet_id = self.env.wallet()
         invoice_id = self.read_wallet(wallet_id).invoice_id or ""
-        who = Principal(MERCHANT["sub"], MERCHANT["tenant_id"], frozenset({"merchant"}))
-        InvoiceService(self.raw_invoices, self.env.clock).send(who, invoice_id)
+        assert self.raw_invoices.get(MERCHANT["tenant_id"], invoice_id).status.value == "sent"
         return wallet_id, invoice_id
 
     def read_wallet(self, wallet_id: str) -> Wallet:
-        wallet = DynamoDBWalletRepository(self.env.dynamodb, TABLE).get(wallet_id)
+        wallet = DynamoDBWalletRepository(self.env.dynamodb, TABLE, key_table_name=KEY_TABLE).get(wallet_id)
         assert wallet is not None
         return wallet
 

@@ -117,7 +117,7 @@ def test_stripe_webhooks_are_never_limited(dynamodb: Any) -> None:
     import functions.webhooks.handler as webhooks
 
     secrets = {"stripe_secret_key": "sk_test_limits", "stripe_webhook_secret": "whsec_limits"}
-    bootstrap.use(bootstrap.Adapters(dynamodb=dynamodb, app_secret=secrets, providers={}))
+    bootstrap.use(bootstrap.Adapters(dynamodb=dynamodb, stripe_keys=secrets, providers={}))
     event = api_event("POST", "/webhooks/stripe", body={"id": "evt_1"}, principal=None)
     event["requestContext"]["identity"] = {"sourceIp": "198.51.100.7"}
     answers = [webhooks.lambda_handler(event, FakeLambdaContext(function_name="webhooks")) for _ in range(15)]

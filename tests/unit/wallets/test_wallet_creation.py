@@ -63,6 +63,7 @@ def test_a_one_time_invoice_gets_an_ephemeral_wallet_with_card_schedule_lease_an
         "status_active": 1,
         "ttl_seconds_total": 86_400,
         "ttl_wallets": 1,
+        "live_ephemeral": 1,
     }
     api = view.to_api()
     assert api["wallet"]["status"] == "active" and api["wallet"]["provider"] is None
