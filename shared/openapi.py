@@ -18,7 +18,7 @@ from shared.api.idempotency import IDEMPOTENCY_HEADER, MAX_KEY_LENGTH
 from shared.api.rate_limits import EXEMPT, classify
 from shared.money import CURRENCY_MINOR_UNITS
 
-# Functions whose routes exist; placeholders answer 404 and are left out until their issues land.
+# The functions that serve REST routes (a route declared in the stack without a handler answers 404).
 DOCUMENTED_FUNCTIONS = (
     "invoices",
     "health",

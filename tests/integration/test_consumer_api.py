@@ -229,10 +229,12 @@ def test_transfer_by_email_phone_and_id_moves_money_in_one_transaction(env: Env)
     )
     assert txn["counterparty"] == "usr_bob" and txn["memo"] == "rent"
     writes = {k: v - calls_before.get(k, 0) for k, v in env.ledger._client.calls.items()}
+    # One transaction moves the money (the KYC limit counters inside it); the two UpdateItems are the rate
+    # limiter's windows (the consumer's and the money route's), counted before the route runs.
     assert (
         writes.get("transact_write_items") == 1
         and not writes.get("put_item")
-        and not writes.get("update_item")
+        and writes.get("update_item") == 2
     )
 
     assert env.call("POST", "transfer", ALICE, {"to": "+14155550103", "amount": 10})["statusCode"] == 200

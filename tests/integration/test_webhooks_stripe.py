@@ -144,11 +144,12 @@ def test_the_stand_ins_signed_success_completes_a_processing_ach_funding_once(ho
     assert again["statusCode"] == 200 and body_of(again)["data"]["outcome"] == "duplicate"
     assert scan_all(env.dynamodb) == before and env.chain(env.tempo) == mints
 
-    # The caller's retry of the same request now answers the funded wallet without charging again.
+    # A keyless call is a new attempt (no Idempotency-Key, nothing to replay): the wallet is funded, so it is
+    # refused before anything is charged.
     retry = env.fund(wallet_id, method=ACH, key=None)
-    assert retry["statusCode"] == 200, retry["body"]
-    assert body_of(retry)["data"]["payment_intent_id"] == intent_id
+    assert retry["statusCode"] == 400 and body_of(retry)["code"] == "invalid_state", retry["body"]
     assert ledger.balance(Account.wallet(wallet_id, "USDC")) == 251_000_000
+    assert env.chain(env.tempo) == mints
 
 
 def test_a_base64_body_verifies_and_a_failed_ach_payment_releases_the_claim(hooks: Hooks) -> None:
