@@ -75,6 +75,8 @@ FUNCTION_SPECS: dict[str, FunctionSpec] = {
     "consumer": FunctionSpec(
         timeout_s=28, memory_mb=512, wallet_keys=True, app_secret=True, stablecoins=True
     ),
+    # Starts Stripe Identity sessions (the Stripe key) and records them; no wallet keys, no providers.
+    "consumer_kyc": FunctionSpec(timeout_s=28, app_secret=True),
     "webhooks": FunctionSpec(timeout_s=28, app_secret=True, stablecoins=True),
     "realtime": FunctionSpec(timeout_s=30, rest_api=False, websocket_push=True),
     "stream": FunctionSpec(table=TableAccess.NONE, timeout_s=60, rest_api=False, publishes_events=True),

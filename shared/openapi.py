@@ -18,6 +18,7 @@ DOCUMENTED_FUNCTIONS = (
     "fund",
     "webhooks",
     "consumer",
+    "consumer_kyc",
 )
 
 

@@ -54,6 +54,7 @@ EXPECTED_ENV = {
     "reconcile": {"TABLE_NAME", "APP_SECRET_ARN", "CORS_ORIGINS", *PROVIDER_URLS},
     "providers": {"TABLE_NAME", "APP_SECRET_ARN", "CORS_ORIGINS", *PROVIDER_URLS},
     "consumer": {"TABLE_NAME", "KMS_KEY_ID", "APP_SECRET_ARN", "CORS_ORIGINS", *PROVIDER_URLS},
+    "consumer_kyc": {"TABLE_NAME", "APP_SECRET_ARN", "CORS_ORIGINS"},
     "webhooks": {"TABLE_NAME", "APP_SECRET_ARN", "CORS_ORIGINS", *PROVIDER_URLS},
     "realtime": {"TABLE_NAME", "WS_CALLBACK_URL"},
     "stream": {"EVENT_BUS_NAME"},
