@@ -100,7 +100,9 @@ def test_fail_control_leaves_requires_input_with_last_error(
     }
     # The person may try again on the same session, and then pass.
     control(standin, "POST", f"/_control/identity/verification_sessions/{session.id}/verify")
-    assert _event(receiver, "identity.verification_session.verified", session.id).data.object.last_error is None
+    assert (
+        _event(receiver, "identity.verification_session.verified", session.id).data.object.last_error is None
+    )
     with pytest.raises(urllib.error.HTTPError) as unknown:
         control(standin, "POST", "/_control/identity/verification_sessions/vs_missing/verify")
     assert unknown.value.code == 404
