@@ -66,11 +66,12 @@ class KycService:
         profile = self._consumers.profile(principal)
         if level not in KYC_LEVELS:
             raise InvalidState(f"KYC level {level} does not exist")
-        if level <= profile.kyc_level:
-            raise InvalidState(
-                f"already at KYC level {profile.kyc_level}; an upgrade must ask for a higher level"
-            )
         for _ in range(3):
+            # Checked on every look: a rise that landed meanwhile refuses rather than start another session.
+            if level <= profile.kyc_level:
+                raise InvalidState(
+                    f"already at KYC level {profile.kyc_level}; an upgrade must ask for a higher level"
+                )
             pending = profile.verification
             if (
                 pending is not None

@@ -131,3 +131,16 @@ def test_a_conflict_that_persists_is_raised_so_stripe_delivers_again() -> None:
     with pytest.raises(ConcurrentUpdate):
         kyc.apply(VERIFIED, verified_event(session_id), {"pk": "STRIPEEVENT#evt_1"})
     assert world.profiles["usr_alice"].kyc_level == 1
+
+
+def test_a_level_reached_meanwhile_refuses_instead_of_starting_another_session() -> None:
+    world = World()
+
+    def race() -> None:
+        current = world.profiles["usr_alice"]
+        world.profiles["usr_alice"] = replace(current, kyc_level=2, kyc_sessions=1)
+
+    world.racer = race
+    with pytest.raises(InvalidState):
+        service(world).upgrade(ALICE, 2)
+    assert len(world.stripe_keys) == 1 and world.owners == {}
