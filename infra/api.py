@@ -72,6 +72,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v2/provider-health/status", "providers"),
     Route("GET", "/api/v2/provider-health/history", "providers"),
     Route("ANY", "/api/consumer/{proxy+}", "consumer"),
+    Route("POST", "/api/consumer/upgrade-kyc", "consumer_kyc", json_body=True),
     # Stripe signs the raw bytes: no authorizer and no body model in front of the signature check.
     Route("POST", "/webhooks/stripe", "webhooks", public=True),
 )

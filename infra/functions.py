@@ -100,9 +100,10 @@ FUNCTION_SPECS: dict[str, FunctionSpec] = {
     ),
     "reconcile": FunctionSpec(timeout_s=28, memory_mb=512, stablecoins=True),
     "providers": FunctionSpec(timeout_s=28, stablecoins=True),
-    # Its routes answer the 404 envelope until its issue lands: no key, no secret until then.
     # Onboarding makes the person's persistent wallet: real keys, sealed under the wallet key.
     "consumer": FunctionSpec(timeout_s=28, memory_mb=512, wallet_keys=WalletKeyAccess.MAKE),
+    # Starts Stripe Identity sessions (the Stripe key) and records them; no wallet keys, no providers.
+    "consumer_kyc": FunctionSpec(timeout_s=28, stripe=True),
     "webhooks": FunctionSpec(timeout_s=28, stripe=True, stablecoins=True),
     "realtime": FunctionSpec(timeout_s=30, rest_api=False, websocket_push=True),
     "stream": FunctionSpec(table=TableAccess.NONE, timeout_s=60, rest_api=False, publishes_events=True),

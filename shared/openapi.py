@@ -30,6 +30,7 @@ DOCUMENTED_FUNCTIONS = (
     "pay",
     "webhooks",
     "consumer",
+    "consumer_kyc",
 )
 
 # Methods API Gateway serves without the authorizer (infra/api.py `public=True`; a test holds them equal).

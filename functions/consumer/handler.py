@@ -36,9 +36,7 @@ def onboard(body: Onboard, idempotency_key: IdempotencyKey = None) -> Response[A
     return idempotent(router, principal, idempotency_key, body, run)
 
 
-@router.post(
-    "/api/consumer/transfer", summary="Send to another consumer of the tenant: instant, free, internal"
-)
+@router.post("/api/consumer/transfer", summary="Send to another consumer of the tenant: instant and free")
 def transfer(body: Transfer, idempotency_key: IdempotencyKey = None) -> Response[Any]:
     principal = _consumer()
 
@@ -50,9 +48,7 @@ def transfer(body: Transfer, idempotency_key: IdempotencyKey = None) -> Response
     return idempotent(router, principal, idempotency_key, body, run)
 
 
-@router.get(
-    "/api/consumer/limits", summary="KYC level, daily and monthly headroom, and what the next level needs"
-)
+@router.get("/api/consumer/limits", summary="KYC level, daily and monthly headroom, the next level's needs")
 def limits() -> Response[Any]:
     return ok(capabilities().consumer.limits(_consumer()))
 

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import html
 import json
 import logging
 import re
@@ -20,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from local.stripe import events, forms, issuing, payments, refunds
+from local.stripe import events, forms, identity, issuing, payments, refunds
 from local.stripe.errors import StripeError, invalid_request
 from local.stripe.faults import Faults
 from local.stripe.state import API_VERSION, IdempotencyRecord, RequestContext, Store, new_id
@@ -57,6 +58,9 @@ ROUTES = [
     _route("POST", "/v1/refunds", refunds.create_refund),
     _route("GET", "/v1/refunds", refunds.list_refunds),
     _route("GET", "/v1/refunds/{refund_id}", refunds.get_refund),
+    _route("POST", "/v1/identity/verification_sessions", identity.create_session),
+    _route("GET", "/v1/identity/verification_sessions/{session_id}", identity.get_session),
+    _route("POST", "/v1/identity/verification_sessions/{session_id}/cancel", identity.cancel_session),
     _route("GET", "/v1/events", events.list_events),
     _route("GET", "/v1/events/{event_id}", events.get_event),
 ]
@@ -101,6 +105,12 @@ class StripeStandIn:
                 Route("/_control/webhooks", self._webhook_list, methods=["GET"]),
                 Route("/_control/webhooks/{event_id}/resend", self._webhook_resend, methods=["POST"]),
                 Route("/_control/payment_intents/{intent_id}/complete", self._complete, methods=["POST"]),
+                Route(
+                    "/_control/identity/verification_sessions/{session_id}/{outcome}",
+                    self._identity_outcome,
+                    methods=["POST"],
+                ),
+                Route("/_identity/{session_id}", self._identity_page, methods=["GET"]),
             ],
             lifespan=self._lifespan,
         )
@@ -136,7 +146,7 @@ class StripeStandIn:
                 else request.url.query
             )
             params = forms.decode(raw)
-            ctx = RequestContext(api_key, request_id, idempotency_key)
+            ctx = RequestContext(api_key, request_id, idempotency_key, str(request.base_url).rstrip("/"))
             if idempotency_key:
                 replay = self._begin_idempotent(ctx, request.method, request.url.path, params)
                 if replay is not None:
@@ -326,6 +336,36 @@ class StripeStandIn:
         except StripeError as exc:
             return _error_response(exc, {})
         return JSONResponse(intent)
+
+    async def _identity_outcome(self, request: Request) -> Response:
+        """`verify` or `fail` (body `{code?, reason?}`) a VerificationSession: its signed event follows."""
+        spec = await _json_body(request)
+        outcomes = {"verify": "verified", "fail": "requires_input"}
+        outcome = outcomes.get(request.path_params["outcome"])
+        if outcome is None:
+            return JSONResponse({"error": "outcome must be verify or fail"}, status_code=404)
+        try:
+            session = identity.complete(
+                self.store, request.path_params["session_id"], outcome, spec.get("code"), spec.get("reason")
+            )
+        except StripeError as exc:
+            return _error_response(exc, {})
+        return JSONResponse(session)
+
+    async def _identity_page(self, request: Request) -> Response:
+        """The hosted verification page, locally: what is asked, and the two controls a tester can press."""
+        session = self.store.get(request.path_params["session_id"], identity.OBJECT)
+        if session is None:
+            return Response("no such verification session", status_code=404, media_type="text/plain")
+        control = f"/_control/identity/verification_sessions/{html.escape(session['id'])}"
+        body = (
+            f"<!doctype html><title>Verify your identity</title><h1>Verify your identity</h1>"
+            f"<p>Session {html.escape(session['id'])}: {html.escape(session['status'])}</p>"
+            f"<p>Checks: {html.escape(json.dumps(session['options']))}</p>"
+            f'<form method="post" action="{control}/verify"><button>Verify</button></form>'
+            f'<form method="post" action="{control}/fail"><button>Fail</button></form>'
+        )
+        return Response(body, media_type="text/html")
 
 
 def _authenticate(header: str) -> str:

@@ -35,6 +35,8 @@ class RequestContext:
     api_key: str
     request_id: str
     idempotency_key: str | None = None
+    # Where this stand-in answers (for URLs it hands out, such as a VerificationSession's hosted page).
+    base_url: str = ""
 
 
 @dataclass

@@ -26,6 +26,7 @@ from shared.consumer.records import (
     Profile,
     TransactionStatus,
     TransactionType,
+    Verification,
     Window,
 )
 from shared.outbox.records import iso
@@ -80,6 +81,12 @@ class DynamoDBConsumerStore:
                 smart_routing=bool(prefs.get("smart_routing", True)),
                 instant_notifications=bool(prefs.get("instant_notifications", True)),
             ),
+            verification=(
+                Verification.from_record(values["kyc_verification"])
+                if values.get("kyc_verification")
+                else None
+            ),
+            kyc_sessions=int(values.get("kyc_sessions", 0)),
         )
 
     def holder_of(self, tenant_id: str, kind: str, value_text: str) -> str | None:

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from shared.api.idempotency_records import IdempotentRequests
     from shared.api.rate_limits import RateLimiter
     from shared.cards.ports import CardIssuer, PaymentProcessor, WebhookVerifier
-    from shared.consumer.ports import ExchangeRates
+    from shared.consumer.ports import ExchangeRates, IdentityVerifier
     from shared.destruction.ports import DestructionMetrics
     from shared.providers.port import MetricsSink, StablecoinProvider
     from shared.providers.service import ProviderRouter
@@ -177,6 +177,12 @@ class Adapters:
         from shared.adapters.stripe_issuing import StripeCardIssuer
 
         return StripeCardIssuer(self.stripe)
+
+    @cached_property
+    def identity(self) -> IdentityVerifier:
+        from shared.adapters.stripe_identity import StripeIdentityVerifier
+
+        return StripeIdentityVerifier(self.stripe)
 
     @cached_property
     def webhook_verifier(self) -> WebhookVerifier:

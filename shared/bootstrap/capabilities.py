@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from shared.adapters.eventbus_stream import OutboxBatchProcessor
     from shared.checkout.links import PaymentLinks
     from shared.checkout.service import CheckoutService
+    from shared.consumer.kyc import KycService
     from shared.consumer.service import ConsumerService
     from shared.destruction.service import DestructionService
     from shared.funding.service import FundingService
@@ -117,6 +118,21 @@ class Capabilities:
         )
 
     @cached_property
+    def kyc(self) -> KycService:
+        from shared.adapters.dynamodb_consumer import DynamoDBConsumerStore
+        from shared.adapters.dynamodb_kyc import DynamoDBKycStore
+        from shared.consumer.kyc import KycService
+
+        a = self.adapters
+        return KycService(
+            self.consumer,
+            DynamoDBConsumerStore(a.dynamodb, a.settings.table_name),
+            DynamoDBKycStore(a.dynamodb, a.settings.table_name),
+            a.identity,
+            a.clock,
+        )
+
+    @cached_property
     def _consumer_wallets(self) -> WalletService:
         """Wallet making for the consumer function, which holds no Scheduler grant: its wallets are
         persistent, so nothing is ever scheduled (PersistentOnly refuses if that changes)."""
@@ -163,6 +179,7 @@ class Capabilities:
             self.funding,
             self._funding_store,
             a.clock,
+            identity=self.kyc,
         )
 
     @cached_property

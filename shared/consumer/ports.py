@@ -8,7 +8,14 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from shared.auth import Principal
-from shared.consumer.records import ConsumerTransaction, Preferences, Profile, TransactionType, Window
+from shared.consumer.records import (
+    ConsumerTransaction,
+    Preferences,
+    Profile,
+    TransactionType,
+    Verification,
+    Window,
+)
 from shared.models.wallet import Wallet
 
 
@@ -97,3 +104,60 @@ class ConsumerWallets(Protocol):
     ) -> Any: ...
 
     def visible_wallet(self, principal: Principal, wallet_id: str) -> Wallet: ...
+
+
+@dataclass(frozen=True)
+class VerificationSession:
+    """A Stripe Identity VerificationSession as the KYC upgrade needs it."""
+
+    session_id: str
+    url: str | None
+    status: str
+    metadata: dict[str, str]
+
+
+class IdentityVerifier(Protocol):
+    """Stripe Identity: one hosted document (and selfie) check per session."""
+
+    def start(
+        self, level: int, metadata: dict[str, str], idempotency_key: str, return_url: str | None = None
+    ) -> VerificationSession:
+        """Create a VerificationSession for `level` (2: a document; 3: a document with a matching selfie and
+        an id number); the same key answers the same session."""
+        ...
+
+
+@dataclass(frozen=True)
+class SessionOwner:
+    tenant_id: str
+    user_id: str
+    level: int
+    status: str
+
+
+class KycStore(Protocol):
+    """The person's verification sessions and the level rise, on the one table."""
+
+    def record_session(self, profile: Profile, verification: Verification, attempt: int) -> None:
+        """Keep `verification` as the person's current one and its `KYCSESSION` item, only while the
+        profile still counts `attempt` sessions (errors.ConcurrentUpdate otherwise)."""
+        ...
+
+    def session_owner(self, session_id: str) -> SessionOwner | None:
+        """Whom and what level a session was created for by this system, and its state; None if unknown."""
+        ...
+
+    def raise_level(
+        self, profile: Profile, verification: Verification, records: list[dict[str, Any]]
+    ) -> None:
+        """In one transaction: the profile's level becomes verification.level (only while it is lower),
+        the session is marked verified, and `records` (event record, outbox) are put.
+        errors.ConcurrentUpdate when the level is no longer lower or a record exists."""
+        ...
+
+    def mark_session(
+        self, profile: Profile, verification: Verification, records: list[dict[str, Any]]
+    ) -> None:
+        """In one transaction: the session's new status (and last error) on its item and, when it is the
+        person's current session not yet verified, on the profile; with `records`."""
+        ...

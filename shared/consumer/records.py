@@ -111,6 +111,50 @@ class Preferences:
         return replace(self, **changes)
 
 
+class VerificationStatus(StrEnum):
+    PENDING = "pending"
+    REQUIRES_INPUT = "requires_input"
+    VERIFIED = "verified"
+    CANCELED = "canceled"
+
+
+@dataclass(frozen=True)
+class Verification:
+    """A KYC upgrade through one Stripe Identity VerificationSession: the level it asks for, where it stands,
+    and why Stripe asked for more input (`last_error`: Stripe's `code` and `reason`)."""
+
+    session_id: str
+    level: int
+    status: VerificationStatus
+    url: str | None
+    created_at: datetime
+    last_error: dict[str, str] | None = None
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "verification_session_id": self.session_id,
+            "level": self.level,
+            "status": self.status.value,
+            "last_error": self.last_error,
+            "created_at": iso(self.created_at),
+        }
+
+    def to_record(self) -> dict[str, Any]:
+        return {**self.to_api(), "url": self.url}
+
+    @classmethod
+    def from_record(cls, values: dict[str, Any]) -> Verification:
+        error = values.get("last_error")
+        return cls(
+            session_id=values["verification_session_id"],
+            level=int(values["level"]),
+            status=VerificationStatus(values["status"]),
+            url=values.get("url"),
+            created_at=datetime.fromisoformat(values["created_at"]),
+            last_error={str(k): str(v) for k, v in error.items()} if isinstance(error, dict) else None,
+        )
+
+
 @dataclass(frozen=True)
 class Profile:
     """A consumer of a tenant: the token's `sub` there, with one persistent wallet."""
@@ -123,6 +167,9 @@ class Profile:
     kyc_level: int
     created_at: datetime
     preferences: Preferences = field(default_factory=Preferences)
+    # The latest KYC upgrade asked for, and how many were ever started (each its own Stripe idempotency key).
+    verification: Verification | None = None
+    kyc_sessions: int = 0
 
     def to_api(self) -> dict[str, Any]:
         return {

@@ -183,6 +183,8 @@ class ConsumerService:
             if following
             else None
         )
+        # The latest upgrade asked for: pending, requires_input (with Stripe's last_error), verified.
+        answer["verification"] = profile.verification.to_api() if profile.verification else None
         return answer
 
     def _refuse_over_limit(

@@ -69,3 +69,11 @@ class PreferencesPatch(BaseModel):
     preferred_currency: Coin | None = None
     smart_routing: Annotated[bool, Field(strict=True)] | None = None
     instant_notifications: Annotated[bool, Field(strict=True)] | None = None
+
+
+class UpgradeKyc(BaseModel):
+    """Body of POST /api/consumer/upgrade-kyc: the level asked for (2 or 3)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    level: Annotated[int, Field(strict=True, ge=2, le=3)]

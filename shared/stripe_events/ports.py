@@ -24,3 +24,13 @@ class FundingRelease(Protocol):
         caller without an Idempotency-Key gets a new Stripe key. Once per intent; False (nothing written)
         when the claim is minting or funded, or this intent was released before."""
         ...
+
+
+class IdentityEvents(Protocol):
+    """Stripe Identity's VerificationSession events, applied to consumers' KYC levels."""
+
+    handles: tuple[str, ...]
+
+    def apply(self, event_type: str, session: dict[str, Any], record: dict[str, Any]) -> str:
+        """The outcome; `record` (the event's processed marker) is written with the effect, if any."""
+        ...

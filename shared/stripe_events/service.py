@@ -6,6 +6,7 @@
   claim, mint key and journal operation id as the synchronous path (the event record commits with it);
 - `payment_intent.payment_failed` releases the wallet's funding claim unless a claim is minting or funded
   (so a failure delivered after the success changes nothing);
+- `identity.verification_session.*` goes to the KYC upgrades (shared/consumer/kyc.py) when they are wired;
 - any other type is recorded and ignored.
 """
 
@@ -19,7 +20,7 @@ from shared.cards.ports import PaymentResult, PaymentStatus, WebhookEvent, Webho
 from shared.clock import Clock
 from shared.funding.service import FundingService
 from shared.outbox.records import iso
-from shared.stripe_events.ports import FundingRelease, StripeEventLog
+from shared.stripe_events.ports import FundingRelease, IdentityEvents, StripeEventLog
 
 SUCCEEDED = "payment_intent.succeeded"
 PAYMENT_FAILED = "payment_intent.payment_failed"
@@ -77,7 +78,9 @@ class StripeEventService:
         funding: FundingService,
         release: FundingRelease,
         clock: Clock,
+        identity: IdentityEvents | None = None,
     ) -> None:
+        self._identity = identity
         self._verifier = verifier
         self._events = events
         self._funding = funding
@@ -95,6 +98,8 @@ class StripeEventService:
             )
         elif event.event_type == PAYMENT_FAILED:
             outcome = self._failed(payment_of(event.data_object), record)
+        elif self._identity is not None and event.event_type in self._identity.handles:
+            outcome = self._identity.apply(event.event_type, event.data_object, record)
         else:
             outcome = "ignored"
         # Written with the effect when there was one; otherwise now (a no-op when it already exists).

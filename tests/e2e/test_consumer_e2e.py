@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -107,3 +109,72 @@ def test_onboard_then_transfer_between_consumers(system: RunningRuntime, http: h
     assert [(t["type"], t["amount"], t["counterparty"]) for t in history] == [
         ("transfer_received", "75.25", "usr_e2e_alice")
     ]
+
+
+def _onboarded(
+    system: RunningRuntime, http: httpx.Client, sub: str, email: str, phone: str
+) -> dict[str, str]:
+    headers = consumer(system, sub)
+    made = http.post("/api/consumer/onboard", json={"email": email, "phone": phone}, headers=headers)
+    assert made.status_code in (200, 201), made.text
+    return headers
+
+
+def _identity(system: RunningRuntime, session_id: str, outcome: str, **body: str) -> None:
+    stripe_url = system.state["services"]["stripe"]
+    answer = httpx.post(
+        f"{stripe_url}/_control/identity/verification_sessions/{session_id}/{outcome}", json=body, timeout=10
+    )
+    assert answer.status_code == 200, answer.text
+
+
+def _limits_when(
+    http: httpx.Client, headers: dict[str, str], ready: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
+    deadline = time.monotonic() + 60
+    while True:
+        limits = dict(http.get("/api/consumer/limits", headers=headers).json()["data"])
+        if ready(limits) or time.monotonic() > deadline:
+            return limits
+        time.sleep(0.5)
+
+
+def test_kyc_upgrade_rises_on_the_signed_identity_webhook(system: RunningRuntime, http: httpx.Client) -> None:
+    carol = _onboarded(system, http, "usr_e2e_carol", "carol.e2e@example.com", "+14155550113")
+    with connect(f"{system.ws_url}?token={carol['Authorization'].split()[1]}", open_timeout=30) as socket:
+        socket.send(json.dumps({"action": "subscribe", "channel": "consumer"}))
+        assert json.loads(socket.recv(timeout=30))["event"] == "subscribed"
+        started = http.post(
+            "/api/consumer/upgrade-kyc", json={"level": 2}, headers={**carol, "Idempotency-Key": "kyc-e2e-1"}
+        )
+        assert started.status_code == 202, started.text
+        data = started.json()["data"]
+        assert data["status"] == "pending" and data["verification_url"].startswith("http")
+        assert httpx.get(data["verification_url"], timeout=10).status_code == 200  # the local hosted page
+        assert http.get("/api/consumer/limits", headers=carol).json()["data"]["kyc_level"] == 1
+        _identity(system, data["verification_session_id"], "verify")
+        while True:
+            message = json.loads(socket.recv(timeout=60))
+            if message.get("event") == "kyc:upgraded":
+                break
+    assert message["channel"] == "consumer" and message["data"]["kyc_level"] == 2
+    limits = http.get("/api/consumer/limits", headers=carol).json()["data"]
+    assert limits["kyc_level"] == 2 and limits["daily"]["limit"] == "50000.00"
+    assert limits["verification"]["status"] == "verified"
+    lower = http.post("/api/consumer/upgrade-kyc", json={"level": 2}, headers=carol)
+    assert lower.status_code == 400 and lower.json()["code"] == "invalid_state"
+
+
+def test_kyc_requires_input_leaves_the_level_and_says_why(system: RunningRuntime, http: httpx.Client) -> None:
+    dave = _onboarded(system, http, "usr_e2e_dave", "dave.e2e@example.com", "+14155550114")
+    started = http.post("/api/consumer/upgrade-kyc", json={"level": 3}, headers=dave)
+    assert started.status_code == 202, started.text
+    session_id = started.json()["data"]["verification_session_id"]
+    _identity(system, session_id, "fail", code="selfie_face_mismatch", reason="The selfie does not match.")
+    limits = _limits_when(http, dave, lambda got: got["verification"]["status"] != "pending")
+    assert limits["kyc_level"] == 1
+    assert limits["verification"]["status"] == "requires_input"
+    assert limits["verification"]["last_error"] == {
+        "code": "selfie_face_mismatch",
+        "reason": "The selfie does not match.",
+    }

@@ -47,6 +47,7 @@ CONTRACT_ROUTES = {
     ("GET", "/api/v2/provider-health/status"): "providers",
     ("GET", "/api/v2/provider-health/history"): "providers",
     ("ANY", "/api/consumer/{proxy+}"): "consumer",
+    ("POST", "/api/consumer/upgrade-kyc"): "consumer_kyc",
     ("POST", "/webhooks/stripe"): "webhooks",
 }
 JSON_BODY = {
@@ -56,6 +57,7 @@ JSON_BODY = {
     ("POST", "/api/v1/wallets/ephemeral/create"),
     ("POST", "/api/v2/invoice-wallets/create-from-invoice"),
     ("POST", "/api/v2/invoice-wallets/{walletId}/fund"),
+    ("POST", "/api/consumer/upgrade-kyc"),
 }
 
 
