@@ -58,9 +58,8 @@ TRANSITIONS: dict[str, tuple[frozenset[InvoiceStatus], InvoiceStatus]] = {
 }
 DELETABLE = frozenset({InvoiceStatus.DRAFT, InvoiceStatus.VOID})
 # A wallet may take money only for an invoice in one of these (API.md: fund: sent, partially paid, overdue).
-# DRAFT is here only while making a wallet does not yet finalize its draft (the `access` branch does): until
-# then wallets of drafts exist (payment links make them) and must stay fundable. Void and delete refuse while
-# the wallet holds money, so a funded draft strands nothing. Drop DRAFT once drafts are finalized.
+# A draft is never fundable: a merchant's wallet creation sends its draft first, and to a consumer a draft
+# has no wallet at all.
 FUNDABLE = frozenset({InvoiceStatus.SENT, InvoiceStatus.PARTIALLY_PAID, InvoiceStatus.OVERDUE})
 
 
