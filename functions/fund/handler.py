@@ -72,7 +72,7 @@ def refund_wallet(wallet_id: str, idempotency_key: IdempotencyKey = None) -> Res
     principal = caller(router)
 
     def refund() -> Outcome:
-        outcome = capabilities().settlement.refunds.refund(principal, wallet_id)
+        outcome = capabilities().wallet_refunds.refund(principal, wallet_id)
         metrics.add_metric(name="WalletsRefunded", unit=MetricUnit.Count, value=1)
         return 200, outcome.data
 

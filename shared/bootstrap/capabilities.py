@@ -134,17 +134,17 @@ class Capabilities:
 
     @cached_property
     def _consumer_wallets(self) -> WalletService:
-        """Wallet making for the consumer function, which holds no Scheduler grant: its wallets are
-        persistent, so nothing is ever scheduled (PersistentOnly refuses if that changes)."""
+        """Wallet making for the consumer function, which holds no Scheduler grant and no Stripe secret: its
+        wallets are persistent and card-less (PersistentOnly and Cardless refuse if that changes)."""
         from shared.adapters.kms_keys import KmsDataKeys
-        from shared.wallets.service import PersistentOnly, WalletService
+        from shared.wallets.service import Cardless, PersistentOnly, WalletService
 
         a = self.adapters
         return WalletService(
             self._wallet_repository,
             self._invoice_repository,
             KmsDataKeys(a.kms, a.settings.kms_key_id),
-            a.cards,
+            Cardless(),
             PersistentOnly(),
             a.clock,
             self._cardholder,
@@ -183,13 +183,29 @@ class Capabilities:
         )
 
     @cached_property
+    def wallet_refunds(self) -> WalletRefundService:
+        """The merchant's refund of what a wallet holds: no destruction, so no Scheduler or key table (the
+        fund function serves it without either)."""
+        from shared.adapters.dynamodb_wallet_refunds import DynamoDBWalletRefundStore
+        from shared.funding.wallet_refund import WalletRefundService
+
+        a = self.adapters
+        return WalletRefundService(
+            self._wallet_repository,
+            DynamoDBWalletRefundStore(a.dynamodb, a.settings.table_name, self._ledger),
+            self._funding_store,
+            a.payments,
+            a.provider_router,
+            a.providers,
+            a.clock,
+        )
+
+    @cached_property
     def settlement(self) -> Settlement:
         from shared.adapters.dynamodb_destruction import DynamoDBDestructionStore
         from shared.adapters.dynamodb_payments import DynamoDBPaymentStore
-        from shared.adapters.dynamodb_wallet_refunds import DynamoDBWalletRefundStore
         from shared.destruction.ports import SettleAll
         from shared.destruction.service import DestructionService
-        from shared.funding.wallet_refund import WalletRefundService
         from shared.payments.service import PaymentService
 
         a = self.adapters
@@ -202,15 +218,7 @@ class Capabilities:
             a.providers,
             a.clock,
         )
-        refunds = WalletRefundService(
-            self._wallet_repository,
-            DynamoDBWalletRefundStore(a.dynamodb, table, self._ledger),
-            self._funding_store,
-            a.payments,
-            a.provider_router,
-            a.providers,
-            a.clock,
-        )
+        refunds = self.wallet_refunds
         destruction = DestructionService(
             self._wallet_repository,
             DynamoDBDestructionStore(

@@ -155,6 +155,16 @@ class PersistentOnly:
         raise InvalidState(f"wallet {wallet_id}: this function makes persistent wallets only")
 
 
+class Cardless:
+    """The CardIssuer of a process that makes only card-less wallets (the consumer function reads no Stripe
+    secret: a persistent consumer wallet has no spending card), so any call is a bug, refused loudly."""
+
+    def _refuse(self, *_: object, **__: object) -> Any:
+        raise InvalidState("this function makes wallets without cards only")
+
+    create_cardholder = create_card = get_card = deactivate_card = remaining_limit = _refuse
+
+
 @dataclass(frozen=True)
 class _Plan:
     wallet_id: str

@@ -47,6 +47,18 @@ def set_tenant_limits(system: RunningRuntime, tenant_id: str, **limits: int) -> 
     client.put_item(TableName=table, Item=item)
 
 
+def fresh_ip_windows(system: RunningRuntime) -> None:
+    """Start every source IP's rate-limit window afresh, as the next minute would: every test client and the
+    browser share 127.0.0.1, whose payment-link budget (10 a minute, API.md Rate limits) a module of checkout
+    tests spends in seconds. Deletes the `RATE#ip#...` counters and nothing else."""
+    client = system.aws("dynamodb")
+    table = next(name for name in client.list_tables()["TableNames"] if "WalletsTable" in name)
+    for page in client.get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
+        for item in page["Items"]:
+            if item["pk"]["S"].startswith("RATE#ip#"):
+                client.delete_item(TableName=table, Key={"pk": item["pk"], "sk": item["sk"]})
+
+
 def auth(bearer: str, **extra: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {bearer}", **extra}
 

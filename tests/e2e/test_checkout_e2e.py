@@ -16,7 +16,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from shared.checkout.service import script_json
 from tests.e2e.conftest import ROOT, RunningRuntime
-from tests.e2e.system import auth, create_invoice, project_system
+from tests.e2e.system import auth, create_invoice, fresh_ip_windows, project_system
 
 pytestmark = pytest.mark.e2e
 
@@ -45,6 +45,11 @@ def browser() -> Iterator[Browser]:
             yield chromium
         finally:
             chromium.close()
+
+
+@pytest.fixture(autouse=True)
+def fresh_link_budget(system: RunningRuntime) -> None:
+    fresh_ip_windows(system)
 
 
 @pytest.fixture

@@ -37,9 +37,10 @@ def http(system: RunningRuntime) -> Iterator[httpx.Client]:
 create = create_invoice
 
 
-# Written by background work (realtime fan-out dedupe, WebSocket connections of other tests), never by a
+# Written by background work (realtime fan-out dedupe, WebSocket connections of other tests) or by the rate
+# limiter metering every admitted request (a window count, not a resource), never as a resource by a
 # REST request: a bad-input check compares everything else.
-BACKGROUND_PREFIXES = ("FANOUT#", "CONN#")
+BACKGROUND_PREFIXES = ("FANOUT#", "CONN#", "RATE#")
 
 
 def table_items(system: RunningRuntime) -> list[dict[str, Any]]:

@@ -116,6 +116,7 @@ def kyc(
         clock=consumer_env.clock,
         identity=StripeIdentityVerifier(client),
         stripe_keys={"stripe_secret_key": STRIPE_KEY, "stripe_webhook_secret": WEBHOOK_SECRET},
+        provider_keys={},
     )
     bootstrap.use(adapters)
     return Kyc(consumer_env, stripe_server, receiver)

@@ -122,7 +122,11 @@ def claim_taken(name: str, kwargs: dict[str, Any]) -> bool:
 
 
 def refund_recorded(name: str, kwargs: dict[str, Any]) -> bool:
-    return name == "transact_write_items" and "FUNDREFUND#" in json.dumps(kwargs["TransactItems"])
+    """The transaction that writes the refund record (the claim's and commit's checks only name its key)."""
+    if name != "transact_write_items":
+        return False
+    puts = [op["Put"]["Item"] for op in kwargs["TransactItems"] if "Put" in op]
+    return any(item["sk"]["S"].startswith("FUNDREFUND#") for item in puts)
 
 
 def reversal_settled(name: str, kwargs: dict[str, Any]) -> bool:
