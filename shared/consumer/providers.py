@@ -5,22 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from shared.outbox.records import iso
+from shared.providers import views
 from shared.providers.models import CIRCLE, DEFAULT_ORDER, TEMPO
 from shared.providers.port import ProviderHealthRepository
-from shared.providers.service import Overview, ProviderView, overview
+from shared.providers.service import Overview, overview
 
-# Before its first check nobody can vouch for a provider either way (the contract's `unknown`).
-UNKNOWN = "unknown"
 # Which coins each provider serves for consumers (Circle: USDC and EURC only).
 SERVES: dict[str, tuple[str, ...]] = {
     TEMPO: ("EURC", "PYUSD", "USDB", "USDC", "USDT"),
     CIRCLE: ("EURC", "USDC"),
 }
-
-
-def _status(view: ProviderView | None) -> str:
-    return view.record.status.value if view and view.record else UNKNOWN
 
 
 def current(repository: ProviderHealthRepository) -> Overview:
@@ -32,37 +26,17 @@ def primary_name(seen: Overview) -> str:
 
 
 def health_list(repository: ProviderHealthRepository) -> dict[str, Any]:
+    """The providers endpoint's list, each with the coins it serves, and the primary."""
     seen = current(repository)
-    providers = []
-    for name, view in seen.providers.items():
-        record = view.record
-        providers.append(
-            {
-                "name": name,
-                "status": _status(view),
-                "latency": record.latency_ms if record else None,
-                "successRate": float(record.success_rate)
-                if record and record.success_rate is not None
-                else None,
-                "currencies": list(SERVES.get(name, ())),
-            }
-        )
-    return {"providers": providers, "primary": primary_name(seen)}
+    listed = views.health_list(seen)["providers"]
+    for item in listed:
+        item["currencies"] = list(SERVES.get(item["name"], ()))
+    return {"providers": listed, "primary": primary_name(seen)}
 
 
 def status_view(repository: ProviderHealthRepository, now: datetime) -> dict[str, Any]:
-    seen = current(repository)
-    data: dict[str, Any] = {}
+    """The provider-health status view, each provider with the coins it serves."""
+    data = views.health_status(current(repository), now)
     for name in (TEMPO, CIRCLE):
-        view = seen.providers.get(name)
-        record = view.record if view else None
-        data[name] = {
-            "status": _status(view),
-            "latency": record.latency_ms if record else None,
-            "error_rate": float(record.error_rate) if record and record.error_rate is not None else None,
-            "checked_at": iso(record.checked_at) if record else None,
-            "currencies": list(SERVES[name]),
-        }
-    data["primary"] = primary_name(seen)
-    data["timestamp"] = iso(now)
+        data[name]["currencies"] = list(SERVES[name])
     return data
