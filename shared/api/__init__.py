@@ -200,6 +200,24 @@ def _not_json(event: Mapping[str, Any]) -> bool:
     return media_type != "application/json" and not media_type.endswith("+json")
 
 
+def _utf8_body(event: Mapping[str, Any]) -> bool:
+    """JSON is UTF-8 (RFC 8259). The gateway hands over a body that is not as base64, which the resolver would
+    decode into a UnicodeDecodeError (a 500): such a body is refused before it."""
+    body = event.get("body")
+    if not event.get("isBase64Encoded") or not isinstance(body, str):
+        return True
+    try:
+        base64.b64decode(body, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return False
+    return True
+
+
+def _not_utf8_error() -> ValidationFailed:
+    detail = {"field": "body", "message": "must be UTF-8 encoded JSON", "type": "encoding"}
+    return ValidationFailed("the request body is not UTF-8", [detail])
+
+
 def _not_json_error() -> ValidationFailed:
     detail = {"field": "Content-Type", "message": "must be application/json", "type": "media_type"}
     return ValidationFailed("the request body is not JSON", [detail])
@@ -219,6 +237,8 @@ def handle_api_event(
         result = _plain(error_response(_too_large()))
     elif _not_json(event):
         result = _plain(error_response(_not_json_error()))
+    elif not _utf8_body(event):
+        result = _plain(error_response(_not_utf8_error()))
     else:
         result = _resolve_within_limits(app, event, context, request_id)
     extra = {REQUEST_ID_HEADER: request_id, **cors_headers(origin, settings)}
