@@ -20,7 +20,7 @@ FUNCTION_SKIPS = {
     "Stripe and the providers are reached over their endpoints; a VPC would add NAT cost and cold-start "
     "latency with nothing inside it to reach.",
     "CKV_AWS_173": "Environment variables hold names, ARNs, URLs and log levels only; secrets are read "
-    "from Secrets Manager (AppSecret) at run time, and Lambda encrypts the variables at rest.",
+    "from Secrets Manager (one secret per reader) at run time, and Lambda encrypts the variables at rest.",
 }
 UNRESERVED_SKIP = (
     "CKV_AWS_115",

@@ -121,7 +121,7 @@ FUNCTION_SPECS: dict[str, FunctionSpec] = {
 
 # Reserved concurrency of the functions that call Stripe, KMS or the stablecoin providers: a burst (or a
 # retry storm) cannot take more than this many at once, so those services' rate limits are never the thing
-# that fails, and money routes keep capacity the rest of the account cannot eat. The sum (126) leaves most
+# that fails, and money routes keep capacity the rest of the account cannot eat. The sum (131) leaves most
 # of a default 1,000 account limit unreserved (Lambda needs 100 left); functions not listed share that pool.
 # Context `wallets:reservedConcurrency`: "off" reserves none (accounts with a low limit), or a JSON object of
 # per-function overrides such as {"fund": 50}.
@@ -137,6 +137,7 @@ RESERVED_CONCURRENCY: dict[str, int] = {
     "reconcile": 2,
     "providers": 2,
     "sweeper": 2,
+    "consumer_kyc": 5,
 }
 
 
