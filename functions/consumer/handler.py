@@ -61,8 +61,7 @@ def balance() -> Response[Any]:
 @router.get("/api/consumer/portfolio", summary="Holdings valued in USD, with the rates' time")
 def portfolio() -> Response[Any]:
     principal = _consumer()
-    primary = providers.primary_name(providers.current(capabilities().provider_health))
-    return ok(capabilities().consumer.portfolio(principal, primary))
+    return ok(capabilities().consumer.portfolio(principal, providers.primary(capabilities().provider_health)))
 
 
 @router.get("/api/consumer/transactions", summary="The caller's transactions, newest first")

@@ -18,6 +18,7 @@ from shared.adapters.dynamodb_table import (
     failed_conditions,
     from_item,
     get_consistent,
+    not_in_state,
     put_new,
     to_item,
     translated_errors,
@@ -40,15 +41,7 @@ def payment_claim_key(wallet_id: str) -> dict[str, Any]:
 
 def no_payment_in_flight(table: str, wallet_id: str) -> dict[str, Any]:
     """A ConditionCheck for other flows (destruction) that must not start while a payment is in flight."""
-    return {
-        "ConditionCheck": {
-            "TableName": table,
-            "Key": payment_claim_key(wallet_id),
-            "ConditionExpression": "attribute_not_exists(pk) OR #state <> :in_flight",
-            "ExpressionAttributeNames": {"#state": "state"},
-            "ExpressionAttributeValues": {":in_flight": value(PaymentState.IN_FLIGHT.value)},
-        }
-    }
+    return not_in_state(table, payment_claim_key(wallet_id), PaymentState.IN_FLIGHT.value)
 
 
 def _claim_item(claim: PaymentClaim) -> dict[str, Any]:

@@ -100,6 +100,20 @@ def put_new(table: str, item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def not_in_state(table: str, key: dict[str, Any], state: str) -> dict[str, Any]:
+    """A ConditionCheck that the claim item at `key` is absent or not in `state` (e.g. a payment or refund
+    still in flight), for transactions of other flows that must not overlap it."""
+    return {
+        "ConditionCheck": {
+            "TableName": table,
+            "Key": key,
+            "ConditionExpression": "attribute_not_exists(pk) OR #state <> :state",
+            "ExpressionAttributeNames": {"#state": "state"},
+            "ExpressionAttributeValues": {":state": value(state)},
+        }
+    }
+
+
 def failed_conditions(exc: ClientError) -> set[int]:
     """The positions of the operations whose condition failed in a cancelled TransactWriteItems (empty for
     any other error): how an adapter tells which of its items moved."""

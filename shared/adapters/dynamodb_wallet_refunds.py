@@ -17,6 +17,7 @@ from shared.adapters.dynamodb_table import (
     failed_conditions,
     from_item,
     get_consistent,
+    not_in_state,
     put_new,
     to_item,
     translated_errors,
@@ -38,15 +39,7 @@ def refund_claim_key(wallet_id: str) -> dict[str, Any]:
 
 def no_refund_in_flight(table: str, wallet_id: str) -> dict[str, Any]:
     """A ConditionCheck for flows that move a wallet's money (pay, destruction): no refund is in flight."""
-    return {
-        "ConditionCheck": {
-            "TableName": table,
-            "Key": refund_claim_key(wallet_id),
-            "ConditionExpression": "attribute_not_exists(pk) OR #state <> :in_flight",
-            "ExpressionAttributeNames": {"#state": "state"},
-            "ExpressionAttributeValues": {":in_flight": value(RefundState.IN_FLIGHT.value)},
-        }
-    }
+    return not_in_state(table, refund_claim_key(wallet_id), RefundState.IN_FLIGHT.value)
 
 
 def _refund_item(refund: WalletRefund) -> dict[str, Any]:

@@ -25,6 +25,11 @@ def primary_name(seen: Overview) -> str:
     return seen.primary.name if seen.primary and seen.primary.name else DEFAULT_ORDER[0]
 
 
+def primary(repository: ProviderHealthRepository) -> str:
+    """The provider a consumer's money goes to now (the configured first before any election)."""
+    return primary_name(current(repository))
+
+
 def health_list(repository: ProviderHealthRepository) -> dict[str, Any]:
     """The providers endpoint's list, each with the coins it serves, and the primary."""
     seen = current(repository)
