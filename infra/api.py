@@ -73,6 +73,14 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v2/provider-health/history", "providers"),
     Route("ANY", "/api/consumer/{proxy+}", "consumer"),
     Route("POST", "/api/consumer/upgrade-kyc", "consumer_kyc", json_body=True),
+    Route("POST", "/api/consumer/batch-transfer", "consumer_transfers", json_body=True),
+    Route("GET", "/api/consumer/batch-transfer/{id}", "consumer_transfers"),
+    Route("POST", "/api/consumer/batch-transfer/{id}/retry-failed", "consumer_transfers"),
+    Route("POST", "/api/consumer/swap/quote", "consumer_transfers", json_body=True),
+    Route("POST", "/api/consumer/swap", "consumer_transfers", json_body=True),
+    Route("POST", "/api/consumer/requests", "consumer_transfers", json_body=True),
+    Route("POST", "/api/consumer/requests/{id}/accept", "consumer_transfers"),
+    Route("POST", "/api/consumer/requests/{id}/decline", "consumer_transfers"),
     # Stripe signs the raw bytes: no authorizer and no body model in front of the signature check.
     Route("POST", "/webhooks/stripe", "webhooks", public=True),
 )

@@ -104,6 +104,9 @@ FUNCTION_SPECS: dict[str, FunctionSpec] = {
     "consumer": FunctionSpec(timeout_s=28, memory_mb=512, wallet_keys=WalletKeyAccess.MAKE),
     # Starts Stripe Identity sessions (the Stripe key) and records them; no wallet keys, no providers.
     "consumer_kyc": FunctionSpec(timeout_s=28, stripe=True),
+    # Batch transfers, swaps and requests to pay: the ledger and the stablecoin providers; no wallet keys,
+    # no Stripe.
+    "consumer_transfers": FunctionSpec(timeout_s=28, memory_mb=512, stablecoins=True),
     "webhooks": FunctionSpec(timeout_s=28, stripe=True, stablecoins=True),
     "realtime": FunctionSpec(timeout_s=30, rest_api=False, websocket_push=True),
     "stream": FunctionSpec(table=TableAccess.NONE, timeout_s=60, rest_api=False, publishes_events=True),
@@ -138,6 +141,7 @@ RESERVED_CONCURRENCY: dict[str, int] = {
     "providers": 2,
     "sweeper": 2,
     "consumer_kyc": 5,
+    "consumer_transfers": 10,
 }
 
 

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from shared.adapters.eventbus_stream import OutboxBatchProcessor
     from shared.checkout.links import PaymentLinks
     from shared.checkout.service import CheckoutService
+    from shared.consumer.batches import BatchTransfers
     from shared.consumer.kyc import KycService
     from shared.consumer.service import ConsumerService
     from shared.destruction.service import DestructionService
@@ -129,6 +130,26 @@ class Capabilities:
             DynamoDBConsumerStore(a.dynamodb, a.settings.table_name),
             DynamoDBKycStore(a.dynamodb, a.settings.table_name),
             a.identity,
+            a.clock,
+        )
+
+    @cached_property
+    def batch_transfers(self) -> BatchTransfers:
+        from shared.adapters.dynamodb_consumer import DynamoDBConsumerStore
+        from shared.adapters.dynamodb_consumer_batches import DynamoDBBatchStore
+        from shared.consumer.batches import BatchTransfers
+
+        a = self.adapters
+        return BatchTransfers(
+            self.consumer,
+            DynamoDBConsumerStore(a.dynamodb, a.settings.table_name),
+            DynamoDBBatchStore(a.dynamodb, a.settings.table_name),
+            self._ledger,
+            a.rates,
+            self._wallet_repository,
+            # Built on first use: a batch of consumers only never reaches a provider.
+            lambda: a.provider_router,
+            _providers_or_unavailable(a),
             a.clock,
         )
 

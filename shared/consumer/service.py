@@ -298,6 +298,16 @@ class ConsumerService:
             ),
         ]
 
+    def recipient(self, tenant_id: str, to: str) -> Profile:
+        """A consumer of the tenant named by user id, email or phone (NotFound otherwise)."""
+        return self._recipient(tenant_id, to)
+
+    def refuse_over_limit(
+        self, level: KycLevel, windows: tuple[Window, ...], used: dict[str, int], requested: int
+    ) -> None:
+        """LimitExceeded (with each window passed) unless `requested` micro-USD more fits every window."""
+        self._refuse_over_limit(level, windows, used, requested)
+
     def _recipient(self, tenant_id: str, to: str) -> Profile:
         text = to.strip()
         if "@" in text:

@@ -48,6 +48,14 @@ CONTRACT_ROUTES = {
     ("GET", "/api/v2/provider-health/history"): "providers",
     ("ANY", "/api/consumer/{proxy+}"): "consumer",
     ("POST", "/api/consumer/upgrade-kyc"): "consumer_kyc",
+    ("POST", "/api/consumer/batch-transfer"): "consumer_transfers",
+    ("GET", "/api/consumer/batch-transfer/{id}"): "consumer_transfers",
+    ("POST", "/api/consumer/batch-transfer/{id}/retry-failed"): "consumer_transfers",
+    ("POST", "/api/consumer/swap/quote"): "consumer_transfers",
+    ("POST", "/api/consumer/swap"): "consumer_transfers",
+    ("POST", "/api/consumer/requests"): "consumer_transfers",
+    ("POST", "/api/consumer/requests/{id}/accept"): "consumer_transfers",
+    ("POST", "/api/consumer/requests/{id}/decline"): "consumer_transfers",
     ("POST", "/webhooks/stripe"): "webhooks",
 }
 JSON_BODY = {
@@ -58,6 +66,10 @@ JSON_BODY = {
     ("POST", "/api/v2/invoice-wallets/create-from-invoice"),
     ("POST", "/api/v2/invoice-wallets/{walletId}/fund"),
     ("POST", "/api/consumer/upgrade-kyc"),
+    ("POST", "/api/consumer/batch-transfer"),
+    ("POST", "/api/consumer/swap/quote"),
+    ("POST", "/api/consumer/swap"),
+    ("POST", "/api/consumer/requests"),
 }
 
 

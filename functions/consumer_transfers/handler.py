@@ -1,0 +1,68 @@
+"""Consumer transfers function: batch transfers (paid inside the ledger or through a provider), swaps
+between stablecoins, and requests to pay (shared/consumer/batches.py, swaps.py, requests.py)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+
+from shared.api import caller, ok, rest_function
+from shared.api.idempotency import IdempotencyKey, Outcome, idempotent
+from shared.auth import Principal
+from shared.bootstrap import app as capabilities
+from shared.consumer.batches import Recipient
+from shared.consumer.service import require_consumer
+from shared.models.consumer_transfers import BatchAnswer, BatchTransferBody, envelope
+
+metrics = Metrics()
+router = APIGatewayRouter()
+BatchId = Annotated[str, Path(pattern=r"^bat_[0-9a-z]{24}$")]
+
+
+def _consumer() -> Principal:
+    return require_consumer(caller(router))
+
+
+@router.post(
+    "/api/consumer/batch-transfer",
+    summary="Pay 1-100 recipients: consumers inside the ledger, outside addresses through the provider",
+    responses={201: envelope(BatchAnswer, "the batch, each item paid, processing or failed")},
+)
+def batch_transfer(body: BatchTransferBody, idempotency_key: IdempotencyKey = None) -> Response[Any]:
+    principal = _consumer()
+    lines = [Recipient(line.to, line.amount, line.currency) for line in body.recipients]
+
+    def run() -> Outcome:
+        return 201, {"batch": capabilities().batch_transfers.create(principal, lines, body.reference)}
+
+    return idempotent(router, principal, idempotency_key, body, run)
+
+
+@router.get(
+    "/api/consumer/batch-transfer/<batch_id>",
+    summary="One of the caller's batch transfers",
+    responses={200: envelope(BatchAnswer, "the batch and its items")},
+)
+def get_batch(batch_id: BatchId) -> Response[Any]:
+    return ok({"batch": capabilities().batch_transfers.get(_consumer(), batch_id)})
+
+
+@router.post(
+    "/api/consumer/batch-transfer/<batch_id>/retry-failed",
+    summary="Send the batch's failed items again and finish unfinished ones; a paid item is never paid twice",
+    responses={200: envelope(BatchAnswer, "the batch after the retry")},
+)
+def retry_failed(batch_id: BatchId, idempotency_key: IdempotencyKey = None) -> Response[Any]:
+    principal = _consumer()
+
+    def run() -> Outcome:
+        return 200, {"batch": capabilities().batch_transfers.retry_failed(principal, batch_id)}
+
+    return idempotent(router, principal, idempotency_key, None, run)
+
+
+app, lambda_handler = rest_function(router, metrics=metrics)

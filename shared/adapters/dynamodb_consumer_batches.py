@@ -1,0 +1,84 @@
+"""BatchStore on the one table: a consumer's batch transfer as one item `CONSUMER#{tenant}#{user}` /
+`BATCH#{id}` holding its items, each item changed only from the status and attempt it was read in."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from shared.adapters.dynamodb_consumer import consumer_pk
+from shared.adapters.dynamodb_table import from_item, get_consistent, put_new, value
+from shared.consumer.batch_records import Batch, BatchItem
+from shared.outbox.records import iso
+
+_BATCH = "BATCH#"
+
+
+def _key(tenant_id: str, user_id: str, batch_id: str) -> dict[str, Any]:
+    return {"pk": {"S": consumer_pk(tenant_id, user_id)}, "sk": {"S": f"{_BATCH}{batch_id}"}}
+
+
+class DynamoDBBatchStore:
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def batch(self, tenant_id: str, user_id: str, batch_id: str) -> Batch | None:
+        item = get_consistent(self._client, self._table, _key(tenant_id, user_id, batch_id))
+        if item is None:
+            return None
+        values = from_item(item)
+        return Batch(
+            id=values["batch_id"],
+            tenant_id=values["tenant_id"],
+            user_id=values["user_id"],
+            wallet_id=values["wallet_id"],
+            reference=values.get("reference"),
+            created_at=datetime.fromisoformat(values["created_at"].replace("Z", "+00:00")),
+            items=tuple(BatchItem.from_record(raw) for raw in values["items"]),
+        )
+
+    def new_batch(self, batch: Batch) -> dict[str, Any]:
+        return put_new(
+            self._table,
+            {
+                "pk": consumer_pk(batch.tenant_id, batch.user_id),
+                "sk": f"{_BATCH}{batch.id}",
+                "entity": "consumer_batch",
+                "batch_id": batch.id,
+                "tenant_id": batch.tenant_id,
+                "user_id": batch.user_id,
+                "wallet_id": batch.wallet_id,
+                "reference": batch.reference,
+                "created_at": iso(batch.created_at),
+                "items": [item.to_record() for item in batch.items],
+            },
+        )
+
+    def item_changes(self, batch: Batch, changes: list[tuple[BatchItem, BatchItem]]) -> dict[str, Any]:
+        """One Update of the batch item replacing each changed item, guarded by the status and attempt each
+        was read in: two runs of the same items (a retry racing a retry) cannot both move them."""
+        sets, conditions = [], []
+        names = {"#items": "items", "#status": "status", "#attempt": "attempt"}
+        values: dict[str, Any] = {}
+        for number, (before, after) in enumerate(changes):
+            slot = f"#items[{before.index}]"
+            sets.append(f"{slot} = :item{number}")
+            conditions.append(f"({slot}.#status = :was{number} AND {slot}.#attempt = :try{number})")
+            values[f":item{number}"] = value(_plain(after.to_record()))
+            values[f":was{number}"] = value(before.status.value)
+            values[f":try{number}"] = value(before.attempt)
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": _key(batch.tenant_id, batch.user_id, batch.id),
+                "UpdateExpression": "SET " + ", ".join(sets),
+                "ConditionExpression": " AND ".join(conditions),
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+            }
+        }
+
+
+def _plain(record: dict[str, Any]) -> dict[str, Any]:
+    return {key: raw for key, raw in record.items() if raw is not None}

@@ -1,0 +1,158 @@
+"""API schemas of the consumer's batch transfers, swaps and requests to pay: request bodies and the typed
+answers (the `data` of the envelope) the OpenAPI document shows."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from shared.models.common import ShortText
+from shared.models.consumer import Coin, TokenAmount
+
+MAX_BATCH_ITEMS = 100
+Recipient = Annotated[str, Field(strict=True, min_length=1, max_length=254)]
+
+
+class BatchLine(BaseModel):
+    """One recipient: a consumer of the tenant (user id, email or phone) or an outside 0x address."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    to: Recipient
+    amount: TokenAmount
+    currency: Coin = "USDC"
+
+
+class BatchTransferBody(BaseModel):
+    """Body of POST /api/consumer/batch-transfer: every line is checked before anything moves."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    recipients: Annotated[list[BatchLine], Field(min_length=1, max_length=MAX_BATCH_ITEMS)]
+    reference: ShortText | None = None
+
+
+class SwapQuoteBody(BaseModel):
+    """Body of POST /api/consumer/swap/quote."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    from_: Coin = Field(alias="from")
+    to: Coin
+    amount: TokenAmount
+
+    @model_validator(mode="after")
+    def _two_coins(self) -> SwapQuoteBody:
+        if self.from_ == self.to:
+            raise ValueError("a swap needs two different coins")
+        return self
+
+
+class SwapBody(BaseModel):
+    """Body of POST /api/consumer/swap: a quote's id, or a swap at the current price within a bound."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    quote_id: Annotated[str, Field(strict=True, pattern=r"^swq_[0-9a-z]{24}$")] | None = None
+    from_: Coin | None = Field(default=None, alias="from")
+    to: Coin | None = None
+    amount: TokenAmount | None = None
+    max_slippage_bps: Annotated[int, Field(strict=True, ge=0, le=1000)] = 50
+
+    @model_validator(mode="after")
+    def _one_form(self) -> SwapBody:
+        direct = (self.from_, self.to, self.amount)
+        if self.quote_id is not None:
+            if any(part is not None for part in direct):
+                raise ValueError("give either quote_id or from, to and amount, not both")
+        elif any(part is None for part in direct):
+            raise ValueError("give quote_id, or from, to and amount")
+        elif self.from_ == self.to:
+            raise ValueError("a swap needs two different coins")
+        return self
+
+
+class PayRequestBody(BaseModel):
+    """Body of POST /api/consumer/requests: ask another consumer of the tenant to pay."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    from_: Recipient = Field(alias="from")
+    amount: TokenAmount
+    currency: Coin = "USDC"
+    memo: ShortText | None = None
+
+
+# -- answers ------------------------------------------------------------------------------------------
+class BatchItemOut(BaseModel):
+    index: int
+    to: str
+    amount: str
+    currency: Coin
+    status: Literal["pending", "processing", "paid", "failed"]
+    fee: str
+    transaction_id: str | None = None
+    error: str | None = None
+
+
+class CoinTotal(BaseModel):
+    currency: Coin
+    amount: str
+    fee: str
+
+
+class BatchOut(BaseModel):
+    id: str
+    status: Literal["processing", "completed", "completed_with_errors", "failed"]
+    reference: str | None
+    currency: str = Field(description="the batch's coin; USD (a USD value) when it mixes coins")
+    total: str
+    fee: str | None = Field(description="network fees held, in the batch's coin (None when mixed)")
+    totals: list[CoinTotal]
+    provider: str | None
+    created_at: str
+    items: list[BatchItemOut]
+
+
+class BatchAnswer(BaseModel):
+    batch: BatchOut
+
+
+class SwapQuoteOut(BaseModel):
+    quote_id: str
+    from_: Coin = Field(alias="from")
+    to: Coin
+    rate: str
+    from_amount: str
+    to_amount: str
+    fee: str
+    expires_at: str
+
+
+class ConsumerTransactionOut(BaseModel):
+    id: str
+    type: str
+    amount: str
+    currency: str
+    status: str
+    counterparty: str | None
+    provider: str | None
+    batch_id: str | None
+    memo: str | None
+    created_at: str
+    settled_at: str | None
+
+
+class SwapOut(BaseModel):
+    transaction: ConsumerTransactionOut
+    rate: str
+    from_amount: str
+    to_amount: str
+    fee: str
+    provider: str
+
+
+def envelope(model: type[BaseModel], description: str) -> dict[str, object]:
+    """An OpenAPI response entry whose `data` is `model` (shared.openapi wraps it in the envelope)."""
+    return {"description": description, "content": {"application/json": {"model": model}}}
