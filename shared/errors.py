@@ -103,3 +103,15 @@ class DependencyUnavailable(WalletsError):
 
 class ConcurrentUpdate(Conflict):
     """A conditional write lost a race with another writer; the caller may read again and retry."""
+
+
+class QuoteExpired(WalletsError):
+    """A swap's quote ran out (or was used already): nothing was swapped; ask for a new quote."""
+
+    status, code = 409, "quote_expired"
+
+
+class SlippageExceeded(WalletsError):
+    """The price moved past the caller's bound since the quote: nothing was swapped."""
+
+    status, code = 409, "slippage_exceeded"

@@ -183,6 +183,17 @@ def _error_schema(status: int) -> dict[str, Any]:
     }
 
 
+def _success_schema(declared: dict[str, Any] | None) -> dict[str, Any]:
+    """The success envelope; a route that declares its answer's model gets it as the envelope's `data`."""
+    schema = (declared or {}).get("schema") or {}
+    if "$ref" not in schema:
+        # Powertools' placeholder for an untyped `Response[Any]` says nothing: the plain envelope.
+        return SUCCESS_SCHEMA
+    typed = copy.deepcopy(SUCCESS_SCHEMA)
+    typed["properties"]["data"] = schema
+    return typed
+
+
 def _statuses(method: str, path: str, operation: dict[str, Any]) -> set[int]:
     """The error statuses every operation of this shape can answer, beside its own declared ones."""
     names = {(p["in"], p["name"].lower()) for p in operation.get("parameters", [])}
@@ -237,7 +248,7 @@ def _conform_operation(method: str, path: str, operation: dict[str, Any]) -> Non
         if code >= 400:
             content["application/json"] = {"schema": _error_schema(code)}
         else:
-            content["application/json"] = {"schema": SUCCESS_SCHEMA}
+            content["application/json"] = {"schema": _success_schema(content.get("application/json"))}
         if (method, path) in HTML_OPERATIONS and code in (200, 400):
             content["text/html"] = {"schema": {"type": "string"}}
         links = {

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from shared.consumer.batches import BatchTransfers
     from shared.consumer.kyc import KycService
     from shared.consumer.service import ConsumerService
+    from shared.consumer.swaps import SwapService
     from shared.destruction.service import DestructionService
     from shared.funding.service import FundingService
     from shared.funding.wallet_refund import WalletRefundService
@@ -148,6 +149,25 @@ class Capabilities:
             a.rates,
             self._wallet_repository,
             # Built on first use: a batch of consumers only never reaches a provider.
+            lambda: a.provider_router,
+            _providers_or_unavailable(a),
+            a.clock,
+        )
+
+    @cached_property
+    def swaps(self) -> SwapService:
+        from shared.adapters.dynamodb_consumer import DynamoDBConsumerStore
+        from shared.adapters.dynamodb_consumer_swaps import DynamoDBSwapStore
+        from shared.consumer.swaps import SwapService
+
+        a = self.adapters
+        return SwapService(
+            self.consumer,
+            DynamoDBConsumerStore(a.dynamodb, a.settings.table_name),
+            DynamoDBSwapStore(a.dynamodb, a.settings.table_name),
+            self._ledger,
+            a.rates,
+            self._wallet_repository,
             lambda: a.provider_router,
             _providers_or_unavailable(a),
             a.clock,

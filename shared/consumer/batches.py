@@ -12,6 +12,7 @@ An item is sent under a key of the batch, the item (or coin group) and its attem
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -64,6 +65,7 @@ from shared.providers.port import StablecoinProvider
 
 # Consumers paid inside the ledger per transaction: ~6 operations each, far below DynamoDB's 100.
 INTERNAL_CHUNK = 10
+_BATCH_ID = re.compile(r"^bat_[0-9a-z]{24}$")
 _COMMIT_ATTEMPTS = 8
 
 
@@ -442,7 +444,11 @@ class BatchTransfers:
 
     # -- helpers --------------------------------------------------------------------------------------
     def _batch(self, sender: Profile, batch_id: str) -> Batch:
-        found = self._batches.batch(sender.tenant_id, sender.user_id, batch_id)
+        found = (
+            self._batches.batch(sender.tenant_id, sender.user_id, batch_id)
+            if _BATCH_ID.fullmatch(batch_id)
+            else None
+        )
         if found is None:
             raise NotFound("batch transfer not found")
         return found

@@ -186,6 +186,7 @@ class Profile:
 class TransactionType(StrEnum):
     TRANSFER_SENT = "transfer_sent"
     TRANSFER_RECEIVED = "transfer_received"
+    SWAP = "swap"
 
 
 class TransactionStatus(StrEnum):

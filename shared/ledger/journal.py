@@ -41,6 +41,9 @@ class JournalKind(StrEnum):
     """Tokens burned and the same fiat paid out of the reserve to a bank."""
     TRANSFER = "transfer"
     """Tokens between accounts (P2P, forwarding a destroyed wallet's remainder)."""
+    SWAP = "swap"
+    """One stablecoin burned and another minted for it, the reserve moving between their backing currencies
+    through the foreign-exchange counterparty (`external:fx:{currency}`)."""
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.models.common import ShortText
@@ -153,6 +154,6 @@ class SwapOut(BaseModel):
     provider: str
 
 
-def envelope(model: type[BaseModel], description: str) -> dict[str, object]:
+def envelope(model: type[BaseModel], description: str) -> OpenAPIResponse:
     """An OpenAPI response entry whose `data` is `model` (shared.openapi wraps it in the envelope)."""
     return {"description": description, "content": {"application/json": {"model": model}}}

@@ -19,10 +19,12 @@ from local.tempo.serving import BackgroundTempo
 from shared import bootstrap
 from shared.adapters.circle import CircleProvider
 from shared.adapters.dynamodb_ledger import DynamoDBLedger
+from shared.adapters.rates import ConfiguredRates
 from shared.adapters.tempo import TempoProvider, http_client
 from shared.bootstrap import Adapters
 from shared.clock import FixedClock
 from shared.config import Settings
+from shared.consumer.ports import Rate
 from shared.ledger import movements
 from shared.ledger.accounts import Account
 from shared.ledger.assets import STABLECOINS
@@ -42,6 +44,19 @@ CONTACTS = {
 EUR_RATE = "EUR=1.0850@2030-01-15T00:00:00Z"
 
 
+class MovingRates(ConfiguredRates):
+    """The configured rates, with a EUR price a test can move (the swap's slippage bound is checked
+    against it)."""
+
+    def __init__(self, clock: FixedClock) -> None:
+        super().__init__(EUR_RATE, clock)
+        self.eur: Decimal | None = None
+
+    def usd_rate(self, currency: str) -> Rate:
+        found = super().usd_rate(currency)
+        return Rate(currency, self.eur, found.as_of) if currency == "EUR" and self.eur else found
+
+
 class UnusedCards:
     def __getattr__(self, name: str) -> Any:
         raise AssertionError(f"a consumer route called the card issuer ({name})")
@@ -55,6 +70,7 @@ class Rig:
     tempo: httpx.Client
     circle: httpx.Client
     wallets: dict[str, dict[str, Any]]
+    rates: MovingRates
 
     def call(
         self, method: str, path: str, principal: dict[str, str] = ALICE, body: Any = None, **kwargs: Any
@@ -133,8 +149,8 @@ def servers() -> Iterator[tuple[BackgroundTempo, BackgroundCircle]]:
         _SERVERS.clear()
 
 
-@pytest.fixture
-def rig(dynamodb: Any, servers: tuple[BackgroundTempo, BackgroundCircle]) -> Iterator[Rig]:
+@pytest.fixture(name="rig")
+def rig_fixture(dynamodb: Any, servers: tuple[BackgroundTempo, BackgroundCircle]) -> Iterator[Rig]:
     tempo, circle = servers
     controls = {
         "tempo": httpx.Client(base_url=tempo.base_url),
@@ -169,10 +185,12 @@ def rig(dynamodb: Any, servers: tuple[BackgroundTempo, BackgroundCircle]) -> Ite
             scheduler=boto3.client("scheduler", region_name="us-east-1"),
             cards=UnusedCards(),
             providers=providers,
+            rates=(rates := MovingRates(clock)),
             clock=clock,
         )
     )
-    yield Rig(dynamodb, clock, DynamoDBLedger(dynamodb, TABLE), controls["tempo"], controls["circle"], {})
+    ledger = DynamoDBLedger(dynamodb, TABLE)
+    yield Rig(dynamodb, clock, ledger, controls["tempo"], controls["circle"], {}, rates)
     bootstrap.reset()
     for client in controls.values():
         client.close()

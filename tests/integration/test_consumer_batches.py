@@ -13,7 +13,7 @@ import pytest
 from shared.errors import DependencyUnavailable
 from shared.ledger.accounts import Account
 from tests.integration.conftest import body_of
-from tests.integration.consumer_rig import ALICE, BOB, CAROL, Rig, checked, rig, servers  # noqa: F401
+from tests.integration.consumer_rig import ALICE, BOB, CAROL, Rig, checked, rig_fixture, servers  # noqa: F401
 
 USDC = 1_000_000
 
@@ -164,7 +164,7 @@ def test_a_crash_between_the_provider_and_the_commit_is_finished_by_retry_withou
 ) -> None:
     from shared import bootstrap
 
-    ledger = bootstrap.app().batch_transfers._ledger  # noqa: SLF001 - the fault goes between call and commit
+    ledger = bootstrap.app().batch_transfers._ledger  # the fault goes between call and commit
     real_post = ledger.post
     crashed: list[str] = []
 
