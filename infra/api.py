@@ -76,11 +76,11 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/consumer/batch-transfer", "consumer_transfers", json_body=True),
     Route("GET", "/api/consumer/batch-transfer/{id}", "consumer_transfers"),
     Route("POST", "/api/consumer/batch-transfer/{id}/retry-failed", "consumer_transfers"),
-    Route("POST", "/api/consumer/swap/quote", "consumer_transfers", json_body=True),
-    Route("POST", "/api/consumer/swap", "consumer_transfers", json_body=True),
-    Route("POST", "/api/consumer/requests", "consumer_transfers", json_body=True),
-    Route("POST", "/api/consumer/requests/{id}/accept", "consumer_transfers"),
-    Route("POST", "/api/consumer/requests/{id}/decline", "consumer_transfers"),
+    Route("POST", "/api/consumer/swap/quote", "consumer_swaps", json_body=True),
+    Route("POST", "/api/consumer/swap", "consumer_swaps", json_body=True),
+    Route("POST", "/api/consumer/requests", "consumer_requests", json_body=True),
+    Route("POST", "/api/consumer/requests/{id}/accept", "consumer_requests"),
+    Route("POST", "/api/consumer/requests/{id}/decline", "consumer_requests"),
     # Stripe signs the raw bytes: no authorizer and no body model in front of the signature check.
     Route("POST", "/webhooks/stripe", "webhooks", public=True),
 )

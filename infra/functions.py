@@ -104,9 +104,12 @@ FUNCTION_SPECS: dict[str, FunctionSpec] = {
     "consumer": FunctionSpec(timeout_s=28, memory_mb=512, wallet_keys=WalletKeyAccess.MAKE),
     # Starts Stripe Identity sessions (the Stripe key) and records them; no wallet keys, no providers.
     "consumer_kyc": FunctionSpec(timeout_s=28, stripe=True),
-    # Batch transfers, swaps and requests to pay: the ledger and the stablecoin providers; no wallet keys,
-    # no Stripe.
+    # Batch transfers and requests to pay, and swaps: the ledger and the stablecoin providers; no wallet
+    # keys, no Stripe.
     "consumer_transfers": FunctionSpec(timeout_s=28, memory_mb=512, stablecoins=True),
+    "consumer_swaps": FunctionSpec(timeout_s=28, stablecoins=True),
+    # Requests to pay: invoices and internal transfers, all on the table.
+    "consumer_requests": FunctionSpec(timeout_s=28),
     "webhooks": FunctionSpec(timeout_s=28, stripe=True, stablecoins=True),
     "realtime": FunctionSpec(timeout_s=30, rest_api=False, websocket_push=True),
     "stream": FunctionSpec(table=TableAccess.NONE, timeout_s=60, rest_api=False, publishes_events=True),
@@ -142,6 +145,7 @@ RESERVED_CONCURRENCY: dict[str, int] = {
     "sweeper": 2,
     "consumer_kyc": 5,
     "consumer_transfers": 10,
+    "consumer_swaps": 5,
 }
 
 

@@ -32,6 +32,8 @@ DOCUMENTED_FUNCTIONS = (
     "consumer",
     "consumer_kyc",
     "consumer_transfers",
+    "consumer_swaps",
+    "consumer_requests",
 )
 
 # Methods API Gateway serves without the authorizer (infra/api.py `public=True`; a test holds them equal).
@@ -189,7 +191,7 @@ def _success_schema(declared: dict[str, Any] | None) -> dict[str, Any]:
     if "$ref" not in schema:
         # Powertools' placeholder for an untyped `Response[Any]` says nothing: the plain envelope.
         return SUCCESS_SCHEMA
-    typed = copy.deepcopy(SUCCESS_SCHEMA)
+    typed: dict[str, Any] = copy.deepcopy(SUCCESS_SCHEMA)
     typed["properties"]["data"] = schema
     return typed
 

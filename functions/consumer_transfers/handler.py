@@ -1,5 +1,5 @@
-"""Consumer transfers function: batch transfers (paid inside the ledger or through a provider), swaps
-between stablecoins, and requests to pay (shared/consumer/batches.py, swaps.py, requests.py)."""
+"""Consumer transfers function: batch transfers, paid inside the ledger or through a provider
+(shared/consumer/batches.py)."""
 
 from __future__ import annotations
 
@@ -18,10 +18,6 @@ from shared.consumer.service import require_consumer
 from shared.models.consumer_transfers import (
     BatchAnswer,
     BatchTransferBody,
-    SwapBody,
-    SwapOut,
-    SwapQuoteBody,
-    SwapQuoteOut,
     envelope,
 )
 
@@ -69,39 +65,6 @@ def retry_failed(batch_id: str, idempotency_key: IdempotencyKey = None) -> Respo
         return 200, {"batch": capabilities().batch_transfers.retry_failed(principal, batch_id)}
 
     return idempotent(router, principal, idempotency_key, None, run)
-
-
-@router.post(
-    "/api/consumer/swap/quote",
-    summary="Price a swap between two coins; the quote holds for 30 seconds",
-    responses={200: envelope(SwapQuoteOut, "the quote")},
-)
-def swap_quote(body: SwapQuoteBody, idempotency_key: IdempotencyKey = None) -> Response[Any]:
-    principal = _consumer()
-
-    def run() -> Outcome:
-        return 200, capabilities().swaps.quote(principal, body.from_, body.to, body.amount)
-
-    return idempotent(router, principal, idempotency_key, body, run)
-
-
-@router.post(
-    "/api/consumer/swap",
-    summary="Swap by quote_id, or at the current price within max_slippage_bps (409 quote_expired / "
-    "slippage_exceeded: nothing swapped)",
-    responses={200: envelope(SwapOut, "the swap's transaction, rate, amounts and fee")},
-)
-def swap(body: SwapBody, idempotency_key: IdempotencyKey = None) -> Response[Any]:
-    principal = _consumer()
-
-    def run() -> Outcome:
-        swaps = capabilities().swaps
-        if body.quote_id is not None:
-            return 200, swaps.swap_quoted(principal, body.quote_id, body.max_slippage_bps)
-        assert body.from_ and body.to and body.amount is not None  # the model requires all three
-        return 200, swaps.swap_now(principal, body.from_, body.to, body.amount, body.max_slippage_bps)
-
-    return idempotent(router, principal, idempotency_key, body, run)
 
 
 app, lambda_handler = rest_function(router, metrics=metrics)

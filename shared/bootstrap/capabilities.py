@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from shared.checkout.service import CheckoutService
     from shared.consumer.batches import BatchTransfers
     from shared.consumer.kyc import KycService
+    from shared.consumer.requests import PayRequests
     from shared.consumer.service import ConsumerService
     from shared.consumer.swaps import SwapService
     from shared.destruction.service import DestructionService
@@ -170,6 +171,19 @@ class Capabilities:
             self._wallet_repository,
             lambda: a.provider_router,
             _providers_or_unavailable(a),
+            a.clock,
+        )
+
+    @cached_property
+    def pay_requests(self) -> PayRequests:
+        from shared.adapters.dynamodb_consumer_requests import DynamoDBRequestStore
+        from shared.consumer.requests import PayRequests
+
+        a = self.adapters
+        return PayRequests(
+            self.consumer,
+            self._invoice_repository,
+            DynamoDBRequestStore(a.dynamodb, a.settings.table_name),
             a.clock,
         )
 

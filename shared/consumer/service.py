@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -208,10 +208,17 @@ class ConsumerService:
 
     # -- money ----------------------------------------------------------------------------------------
     def transfer(
-        self, principal: Principal, to: str, amount: Decimal, currency: str, memo: str | None
+        self,
+        principal: Principal,
+        to: str,
+        amount: Decimal,
+        currency: str,
+        memo: str | None,
+        also: Sequence[Any] = (),
     ) -> dict[str, Any]:
         """An internal transfer to another consumer of the tenant: one ledger transaction holding the
-        journal, the sender's limit counters (guarded), both history lines and the events."""
+        journal, the sender's limit counters (guarded), both history lines and the events, and `also` (the
+        caller's guarded operations, such as a request to pay marked paid)."""
         sender = self.profile(principal)
         recipient = self._recipient(principal.tenant_id, to)
         if recipient.user_id == sender.user_id:
@@ -259,7 +266,7 @@ class ConsumerService:
                 sender.tenant_id, sender.user_id, charges, history, events
             )
             try:
-                self._ledger.post(journal, operations)
+                self._ledger.post(journal, [*also, *operations])
             except ConcurrentUpdate:
                 # A counter moved since it was read (a concurrent transfer of the same person): read it
                 # again; the limit check above refuses once what is left no longer fits.

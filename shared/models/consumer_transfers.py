@@ -145,6 +145,25 @@ class ConsumerTransactionOut(BaseModel):
     settled_at: str | None
 
 
+class PayRequestOut(BaseModel):
+    id: str
+    invoice_id: str
+    number: str
+    from_: str = Field(alias="from")
+    to: str
+    amount: str
+    currency: Coin
+    memo: str | None
+    status: Literal["pending", "accepted", "declined"]
+    transaction_id: str | None
+    created_at: str
+
+
+class PayRequestAnswer(BaseModel):
+    request: PayRequestOut
+    transaction: ConsumerTransactionOut | None = None
+
+
 class SwapOut(BaseModel):
     transaction: ConsumerTransactionOut
     rate: str

@@ -51,11 +51,11 @@ CONTRACT_ROUTES = {
     ("POST", "/api/consumer/batch-transfer"): "consumer_transfers",
     ("GET", "/api/consumer/batch-transfer/{id}"): "consumer_transfers",
     ("POST", "/api/consumer/batch-transfer/{id}/retry-failed"): "consumer_transfers",
-    ("POST", "/api/consumer/swap/quote"): "consumer_transfers",
-    ("POST", "/api/consumer/swap"): "consumer_transfers",
-    ("POST", "/api/consumer/requests"): "consumer_transfers",
-    ("POST", "/api/consumer/requests/{id}/accept"): "consumer_transfers",
-    ("POST", "/api/consumer/requests/{id}/decline"): "consumer_transfers",
+    ("POST", "/api/consumer/swap/quote"): "consumer_swaps",
+    ("POST", "/api/consumer/swap"): "consumer_swaps",
+    ("POST", "/api/consumer/requests"): "consumer_requests",
+    ("POST", "/api/consumer/requests/{id}/accept"): "consumer_requests",
+    ("POST", "/api/consumer/requests/{id}/decline"): "consumer_requests",
     ("POST", "/webhooks/stripe"): "webhooks",
 }
 JSON_BODY = {

@@ -20,6 +20,7 @@ MONEY_FUNCTIONS = {
     "webhooks",
     "consumer",
     "consumer_transfers",
+    "consumer_swaps",
     "reconcile",
     "providers",
 }

@@ -52,6 +52,8 @@ EXPECTED_ENV = {
     "consumer": {"TABLE_NAME", "KEY_TABLE_NAME", "KMS_KEY_ID", "CORS_ORIGINS"},
     "consumer_kyc": {"TABLE_NAME", STRIPE, "CORS_ORIGINS"},
     "consumer_transfers": {"TABLE_NAME", PROVIDERS, "CORS_ORIGINS", *PROVIDER_URLS},
+    "consumer_swaps": {"TABLE_NAME", PROVIDERS, "CORS_ORIGINS", *PROVIDER_URLS},
+    "consumer_requests": {"TABLE_NAME", "CORS_ORIGINS"},
     "webhooks": {"TABLE_NAME", STRIPE, PROVIDERS, "CORS_ORIGINS", *PROVIDER_URLS},
     "realtime": {"TABLE_NAME", "WS_CALLBACK_URL"},
     "stream": {"EVENT_BUS_NAME"},

@@ -76,7 +76,11 @@ class Rig:
         self, method: str, path: str, principal: dict[str, str] = ALICE, body: Any = None, **kwargs: Any
     ) -> dict[str, Any]:
         module = _handler(
-            "consumer"
+            "consumer_swaps"
+            if path.startswith("swap")
+            else "consumer_requests"
+            if path.startswith("requests")
+            else "consumer"
             if path.split("/")[0] in ("onboard", "balance", "limits", "transactions")
             else "consumer_transfers"
         )
