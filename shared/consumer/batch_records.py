@@ -76,6 +76,11 @@ class BatchItem:
         return self.address is not None
 
     @property
+    def version(self) -> str:
+        """Status and attempt in one short value: what a change of this item is conditioned on."""
+        return f"{self.status.value}.{self.attempt}"
+
+    @property
     def held(self) -> int:
         """What the batch holds for this item: its amount and its share of the network fee."""
         return self.amount + self.fee
@@ -107,6 +112,7 @@ class BatchItem:
             "address": self.address,
             "status": self.status.value,
             "attempt": self.attempt,
+            "version": self.version,
             "fee": self.fee,
             "provider": self.provider,
             "provider_tx": self.provider_tx,

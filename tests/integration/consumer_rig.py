@@ -3,6 +3,7 @@ money seeded as a deposit brings it (a funding journal, and the same tokens mint
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,6 +32,7 @@ from shared.ledger.assets import STABLECOINS
 from shared.ledger.reserve import Status, reserve_report
 from shared.providers.retry import RetryPolicy
 from tests.integration.conftest import TABLE, FakeLambdaContext, api_event, body_of, scan_all
+from tests.integration.test_wallets_api import LockedClient
 
 NOW = datetime(2030, 1, 15, 12, 0, 0, tzinfo=UTC)
 ALICE = {"sub": "usr_alice", "tenant_id": "tenant-a", "roles": "consumer"}
@@ -71,6 +73,8 @@ class Rig:
     circle: httpx.Client
     wallets: dict[str, dict[str, Any]]
     rates: MovingRates
+    aws_calls: dict[str, int]
+    """DynamoDB calls the functions made, by operation name."""
 
     def call(
         self, method: str, path: str, principal: dict[str, str] = ALICE, body: Any = None, **kwargs: Any
@@ -181,10 +185,11 @@ def rig_fixture(dynamodb: Any, servers: tuple[BackgroundTempo, BackgroundCircle]
             http_client(circle.base_url, timeout), "TEST_API_KEY:l:s", retry, health_timeout_s=0.5
         ),
     }
+    counted = LockedClient(dynamodb, threading.Lock())
     bootstrap.use(
         Adapters(
             settings,
-            dynamodb=dynamodb,
+            dynamodb=counted,
             kms=kms,
             scheduler=boto3.client("scheduler", region_name="us-east-1"),
             cards=UnusedCards(),
@@ -194,7 +199,7 @@ def rig_fixture(dynamodb: Any, servers: tuple[BackgroundTempo, BackgroundCircle]
         )
     )
     ledger = DynamoDBLedger(dynamodb, TABLE)
-    yield Rig(dynamodb, clock, ledger, controls["tempo"], controls["circle"], {}, rates)
+    yield Rig(dynamodb, clock, ledger, controls["tempo"], controls["circle"], {}, rates, counted.calls)
     bootstrap.reset()
     for client in controls.values():
         client.close()

@@ -217,3 +217,29 @@ def test_the_same_idempotency_key_replays_the_batch_and_moves_once(people: Rig) 
     )
     assert first["statusCode"] == second["statusCode"] == 201
     assert body_of(first) == body_of(second) and people.balance(BOB, "USDC") == 3 * USDC
+
+
+WRITES = ("transact_write_items", "put_item", "update_item", "delete_item", "batch_write_item")
+
+
+@pytest.mark.parametrize("outside", [True, False], ids=["100-addresses-on-tempo", "100-consumers"])
+def test_a_batch_of_100_takes_one_provider_call_and_few_write_round_trips(people: Rig, outside: bool) -> None:
+    people.seed(ALICE, "USDC", "400.00")
+    targets = [address() for _ in range(100)] if outside else ["usr_bob", "usr_carol"] * 50
+    before = dict(people.aws_calls)
+    response = batch(people, [{"to": t, "amount": "1.25", "currency": "USDC"} for t in targets])
+    assert response["statusCode"] == 201, response["body"]
+    data = body_of(response)["data"]["batch"]
+    assert data["status"] == "completed" and len(data["items"]) == 100
+    writes = {op: people.aws_calls.get(op, 0) - before.get(op, 0) for op in WRITES}
+    provider_calls = len(people.operations("tempo", "batch_transfer")) + len(
+        people.operations("tempo", "transfer")
+    )
+    kind = "addresses on Tempo" if outside else "consumers"
+    print(f"\nbatch of 100 {kind}: provider calls {provider_calls}, DynamoDB writes {sum(writes.values())}")
+    # The hold, then one commit for the Tempo call, or one per 10 consumers; the two updates beside them
+    # are the caller's rate-limit windows (all and money routes).
+    assert provider_calls == (1 if outside else 0)
+    assert writes["transact_write_items"] == (2 if outside else 11)
+    assert writes["update_item"] == 2 and sum(writes.values()) == writes["transact_write_items"] + 2
+    people.assert_balanced()
