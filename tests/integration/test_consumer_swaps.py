@@ -120,3 +120,21 @@ def test_with_tempo_down_circle_swaps_usdc_to_eurc_but_not_usdt(alice: Rig) -> N
     assert done["statusCode"] == 200 and body_of(done)["data"]["provider"] == "circle", done["body"]
     assert alice.operations("tempo", "burn") == [] and len(alice.operations("circle", "burn")) == 1
     alice.assert_balanced()
+
+
+def test_an_outage_after_the_burn_is_finished_by_the_same_quote_without_moving_twice(alice: Rig) -> None:
+    q = quote(alice, **{"from": "USDC", "to": "EURC", "amount": "40"})
+    failed = alice.tempo.post("/_control/fail", json={"path": "/v1/mints", "count": 1, "status": 503})
+    assert failed.status_code == 200
+    cut = alice.call("POST", "swap", ALICE, {"quote_id": q["quote_id"]})
+    assert cut["statusCode"] == 503 and body_of(cut)["code"] == "provider_unavailable", cut["body"]
+    # Burned at the provider, held in the ledger: the wallet cannot spend it twice meanwhile.
+    assert len(alice.operations("tempo", "burn")) == 1 and alice.balance(ALICE, "USDC") == 160 * USDC
+    assert alice.balance(ALICE, "EURC") == 0
+    finished = alice.call("POST", "swap", ALICE, {"quote_id": q["quote_id"]})
+    assert finished["statusCode"] == 200, finished["body"]
+    assert body_of(finished)["data"]["to_amount"] == q["to_amount"]
+    assert len(alice.operations("tempo", "burn")) == 1
+    assert [m["asset"] for m in alice.operations("tempo", "mint")].count("EURC") == 1
+    assert alice.balance(ALICE, "EURC") == int(Decimal(str(q["to_amount"])) * USDC)
+    alice.assert_balanced()
