@@ -249,7 +249,17 @@ class SwapService:
             now,
         )
         self._hold(swap, now)
-        return self._answer(self._complete(profile, swap))
+        try:
+            return self._answer(self._complete(profile, swap))
+        except ProviderUnavailable as exc:
+            # Held and maybe burned: the same quote_id finishes it (a direct swap's quote is made here).
+            detail = {
+                "field": "quote_id",
+                "message": "retry the swap with this quote_id",
+                "quote_id": quote.id,
+            }
+            message = f"{exc.message}; the swap is held, retry it by quote_id"
+            raise ProviderUnavailable(message, [detail]) from exc
 
     def _complete(self, profile: Profile, swap: Swap) -> Swap:
         """Burn and mint at the swap's provider under the swap's keys, then settle the journal. An outage

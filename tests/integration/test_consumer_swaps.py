@@ -128,6 +128,7 @@ def test_an_outage_after_the_burn_is_finished_by_the_same_quote_without_moving_t
     assert failed.status_code == 200
     cut = alice.call("POST", "swap", ALICE, {"quote_id": q["quote_id"]})
     assert cut["statusCode"] == 503 and body_of(cut)["code"] == "provider_unavailable", cut["body"]
+    assert body_of(cut)["details"][0]["quote_id"] == q["quote_id"]
     # Burned at the provider, held in the ledger: the wallet cannot spend it twice meanwhile.
     assert len(alice.operations("tempo", "burn")) == 1 and alice.balance(ALICE, "USDC") == 160 * USDC
     assert alice.balance(ALICE, "EURC") == 0
