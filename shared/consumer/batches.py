@@ -54,6 +54,7 @@ from shared.errors import (
 )
 from shared.funding.ports import ProviderGateway, WalletReader
 from shared.ids import new_id
+from shared.invoices.service import jittered_backoff
 from shared.ledger.accounts import Account
 from shared.ledger.assets import STABLECOINS
 from shared.ledger.journal import Entry, Journal, JournalKind, credit, debit, journal_id_for
@@ -66,7 +67,8 @@ from shared.providers.port import StablecoinProvider
 # Consumers paid inside the ledger per transaction: ~6 operations each, far below DynamoDB's 100.
 INTERNAL_CHUNK = 10
 _BATCH_ID = re.compile(r"^bat_[0-9a-z]{24}$")
-_COMMIT_ATTEMPTS = 8
+# Lost races on the sender's limit counters (concurrent transfers of one person) are read again this often.
+_COMMIT_ATTEMPTS = 12
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,9 @@ class BatchTransfers:
         router: Callable[[], ProviderGateway],
         providers: Callable[[], Mapping[str, StablecoinProvider]],
         clock: Clock,
+        backoff: Callable[[int], None] = jittered_backoff,
     ) -> None:
+        self._backoff = backoff
         self._consumer = consumer
         self._store = store
         self._batches = batches
@@ -227,7 +231,7 @@ class BatchTransfers:
             {"batch_id": batch.id, "tenant_id": batch.tenant_id},
         )
         requested = sum(item.usd for item in items)
-        for _ in range(_COMMIT_ATTEMPTS):
+        for attempt in range(_COMMIT_ATTEMPTS):
             now = self._clock.now()
             windows = windows_at(now)
             used = self._store.usage(sender.tenant_id, sender.user_id, windows)
@@ -254,6 +258,7 @@ class BatchTransfers:
                         raise ConcurrentUpdate(
                             "this batch's failed items are being retried already"
                         ) from None
+                self._backoff(attempt)
                 continue
             return
         raise ConcurrentUpdate("too many concurrent transfers of this consumer; retry")

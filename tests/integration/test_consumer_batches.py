@@ -243,3 +243,21 @@ def test_a_batch_of_100_takes_one_provider_call_and_few_write_round_trips(people
     assert writes["transact_write_items"] == (2 if outside else 11)
     assert writes["update_item"] == 2 and sum(writes.values()) == writes["transact_write_items"] + 2
     people.assert_balanced()
+
+
+def test_concurrent_batches_pass_the_daily_limit_never_together(people: Rig) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    people.seed(ALICE, "USDC", "1000.00")
+    lines = [
+        {"to": "usr_bob", "amount": "100", "currency": "USDC"},
+        {"to": "usr_carol", "amount": "50", "currency": "USDC"},
+    ]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(lambda _: batch(people, lines), range(8)))
+    codes = sorted(body_of(a).get("code", "created") for a in answers)
+    # $150 each against level 1's $1,000 a day: exactly six fit, the others are refused whole.
+    assert codes == ["created"] * 6 + ["limit_exceeded"] * 2, [a["body"][:200] for a in answers]
+    assert people.balance(BOB, "USDC") == 600 * USDC and people.balance(CAROL, "USDC") == 300 * USDC
+    assert body_of(people.call("GET", "limits", ALICE))["data"]["daily"]["used"] == "900.00"
+    people.assert_balanced()
