@@ -73,6 +73,9 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v2/provider-health/history", "providers"),
     Route("ANY", "/api/consumer/{proxy+}", "consumer"),
     Route("POST", "/api/consumer/upgrade-kyc", "consumer_kyc", json_body=True),
+    Route("POST", "/api/consumer/deposit", "consumer_money", json_body=True),
+    Route("POST", "/api/consumer/withdraw", "consumer_money", json_body=True),
+    Route("POST", "/api/consumer/transfer", "consumer_money", json_body=True),
     # Stripe signs the raw bytes: no authorizer and no body model in front of the signature check.
     Route("POST", "/webhooks/stripe", "webhooks", public=True),
 )

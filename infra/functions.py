@@ -104,6 +104,8 @@ FUNCTION_SPECS: dict[str, FunctionSpec] = {
     "consumer": FunctionSpec(timeout_s=28, memory_mb=512, wallet_keys=WalletKeyAccess.MAKE),
     # Starts Stripe Identity sessions (the Stripe key) and records them; no wallet keys, no providers.
     "consumer_kyc": FunctionSpec(timeout_s=28, stripe=True),
+    # Consumer deposits, withdrawals and transfers: Stripe (PaymentIntents, Connect) and the providers.
+    "consumer_money": FunctionSpec(timeout_s=28, stripe=True, stablecoins=True),
     "webhooks": FunctionSpec(timeout_s=28, stripe=True, stablecoins=True),
     "realtime": FunctionSpec(timeout_s=30, rest_api=False, websocket_push=True),
     "stream": FunctionSpec(table=TableAccess.NONE, timeout_s=60, rest_api=False, publishes_events=True),
@@ -138,6 +140,7 @@ RESERVED_CONCURRENCY: dict[str, int] = {
     "providers": 2,
     "sweeper": 2,
     "consumer_kyc": 5,
+    "consumer_money": 10,
 }
 
 

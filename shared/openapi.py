@@ -31,6 +31,7 @@ DOCUMENTED_FUNCTIONS = (
     "webhooks",
     "consumer",
     "consumer_kyc",
+    "consumer_money",
 )
 
 # Methods API Gateway serves without the authorizer (infra/api.py `public=True`; a test holds them equal).
@@ -236,7 +237,7 @@ def _conform_operation(method: str, path: str, operation: dict[str, Any]) -> Non
         if code >= 400:
             content["application/json"] = {"schema": _error_schema(code)}
         else:
-            content["application/json"] = {"schema": SUCCESS_SCHEMA}
+            content["application/json"] = {"schema": _success_schema(content.get("application/json"))}
         if (method, path) in HTML_OPERATIONS and code in (200, 400):
             content["text/html"] = {"schema": {"type": "string"}}
         links = {
@@ -255,6 +256,17 @@ def _conform_operation(method: str, path: str, operation: dict[str, Any]) -> Non
             "schema": {"type": "string"},
             "required": True,
         }
+
+
+def _success_schema(declared: dict[str, Any] | None) -> dict[str, Any]:
+    """The success envelope; a route that declares its answer's model (`responses={200: {"content":
+    {"application/json": {"model": ...}}}}`) gets that model as the envelope's `data`."""
+    schema = (declared or {}).get("schema")
+    if not schema or schema == SUCCESS_SCHEMA:
+        return SUCCESS_SCHEMA
+    typed: dict[str, Any] = copy.deepcopy(SUCCESS_SCHEMA)
+    typed["properties"]["data"] = schema
+    return typed
 
 
 def _currency_enum(document: dict[str, Any]) -> None:

@@ -186,6 +186,8 @@ class Profile:
 class TransactionType(StrEnum):
     TRANSFER_SENT = "transfer_sent"
     TRANSFER_RECEIVED = "transfer_received"
+    DEPOSIT = "deposit"
+    WITHDRAWAL = "withdrawal"
 
 
 class TransactionStatus(StrEnum):

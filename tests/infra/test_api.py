@@ -48,6 +48,9 @@ CONTRACT_ROUTES = {
     ("GET", "/api/v2/provider-health/history"): "providers",
     ("ANY", "/api/consumer/{proxy+}"): "consumer",
     ("POST", "/api/consumer/upgrade-kyc"): "consumer_kyc",
+    ("POST", "/api/consumer/deposit"): "consumer_money",
+    ("POST", "/api/consumer/withdraw"): "consumer_money",
+    ("POST", "/api/consumer/transfer"): "consumer_money",
     ("POST", "/webhooks/stripe"): "webhooks",
 }
 JSON_BODY = {
@@ -58,6 +61,9 @@ JSON_BODY = {
     ("POST", "/api/v2/invoice-wallets/create-from-invoice"),
     ("POST", "/api/v2/invoice-wallets/{walletId}/fund"),
     ("POST", "/api/consumer/upgrade-kyc"),
+    ("POST", "/api/consumer/deposit"),
+    ("POST", "/api/consumer/withdraw"),
+    ("POST", "/api/consumer/transfer"),
 }
 
 

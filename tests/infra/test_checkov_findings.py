@@ -19,6 +19,7 @@ MONEY_FUNCTIONS = {
     "destroy",
     "webhooks",
     "consumer",
+    "consumer_money",
     "reconcile",
     "providers",
 }

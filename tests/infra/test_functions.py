@@ -51,6 +51,7 @@ EXPECTED_ENV = {
     "providers": {"TABLE_NAME", PROVIDERS, "CORS_ORIGINS", *PROVIDER_URLS},
     "consumer": {"TABLE_NAME", "KEY_TABLE_NAME", "KMS_KEY_ID", "CORS_ORIGINS"},
     "consumer_kyc": {"TABLE_NAME", STRIPE, "CORS_ORIGINS"},
+    "consumer_money": {"TABLE_NAME", STRIPE, PROVIDERS, "CORS_ORIGINS", *PROVIDER_URLS},
     "webhooks": {"TABLE_NAME", STRIPE, PROVIDERS, "CORS_ORIGINS", *PROVIDER_URLS},
     "realtime": {"TABLE_NAME", "WS_CALLBACK_URL"},
     "stream": {"EVENT_BUS_NAME"},
