@@ -415,7 +415,8 @@ class WithdrawalService:
                 token_amount=op.token_amount,
                 channel="stripe",
                 created_at=now,
-                **refs,
+                tenant_id=op.tenant_id,
+                provider=op.provider,
             )
         wallet = Account.wallet(op.facts["wallet_id"], op.coin)
         outside = Account.external("chain", op.coin)
