@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from shared.adapters.dynamodb_claims import due_attributes
 from shared.adapters.dynamodb_consumer import DynamoDBConsumerStore, consumer_pk
 from shared.adapters.dynamodb_table import (
     from_item,
@@ -16,10 +17,11 @@ from shared.adapters.dynamodb_table import (
     translated_errors,
     value,
 )
-from shared.consumer.money import MoneyOp, OpKind, OpState
+from shared.consumer.money import OPEN, MoneyOp, OpKind, OpState
 from shared.consumer.ports import CounterCharge
 from shared.consumer.records import ConsumerTransaction
 from shared.outbox.records import iso
+from shared.sweeper.ports import CLAIM_DEADLINE
 
 _OP = "OP#"
 
@@ -64,9 +66,14 @@ class DynamoDBMoneyOpStore:
         )
 
     def _item(self, op: MoneyOp) -> dict[str, Any]:
+        pk, sk = consumer_pk(op.tenant_id, op.user_id), f"{_OP}{op.op_id}"
+        # While open, the claim index (gsi3) holds it: the sweeper finishes it if nobody else does.
+        due = due_attributes(pk, sk, op.updated_at + CLAIM_DEADLINE) if op.state in OPEN else {}
         return {
-            "pk": consumer_pk(op.tenant_id, op.user_id),
-            "sk": f"{_OP}{op.op_id}",
+            **due,
+            "pk": pk,
+            "sk": sk,
+            "wallet_id": op.facts.get("wallet_id"),
             "entity": "consumer_money_op",
             "op_id": op.op_id,
             "tenant_id": op.tenant_id,

@@ -292,6 +292,7 @@ class Capabilities:
     @cached_property
     def sweeper(self) -> ClaimSweeper:
         from shared.adapters.dynamodb_claims import DynamoDBClaimIndex
+        from shared.consumer.money_events import ConsumerMoneyFinisher
         from shared.sweeper.service import ClaimSweeper
 
         a = self.adapters
@@ -301,6 +302,9 @@ class Capabilities:
             self.settlement.destruction,
             self._funding_store,
             a.clock,
+            consumer_money=ConsumerMoneyFinisher(
+                self._money_ops, lambda: self.deposits, lambda: self.withdrawals
+            ),
         )
 
     @cached_property

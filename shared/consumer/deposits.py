@@ -104,21 +104,15 @@ class DepositService:
         op_id = operation_id(OpKind.DEPOSIT, principal, request_key)
         op = self._store.op(profile.tenant_id, profile.user_id, op_id)
         if op is None:
-            op = self._begin(principal, op_id, coin, fiat_amount, urgency)
+            op = self._begin(principal, op_id, coin, fiat_amount, urgency, payment_method)
         if op.state is OpState.COMPLETED:
             return 200, _answer(op)
         if op.state is OpState.FAILED:
             raise PaymentFailed("this deposit failed; nothing was credited", [{"transaction_id": op.op_id}])
         if op.state is OpState.PROCESSING:
             return 202, _answer(op)
-        metadata = {
-            "kind": DEPOSIT_KIND,
-            "tenant_id": op.tenant_id,
-            "user_id": op.user_id,
-            "operation_id": op.op_id,
-        }
         try:
-            result = self._payments.charge(op.fiat_amount, fiat, payment_method, charge_key(op_id), metadata)
+            result = self._charge(op)
         except PaymentDeclined:
             self._fail(op, ())
             raise
@@ -161,18 +155,46 @@ class DepositService:
         self._fail(op, records)
         return "deposit_failed"
 
-    def finish(self, tenant_id: str, user_id: str, op_id: str) -> str:
-        """Complete a deposit a crash or a mint outage left open (the sweeper's or an operator's call)."""
-        op = self._store.op(tenant_id, user_id, op_id)
-        if op is None or op.state not in OPEN or "payment_intent_id" not in op.facts:
+    def finish(self, op: MoneyOp) -> str:
+        """Complete a deposit a crash or a mint outage left open (the sweeper): its PaymentIntent as named,
+        or, when the crash came before it was named, as the same create request (its key and parameters)
+        gets it from Stripe: the one the request made, or, if the request died before Stripe had it, the
+        charge the person asked for."""
+        if op.state not in OPEN:
             return "settled"
-        payment = self._payments.retrieve(op.facts["payment_intent_id"])
+        if "payment_intent_id" in op.facts:
+            payment = self._payments.retrieve(op.facts["payment_intent_id"])
+        else:
+            try:
+                payment = self._charge(op)
+            except PaymentDeclined:
+                self._fail(op, ())
+                return "deposit_failed"
         if payment.status == "succeeded":
             return self.payment_succeeded(payment, ())
-        return "processing" if payment.status in _STILL_PROCESSING else self.payment_failed(payment, ())
+        if payment.status in _STILL_PROCESSING:
+            if op.state is OpState.STARTED:
+                waiting = op.with_(OpState.PROCESSING, self._clock.now(), payment_intent_id=payment.intent_id)
+                self._advance(op, waiting, waiting.line(TransactionStatus.PROCESSING))
+            return "processing"
+        self._fail(op, ())
+        return "deposit_failed"
+
+    def _charge(self, op: MoneyOp) -> PaymentResult:
+        metadata = {
+            "kind": DEPOSIT_KIND,
+            "tenant_id": op.tenant_id,
+            "user_id": op.user_id,
+            "operation_id": op.op_id,
+        }
+        return self._payments.charge(
+            op.fiat_amount, STABLECOINS[op.coin], op.facts["payment_method"], charge_key(op.op_id), metadata
+        )
 
     # -- steps ------------------------------------------------------------------------------------------
-    def _begin(self, principal: Principal, op_id: str, coin: str, fiat_amount: int, urgency: str) -> MoneyOp:
+    def _begin(
+        self, principal: Principal, op_id: str, coin: str, fiat_amount: int, urgency: str, payment_method: str
+    ) -> MoneyOp:
         fiat = STABLECOINS[coin]
         token_amount = fiat_to_token(fiat_amount, fiat, coin)
         usd = self._consumer.usd_value(coin, token_amount)
@@ -194,7 +216,7 @@ class DepositService:
                 provider,
                 now,
                 now,
-                facts={"urgency": urgency, "wallet_id": profile.wallet_id},
+                facts={"urgency": urgency, "wallet_id": profile.wallet_id, "payment_method": payment_method},
             )
             try:
                 self._store.write(self._store.begin(op, charges, op.line(TransactionStatus.PENDING)))

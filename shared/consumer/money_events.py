@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from shared.consumer.money import OPEN, MoneyOpStore, OpKind
 from shared.stripe_events.service import PAYMENT_FAILED, SUCCEEDED, payment_of
 
 if TYPE_CHECKING:
@@ -14,6 +15,28 @@ if TYPE_CHECKING:
     from shared.consumer.withdrawals import WithdrawalService
 
 PAYOUT_FAILED = "payout.failed"
+
+
+class ConsumerMoneyFinisher:
+    """The sweeper's way in: an operation left open past its deadline is finished by its own flow."""
+
+    def __init__(
+        self,
+        store: MoneyOpStore,
+        deposits: Callable[[], DepositService],
+        withdrawals: Callable[[], WithdrawalService],
+    ) -> None:
+        self._store = store
+        self._deposits = deposits
+        self._withdrawals = withdrawals
+
+    def finish(self, tenant_id: str, user_id: str, op_id: str) -> str:
+        op = self._store.op(tenant_id, user_id, op_id)
+        if op is None or op.state not in OPEN:
+            return "settled"
+        if op.kind is OpKind.DEPOSIT:
+            return self._deposits().finish(op)
+        return self._withdrawals().finish(op)
 
 
 class ConsumerMoneyEvents:

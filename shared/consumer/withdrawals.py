@@ -195,6 +195,14 @@ class WithdrawalService:
         self._reverse(op, OpState.REVERSED, (OpState.COMPLETED,), records, failure_code=failure)
         return "reversed"
 
+    def finish(self, op: MoneyOp) -> str:
+        """Finish a withdrawal or transfer out a crash or an outage left open (the sweeper), with its keys."""
+        try:
+            done = self._finish(op)
+        except InvalidState:
+            return "reversed"
+        return done.state.value
+
     # -- steps ------------------------------------------------------------------------------------------
     def _open(
         self,

@@ -130,7 +130,13 @@ def money(
     }
     bootstrap.use(
         Adapters(
-            made.settings,
+            # The sweeper is composed with destruction, which schedules: its settings as deployed.
+            made.settings.model_copy(
+                update={
+                    "destroy_function_arn": "arn:aws:lambda:us-east-1:123456789012:function:destroy",
+                    "scheduler_role_arn": "arn:aws:iam::123456789012:role/scheduler",
+                }
+            ),
             dynamodb=made.dynamodb,
             kms=made.kms,
             scheduler=made.scheduler,
@@ -451,3 +457,29 @@ def test_a_transfer_out_that_the_provider_cannot_reach_is_held_and_finished_by_t
     _data(money.post("transfer", body, key="out-1"))
     assert money.chain(money.tempo)["balances"][OUTSIDE] == {"USDC": 10 * USDC}
     assert money.ledger(Account.wallet(wallet_id, "USDC")) == 89_990_000
+
+
+# -- the sweeper finishes what nobody retried ----------------------------------------------------------------
+
+
+def test_the_sweeper_finishes_a_deposit_and_a_transfer_out_left_open(money: Money) -> None:
+    wallet_id = money.env.onboard(ALICE)["wallet"]["wallet_id"]
+    _data(money.deposit("100.00"))
+    money.tempo.post("/_control/fail", json={"mode": "error", "status": 503, "count": 1, "path": "/v1/mints"})
+    _error(money.deposit("40.00", key="never-retried"), 503, "provider_unavailable")
+    money.tempo.post(
+        "/_control/fail", json={"mode": "error", "status": 503, "count": 1, "path": "/v1/transfers"}
+    )
+    _error(money.post("transfer", {"to": OUTSIDE, "amount": "10"}), 503, "provider_unavailable")
+    sweeper = bootstrap.app().sweeper
+    assert sweeper.sweep().due == 0  # not yet past their deadline
+    money.env.clock.advance(minutes=6)
+    report = sweeper.sweep()
+    assert report.due == 2 and report.left_open == 0, report
+    assert money.ledger(Account.wallet(wallet_id, "USDC")) == 129_990_000
+    assert money.chain(money.tempo)["supply"] == {"USDC": 140 * USDC}
+    assert money.chain(money.tempo)["balances"][OUTSIDE] == {"USDC": 10 * USDC}
+    assert money.stripe_objects().get("payment_intent") == 2
+    statuses = [t["status"] for t in body_of(money.env.call("GET", "transactions"))["data"]["transactions"]]
+    assert statuses == ["completed", "completed", "completed"]
+    assert sweeper.sweep().due == 0
