@@ -1,6 +1,6 @@
-"""Consumer money through the local runtime: a card deposit, a bank debit completed by Stripe's signed webhook,
-a withdrawal to a bank through Stripe Connect whose payout then fails (credited back), and a transfer out
-to an address; events on the consumer's channel."""
+"""Consumer money through the local runtime: a card deposit, a bank debit completed by Stripe's signed
+webhook, a withdrawal to a bank through Stripe Connect whose payout then fails (credited back), and a
+transfer out to an address; events on the consumer's channel."""
 
 from __future__ import annotations
 
