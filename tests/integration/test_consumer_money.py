@@ -6,8 +6,11 @@ landed but whose answer was lost, a crash before the commit) end in one charge a
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -23,7 +26,9 @@ from shared.adapters.stripe_client import build_stripe_client
 from shared.adapters.stripe_connect import StripeBankPayouts
 from shared.adapters.stripe_payments import StripePaymentProcessor
 from shared.adapters.tempo import TempoProvider, http_client
+from shared.auth import Principal
 from shared.bootstrap import Adapters
+from shared.errors import LimitExceeded
 from shared.ledger.accounts import Account
 from shared.providers.retry import RetryPolicy
 from tests.integration.conftest import FakeLambdaContext, api_event, body_of, scan_all
@@ -483,3 +488,28 @@ def test_the_sweeper_finishes_a_deposit_and_a_transfer_out_left_open(money: Mone
     statuses = [t["status"] for t in body_of(money.env.call("GET", "transactions"))["data"]["transactions"]]
     assert statuses == ["completed", "completed", "completed"]
     assert sweeper.sweep().due == 0
+
+
+def test_twenty_concurrent_deposits_let_through_exactly_those_that_fit(money: Money) -> None:
+    wallet_id = money.env.onboard(ALICE)["wallet"]["wallet_id"]
+    _data(money.deposit("100.00"))
+    service = bootstrap.app().deposits
+    person = Principal("usr_alice", "tenant-a", frozenset({"consumer"}))
+    start = threading.Barrier(20)
+
+    def deposit(index: int) -> str:
+        start.wait()
+        try:
+            service.deposit(person, Decimal("150"), "USDC", "pm_card_visa", "instant", f"concurrent-{index}")
+        except LimitExceeded:
+            return "limit_exceeded"
+        return "deposited"
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        outcomes = list(pool.map(deposit, range(20)))
+    # $900 of the $1,000 daily limit left: six deposits of $150 fit; the rest are refused before any charge.
+    assert outcomes.count("deposited") == 6 and outcomes.count("limit_exceeded") == 14
+    assert money.ledger(Account.wallet(wallet_id, "USDC")) == 1000 * USDC
+    assert money.chain(money.tempo)["supply"] == {"USDC": 1000 * USDC}
+    assert money.stripe_objects().get("payment_intent") == 7
+    assert body_of(money.env.call("GET", "limits"))["data"]["daily"]["used"] == "1000.00"
