@@ -20,6 +20,7 @@ from shared.adapters.dynamodb_table import (
 from shared.consumer.money import OPEN, MoneyOp, OpKind, OpState
 from shared.consumer.ports import CounterCharge
 from shared.consumer.records import ConsumerTransaction
+from shared.errors import ConcurrentUpdate
 from shared.outbox.records import iso
 from shared.sweeper.ports import CLAIM_DEADLINE
 
@@ -28,6 +29,10 @@ _OP = "OP#"
 
 def _op_key(tenant_id: str, user_id: str, op_id: str) -> dict[str, Any]:
     return {"pk": {"S": consumer_pk(tenant_id, user_id)}, "sk": {"S": f"{_OP}{op_id}"}}
+
+
+def _connect_key(tenant_id: str, user_id: str, bank_key: str) -> dict[str, Any]:
+    return {"pk": {"S": consumer_pk(tenant_id, user_id)}, "sk": {"S": f"CONNECT#{bank_key}"}}
 
 
 def _line_key(tenant_id: str, user_id: str, line: ConsumerTransaction) -> dict[str, Any]:
@@ -163,6 +168,25 @@ class DynamoDBMoneyOpStore:
 
     def records(self, records: Sequence[dict[str, Any]]) -> list[Any]:
         return [put_new(self._table, record) for record in records]
+
+    def connected_account(self, tenant_id: str, user_id: str, bank_key: str) -> str | None:
+        item = get_consistent(self._client, self._table, _connect_key(tenant_id, user_id, bank_key))
+        return item["account_id"]["S"] if item else None
+
+    def remember_account(self, tenant_id: str, user_id: str, bank_key: str, account_id: str) -> str:
+        key = _connect_key(tenant_id, user_id, bank_key)
+        item = {**from_item(key), "entity": "consumer_connect_account", "account_id": account_id}
+        try:
+            with translated_errors():
+                self._client.put_item(
+                    TableName=self._table, Item=to_item(item), ConditionExpression="attribute_not_exists(pk)"
+                )
+        except ConcurrentUpdate:
+            kept = self.connected_account(tenant_id, user_id, bank_key)
+            if kept is None:
+                raise
+            return kept
+        return account_id
 
     def write(self, operations: Sequence[Any]) -> None:
         with translated_errors():

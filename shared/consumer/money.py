@@ -154,6 +154,14 @@ class MoneyOpStore(Protocol):
         """Plain items put only if absent (events, a webhook's processed marker)."""
         ...
 
+    def connected_account(self, tenant_id: str, user_id: str, bank_key: str) -> str | None:
+        """The Stripe connected account made for this person's bank account, if one was."""
+        ...
+
+    def remember_account(self, tenant_id: str, user_id: str, bank_key: str, account_id: str) -> str:
+        """Keep the account made for the bank account; the one kept first wins and is returned."""
+        ...
+
     def write(self, operations: Sequence[Any]) -> None:
         """Commit operations with no journal in one transaction (errors.ConcurrentUpdate when a condition
         failed)."""

@@ -317,7 +317,11 @@ class WithdrawalService:
         bank = op.facts["bank_account"]
         person = hashlib.sha256(f"{op.tenant_id}\x1f{op.user_id}\x1f{bank}".encode()).hexdigest()[:40]
         try:
-            account = payouts.connected_account(bank, metadata, f"wd-acct-{person}")
+            # Kept once made: a bank token is single-use at Stripe and its idempotency key lasts 24 hours.
+            account = self._store.connected_account(op.tenant_id, op.user_id, person)
+            if account is None:
+                made = payouts.connected_account(bank, metadata, f"wd-acct-{person}")
+                account = self._store.remember_account(op.tenant_id, op.user_id, person, made)
             payout = payouts.pay_out(
                 account,
                 op.fiat_amount,

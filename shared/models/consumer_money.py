@@ -17,15 +17,26 @@ SOLANA_ADDRESS = re.compile(r"^[1-9A-HJ-NP-Za-km-z]{32,44}$")
 Chain = Literal["tempo", "ethereum", "base", "polygon", "arbitrum", "solana"]
 
 
+# Stripe's smallest charge in USD and EUR: below it a PaymentIntent is refused (a 400 here, not Stripe's).
+MIN_DEPOSIT = Decimal("0.50")
+
+
 def _fiat_amount(value: object) -> Decimal:
     return parse_amount(value)  # cents: what a PaymentIntent or a payout can carry
+
+
+def _deposit_amount(value: object) -> Decimal:
+    amount = _fiat_amount(value)
+    if amount < MIN_DEPOSIT:
+        raise ValueError(f"amount must be at least {MIN_DEPOSIT}")
+    return amount
 
 
 def _token_amount(value: object) -> Decimal:
     return parse_amount(value, TOKEN_DECIMALS)
 
 
-FiatAmount = Annotated[Decimal, BeforeValidator(_fiat_amount)]
+DepositAmount = Annotated[Decimal, BeforeValidator(_deposit_amount)]
 TokenAmount = Annotated[Decimal, BeforeValidator(_token_amount)]
 PaymentMethod = Annotated[
     str, Field(strict=True, pattern=r"^pm_[A-Za-z0-9_]{1,250}$", description="a Stripe PaymentMethod id")
@@ -44,7 +55,7 @@ class Deposit(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    amount: FiatAmount
+    amount: DepositAmount
     currency: Coin | None = None
     payment_method: PaymentMethod
     urgency: Literal["instant", "standard"] = "standard"

@@ -280,6 +280,7 @@ def test_over_the_level_limit_is_refused_before_anything_is_charged(money: Money
         {"amount": "10", "payment_method": "pm_card_visa", "urgency": "tomorrow"},
         {"amount": "10", "payment_method": "card_visa"},
         {"amount": "-1", "payment_method": "pm_card_visa"},
+        {"amount": "0.49", "payment_method": "pm_card_visa"},
         {"amount": "10"},
         {"amount": "10", "payment_method": "pm_card_visa", "extra": 1},
     ],
@@ -513,3 +514,16 @@ def test_twenty_concurrent_deposits_let_through_exactly_those_that_fit(money: Mo
     assert money.chain(money.tempo)["supply"] == {"USDC": 1000 * USDC}
     assert money.stripe_objects().get("payment_intent") == 7
     assert body_of(money.env.call("GET", "limits"))["data"]["daily"]["used"] == "1000.00"
+
+
+def test_the_connected_account_is_made_once_per_bank_account(money: Money) -> None:
+    money.env.onboard(ALICE)
+    _data(money.deposit("100.00"))
+    bank = {"type": "bank", "bank_account": "btok_us_verified"}
+    for amount in ("10", "20"):
+        assert _data(money.post("withdraw", {"amount": amount, "destination": bank}))["arrival_date"]
+    other = {"type": "bank", "bank_account": "btok_us_verified_other"}
+    _data(money.post("withdraw", {"amount": "5", "destination": other}))
+    objects = money.stripe_objects()
+    assert (objects.get("account"), objects.get("payout")) == (2, 3)
+    assert money.env.balances()["USDC"] == "65.00"
