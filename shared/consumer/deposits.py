@@ -244,8 +244,17 @@ class DepositService:
         if op.facts.get("payment_intent_id") != payment.intent_id:
             # Named before the mint: whoever finishes an interrupted deposit knows its PaymentIntent.
             named = op.with_(now=self._clock.now(), payment_intent_id=payment.intent_id)
-            self._advance(op, named)
-            op = named
+            try:
+                self._advance(op, named)
+                op = named
+            except ConcurrentUpdate:
+                # The webhook (or the request) got there first: it completed the deposit, or is on it.
+                stored = self._store.op(op.tenant_id, op.user_id, op.op_id)
+                if stored is None or stored.state not in (*OPEN, OpState.COMPLETED):
+                    raise
+                if stored.state is OpState.COMPLETED:
+                    return stored
+                op = stored
         provider = self._chooser.provider(op.provider)
         try:
             tx = self._router.call(

@@ -303,7 +303,14 @@ class WithdrawalService:
         if op.facts.get("burned") == "yes":
             return op
         burned = op.with_(now=self._clock.now(), burned="yes")
-        self._store.write(self._store.advance(burned, (op.state,)))
+        try:
+            self._store.write(self._store.advance(burned, (op.state,)))
+        except ConcurrentUpdate:
+            # Another finisher (the retry, the sweeper) recorded it, or finished the withdrawal meanwhile.
+            stored = self._store.op(op.tenant_id, op.user_id, op.op_id)
+            if stored is None or stored.state not in OPEN:
+                raise
+            return stored
         return burned
 
     def _pay_out(self, op: MoneyOp) -> MoneyOp:

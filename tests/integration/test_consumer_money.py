@@ -527,3 +527,24 @@ def test_the_connected_account_is_made_once_per_bank_account(money: Money) -> No
     objects = money.stripe_objects()
     assert (objects.get("account"), objects.get("payout")) == (2, 3)
     assert money.env.balances()["USDC"] == "65.00"
+
+
+def test_the_webhook_completing_a_card_deposit_first_leaves_the_request_its_answer(
+    money: Money, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wallet_id = money.env.onboard(ALICE)["wallet"]["wallet_id"]
+    deposits = bootstrap.app().deposits
+    payments = bootstrap.app().adapters.payments
+    real_charge = payments.charge
+
+    def charge_then_webhook(*args: Any, **kwargs: Any) -> Any:
+        result = real_charge(*args, **kwargs)
+        assert deposits.payment_succeeded(result, []) == "deposited"  # Stripe's event, delivered first
+        return result
+
+    monkeypatch.setattr(payments, "charge", charge_then_webhook)
+    data = _data(money.deposit("80.00", key="race"))
+    assert data["transaction"]["status"] == "completed"
+    assert money.chain(money.tempo)["supply"] == {"USDC": 80 * USDC}
+    assert money.ledger(Account.wallet(wallet_id, "USDC")) == 80 * USDC
+    assert len(money.events("deposit:complete")) == 1
