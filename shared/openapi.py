@@ -262,7 +262,8 @@ def _success_schema(declared: dict[str, Any] | None) -> dict[str, Any]:
     """The success envelope; a route that declares its answer's model (`responses={200: {"content":
     {"application/json": {"model": ...}}}}`) gets that model as the envelope's `data`."""
     schema = (declared or {}).get("schema")
-    if not schema or schema == SUCCESS_SCHEMA:
+    if not isinstance(schema, dict) or "$ref" not in schema:
+        # Powertools' own guess from a `Response[Any]` annotation (`{"title": "Return"}`) says nothing.
         return SUCCESS_SCHEMA
     typed: dict[str, Any] = copy.deepcopy(SUCCESS_SCHEMA)
     typed["properties"]["data"] = schema
