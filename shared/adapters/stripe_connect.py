@@ -32,15 +32,14 @@ class StripeBankPayouts:
             )
         return str(account.id)
 
-    def pay_out(
+    def transfer(
         self,
         account_id: str,
         amount_minor: int,
         currency: str,
-        speed: str,
         metadata: dict[str, str],
-        keys: tuple[str, str],
-    ) -> Payout:
+        idempotency_key: str,
+    ) -> str:
         with stripe_errors("create transfer"):
             transfer = self._client.v1.transfers.create(
                 params={
@@ -49,8 +48,19 @@ class StripeBankPayouts:
                     "destination": account_id,
                     "metadata": metadata,
                 },
-                options={"idempotency_key": keys[0]},
+                options={"idempotency_key": idempotency_key},
             )
+        return str(transfer.id)
+
+    def pay_out(
+        self,
+        account_id: str,
+        amount_minor: int,
+        currency: str,
+        speed: str,
+        metadata: dict[str, str],
+        idempotency_key: str,
+    ) -> Payout:
         with stripe_errors("create payout"):
             payout = self._client.v1.payouts.create(
                 params={
@@ -59,11 +69,10 @@ class StripeBankPayouts:
                     "method": "instant" if speed == "instant" else "standard",
                     "metadata": metadata,
                 },
-                options={"idempotency_key": keys[1], "stripe_account": account_id},
+                options={"idempotency_key": idempotency_key, "stripe_account": account_id},
             )
         return Payout(
             account_id=account_id,
-            transfer_id=str(transfer.id),
             payout_id=str(payout.id),
             status=str(payout.status),
             arrival_date=datetime.fromtimestamp(int(payout.arrival_date), tz=UTC),

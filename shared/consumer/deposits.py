@@ -243,7 +243,7 @@ class DepositService:
             raise NotFound("the consumer's wallet is gone")
         if op.facts.get("payment_intent_id") != payment.intent_id:
             # Named before the mint: whoever finishes an interrupted deposit knows its PaymentIntent.
-            named = op.with_(now=self._clock.now(), payment_intent_id=payment.intent_id)
+            named = op.with_(None, self._clock.now(), payment_intent_id=payment.intent_id)
             try:
                 self._advance(op, named)
                 op = named

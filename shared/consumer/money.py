@@ -66,7 +66,7 @@ class MoneyOp:
     # Flow-specific facts, all strings: urgency, payment_intent_id, address, chain, account, payout_id...
     facts: dict[str, str] = field(default_factory=dict)
 
-    def with_(self, state: OpState | None = None, now: datetime | None = None, **facts: str) -> MoneyOp:
+    def with_(self, state: OpState | None = None, now: datetime | None = None, /, **facts: str) -> MoneyOp:
         return replace(
             self,
             state=state or self.state,

@@ -34,6 +34,8 @@ from shared.consumer.routing import TRANSFER_OUT_FEES, ProviderChooser
 from shared.consumer.service import ConsumerService, consumer_channel
 from shared.errors import (
     ConcurrentUpdate,
+    DependencyUnavailable,
+    IdempotencyInProgress,
     InsufficientBalance,
     InvalidState,
     NotFound,
@@ -61,7 +63,6 @@ class Payout:
     """A Stripe Connect payout to the person's bank, with the transfer that funded it."""
 
     account_id: str
-    transfer_id: str
     payout_id: str
     status: str
     arrival_date: datetime
@@ -74,6 +75,17 @@ class BankPayouts(Protocol):
         """The connected account whose external account is `bank_account` (a bank token or id)."""
         ...
 
+    def transfer(
+        self,
+        account_id: str,
+        amount_minor: int,
+        currency: str,
+        metadata: dict[str, str],
+        idempotency_key: str,
+    ) -> str:
+        """Move `amount_minor` from the platform to `account_id`; the transfer's id."""
+        ...
+
     def pay_out(
         self,
         account_id: str,
@@ -81,10 +93,9 @@ class BankPayouts(Protocol):
         currency: str,
         speed: str,
         metadata: dict[str, str],
-        keys: tuple[str, str],
+        idempotency_key: str,
     ) -> Payout:
-        """A transfer of `amount_minor` to `account_id` (keys[0]) and a payout of it to its bank (keys[1]),
-        `instant` or `standard`."""
+        """Pay `amount_minor` out of `account_id`'s balance to its bank, `instant` or `standard`."""
         ...
 
     def reverse_transfer(self, transfer_id: str, amount_minor: int, idempotency_key: str) -> str: ...
@@ -302,16 +313,20 @@ class WithdrawalService:
     def _after_burn(self, op: MoneyOp) -> MoneyOp:
         if op.facts.get("burned") == "yes":
             return op
-        burned = op.with_(now=self._clock.now(), burned="yes")
+        return self._record(op, burned="yes")
+
+    def _record(self, op: MoneyOp, **facts: str) -> MoneyOp:
+        """Keep what an outside step did on the open record (what a later finisher or reversal needs)."""
+        after = op.with_(None, self._clock.now(), **facts)
         try:
-            self._store.write(self._store.advance(burned, (op.state,)))
+            self._store.write(self._store.advance(after, (op.state,)))
         except ConcurrentUpdate:
             # Another finisher (the retry, the sweeper) recorded it, or finished the withdrawal meanwhile.
             stored = self._store.op(op.tenant_id, op.user_id, op.op_id)
             if stored is None or stored.state not in OPEN:
                 raise
             return stored
-        return burned
+        return after
 
     def _pay_out(self, op: MoneyOp) -> MoneyOp:
         payouts = self._payouts()
@@ -329,28 +344,30 @@ class WithdrawalService:
             if account is None:
                 made = payouts.connected_account(bank, metadata, f"wd-acct-{person}")
                 account = self._store.remember_account(op.tenant_id, op.user_id, person, made)
+            currency = STABLECOINS[op.coin]
+            if "transfer_id" not in op.facts:
+                moved = payouts.transfer(account, op.fiat_amount, currency, metadata, f"wd-tr-{op.op_id}")
+                op = self._record(op, account_id=account, transfer_id=moved)
             payout = payouts.pay_out(
                 account,
                 op.fiat_amount,
-                STABLECOINS[op.coin],
+                currency,
                 op.facts.get("speed", "standard"),
                 metadata,
-                (f"wd-tr-{op.op_id}", f"wd-po-{op.op_id}"),
+                f"wd-po-{op.op_id}",
             )
+        except (DependencyUnavailable, IdempotencyInProgress):
+            raise  # Stripe unreachable or still on it: the retry (or the sweeper) sends the same keys
         except WalletsError as refused:
-            if refused.status >= 500:
-                raise  # Stripe unreachable: the retry sends the same keys
+            # Refused for good (a bank token Stripe will not take, a rule of Connect): the money comes back,
+            # the transfer from the connected account first.
+            if op.facts.get("transfer_id"):
+                payouts.reverse_transfer(op.facts["transfer_id"], op.fiat_amount, f"wd-trrev-{op.op_id}")
             self._reverse(op, OpState.FAILED, OPEN, (), failure_code="payout_refused")
             raise InvalidState(
                 f"the payout was refused ({refused}); the amount is back in the wallet"
             ) from None
-        return self._complete(
-            op,
-            account_id=payout.account_id,
-            transfer_id=payout.transfer_id,
-            payout_id=payout.payout_id,
-            arrival_date=iso(payout.arrival_date),
-        )
+        return self._complete(op, payout_id=payout.payout_id, arrival_date=iso(payout.arrival_date))
 
     def _complete(self, op: MoneyOp, **facts: str) -> MoneyOp:
         now = self._clock.now()

@@ -548,3 +548,25 @@ def test_the_webhook_completing_a_card_deposit_first_leaves_the_request_its_answ
     assert money.chain(money.tempo)["supply"] == {"USDC": 80 * USDC}
     assert money.ledger(Account.wallet(wallet_id, "USDC")) == 80 * USDC
     assert len(money.events("deposit:complete")) == 1
+
+
+def test_a_payout_stripe_refuses_credits_back_and_one_it_cannot_reach_is_finished_by_the_retry(
+    money: Money,
+) -> None:
+    wallet_id = money.env.onboard(ALICE)["wallet"]["wallet_id"]
+    _data(money.deposit("100.00"))
+    body = {"amount": "40", "destination": {"type": "bank", "bank_account": "btok_us_verified"}}
+    control(money.stripe, "POST", "/_control/fail", {"path": "/v1/payouts", "status": 400, "count": 1})
+    _error(money.post("withdraw", body, key="refused"), 400, "invalid_state")
+    assert money.ledger(Account.wallet(wallet_id, "USDC")) == 100 * USDC  # minted back, journal reversed
+    assert money.chain(money.tempo)["supply"] == {"USDC": 100 * USDC}
+    assert money.stripe_objects().get("transfer_reversal") == 1  # the connected account gave it back
+    assert body_of(money.env.call("GET", "limits"))["data"]["daily"]["used"] == "100.00"
+
+    control(money.stripe, "POST", "/_control/fail", {"path": "/v1/payouts", "status": 503, "count": 1})
+    _error(money.post("withdraw", body, key="unreachable"), 503, "service_unavailable")
+    assert money.ledger(Account.wallet(wallet_id, "USDC")) == 60 * USDC  # held while open
+    data = _data(money.post("withdraw", body, key="unreachable"))
+    assert data["transaction"]["status"] == "completed" and money.stripe_objects().get("payout") == 1
+    assert money.ledger(Account.wallet(wallet_id, "USDC")) == 60 * USDC
+    assert money.chain(money.tempo)["supply"] == {"USDC": 60 * USDC}
