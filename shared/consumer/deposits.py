@@ -37,6 +37,7 @@ from shared.ledger.assets import STABLECOINS, fiat_to_token
 from shared.ledger.ports import LedgerStore
 from shared.models.wallet import Wallet
 from shared.money import minor_units
+from shared.providers.errors import ProviderRejected
 from shared.providers.models import Asset
 
 DEPOSIT_KIND = "consumer_deposit"
@@ -51,6 +52,14 @@ def charge_key(op_id: str) -> str:
 
 def mint_key(op_id: str) -> str:
     return f"dep-mint-{op_id}"
+
+
+def refund_key(op_id: str) -> str:
+    return f"dep-refund-{op_id}"
+
+
+class MintRefused(InvalidState):
+    """The provider refused the mint for good; the payment was refunded and the deposit failed."""
 
 
 class WalletLookup(Protocol):
@@ -141,7 +150,10 @@ class DepositService:
             return "already_deposited"
         if op.state not in OPEN:
             return "ignored"
-        self._settle(op, payment, records, lambda: _elapsed_ms(op.created_at, self._clock.now()))
+        try:
+            self._settle(op, payment, records, lambda: _elapsed_ms(op.created_at, self._clock.now()))
+        except MintRefused:
+            return "refunded"
         return "deposited"
 
     def payment_failed(self, payment: PaymentResult, records: Sequence[dict[str, Any]]) -> str:
@@ -266,6 +278,16 @@ class DepositService:
                 "the deposit is paid but its mint did not go through yet; a retry with the same "
                 "Idempotency-Key (or Stripe's redelivery) completes it"
             ) from exc
+        except ProviderRejected as refused:
+            # Refused for good: the key's mint never landed (a provider answers a landed one's replay), so
+            # the payment goes back and the deposit fails, its limit headroom given back.
+            self._payments.refund(
+                payment.intent_id, op.fiat_amount, refund_key(op.op_id), "requested_by_customer"
+            )
+            self._fail(op.with_(None, None, refund="yes"), records)
+            raise MintRefused(
+                f"the provider refused the mint ({refused}); the payment was refunded"
+            ) from None
         now = self._clock.now()
         journal = movements.funding(
             operation_id=f"consumer-deposit-{op.op_id}",

@@ -570,3 +570,22 @@ def test_a_payout_stripe_refuses_credits_back_and_one_it_cannot_reach_is_finishe
     assert data["transaction"]["status"] == "completed" and money.stripe_objects().get("payout") == 1
     assert money.ledger(Account.wallet(wallet_id, "USDC")) == 60 * USDC
     assert money.chain(money.tempo)["supply"] == {"USDC": 60 * USDC}
+
+
+def test_a_mint_the_provider_refuses_for_good_refunds_the_payment(
+    money: Money, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shared.providers.errors import ProviderRejected
+
+    wallet_id = money.env.onboard(ALICE)["wallet"]["wallet_id"]
+    tempo = bootstrap.app().adapters.providers["tempo"]
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise ProviderRejected("tempo", "invalid_request", "address not allowed", 422)
+
+    monkeypatch.setattr(tempo, "mint", refuse)
+    _error(money.deposit("30.00", key="refused-mint"), 400, "invalid_state")
+    assert money.stripe_objects().get("refund") == 1
+    assert money.ledger(Account.wallet(wallet_id, "USDC")) == 0 and money.chain(money.tempo)["supply"] == {}
+    assert body_of(money.env.call("GET", "limits"))["data"]["daily"]["used"] == "0.00"
+    assert body_of(money.env.call("GET", "transactions"))["data"]["transactions"][0]["status"] == "failed"
