@@ -52,6 +52,7 @@ SECRET_VALUES = {
 MERCHANT = {"sub": "usr_bench", "tenant_id": "ten_bench", "roles": "merchant"}
 ADMIN = {"sub": "usr_bench_admin", "tenant_id": "ten_bench", "roles": "admin"}
 OPERATOR = {"sub": "usr_bench_operator", "tenant_id": "ten_platform", "roles": "operator"}
+CONSUMER = {"sub": "usr_bench_consumer", "tenant_id": "ten_bench", "roles": "consumer"}
 MISSING_INVOICE = "inv_" + "0" * 24
 MISSING_WALLET = "wal_" + "0" * 24
 MARK = "BENCH-RESULT "
@@ -228,6 +229,15 @@ EVENTS: dict[str, tuple[str, Callable[[], dict[str, Any]]]] = {
     "consumer": (
         "GET /api/v1/consumer/wallets",
         _rest("GET", "/api/v1/consumer/wallets", principal=MERCHANT),
+    ),
+    "consumer_money": (
+        "POST /api/consumer/deposit, not onboarded",
+        _rest(
+            "POST",
+            "/api/consumer/deposit",
+            body={"amount": "10.00", "payment_method": "pm_card_visa"},
+            principal=CONSUMER,
+        ),
     ),
     "stream": ("one OUTBOX INSERT record", _stream_event),
     "realtime": ("WebSocket $connect", lambda: websocket_event("$connect", uuid.uuid4().hex, None, MERCHANT)),

@@ -81,6 +81,9 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/consumer/requests", "consumer_requests", json_body=True),
     Route("POST", "/api/consumer/requests/{id}/accept", "consumer_requests"),
     Route("POST", "/api/consumer/requests/{id}/decline", "consumer_requests"),
+    Route("POST", "/api/consumer/deposit", "consumer_money", json_body=True),
+    Route("POST", "/api/consumer/withdraw", "consumer_money", json_body=True),
+    Route("POST", "/api/consumer/transfer", "consumer_money", json_body=True),
     # Stripe signs the raw bytes: no authorizer and no body model in front of the signature check.
     Route("POST", "/webhooks/stripe", "webhooks", public=True),
 )

@@ -110,6 +110,8 @@ FUNCTION_SPECS: dict[str, FunctionSpec] = {
     "consumer_swaps": FunctionSpec(timeout_s=28, stablecoins=True),
     # Requests to pay: invoices and internal transfers, all on the table.
     "consumer_requests": FunctionSpec(timeout_s=28),
+    # Consumer deposits, withdrawals and transfers: Stripe (PaymentIntents, Connect) and the providers.
+    "consumer_money": FunctionSpec(timeout_s=28, stripe=True, stablecoins=True),
     "webhooks": FunctionSpec(timeout_s=28, stripe=True, stablecoins=True),
     "realtime": FunctionSpec(timeout_s=30, rest_api=False, websocket_push=True),
     "stream": FunctionSpec(table=TableAccess.NONE, timeout_s=60, rest_api=False, publishes_events=True),
@@ -146,6 +148,7 @@ RESERVED_CONCURRENCY: dict[str, int] = {
     "consumer_kyc": 5,
     "consumer_transfers": 10,
     "consumer_swaps": 5,
+    "consumer_money": 10,
 }
 
 

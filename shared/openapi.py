@@ -34,6 +34,7 @@ DOCUMENTED_FUNCTIONS = (
     "consumer_transfers",
     "consumer_swaps",
     "consumer_requests",
+    "consumer_money",
 )
 
 # Methods API Gateway serves without the authorizer (infra/api.py `public=True`; a test holds them equal).
@@ -185,17 +186,6 @@ def _error_schema(status: int) -> dict[str, Any]:
     }
 
 
-def _success_schema(declared: dict[str, Any] | None) -> dict[str, Any]:
-    """The success envelope; a route that declares its answer's model gets it as the envelope's `data`."""
-    schema = (declared or {}).get("schema") or {}
-    if "$ref" not in schema:
-        # Powertools' placeholder for an untyped `Response[Any]` says nothing: the plain envelope.
-        return SUCCESS_SCHEMA
-    typed: dict[str, Any] = copy.deepcopy(SUCCESS_SCHEMA)
-    typed["properties"]["data"] = schema
-    return typed
-
-
 def _statuses(method: str, path: str, operation: dict[str, Any]) -> set[int]:
     """The error statuses every operation of this shape can answer, beside its own declared ones."""
     names = {(p["in"], p["name"].lower()) for p in operation.get("parameters", [])}
@@ -269,6 +259,18 @@ def _conform_operation(method: str, path: str, operation: dict[str, Any]) -> Non
             "schema": {"type": "string"},
             "required": True,
         }
+
+
+def _success_schema(declared: dict[str, Any] | None) -> dict[str, Any]:
+    """The success envelope; a route that declares its answer's model (`responses={200: {"content":
+    {"application/json": {"model": ...}}}}`) gets that model as the envelope's `data`."""
+    schema = (declared or {}).get("schema")
+    if not isinstance(schema, dict) or "$ref" not in schema:
+        # Powertools' own guess from a `Response[Any]` annotation (`{"title": "Return"}`) says nothing.
+        return SUCCESS_SCHEMA
+    typed: dict[str, Any] = copy.deepcopy(SUCCESS_SCHEMA)
+    typed["properties"]["data"] = schema
+    return typed
 
 
 def _currency_enum(document: dict[str, Any]) -> None:

@@ -1,4 +1,5 @@
-"""Consumer function: onboarding, limits, internal transfers, balances, history, preferences, providers."""
+"""Consumer function: onboarding, limits, balances, history, preferences, providers (transfers, deposits and
+withdrawals are functions/consumer_money's)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from shared.auth import Principal
 from shared.bootstrap import app as capabilities
 from shared.consumer import providers
 from shared.consumer.service import require_consumer
-from shared.models.consumer import Coin, Onboard, PreferencesPatch, TransactionKind, Transfer
+from shared.models.consumer import Coin, Onboard, PreferencesPatch, TransactionKind
 
 metrics = Metrics()
 router = APIGatewayRouter()
@@ -32,18 +33,6 @@ def onboard(body: Onboard, idempotency_key: IdempotencyKey = None) -> Response[A
     def run() -> Outcome:
         created, answer = capabilities().consumer.onboard(principal, body.email, body.phone)
         return (201 if created else 200), answer
-
-    return idempotent(router, principal, idempotency_key, body, run)
-
-
-@router.post("/api/consumer/transfer", summary="Send to another consumer of the tenant: instant and free")
-def transfer(body: Transfer, idempotency_key: IdempotencyKey = None) -> Response[Any]:
-    principal = _consumer()
-
-    def run() -> Outcome:
-        return 200, capabilities().consumer.transfer(
-            principal, body.to, body.amount, body.currency, body.memo
-        )
 
     return idempotent(router, principal, idempotency_key, body, run)
 

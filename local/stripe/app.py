@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from local.stripe import events, forms, identity, issuing, payments, refunds
+from local.stripe import connect, events, forms, identity, issuing, payments, refunds
 from local.stripe.errors import StripeError, invalid_request
 from local.stripe.faults import Faults
 from local.stripe.state import API_VERSION, IdempotencyRecord, RequestContext, Store, new_id
@@ -61,6 +61,12 @@ ROUTES = [
     _route("POST", "/v1/identity/verification_sessions", identity.create_session),
     _route("GET", "/v1/identity/verification_sessions/{session_id}", identity.get_session),
     _route("POST", "/v1/identity/verification_sessions/{session_id}/cancel", identity.cancel_session),
+    _route("POST", "/v1/accounts", connect.create_account),
+    _route("GET", "/v1/accounts/{account_id}", connect.get_account),
+    _route("POST", "/v1/transfers", connect.create_transfer),
+    _route("POST", "/v1/transfers/{transfer_id}/reversals", connect.create_reversal),
+    _route("POST", "/v1/payouts", connect.create_payout),
+    _route("GET", "/v1/payouts/{payout_id}", connect.get_payout),
     _route("GET", "/v1/events", events.list_events),
     _route("GET", "/v1/events/{event_id}", events.get_event),
 ]
@@ -110,6 +116,7 @@ class StripeStandIn:
                     self._identity_outcome,
                     methods=["POST"],
                 ),
+                Route("/_control/payouts/{payout_id}/{outcome}", self._payout_outcome, methods=["POST"]),
                 Route("/_identity/{session_id}", self._identity_page, methods=["GET"]),
             ],
             lifespan=self._lifespan,
@@ -146,7 +153,13 @@ class StripeStandIn:
                 else request.url.query
             )
             params = forms.decode(raw)
-            ctx = RequestContext(api_key, request_id, idempotency_key, str(request.base_url).rstrip("/"))
+            ctx = RequestContext(
+                api_key,
+                request_id,
+                idempotency_key,
+                str(request.base_url).rstrip("/"),
+                request.headers.get("stripe-account") or None,
+            )
             if idempotency_key:
                 replay = self._begin_idempotent(ctx, request.method, request.url.path, params)
                 if replay is not None:
@@ -351,6 +364,21 @@ class StripeStandIn:
         except StripeError as exc:
             return _error_response(exc, {})
         return JSONResponse(session)
+
+    async def _payout_outcome(self, request: Request) -> Response:
+        """`pay` or `fail` (body `{code?}`, a Stripe payout failure code) a payout, as the bank would: its
+        signed `payout.paid` / `payout.failed` follows."""
+        spec = await _json_body(request)
+        outcome = {"pay": "paid", "fail": "failed"}.get(request.path_params["outcome"])
+        if outcome is None:
+            return JSONResponse({"error": "outcome must be pay or fail"}, status_code=404)
+        try:
+            payout = connect.settle_payout(
+                self.store, request.path_params["payout_id"], outcome, spec.get("code")
+            )
+        except StripeError as exc:
+            return _error_response(exc, {})
+        return JSONResponse(payout)
 
     async def _identity_page(self, request: Request) -> Response:
         """The hosted verification page, locally: what is asked, and the two controls a tester can press."""

@@ -37,6 +37,8 @@ class RequestContext:
     idempotency_key: str | None = None
     # Where this stand-in answers (for URLs it hands out, such as a VerificationSession's hosted page).
     base_url: str = ""
+    # The connected account a platform acts for (the `Stripe-Account` header), if any.
+    account: str | None = None
 
 
 @dataclass
@@ -143,8 +145,10 @@ class Store:
         obj: dict[str, Any],
         ctx: RequestContext | None,
         previous_attributes: dict[str, Any] | None = None,
+        account: str | None = None,
     ) -> dict[str, Any]:
-        """Record an event for a state change and hand it to every listener (webhook delivery)."""
+        """Record an event for a state change and hand it to every listener (webhook delivery); a Connect
+        event names the connected `account` it happened on."""
         data: dict[str, Any] = {"object": self.render(obj)}
         if previous_attributes is not None:
             data["previous_attributes"] = previous_attributes
@@ -162,6 +166,8 @@ class Store:
             },
             "type": event_type,
         }
+        if account is not None:
+            event["account"] = account
         with self.lock:
             self.add(event)
             for listener in self.listeners:

@@ -28,6 +28,7 @@ KIND_OF_ENTITY = {
     "funding_refund": ClaimKind.FUNDING_REFUND,
     "funding_processing": ClaimKind.PAYMENT_PROCESSING,
     "wallet_destruction": ClaimKind.DESTRUCTION,
+    "consumer_money_op": ClaimKind.CONSUMER_MONEY,
 }
 
 
@@ -117,4 +118,7 @@ def _claim_of(item: dict[str, Any]) -> DueClaim | None:
         datetime.fromisoformat(token.split("|", 1)[0].replace("Z", "+00:00")),
         str(values["intent_id"]) if values.get("intent_id") else None,
         token,
+        f"{values['tenant_id']}|{values['user_id']}|{values['op_id']}"
+        if kind is ClaimKind.CONSUMER_MONEY
+        else None,
     )

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from shared.api.rate_limits import RateLimiter
     from shared.cards.ports import CardIssuer, PaymentProcessor, WebhookVerifier
     from shared.consumer.ports import ExchangeRates, IdentityVerifier
+    from shared.consumer.withdrawals import BankPayouts
     from shared.destruction.ports import DestructionMetrics
     from shared.providers.port import MetricsSink, StablecoinProvider
     from shared.providers.service import ProviderRouter
@@ -183,6 +184,13 @@ class Adapters:
         from shared.adapters.stripe_identity import StripeIdentityVerifier
 
         return StripeIdentityVerifier(self.stripe)
+
+    @cached_property
+    def connect(self) -> BankPayouts:
+        """Stripe Connect: consumer withdrawals to a bank."""
+        from shared.adapters.stripe_connect import StripeBankPayouts
+
+        return StripeBankPayouts(self.stripe)
 
     @cached_property
     def webhook_verifier(self) -> WebhookVerifier:

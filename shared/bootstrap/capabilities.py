@@ -15,10 +15,13 @@ if TYPE_CHECKING:
     from shared.checkout.links import PaymentLinks
     from shared.checkout.service import CheckoutService
     from shared.consumer.batches import BatchTransfers
+    from shared.consumer.deposits import DepositService
     from shared.consumer.kyc import KycService
     from shared.consumer.requests import PayRequests
+    from shared.consumer.routing import ProviderChooser
     from shared.consumer.service import ConsumerService
     from shared.consumer.swaps import SwapService
+    from shared.consumer.withdrawals import WithdrawalService
     from shared.destruction.service import DestructionService
     from shared.funding.service import FundingService
     from shared.funding.wallet_refund import WalletRefundService
@@ -206,6 +209,53 @@ class Capabilities:
             self.invoices,
         )
 
+    @cached_property
+    def deposits(self) -> DepositService:
+        """Consumer deposits (functions/consumer_money; completed by the webhooks function)."""
+        from shared.consumer.deposits import DepositService
+
+        a = self.adapters
+        return DepositService(
+            self.consumer,
+            self._money_ops,
+            self._wallet_repository,
+            a.payments,
+            self._provider_chooser,
+            a.provider_router,
+            self._ledger,
+            a.clock,
+        )
+
+    @cached_property
+    def withdrawals(self) -> WithdrawalService:
+        """Consumer withdrawals to a bank (Stripe Connect) or an address, and transfers out to an address."""
+        from shared.consumer.withdrawals import WithdrawalService
+
+        a = self.adapters
+        return WithdrawalService(
+            self.consumer,
+            self._money_ops,
+            self._wallet_repository,
+            lambda: a.connect,
+            self._provider_chooser,
+            a.provider_router,
+            self._ledger,
+            a.clock,
+        )
+
+    @cached_property
+    def _money_ops(self) -> Any:
+        from shared.adapters.dynamodb_consumer_money import DynamoDBMoneyOpStore
+
+        return DynamoDBMoneyOpStore(self.adapters.dynamodb, self.adapters.settings.table_name)
+
+    @cached_property
+    def _provider_chooser(self) -> ProviderChooser:
+        from shared.consumer.routing import ProviderChooser
+
+        a = self.adapters
+        return ProviderChooser(lambda: a.providers, self.provider_health, a.clock)
+
     # -- money ----------------------------------------------------------------------------------------
     @cached_property
     def funding(self) -> FundingService:
@@ -225,6 +275,7 @@ class Capabilities:
     @cached_property
     def stripe_events(self) -> StripeEventService:
         from shared.adapters.dynamodb_stripe_events import DynamoDBStripeEventLog
+        from shared.consumer.money_events import ConsumerMoneyEvents
         from shared.stripe_events.service import StripeEventService
 
         a = self.adapters
@@ -235,6 +286,7 @@ class Capabilities:
             self._funding_store,
             a.clock,
             identity=self.kyc,
+            consumer_money=ConsumerMoneyEvents(lambda: self.deposits, lambda: self.withdrawals),
         )
 
     @cached_property
@@ -295,6 +347,7 @@ class Capabilities:
     @cached_property
     def sweeper(self) -> ClaimSweeper:
         from shared.adapters.dynamodb_claims import DynamoDBClaimIndex
+        from shared.consumer.money_events import ConsumerMoneyFinisher
         from shared.sweeper.service import ClaimSweeper
 
         a = self.adapters
@@ -304,6 +357,9 @@ class Capabilities:
             self.settlement.destruction,
             self._funding_store,
             a.clock,
+            consumer_money=ConsumerMoneyFinisher(
+                self._money_ops, lambda: self.deposits, lambda: self.withdrawals
+            ),
         )
 
     @cached_property

@@ -187,6 +187,8 @@ class TransactionType(StrEnum):
     TRANSFER_SENT = "transfer_sent"
     TRANSFER_RECEIVED = "transfer_received"
     SWAP = "swap"
+    DEPOSIT = "deposit"
+    WITHDRAWAL = "withdrawal"
 
 
 class TransactionStatus(StrEnum):

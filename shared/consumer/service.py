@@ -206,6 +206,18 @@ class ConsumerService:
         if over:
             raise LimitExceeded(f"KYC level {level.level} limit exceeded", over)
 
+    def limit_charges(self, profile: Profile, usd: int, now: datetime) -> list[CounterCharge]:
+        """The person's counter charges for `usd` micro-USD moved now; LimitExceeded (with details) when
+        it does not fit as read. The charges' guards check it again in the movement's transaction."""
+        level, windows = KYC_LEVELS[profile.kyc_level], windows_at(now)
+        used = self._store.usage(profile.tenant_id, profile.user_id, windows)
+        self._refuse_over_limit(level, windows, used, usd)
+        return [CounterCharge(window, limit_of(level, window), usd) for window in windows]
+
+    def usd_value(self, coin: str, token_amount: int) -> int:
+        """The micro-USD value `token_amount` of `coin` counts for against limits (rounded up)."""
+        return usd_micro(token_amount, self._rate_of(coin).usd)
+
     # -- money ----------------------------------------------------------------------------------------
     def transfer(
         self,

@@ -34,3 +34,15 @@ class IdentityEvents(Protocol):
     def apply(self, event_type: str, session: dict[str, Any], record: dict[str, Any]) -> str:
         """The outcome; `record` (the event's processed marker) is written with the effect, if any."""
         ...
+
+
+class ConsumerMoneyEvents(Protocol):
+    """Stripe events of consumer deposits and withdrawals (shared/consumer/money_events.py)."""
+
+    def claims(self, event_type: str, data: dict[str, Any]) -> bool:
+        """Whether the event's object belongs to a consumer deposit or withdrawal (by its metadata)."""
+        ...
+
+    def apply(self, event_type: str, data: dict[str, Any], record: dict[str, Any]) -> str:
+        """The outcome; `record` (the event's processed marker) is written with the effect, if any."""
+        ...

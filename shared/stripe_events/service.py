@@ -6,6 +6,8 @@
   claim, mint key and journal operation id as the synchronous path (the event record commits with it);
 - `payment_intent.payment_failed` releases the wallet's funding claim unless a claim is minting or funded
   (so a failure delivered after the success changes nothing);
+- a consumer deposit's PaymentIntent events and a consumer withdrawal's `payout.failed` go to
+  shared/consumer/money_events.py (recognised by their metadata);
 - `identity.verification_session.*` goes to the KYC upgrades (shared/consumer/kyc.py) when they are wired;
 - any other type is recorded and ignored.
 """
@@ -20,7 +22,7 @@ from shared.cards.ports import PaymentResult, PaymentStatus, WebhookEvent, Webho
 from shared.clock import Clock
 from shared.funding.service import FundingService
 from shared.outbox.records import iso
-from shared.stripe_events.ports import FundingRelease, IdentityEvents, StripeEventLog
+from shared.stripe_events.ports import ConsumerMoneyEvents, FundingRelease, IdentityEvents, StripeEventLog
 
 SUCCEEDED = "payment_intent.succeeded"
 PAYMENT_FAILED = "payment_intent.payment_failed"
@@ -79,8 +81,10 @@ class StripeEventService:
         release: FundingRelease,
         clock: Clock,
         identity: IdentityEvents | None = None,
+        consumer_money: ConsumerMoneyEvents | None = None,
     ) -> None:
         self._identity = identity
+        self._consumer_money = consumer_money
         self._verifier = verifier
         self._events = events
         self._funding = funding
@@ -92,7 +96,10 @@ class StripeEventService:
         if self._events.seen(event.event_id):
             return EventOutcome(event.event_id, event.event_type, "duplicate")
         record = event_record(event, self._clock.now())
-        if event.event_type == SUCCEEDED:
+        money = self._consumer_money
+        if money is not None and money.claims(event.event_type, event.data_object):
+            outcome = money.apply(event.event_type, event.data_object, record)
+        elif event.event_type == SUCCEEDED:
             outcome = self._funding.complete_payment(
                 payment_of(event.data_object), [{**record, "outcome": "funded"}]
             )

@@ -25,6 +25,9 @@ class ClaimKind(StrEnum):
     """`FUNDPROCESSING#{intent}`: a bank payment that answered `processing`; funded when it succeeds."""
     DESTRUCTION = "destruction"
     """`DESTRUCTION`: a destruction begun (burn, refund, card, keys) and not finished."""
+    CONSUMER_MONEY = "consumer_money"
+    """`OP#{id}` of a consumer: a deposit, withdrawal or transfer out whose outside steps have not all
+    landed (shared/consumer/money.py); finished with the operation's own keys."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,8 @@ class DueClaim:
     intent_id: str | None = None
     token: str = ""
     """The index position as read: settling or postponing only applies while it is unchanged."""
+    reference: str | None = None
+    """For a consumer operation: `{tenant}|{user}|{operation id}`."""
 
 
 class ClaimIndex(Protocol):

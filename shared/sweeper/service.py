@@ -37,6 +37,12 @@ class Destroying(Protocol):
     def destroy(self, wallet_id: str, trigger: str) -> Any: ...
 
 
+class OperationFinishing(Protocol):
+    """Consumer deposits, withdrawals and transfers out (shared/consumer/money_events.py)."""
+
+    def finish(self, tenant_id: str, user_id: str, op_id: str) -> str: ...
+
+
 @dataclass
 class SweepReport:
     """One run: claims found past their deadline, how each ended, and the oldest one's age."""
@@ -59,7 +65,9 @@ class ClaimSweeper:
         release: FundingRelease,
         clock: Clock,
         batch: int = BATCH,
+        consumer_money: OperationFinishing | None = None,
     ) -> None:
+        self._consumer_money = consumer_money
         self._index = index
         self._funding = funding
         self._destruction = destruction
@@ -105,6 +113,11 @@ class ClaimSweeper:
                 self._release.release(claim.wallet_id, claim.intent_id or "", [])
                 return "released"
             return outcome
+        if claim.kind is ClaimKind.CONSUMER_MONEY:
+            if self._consumer_money is None or not claim.reference:
+                raise RuntimeError("a consumer operation's claim, and no consumer money to finish it with")
+            tenant_id, user_id, op_id = claim.reference.split("|", 2)
+            return self._consumer_money.finish(tenant_id, user_id, op_id)
         outcome = self._destruction.destroy(claim.wallet_id, Trigger.SWEEP.value)
         return str(outcome.result)
 

@@ -56,6 +56,9 @@ CONTRACT_ROUTES = {
     ("POST", "/api/consumer/requests"): "consumer_requests",
     ("POST", "/api/consumer/requests/{id}/accept"): "consumer_requests",
     ("POST", "/api/consumer/requests/{id}/decline"): "consumer_requests",
+    ("POST", "/api/consumer/deposit"): "consumer_money",
+    ("POST", "/api/consumer/withdraw"): "consumer_money",
+    ("POST", "/api/consumer/transfer"): "consumer_money",
     ("POST", "/webhooks/stripe"): "webhooks",
 }
 JSON_BODY = {
@@ -70,6 +73,9 @@ JSON_BODY = {
     ("POST", "/api/consumer/swap/quote"),
     ("POST", "/api/consumer/swap"),
     ("POST", "/api/consumer/requests"),
+    ("POST", "/api/consumer/deposit"),
+    ("POST", "/api/consumer/withdraw"),
+    ("POST", "/api/consumer/transfer"),
 }
 
 

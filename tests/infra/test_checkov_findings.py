@@ -21,6 +21,7 @@ MONEY_FUNCTIONS = {
     "consumer",
     "consumer_transfers",
     "consumer_swaps",
+    "consumer_money",
     "reconcile",
     "providers",
 }

@@ -54,6 +54,7 @@ EXPECTED_ENV = {
     "consumer_transfers": {"TABLE_NAME", PROVIDERS, "CORS_ORIGINS", *PROVIDER_URLS},
     "consumer_swaps": {"TABLE_NAME", PROVIDERS, "CORS_ORIGINS", *PROVIDER_URLS},
     "consumer_requests": {"TABLE_NAME", "CORS_ORIGINS"},
+    "consumer_money": {"TABLE_NAME", STRIPE, PROVIDERS, "CORS_ORIGINS", *PROVIDER_URLS},
     "webhooks": {"TABLE_NAME", STRIPE, PROVIDERS, "CORS_ORIGINS", *PROVIDER_URLS},
     "realtime": {"TABLE_NAME", "WS_CALLBACK_URL"},
     "stream": {"EVENT_BUS_NAME"},
