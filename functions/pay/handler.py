@@ -50,9 +50,9 @@ def pay_invoice(
     payload = body or PayInvoice()
 
     def pay() -> Outcome:
-        outcome = capabilities().settlement.payments.pay(principal, wallet_id, payload.amount)
+        outcome = capabilities().settlement.pay_invoice.pay(principal, wallet_id, payload.amount)
         metrics.add_metric(name="InvoicesPaid", unit=MetricUnit.Count, value=1)
-        return 200, outcome.data
+        return 200, outcome.to_api()
 
     return with_provider_used(idempotent(router, principal, idempotency_key, payload, counted(metrics, pay)))
 

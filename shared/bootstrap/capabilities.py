@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from shared.funding.wallet_refund import WalletRefundService
     from shared.health.service import HealthService
     from shared.invoices.service import InvoiceService
+    from shared.payments.pay_invoice import PayInvoice
     from shared.payments.service import PaymentService
     from shared.providers.port import ProviderHealthRepository, ProviderHistory
     from shared.providers.service import HealthCheckService
@@ -35,12 +36,14 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Settlement:
-    """Paying and destruction: paying an ephemeral wallet's invoice destroys it, and destruction lands an
-    in-flight payment before it refunds anything, so the two are built together over the same adapters."""
+    """Paying and destruction over the same adapters: `pay_invoice` pays, then destroys an ephemeral wallet
+    its payment completed; destruction lands an in-flight payment or refund (never destroying) before it
+    refunds anything. The services do not know each other: only `pay_invoice` holds both."""
 
     payments: PaymentService
     destruction: DestructionService
     refunds: WalletRefundService
+    pay_invoice: PayInvoice
 
 
 class Capabilities:
@@ -206,6 +209,7 @@ class Capabilities:
         from shared.adapters.dynamodb_payments import DynamoDBPaymentStore
         from shared.destruction.ports import SettleAll
         from shared.destruction.service import DestructionService
+        from shared.payments.pay_invoice import PayInvoice
         from shared.payments.service import PaymentService
 
         a = self.adapters
@@ -234,8 +238,8 @@ class Capabilities:
             SettleAll(paying, refunds),
             a.destruction_metrics,
         )
-        paying.attach_destroyer(destruction)
-        return Settlement(paying, destruction, refunds)
+        pay_invoice = PayInvoice(paying, destruction, self._wallet_repository)
+        return Settlement(paying, destruction, refunds, pay_invoice)
 
     @cached_property
     def sweeper(self) -> ClaimSweeper:
