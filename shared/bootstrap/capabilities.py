@@ -165,7 +165,6 @@ class Capabilities:
             self._funding_store,
             a.payments,
             a.provider_router,
-            a.providers,
             a.clock,
             invoices=self._invoice_repository,
         )
@@ -199,7 +198,6 @@ class Capabilities:
             self._funding_store,
             a.payments,
             a.provider_router,
-            a.providers,
             a.clock,
         )
 
@@ -219,7 +217,6 @@ class Capabilities:
             self._invoice_repository,
             DynamoDBPaymentStore(a.dynamodb, table, self._ledger),
             a.provider_router,
-            a.providers,
             a.clock,
         )
         refunds = self.wallet_refunds
@@ -233,7 +230,6 @@ class Capabilities:
             a.cards,
             a.destruction_scheduler,
             a.provider_router,
-            a.providers,
             a.clock,
             SettleAll(paying, refunds),
             a.destruction_metrics,

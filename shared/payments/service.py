@@ -33,7 +33,7 @@ from shared.errors import (
     ValidationFailed,
     WalletsError,
 )
-from shared.funding.ports import ProviderGateway, ProviderMap, WalletReader
+from shared.funding.ports import ProviderGateway, WalletReader
 from shared.funding.service import FUNDING_TOKENS
 from shared.ids import is_wallet_id
 from shared.ledger.assets import fiat_to_token
@@ -117,12 +117,10 @@ class SettlementAddresses:
     def __init__(self) -> None:
         self._known: dict[tuple[str, str], str] = {}
 
-    def address(self, router: ProviderGateway, providers: ProviderMap, provider: str, tenant_id: str) -> str:
+    def address(self, router: ProviderGateway, provider: str, tenant_id: str) -> str:
         key = (provider, tenant_id)
         if key not in self._known:
-            self._known[key] = router.call(
-                providers[provider], lambda p: p.create_address(settlement_label(tenant_id))
-            )
+            self._known[key] = router.call(provider, lambda p: p.create_address(settlement_label(tenant_id)))
         return self._known[key]
 
 
@@ -133,7 +131,6 @@ class PaymentService:
         invoices: InvoiceReader,
         store: PaymentStore,
         router: ProviderGateway,
-        providers: ProviderMap,
         clock: Clock,
         settlements: SettlementAddresses | None = None,
     ) -> None:
@@ -141,7 +138,6 @@ class PaymentService:
         self._invoices = invoices
         self._store = store
         self._router = router
-        self._providers = providers
         self._clock = clock
         self._settlements = settlements or SettlementAddresses()
 
@@ -175,10 +171,10 @@ class PaymentService:
                 ],
             )
         asset = self._asset_of(wallet)
-        if wallet.provider is None or wallet.provider not in self._providers:
+        if wallet.provider is None or not self._router.knows(wallet.provider):
             raise InvalidState("the wallet's tokens are at no provider we know")
         destination = invoice.enterprise_wallet_address or self._settlements.address(
-            self._router, self._providers, wallet.provider, wallet.tenant_id
+            self._router, wallet.provider, wallet.tenant_id
         )
         sequence = held.sequence + 1 if held is not None else 1
         wanted = PaymentClaim(
@@ -237,10 +233,9 @@ class PaymentService:
 
     # -- steps ---------------------------------------------------------------------------------------
     def _finish(self, claim: PaymentClaim, known: tuple[Wallet, Invoice] | None = None) -> PaymentOutcome:
-        provider = self._providers[claim.provider]
         try:
             tx = self._router.call(
-                provider,
+                claim.provider,
                 lambda p: p.transfer(
                     Asset(claim.token),
                     claim.token_amount,
