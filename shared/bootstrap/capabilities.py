@@ -99,6 +99,17 @@ class Capabilities:
         return PaymentLinks(a.payment_link_secret, a.clock, a.settings.public_base_url)
 
     @cached_property
+    def link_verifier(self) -> PaymentLinks:
+        """Payment links as the authorizer checks them: Unauthorized (never built) while PaymentLinkSecret is
+        not configured or empty, so a link token is refused rather than answered with a 500."""
+        from shared.errors import Unauthorized
+
+        a = self.adapters
+        if not a.settings.payment_link_secret_arn or not a.payment_link_secret:
+            raise Unauthorized("payment links are not configured")
+        return self.payment_links
+
+    @cached_property
     def checkout(self) -> CheckoutService:
         from shared.checkout.service import CheckoutService
 
