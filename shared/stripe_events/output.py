@@ -1,0 +1,14 @@
+"""Stripe's webhook answer (the envelope's `data`): the event and what applying it did."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from shared.models.output import Output
+
+
+class StripeEventReceived(Output):
+    received: Literal[True]
+    event_id: str
+    type: str
+    outcome: str
