@@ -1,7 +1,5 @@
 """The payment link's JSON answer (`GET /public/pay/{token}`): what the payer holding the link may see."""
 
-from __future__ import annotations
-
 from typing import Literal
 
 from shared.invoices.output import InvoiceLineOut

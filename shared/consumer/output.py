@@ -1,8 +1,6 @@
 """The consumer routes' answers (the envelope's `data`), as shared/consumer/service.py, kyc.py and
 providers.py write them: amounts as decimal strings (USD to the cent, coins to the micro-unit)."""
 
-from __future__ import annotations
-
 from typing import Literal
 
 from shared.models.output import Output

@@ -1,7 +1,5 @@
 """The fund function's answers (the envelope's `data`): a funding and a merchant's refund."""
 
-from __future__ import annotations
-
 from typing import Literal
 
 from shared.models.output import Output

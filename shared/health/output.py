@@ -1,7 +1,5 @@
 """`GET /health`'s answer (the envelope's `data`)."""
 
-from __future__ import annotations
-
 from typing import Literal
 
 from shared.models.output import Output

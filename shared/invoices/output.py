@@ -1,7 +1,5 @@
 """The invoices routes' answers (the envelope's `data`), as `Invoice.to_api` writes them."""
 
-from __future__ import annotations
-
 from typing import Literal
 
 from shared.models.output import Output, Page

@@ -4,10 +4,10 @@ the envelope's `data`, field for field.
 Routes validate their service's answer into one of these (`Model.of(data)`) and `shared.api.ok` dumps it
 with `exclude_unset`, so the JSON a client gets is exactly the service's answer: a field the model does not
 know is refused (extra="forbid", a bug a test sees as a 500) rather than dropped. The models build their
-validators on first use (`defer_build`), so defining them costs a function's cold start almost nothing.
+validators on first use (`defer_build`), so defining them costs a function's cold start little. The output
+modules do not use `from __future__ import annotations`: pydantic would evaluate every string annotation when
+it creates the class, about a third of their import time (the annotations they use are all 3.11 syntax).
 """
-
-from __future__ import annotations
 
 from typing import Any, Self
 

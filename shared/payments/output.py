@@ -1,7 +1,5 @@
 """The pay route's answer (the envelope's `data`), as `PaymentOutcome.to_api` writes it."""
 
-from __future__ import annotations
-
 from shared.models.output import Output
 
 

@@ -1,7 +1,5 @@
 """The provider-health routes' answers (the envelope's `data`), as shared/providers/views.py writes them."""
 
-from __future__ import annotations
-
 from typing import Annotated, Literal
 
 from pydantic import Field

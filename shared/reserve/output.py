@@ -1,7 +1,5 @@
 """The reconcile routes' answers (the envelope's `data`), as `Reconciliation.to_api` writes them."""
 
-from __future__ import annotations
-
 from shared.models.output import Output, Page
 
 

@@ -1,7 +1,5 @@
 """Stripe's webhook answer (the envelope's `data`): the event and what applying it did."""
 
-from __future__ import annotations
-
 from typing import Literal
 
 from shared.models.output import Output

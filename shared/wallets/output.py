@@ -1,8 +1,6 @@
 """The wallet routes' answers (the envelope's `data`): wallet making (create_wallet) and the reads (wallets),
 as `Wallet.to_api`, `Card.to_api`, `WalletView` and `WalletQueries` write them."""
 
-from __future__ import annotations
-
 from typing import Literal
 
 from shared.models.output import Output, Page
