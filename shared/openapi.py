@@ -82,7 +82,7 @@ IDEMPOTENCY_KEY_SCHEMA = {
     "pattern": r"^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$",
 }
 
-SUCCESS_SCHEMA = {
+SUCCESS_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["success", "data"],
     "properties": {
@@ -91,6 +91,29 @@ SUCCESS_SCHEMA = {
         "message": {"type": "string"},
     },
 }
+
+
+def typed_data(schema: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A route's typed answer from the schema Powertools gives its return type: `Answer[X]` documents as
+    anyOf [X, string] (the string is the body's JSON text, shared/api), so X; None for an untyped route
+    (`Response[Any]` documents as a bare `{"title": "Return"}`)."""
+    if not schema:
+        return None
+    options = [option for option in schema.get("anyOf", [schema]) if option.get("type") != "string"]
+    options = [option for option in options if set(option) - {"title", "description"}]
+    if not options:
+        return None
+    return options[0] if len(options) == 1 else {"anyOf": options}
+
+
+def success_schema(data: dict[str, Any] | None) -> dict[str, Any]:
+    """The success envelope around a route's typed answer, or around any object when it has none."""
+    schema = copy.deepcopy(SUCCESS_SCHEMA)
+    typed = typed_data(data)
+    if typed:
+        schema["properties"]["data"] = typed
+    return schema
+
 
 # Routes whose body names an existing resource (a missing one is 404).
 BODY_REFERENCES = frozenset({"/api/v2/invoice-wallets/create-from-invoice"})
@@ -240,7 +263,8 @@ def _conform_operation(method: str, path: str, operation: dict[str, Any]) -> Non
         if code >= 400:
             content["application/json"] = {"schema": _error_schema(code)}
         else:
-            content["application/json"] = {"schema": _success_schema(content.get("application/json"))}
+            typed = content.get("application/json", {}).get("schema")
+            content["application/json"] = {"schema": success_schema(typed)}
         if (method, path) in HTML_OPERATIONS and code in (200, 400):
             content["text/html"] = {"schema": {"type": "string"}}
         links = {
@@ -259,18 +283,6 @@ def _conform_operation(method: str, path: str, operation: dict[str, Any]) -> Non
             "schema": {"type": "string"},
             "required": True,
         }
-
-
-def _success_schema(declared: dict[str, Any] | None) -> dict[str, Any]:
-    """The success envelope; a route that declares its answer's model (`responses={200: {"content":
-    {"application/json": {"model": ...}}}}`) gets that model as the envelope's `data`."""
-    schema = (declared or {}).get("schema")
-    if not isinstance(schema, dict) or "$ref" not in schema:
-        # Powertools' own guess from a `Response[Any]` annotation (`{"title": "Return"}`) says nothing.
-        return SUCCESS_SCHEMA
-    typed: dict[str, Any] = copy.deepcopy(SUCCESS_SCHEMA)
-    typed["properties"]["data"] = schema
-    return typed
 
 
 def _currency_enum(document: dict[str, Any]) -> None:

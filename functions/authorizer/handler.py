@@ -1,50 +1,20 @@
-"""Lambda authorizer for the REST API (TOKEN) and the WebSocket API (REQUEST): a JWT or a payment link."""
+"""Lambda authorizer for the REST API (TOKEN) and the WebSocket API (REQUEST): a JWT or a payment link.
+
+Its verifiers are the composition root's (`Adapters.jwt_verifier`, `Capabilities.link_verifier`), built on
+the first token that needs them: importing this module reads no setting and builds nothing.
+"""
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from shared.auth import JwtVerifier, api_wide_resource, secret_from_string, token_of
-from shared.checkout.links import PaymentLinks
-from shared.clock import ScaledClock
-from shared.config import Settings, get_settings
+from shared.auth import api_wide_resource, token_of
+from shared.bootstrap import app as capabilities
 from shared.errors import InvalidLink, Unauthorized
 
 logger = Logger()
-
-
-def build_verifier(settings: Settings) -> JwtVerifier:
-    if settings.jwt_secret_arn:
-        from shared.adapters.secrets import secret_string
-
-        arn = settings.jwt_secret_arn
-        return JwtVerifier(
-            secret=lambda: secret_from_string(secret_string(arn)),
-            issuer=settings.jwt_issuer,
-            audience=settings.jwt_audience,
-        )
-    return JwtVerifier(
-        jwks_url=settings.jwt_jwks_url, issuer=settings.jwt_issuer, audience=settings.jwt_audience
-    )
-
-
-verifier = build_verifier(get_settings())
-
-
-@lru_cache(maxsize=1)
-def payment_links() -> PaymentLinks:
-    settings = get_settings()
-    if not settings.payment_link_secret_arn:
-        raise Unauthorized("payment links are not configured")
-    from shared.adapters.secrets import secret_string
-
-    secret = secret_string(settings.payment_link_secret_arn)
-    if not secret:
-        raise Unauthorized("payment links are not configured")
-    return PaymentLinks(secret, ScaledClock(settings.clock_speed, settings.clock_origin), "")
 
 
 def link_context(token: str) -> tuple[str, dict[str, str]]:
@@ -53,7 +23,7 @@ def link_context(token: str) -> tuple[str, dict[str, str]]:
     The context names the link's invoice and wallet; `principal_from_event` refuses it (403) on every
     route that does not take links, and the wallet services confine it to that one wallet."""
     try:
-        claims = payment_links().verify(token)
+        claims = capabilities().link_verifier.verify(token)
     except InvalidLink as exc:
         raise Unauthorized(exc.message) from exc
     subject = f"link:{claims.invoice_id}"
@@ -73,7 +43,7 @@ def identity(event: dict[str, Any]) -> tuple[str, dict[str, str]]:
     # A JWT has three dot-separated parts and a payment-link token two.
     if token.count(".") == 1:
         return link_context(token)
-    principal = verifier.verify(token)
+    principal = capabilities().adapters.jwt_verifier.verify(token)
     return principal.sub, principal.to_context()
 
 

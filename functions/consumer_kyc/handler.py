@@ -3,15 +3,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aws_lambda_powertools import Metrics
-from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from shared.api import caller, rest_function
+from shared.api import Answer, caller, rest_function
 from shared.api.idempotency import IdempotencyKey, Outcome, idempotent
 from shared.bootstrap import app as capabilities
+from shared.consumer.output import KycStarted
 from shared.consumer.service import require_consumer
 from shared.models.consumer import UpgradeKyc
 
@@ -28,11 +26,11 @@ router = APIGatewayRouter()
         404: {"description": "not_found: the caller has not onboarded"},
     },
 )
-def upgrade_kyc(body: UpgradeKyc, idempotency_key: IdempotencyKey = None) -> Response[Any]:
+def upgrade_kyc(body: UpgradeKyc, idempotency_key: IdempotencyKey = None) -> Answer[KycStarted]:
     principal = require_consumer(caller(router))
 
     def run() -> Outcome:
-        return 202, capabilities().kyc.upgrade(principal, body.level)
+        return 202, KycStarted.of(capabilities().kyc.upgrade(principal, body.level))
 
     return idempotent(router, principal, idempotency_key, body, run)
 

@@ -3,17 +3,15 @@ ephemeral) and transform one to persistent. The read routes are the `wallets` fu
 
 from __future__ import annotations
 
-from typing import Any
-
 from aws_lambda_powertools import Metrics
-from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from shared.adapters.metrics import record_wallet_creation
-from shared.api import WalletModeHeader, caller, rest_function
+from shared.api import Answer, WalletModeHeader, caller, rest_function
 from shared.api.idempotency import IdempotencyKey, Outcome, idempotent
 from shared.bootstrap import app as capabilities
 from shared.models.wallet import CreateEphemeral, CreateFromInvoice, CreateInvoiceWallet, WalletMode
+from shared.wallets.output import EphemeralCreated, InvoiceWalletCreated, WalletCreated, WalletTransformed
 
 metrics = Metrics()
 router = APIGatewayRouter()
@@ -26,7 +24,7 @@ router = APIGatewayRouter()
 )
 def create_from_invoice(
     body: CreateFromInvoice, idempotency_key: IdempotencyKey = None, wallet_mode: WalletModeHeader = None
-) -> Response[Any]:
+) -> Answer[WalletCreated]:
     principal = caller(router)
     chosen = body.mode_override or wallet_mode
 
@@ -36,7 +34,7 @@ def create_from_invoice(
             principal, body.invoice_id, ttl_seconds=body.ttl, mode_override=mode
         )
         record_wallet_creation(view)
-        return (201 if view.is_new else 200), view.creation_answer()
+        return (201 if view.is_new else 200), WalletCreated.of(view.creation_answer())
 
     request = {**body.model_dump(mode="json"), "mode": chosen}
     return idempotent(router, principal, idempotency_key, request, create)
@@ -49,14 +47,14 @@ def create_from_invoice(
 )
 def create_invoice_wallet(
     body: CreateInvoiceWallet, idempotency_key: IdempotencyKey = None, wallet_mode: WalletModeHeader = None
-) -> Response[Any]:
+) -> Answer[InvoiceWalletCreated]:
     principal = caller(router)
 
     def create() -> Outcome:
         mode = WalletMode(wallet_mode) if wallet_mode else None
         data, view = capabilities().wallet_checkout.create(principal, body, mode)
         record_wallet_creation(view)
-        return 201, data
+        return 201, InvoiceWalletCreated.of(data)
 
     request = {**body.model_dump(mode="json"), "mode": wallet_mode}
     return idempotent(router, principal, idempotency_key, request, create)
@@ -67,7 +65,9 @@ def create_invoice_wallet(
     summary="Create an ephemeral wallet without an invoice",
     responses={201: {"description": "Created"}},
 )
-def create_ephemeral(body: CreateEphemeral, idempotency_key: IdempotencyKey = None) -> Response[Any]:
+def create_ephemeral(
+    body: CreateEphemeral, idempotency_key: IdempotencyKey = None
+) -> Answer[EphemeralCreated]:
     principal = caller(router)
 
     def create() -> Outcome:
@@ -75,21 +75,19 @@ def create_ephemeral(body: CreateEphemeral, idempotency_key: IdempotencyKey = No
             principal, body.purpose, body.expiryMinutes * 60, body.amount
         )
         record_wallet_creation(view)
-        return 201, view.standalone_answer()
+        return 201, EphemeralCreated.of(view.standalone_answer())
 
     return idempotent(router, principal, idempotency_key, body, create)
 
 
 @router.post("/api/v2/invoice-wallets/<wallet_id>/transform", summary="Make a wallet persistent for good")
-def transform_wallet(wallet_id: str, idempotency_key: IdempotencyKey = None) -> Response[Any]:
+def transform_wallet(wallet_id: str, idempotency_key: IdempotencyKey = None) -> Answer[WalletTransformed]:
     principal = caller(router)
-    return idempotent(
-        router,
-        principal,
-        idempotency_key,
-        None,
-        lambda: (200, capabilities().wallets.transform(principal, wallet_id)),
-    )
+
+    def transform() -> Outcome:
+        return 200, WalletTransformed.of(capabilities().wallets.transform(principal, wallet_id))
+
+    return idempotent(router, principal, idempotency_key, None, transform)
 
 
 app, lambda_handler = rest_function(router, metrics=metrics)

@@ -4,17 +4,15 @@ what a wallet holds back to the payer (shared/funding/wallet_refund.py)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from aws_lambda_powertools import Metrics
-from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from aws_lambda_powertools.metrics import MetricUnit
 
-from shared.api import ProviderPreferenceHeader, caller, rest_function, with_provider_used
+from shared.api import Answer, ProviderPreferenceHeader, answer, caller, rest_function, with_provider_used
 from shared.api.idempotency import IdempotencyKey, Outcome, idempotent
 from shared.api.payment_outcomes import counted
 from shared.bootstrap import app as capabilities
+from shared.funding.output import Funded, FundingProcessing, WalletRefunded
 from shared.models.wallet import FundWallet
 
 metrics = Metrics()
@@ -25,8 +23,8 @@ router = APIGatewayRouter()
     "/api/v2/invoice-wallets/<wallet_id>/fund",
     summary="Fund a wallet by card or bank: charge, mint and credit its amount due",
     responses={
-        200: {"description": "Funded"},
-        202: {"description": "The bank payment is processing; the wallet is funded when it settles"},
+        200: answer(Funded, "Funded"),
+        202: answer(FundingProcessing, "A bank payment is processing; the wallet is funded when it settles"),
         400: {"description": "invalid_state: the invoice is not payable, or the wallet ended"},
         402: {"description": "payment_failed: declined, nothing minted"},
         503: {"description": "provider_unavailable: nothing charged, or the charge was refunded"},
@@ -37,7 +35,7 @@ def fund_wallet(
     body: FundWallet,
     idempotency_key: IdempotencyKey = None,
     provider_preference: ProviderPreferenceHeader = None,
-) -> Response[Any]:
+) -> Answer[Funded | FundingProcessing]:
     principal = caller(router, allow_link=True)
 
     def fund() -> Outcome:
@@ -46,7 +44,8 @@ def fund_wallet(
         )
         if outcome.status_code == 200:
             metrics.add_metric(name="WalletsFunded", unit=MetricUnit.Count, value=1)
-        return outcome.status_code, outcome.data
+        typed = Funded if outcome.status_code == 200 else FundingProcessing
+        return outcome.status_code, typed.of(outcome.data)
 
     return with_provider_used(idempotent(router, principal, idempotency_key, body, counted(metrics, fund)))
 
@@ -68,13 +67,13 @@ def fund_wallet(
         503: {"description": "provider_unavailable: nothing committed; the retry resumes the same refund"},
     },
 )
-def refund_wallet(wallet_id: str, idempotency_key: IdempotencyKey = None) -> Response[Any]:
+def refund_wallet(wallet_id: str, idempotency_key: IdempotencyKey = None) -> Answer[WalletRefunded]:
     principal = caller(router)
 
     def refund() -> Outcome:
         outcome = capabilities().wallet_refunds.refund(principal, wallet_id)
         metrics.add_metric(name="WalletsRefunded", unit=MetricUnit.Count, value=1)
-        return 200, outcome.data
+        return 200, WalletRefunded.of(outcome.data)
 
     return idempotent(router, principal, idempotency_key, {}, refund)
 

@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from shared.api import error_response, ok, rest_function
+from shared.api import Answer, error_response, ok, rest_function
 from shared.bootstrap import app as capabilities
 from shared.errors import DependencyUnavailable
+from shared.health.output import HealthOut
 
 logger = Logger()
 router = APIGatewayRouter()
 
 
 @router.get("/health", summary="Liveness and dependency checks")
-def get_health() -> Response[Any]:
+def get_health() -> Answer[HealthOut]:
     report = capabilities().health.report()
     if report.healthy:
-        return ok({"status": "ok", "checks": report.checks})
+        return ok(HealthOut(status="ok", checks=report.checks))
     details = [
         {"field": name, "message": result, "type": "dependency_check"}
         for name, result in report.checks.items()

@@ -10,9 +10,10 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from aws_lambda_powertools.metrics import MetricUnit
 
-from shared.api import caller, ok, page_of, rest_function
+from shared.api import Answer, caller, ok, page_of, rest_function
 from shared.api.idempotency import IdempotencyKey, Outcome, idempotent
 from shared.bootstrap import app as capabilities
+from shared.invoices.output import InvoiceAnswer, InvoiceDeleted, InvoicePage
 from shared.models.invoice import InvoiceCreate, InvoiceStatus
 
 metrics = Metrics()
@@ -22,13 +23,13 @@ router = APIGatewayRouter()
 @router.post(
     "/api/v1/invoices", summary="Create a draft invoice", responses={201: {"description": "Created"}}
 )
-def create_invoice(body: InvoiceCreate, idempotency_key: IdempotencyKey = None) -> Response[Any]:
+def create_invoice(body: InvoiceCreate, idempotency_key: IdempotencyKey = None) -> Answer[InvoiceAnswer]:
     principal = caller(router)
 
     def create() -> Outcome:
         invoice = capabilities().invoices.create(principal, body)
         metrics.add_metric(name="InvoicesCreated", unit=MetricUnit.Count, value=1)
-        return 201, {"invoice": invoice.to_api()}
+        return 201, InvoiceAnswer.of({"invoice": invoice.to_api()})
 
     return idempotent(router, principal, idempotency_key, body, create)
 
@@ -38,30 +39,30 @@ def list_invoices(
     status: Annotated[InvoiceStatus | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=1024)] = None,
-) -> Response[Any]:
+) -> Answer[InvoicePage]:
     page = capabilities().invoices.list_invoices(caller(router), status=status, limit=limit, cursor=cursor)
-    return ok(page_of("invoices", [invoice.to_api() for invoice in page.items], page.next_cursor))
+    return ok(InvoicePage.of(page_of("invoices", [i.to_api() for i in page.items], page.next_cursor)))
 
 
 @router.get("/api/v1/invoices/<invoice_id>", summary="Read one invoice")
-def get_invoice(invoice_id: str) -> Response[Any]:
-    return ok({"invoice": capabilities().invoices.get(caller(router), invoice_id).to_api()})
+def get_invoice(invoice_id: str) -> Answer[InvoiceAnswer]:
+    return ok(InvoiceAnswer.of({"invoice": capabilities().invoices.get(caller(router), invoice_id).to_api()}))
 
 
 @router.post("/api/v1/invoices/<invoice_id>/send", summary="Send a draft invoice")
-def send_invoice(invoice_id: str, idempotency_key: IdempotencyKey = None) -> Response[Any]:
+def send_invoice(invoice_id: str, idempotency_key: IdempotencyKey = None) -> Answer[InvoiceAnswer]:
     return _transition(invoice_id, "send", idempotency_key)
 
 
 @router.post("/api/v1/invoices/<invoice_id>/void", summary="Void an unpaid invoice")
-def void_invoice(invoice_id: str, idempotency_key: IdempotencyKey = None) -> Response[Any]:
+def void_invoice(invoice_id: str, idempotency_key: IdempotencyKey = None) -> Answer[InvoiceAnswer]:
     return _transition(invoice_id, "void", idempotency_key)
 
 
 @router.delete("/api/v1/invoices/<invoice_id>", summary="Soft-delete a draft or void invoice")
-def delete_invoice(invoice_id: str) -> Response[Any]:
+def delete_invoice(invoice_id: str) -> Answer[InvoiceDeleted]:
     capabilities().invoices.delete(caller(router), invoice_id)
-    return ok({"id": invoice_id, "object": "invoice", "deleted": True})
+    return ok(InvoiceDeleted(id=invoice_id, object="invoice", deleted=True))
 
 
 def _transition(invoice_id: str, action: str, idempotency_key: str | None) -> Response[Any]:
@@ -73,7 +74,7 @@ def _transition(invoice_id: str, action: str, idempotency_key: str | None) -> Re
         principal,
         idempotency_key,
         None,
-        lambda: (200, {"invoice": act(principal, invoice_id).to_api()}),
+        lambda: (200, InvoiceAnswer.of({"invoice": act(principal, invoice_id).to_api()})),
     )
 
 

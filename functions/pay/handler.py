@@ -3,14 +3,12 @@ public payment-link page `/public/pay/{token}` (JSON for API clients, the hosted
 
 from __future__ import annotations
 
-from typing import Any
-
 from aws_lambda_powertools import Metrics
-from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from aws_lambda_powertools.metrics import MetricUnit
 
 from shared.api import (
+    Answer,
     ProviderPreferenceHeader,
     caller,
     html_response,
@@ -22,8 +20,10 @@ from shared.api import (
 from shared.api.idempotency import IdempotencyKey, Outcome, idempotent
 from shared.api.payment_outcomes import counted
 from shared.bootstrap import app as capabilities
+from shared.checkout.output import CheckoutPaid, CheckoutView
 from shared.errors import InvalidLink
 from shared.models.wallet import PayInvoice
+from shared.payments.output import InvoicePaid
 
 metrics = Metrics()
 router = APIGatewayRouter()
@@ -45,20 +45,20 @@ def pay_invoice(
     idempotency_key: IdempotencyKey = None,
     # Validated and accepted; a payment moves the tokens where they are: at the provider that minted them.
     provider_preference: ProviderPreferenceHeader = None,
-) -> Response[Any]:
+) -> Answer[InvoicePaid]:
     principal = caller(router, allow_link=True)
     payload = body or PayInvoice()
 
     def pay() -> Outcome:
-        outcome = capabilities().settlement.payments.pay(principal, wallet_id, payload.amount)
+        outcome = capabilities().settlement.pay_invoice.pay(principal, wallet_id, payload.amount)
         metrics.add_metric(name="InvoicesPaid", unit=MetricUnit.Count, value=1)
-        return 200, outcome.data
+        return 200, InvoicePaid.of(outcome.to_api())
 
     return with_provider_used(idempotent(router, principal, idempotency_key, payload, counted(metrics, pay)))
 
 
 @router.get("/public/pay/<token>", summary="A payment link: JSON for API clients, the checkout page else")
-def public_pay(token: str) -> Response[Any]:
+def public_pay(token: str) -> Answer[CheckoutView | CheckoutPaid]:
     checkout = capabilities().checkout
     if wants_html((router.current_event.headers or {}).get("accept") or ""):
         try:
@@ -66,8 +66,9 @@ def public_pay(token: str) -> Response[Any]:
         except InvalidLink as exc:
             return html_response(400, checkout.error_page(exc.message))
     view = checkout.view(token)
-    message = view.get("message") if isinstance(view.get("message"), str) else None
-    return ok(view, message=message, headers={"Cache-Control": "no-store"})
+    typed = CheckoutPaid.of(view) if "message" in view else CheckoutView.of(view)
+    message = typed.message if isinstance(typed, CheckoutPaid) else None
+    return ok(typed, message=message, headers={"Cache-Control": "no-store"})
 
 
 app, lambda_handler = rest_function(router, metrics=metrics)

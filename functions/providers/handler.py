@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from shared.api import caller, ok, page_of, rest_function
+from shared.api import Answer, caller, ok, page_of, rest_function
 from shared.bootstrap import app as capabilities
 from shared.providers.models import DEFAULT_ORDER
+from shared.providers.output import ProviderHealthStatus, ProviderHistoryPage, ProvidersHealth
 from shared.providers.service import Overview, overview, provider_history
 from shared.providers.views import health_list, health_status, history_entry
 
@@ -30,9 +30,9 @@ def _overview() -> Overview:
     description="`status` is healthy, degraded or down as last checked; `unknown` before the first check "
     "(as in /api/v2/provider-health/status), since an unchecked provider is not known to be down.",
 )
-def providers_health() -> Response[Any]:
+def providers_health() -> Answer[ProvidersHealth]:
     caller(router)
-    return ok(health_list(_overview()))
+    return ok(ProvidersHealth.of(health_list(_overview())))
 
 
 @router.get(
@@ -41,9 +41,9 @@ def providers_health() -> Response[Any]:
     description="Before the first check a provider is `unknown` and `primary` is the one calls would use "
     "now: the first of the configured order whose circuit is not open.",
 )
-def provider_health_status() -> Response[Any]:
+def provider_health_status() -> Answer[ProviderHealthStatus]:
     caller(router)
-    return ok(health_status(_overview(), capabilities().adapters.clock.now()))
+    return ok(ProviderHealthStatus.of(health_status(_overview(), capabilities().adapters.clock.now())))
 
 
 @router.get(
@@ -53,9 +53,10 @@ def provider_health_status() -> Response[Any]:
 def provider_health_history(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
-) -> Response[Any]:
+) -> Answer[ProviderHistoryPage]:
     page = provider_history(caller(router), capabilities().provider_history, limit, cursor)
-    return ok(page_of("history", [history_entry(entry) for entry in page.items], page.next_cursor))
+    history = [history_entry(entry) for entry in page.items]
+    return ok(ProviderHistoryPage.of(page_of("history", history, page.next_cursor)))
 
 
 app, handle_api_request = rest_function(router)

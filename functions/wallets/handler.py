@@ -4,55 +4,61 @@ Scheduler or key-generation code."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from shared.api import caller, ok, page_of, rest_function
+from shared.api import Answer, caller, ok, page_of, rest_function
 from shared.bootstrap import app as capabilities
+from shared.wallets.output import (
+    ActiveWalletPage,
+    CountdownOut,
+    WalletAnswer,
+    WalletStatsOut,
+    WalletStatusOut,
+)
 
 router = APIGatewayRouter()
 
 
 @router.get("/api/v2/invoice-wallets/stats", summary="Admin: the tenant's wallet counters")
-def wallet_stats() -> Response[Any]:
-    return ok(capabilities().wallet_queries.stats(caller(router)))
+def wallet_stats() -> Answer[WalletStatsOut]:
+    return ok(WalletStatsOut.of(capabilities().wallet_queries.stats(caller(router))))
 
 
 @router.get("/api/v2/invoice-wallets/active", summary="Admin: the tenant's active wallets, newest first")
 def active_wallets(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=1024)] = None,
-) -> Response[Any]:
+) -> Answer[ActiveWalletPage]:
     page, now = capabilities().wallet_queries.active(caller(router), limit, cursor)
-    return ok(page_of("wallets", [wallet.to_api(now) for wallet in page.items], page.next_cursor))
+    return ok(ActiveWalletPage.of(page_of("wallets", [w.to_api(now) for w in page.items], page.next_cursor)))
 
 
 @router.get("/api/v2/invoice-wallets/by-invoice/<invoice_id>", summary="The wallet of an invoice")
-def wallet_by_invoice(invoice_id: str) -> Response[Any]:
+def wallet_by_invoice(invoice_id: str) -> Answer[WalletAnswer]:
     view = capabilities().wallet_queries.by_invoice(caller(router), invoice_id)
-    return ok(view.to_api(), headers={"X-Wallet-ID": view.wallet.wallet_id})
+    return ok(WalletAnswer.of(view.to_api()), headers={"X-Wallet-ID": view.wallet.wallet_id})
 
 
 @router.get("/api/v2/invoice-wallets/<wallet_id>", summary="A wallet and its card")
-def get_wallet(wallet_id: str) -> Response[Any]:
+def get_wallet(wallet_id: str) -> Answer[WalletAnswer]:
     view = capabilities().wallet_queries.get(caller(router), wallet_id)
-    return ok(view.to_api(), headers={"X-Wallet-ID": view.wallet.wallet_id})
+    return ok(WalletAnswer.of(view.to_api()), headers={"X-Wallet-ID": view.wallet.wallet_id})
 
 
 @router.get("/api/v2/invoice-wallets/<wallet_id>/status", summary="A wallet's status and countdown")
-def wallet_status(wallet_id: str) -> Response[Any]:
-    return ok(capabilities().wallet_queries.status(caller(router), wallet_id))
+def wallet_status(wallet_id: str) -> Answer[WalletStatusOut]:
+    return ok(WalletStatusOut.of(capabilities().wallet_queries.status(caller(router), wallet_id)))
 
 
 @router.get(
     "/api/v2/invoice-wallets/<wallet_id>/countdown", summary="Public countdown of an ephemeral wallet"
 )
-def wallet_countdown(wallet_id: str) -> Response[Any]:
-    countdown = capabilities().wallet_queries.countdown(wallet_id)
-    return ok(countdown, headers={"X-Countdown-Seconds": str(countdown["remaining_seconds"])})
+def wallet_countdown(wallet_id: str) -> Answer[CountdownOut]:
+    countdown = CountdownOut.of(capabilities().wallet_queries.countdown(wallet_id))
+    return ok(countdown, headers={"X-Countdown-Seconds": str(countdown.remaining_seconds)})
 
 
 app, lambda_handler = rest_function(router)

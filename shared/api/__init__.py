@@ -9,14 +9,15 @@ import re
 import uuid
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.exceptions import ServiceError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.params import Header
+from aws_lambda_powertools.event_handler.openapi.params import Header, Query
+from pydantic import BaseModel
 
 from shared.auth import Principal, principal_from_event
 from shared.config import Settings, get_settings
@@ -72,11 +73,36 @@ def error_response(error: WalletsError, headers: Mapping[str, str] | None = None
     )
 
 
+def as_data(data: Any) -> Any:
+    """A typed output model (shared/models/output.py) as JSON-ready data; anything else as it is."""
+    return (
+        data.model_dump(mode="json", by_alias=True, exclude_unset=True)
+        if isinstance(data, BaseModel)
+        else data
+    )
+
+
+AnswerT = TypeVar("AnswerT")
+
+Answer = Response[AnswerT | str]
+"""A route's return type: `-> Answer[InvoiceAnswer]` says the envelope's `data` is that typed output model
+(shared/models/output.py), so the OpenAPI document shows it (shared/openapi.py wraps it in the envelope and
+drops the `str`). The `str` is the body as `ok` writes it, JSON text: Powertools' response validation sees a
+string and passes it through, so typing a route costs nothing per request and changes no byte of it."""
+
+
+def answer(model: type[BaseModel], description: str = "OK") -> dict[str, Any]:
+    """One success status's own model, for a route whose statuses answer different models (fund: 200
+    funded, 202 processing): `responses={202: answer(FundingProcessing, "...")}`. Other routes need only
+    their `Answer[...]` return type."""
+    return {"description": description, "content": {"application/json": {"model": model}}}
+
+
 def ok(
     data: Any, status: int = 200, message: str | None = None, headers: Mapping[str, str] | None = None
-) -> Response[str]:
-    """A success envelope; `data` must already hold amounts as strings."""
-    body: dict[str, Any] = {"success": True, "data": data}
+) -> Response[Any]:
+    """A success envelope; `data` is a typed output model, or data already holding amounts as strings."""
+    body: dict[str, Any] = {"success": True, "data": as_data(data)}
     if message:
         body["message"] = message
     return Response(
@@ -352,6 +378,13 @@ def raw_body(event: Mapping[str, Any]) -> bytes:
         return base64.b64decode(body, validate=True)
     except (binascii.Error, ValueError) as error:
         raise ValidationFailed("the request body is not valid base64") from error
+
+
+PageLimit = Annotated[int, Query(ge=1, le=100)]
+"""The `limit` query parameter of a list route (1-100)."""
+
+PageCursor = Annotated[str | None, Query(max_length=1024)]
+"""The `cursor` query parameter of a list route: the `next_cursor` of the page before."""
 
 
 WalletModeHeader = Annotated[

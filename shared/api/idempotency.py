@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Header
 from pydantic import BaseModel
 
-from shared.api import ok
+from shared.api import as_data, ok
 from shared.auth import Principal
 from shared.errors import ValidationFailed
 
@@ -21,7 +21,8 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
 
 Outcome = tuple[int, Any]
-"""What an idempotent operation returns: the HTTP status and the envelope's `data`."""
+"""What an idempotent operation returns: the HTTP status and the envelope's `data` (a typed output model,
+or plain data)."""
 
 IdempotencyKey = Annotated[str | None, Header(alias=IDEMPOTENCY_HEADER, description="1-255 characters")]
 """The optional Idempotency-Key header of every POST that creates or moves something."""
@@ -47,7 +48,7 @@ def idempotent(
     key: str | None,
     body: BaseModel | dict[str, Any] | None,
     operation: Callable[[], Outcome],
-) -> Response[str]:
+) -> Response[Any]:
     """Run a route's operation once per (caller, Idempotency-Key): the request's own method and path and its
     validated body are what a replay must match, so no route retypes its path. Without a key the operation
     just runs, and the idempotency records are never built."""
@@ -57,6 +58,12 @@ def idempotent(
     if key is None:
         status, data = operation()
         return ok(data, status)
+
+    def plain() -> Outcome:
+        # The idempotency records store JSON: a typed answer is stored as the data it dumps to.
+        status, data = operation()
+        return status, as_data(data)
+
     event = router.current_event
     request = {
         "method": event.http_method,
@@ -65,4 +72,4 @@ def idempotent(
     }
     requests = app().adapters.idempotency
     requests.register_lambda_context(router.lambda_context)
-    return requests.run(principal, key, request, operation)
+    return requests.run(principal, key, request, plain)

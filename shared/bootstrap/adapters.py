@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from shared.adapters.dynamodb_rate_limits import DynamoDBTenantLimits
     from shared.api.idempotency_records import IdempotentRequests
     from shared.api.rate_limits import RateLimiter
+    from shared.auth import JwtVerifier
     from shared.cards.ports import CardIssuer, PaymentProcessor, WebhookVerifier
     from shared.consumer.ports import ExchangeRates, IdentityVerifier
     from shared.consumer.withdrawals import BankPayouts
@@ -159,6 +160,27 @@ class Adapters:
         from shared.adapters.rates import ConfiguredRates
 
         return ConfiguredRates(self.settings.usd_rates, self.clock)
+
+    # -- callers' credentials --------------------------------------------------------------------------
+    @cached_property
+    def jwt_verifier(self) -> JwtVerifier:
+        """The authorizer's JWT check: an HS256 secret from JwtSecret (read on the first token, then kept by
+        the verifier) when configured, else the identity provider's JWKS."""
+        from shared.auth import JwtVerifier, secret_from_string
+
+        settings = self.settings
+        if settings.jwt_secret_arn:
+            from shared.adapters.secrets import secret_string
+
+            arn = settings.jwt_secret_arn
+            return JwtVerifier(
+                secret=lambda: secret_from_string(secret_string(arn)),
+                issuer=settings.jwt_issuer,
+                audience=settings.jwt_audience,
+            )
+        return JwtVerifier(
+            jwks_url=settings.jwt_jwks_url, issuer=settings.jwt_issuer, audience=settings.jwt_audience
+        )
 
     # -- Stripe ---------------------------------------------------------------------------------------
     @cached_property

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from shared.funding.wallet_refund import WalletRefundService
     from shared.health.service import HealthService
     from shared.invoices.service import InvoiceService
+    from shared.payments.pay_invoice import PayInvoice
     from shared.payments.service import PaymentService
     from shared.providers.port import ProviderHealthRepository, ProviderHistory
     from shared.providers.service import HealthCheckService
@@ -41,12 +42,14 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Settlement:
-    """Paying and destruction: paying an ephemeral wallet's invoice destroys it, and destruction lands an
-    in-flight payment before it refunds anything, so the two are built together over the same adapters."""
+    """Paying and destruction over the same adapters: `pay_invoice` pays, then destroys an ephemeral wallet
+    its payment completed; destruction lands an in-flight payment or refund (never destroying) before it
+    refunds anything. The services do not know each other: only `pay_invoice` holds both."""
 
     payments: PaymentService
     destruction: DestructionService
     refunds: WalletRefundService
+    pay_invoice: PayInvoice
 
 
 class Capabilities:
@@ -102,6 +105,17 @@ class Capabilities:
         return PaymentLinks(a.payment_link_secret, a.clock, a.settings.public_base_url)
 
     @cached_property
+    def link_verifier(self) -> PaymentLinks:
+        """Payment links as the authorizer checks them: Unauthorized (never built) while PaymentLinkSecret is
+        not configured or empty, so a link token is refused rather than answered with a 500."""
+        from shared.errors import Unauthorized
+
+        a = self.adapters
+        if not a.settings.payment_link_secret_arn or not a.payment_link_secret:
+            raise Unauthorized("payment links are not configured")
+        return self.payment_links
+
+    @cached_property
     def checkout(self) -> CheckoutService:
         from shared.checkout.service import CheckoutService
 
@@ -154,7 +168,6 @@ class Capabilities:
             self._wallet_repository,
             # Built on first use: a batch of consumers only never reaches a provider.
             lambda: a.provider_router,
-            _providers_or_unavailable(a),
             a.clock,
         )
 
@@ -173,7 +186,6 @@ class Capabilities:
             a.rates,
             self._wallet_repository,
             lambda: a.provider_router,
-            _providers_or_unavailable(a),
             a.clock,
         )
 
@@ -267,7 +279,6 @@ class Capabilities:
             self._funding_store,
             a.payments,
             a.provider_router,
-            a.providers,
             a.clock,
             invoices=self._invoice_repository,
         )
@@ -303,7 +314,6 @@ class Capabilities:
             self._funding_store,
             a.payments,
             a.provider_router,
-            a.providers,
             a.clock,
         )
 
@@ -313,6 +323,7 @@ class Capabilities:
         from shared.adapters.dynamodb_payments import DynamoDBPaymentStore
         from shared.destruction.ports import SettleAll
         from shared.destruction.service import DestructionService
+        from shared.payments.pay_invoice import PayInvoice
         from shared.payments.service import PaymentService
 
         a = self.adapters
@@ -322,7 +333,6 @@ class Capabilities:
             self._invoice_repository,
             DynamoDBPaymentStore(a.dynamodb, table, self._ledger),
             a.provider_router,
-            a.providers,
             a.clock,
         )
         refunds = self.wallet_refunds
@@ -336,13 +346,12 @@ class Capabilities:
             a.cards,
             a.destruction_scheduler,
             a.provider_router,
-            a.providers,
             a.clock,
             SettleAll(paying, refunds),
             a.destruction_metrics,
         )
-        paying.attach_destroyer(destruction)
-        return Settlement(paying, destruction, refunds)
+        pay_invoice = PayInvoice(paying, destruction, self._wallet_repository)
+        return Settlement(paying, destruction, refunds, pay_invoice)
 
     @cached_property
     def sweeper(self) -> ClaimSweeper:

@@ -111,7 +111,6 @@ class BatchTransfers:
         rates: ExchangeRates,
         wallets: WalletReader,
         router: Callable[[], ProviderGateway],
-        providers: Callable[[], Mapping[str, StablecoinProvider]],
         clock: Clock,
         backoff: Callable[[int], None] = jittered_backoff,
     ) -> None:
@@ -123,7 +122,6 @@ class BatchTransfers:
         self._rates = rates
         self._wallets = wallets
         self._router = router
-        self._providers = providers
         self._clock = clock
 
     # -- use cases ------------------------------------------------------------------------------------
@@ -359,16 +357,15 @@ class BatchTransfers:
         """Outside items of one provider and coin: one batch call (Tempo) or one call each (Circle)."""
         name = items[0].provider
         assert name is not None
-        provider = self._providers()[name]
         asset = Asset(items[0].currency)
         if NETWORK_TERMS[name].batch_call:
             for group in _by_attempt(items):
                 key = f"batch-{batch.id}-{asset.value}-{group[0].attempt}"
-                self._settle(sender, batch, group, _batch_call(asset, group, address, key), provider)
+                self._settle(sender, batch, group, _batch_call(asset, group, address, key), name)
             return
         for item in items:
             key = f"batch-{batch.id}-{item.index}-{item.attempt}"
-            self._settle(sender, batch, [item], _item_call(asset, item, address, key), provider)
+            self._settle(sender, batch, [item], _item_call(asset, item, address, key), name)
 
     def _settle(
         self,
@@ -376,7 +373,7 @@ class BatchTransfers:
         batch: Batch,
         items: list[BatchItem],
         call: Callable[[StablecoinProvider], str],
-        provider: StablecoinProvider,
+        provider: str,
     ) -> None:
         try:
             tx_id = self._router().call(provider, call)

@@ -267,10 +267,9 @@ class DepositService:
                 if stored.state is OpState.COMPLETED:
                     return stored
                 op = stored
-        provider = self._chooser.provider(op.provider)
         try:
             tx = self._router.call(
-                provider,
+                op.provider,
                 lambda p: p.mint(Asset(op.coin), op.token_amount, wallet.evm_address, mint_key(op.op_id)),
             )
         except ProviderUnavailable as exc:

@@ -15,7 +15,7 @@ keys make the provider calls safe to send again).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
@@ -54,7 +54,6 @@ from shared.ledger.ports import LedgerStore
 from shared.outbox.records import iso, outbox_item
 from shared.providers.errors import ProviderRejected
 from shared.providers.models import Asset
-from shared.providers.port import StablecoinProvider
 
 QUOTE_LIFETIME = timedelta(seconds=30)
 SWAP_FEE_BPS = 10
@@ -143,10 +142,8 @@ class SwapService:
         rates: ExchangeRates,
         wallets: WalletReader,
         router: Callable[[], ProviderGateway],
-        providers: Callable[[], Mapping[str, StablecoinProvider]],
         clock: Clock,
     ) -> None:
-        self._providers = providers
         self._consumer = consumer
         self._store = store
         self._swaps = swaps
@@ -268,7 +265,7 @@ class SwapService:
         if wallet is None:
             raise NotFound("the consumer's wallet is gone")
         quote, address = swap.quote, wallet.evm_address
-        provider = self._providers()[swap.provider]
+        provider = swap.provider
         try:
             self._router().call(
                 provider,

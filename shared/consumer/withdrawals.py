@@ -53,6 +53,7 @@ from shared.models.wallet import Wallet
 from shared.outbox.records import iso
 from shared.providers.errors import ProviderRejected
 from shared.providers.models import Asset
+from shared.providers.port import StablecoinProvider
 
 WITHDRAWAL_KIND = "consumer_withdrawal"
 _ATTEMPTS = 8
@@ -279,26 +280,24 @@ class WithdrawalService:
                 raise InvalidState("this withdrawal failed and was reversed", [{"transaction_id": op.op_id}])
             return op
         wallet = self._wallet(op.facts["wallet_id"])
-        provider = self._chooser.provider(op.provider)
         asset = Asset(op.coin)
         if op.facts.get("destination") == "bank":
             self._call(
-                op, lambda: provider.burn(asset, op.token_amount, wallet.evm_address, f"wd-burn-{op.op_id}")
+                op, lambda p: p.burn(asset, op.token_amount, wallet.evm_address, f"wd-burn-{op.op_id}")
             )
             op = self._after_burn(op)
             return self._pay_out(op)
         tx = self._call(
             op,
-            lambda: provider.transfer(
+            lambda p: p.transfer(
                 asset, op.token_amount, wallet.evm_address, op.facts["address"], f"wd-out-{op.op_id}"
             ),
         )
         return self._complete(op, tx_hash=str(tx.tx_hash or tx.tx_id))
 
-    def _call(self, op: MoneyOp, step: Callable[[], Any]) -> Any:
-        provider = self._chooser.provider(op.provider)
+    def _call(self, op: MoneyOp, step: Callable[[StablecoinProvider], Any]) -> Any:
         try:
-            return self._router.call(provider, lambda _: step())
+            return self._router.call(op.provider, step)
         except ProviderRejected as refused:
             self._reverse(op, OpState.FAILED, OPEN, (), reminted=False, failure_code="provider_rejected")
             raise InvalidState(
@@ -403,9 +402,8 @@ class WithdrawalService:
         line's new status, the limit headroom and the events."""
         if reminted and op.facts.get("destination") == "bank" and op.facts.get("burned") == "yes":
             wallet = self._wallet(op.facts["wallet_id"])
-            provider = self._chooser.provider(op.provider)
             self._router.call(
-                provider,
+                op.provider,
                 lambda p: p.mint(
                     Asset(op.coin), op.token_amount, wallet.evm_address, f"wd-remint-{op.op_id}"
                 ),
@@ -479,9 +477,8 @@ class WithdrawalService:
         if not names:
             raise ProviderUnavailable(f"no usable provider serves {coin} now; nothing was moved")
         for name in names:
-            provider = self._chooser.provider(name)
             try:
-                held = self._router.call(provider, lambda p: p.balance(asset, wallet.evm_address))
+                held = self._router.call(name, lambda p: p.balance(asset, wallet.evm_address))
             except ProviderUnavailable:
                 continue
             if held >= token_amount:

@@ -40,7 +40,7 @@ from shared.destruction.ports import (
     Trigger,
 )
 from shared.errors import ConcurrentUpdate, InvalidState
-from shared.funding.ports import ClaimState, ProviderGateway, ProviderMap
+from shared.funding.ports import ClaimState, ProviderGateway
 from shared.funding.remainder import RemainderReturn, ReturnKeys
 from shared.models.wallet import EXPIRABLE, Wallet, WalletMode, WalletStatus, to_minor
 from shared.money import format_minor
@@ -98,7 +98,6 @@ class DestructionService:
         cards: CardIssuer,
         scheduler: DestructionScheduler,
         router: ProviderGateway,
-        providers: ProviderMap,
         clock: Clock,
         in_flight: InFlightPayments,
         metrics: DestructionMetrics | None = None,
@@ -111,7 +110,7 @@ class DestructionService:
         self._clock = clock
         self._in_flight = in_flight
         self._metrics = metrics
-        self._returns = RemainderReturn(payments, router, providers)
+        self._returns = RemainderReturn(payments, router)
 
     def destroy(self, wallet_id: str, trigger: str, paid: Wallet | None = None) -> DestructionOutcome:
         """`paid`: the wallet exactly as a payment just committed it (status `payment_complete`), which

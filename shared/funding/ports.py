@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -156,14 +156,18 @@ class InvoiceReader(Protocol):
 
 
 class ProviderGateway(Protocol):
-    """The subset of providers.service.ProviderRouter funding uses."""
+    """The one way money services reach the stablecoin providers (providers.service.ProviderRouter):
+    choose a provider for new money, or call one by name through its circuit breaker."""
+
+    def knows(self, name: str | None) -> bool:
+        """Whether `name` is a provider this process is configured for."""
+        ...
 
     def choose_provider(self, preference: str | None = None) -> StablecoinProvider: ...
 
-    def call(self, provider: StablecoinProvider, operation: Callable[[StablecoinProvider], T]) -> T: ...
-
-
-ProviderMap = Mapping[str, StablecoinProvider]
+    def call(self, name: str, operation: Callable[[StablecoinProvider], T]) -> T:
+        """Run `operation` on the provider `name` (KeyError if unknown) if its breaker admits it."""
+        ...
 
 
 class RefundState(StrEnum):

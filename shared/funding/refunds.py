@@ -25,7 +25,6 @@ from shared.funding.ports import (
     ClaimState,
     FundingStore,
     ProviderGateway,
-    ProviderMap,
     RefundRecord,
     Reversal,
 )
@@ -64,12 +63,10 @@ class FundingRefunds:
         store: FundingStore,
         payments: PaymentProcessor,
         router: ProviderGateway,
-        providers: ProviderMap,
     ) -> None:
         self._store = store
         self._payments = payments
         self._router = router
-        self._providers = providers
 
     def refund(
         self, principal: Principal, wallet: Wallet, payment: PaymentResult, reason: str, now: datetime
@@ -108,7 +105,7 @@ class FundingRefunds:
         return self._store.refund_of(record.wallet_id, record.intent_id) or record
 
     def _reverse(self, record: RefundRecord) -> None:
-        provider = self._providers[record.provider or ""]
+        provider = record.provider or ""
         asset = Asset(record.asset or "")
         address = record.address or ""
         try:

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from shared.cards.ports import PaymentProcessor, RefundResult
 from shared.errors import InvalidState
-from shared.funding.ports import ProviderGateway, ProviderMap
+from shared.funding.ports import ProviderGateway
 from shared.funding.refunds import FUNDING_TOKENS
 from shared.ledger.assets import fiat_to_token
 from shared.ledger.journal import Journal
@@ -39,10 +39,9 @@ class Returned:
 
 
 class RemainderReturn:
-    def __init__(self, payments: PaymentProcessor, router: ProviderGateway, providers: ProviderMap) -> None:
+    def __init__(self, payments: PaymentProcessor, router: ProviderGateway) -> None:
         self._payments = payments
         self._router = router
-        self._providers = providers
 
     def send_back(
         self,
@@ -60,11 +59,11 @@ class RemainderReturn:
         asset = FUNDING_TOKENS.get(wallet.currency)
         if asset is None:
             raise InvalidState(f"wallets in {wallet.currency} hold no tokens we can send back")
-        if wallet.provider is None or wallet.provider not in self._providers:
+        if wallet.provider is None or not self._router.knows(wallet.provider):
             raise InvalidState(f"wallet {wallet.wallet_id} holds tokens at no provider we know")
         token_amount = fiat_to_token(amount_minor, wallet.currency, asset.value)
         burned = self._router.call(
-            self._providers[wallet.provider],
+            wallet.provider,
             lambda p: p.burn(asset, token_amount, wallet.evm_address, keys.burn),
         )
         refund = self._refund(intent_id, amount_minor, keys.refund, resumed)

@@ -48,7 +48,6 @@ from shared.funding.ports import (
     InvoiceReader,
     InvoiceUnpayable,
     ProviderGateway,
-    ProviderMap,
     RefundRecord,
     Reversal,
     WalletReader,
@@ -118,7 +117,6 @@ class FundingService:
         store: FundingStore,
         payments: PaymentProcessor,
         router: ProviderGateway,
-        providers: ProviderMap,
         clock: Clock,
         *,
         invoices: InvoiceReader,
@@ -128,9 +126,8 @@ class FundingService:
         self._store = store
         self._payments = payments
         self._router = router
-        self._providers = providers
         self._clock = clock
-        self._refunds = FundingRefunds(store, payments, router, providers)
+        self._refunds = FundingRefunds(store, payments, router)
 
     def fund(
         self,
@@ -320,7 +317,7 @@ class FundingService:
             raise Conflict(
                 "another funding of this wallet is in progress; this payment was refunded"
             ) from held
-        minting = self._providers[claim.provider or provider.name]
+        minting = claim.provider or provider.name
         token_amount = fiat_to_token(amount_due, wallet.currency, asset.value)
         try:
             tx = self._router.call(
@@ -337,7 +334,7 @@ class FundingService:
         funded_claim = FundingClaim(
             wallet.wallet_id,
             result.intent_id,
-            minting.name,
+            minting,
             ClaimState.FUNDED,
             key,
             tx.tx_hash or tx.tx_id,

@@ -22,7 +22,6 @@ from shared.funding.ports import (
     ClaimState,
     FundingStore,
     ProviderGateway,
-    ProviderMap,
     RefundState,
     WalletReader,
     WalletRefund,
@@ -63,13 +62,12 @@ class WalletRefundService:
         funding: FundingStore,
         payments: PaymentProcessor,
         router: ProviderGateway,
-        providers: ProviderMap,
         clock: Clock,
     ) -> None:
         self._wallets = wallets
         self._store = store
         self._funding = funding
-        self._returns = RemainderReturn(payments, router, providers)
+        self._returns = RemainderReturn(payments, router)
         self._clock = clock
 
     def refund(self, principal: Principal, wallet_id: str) -> RefundOutcome:

@@ -1,5 +1,6 @@
 """Paying an invoice from its wallet: tokens to the merchant's settlement through the provider, the ledger
-journal, the invoice and the wallet in one commit, and an ephemeral wallet destroyed before the answer.
+journal, the invoice and the wallet in one commit. Destroying an ephemeral wallet once its invoice is paid is
+the `PayInvoice` use case's (shared/payments/pay_invoice.py), above this service and destruction.
 
 Order and keys make every step safe to repeat and to race:
 - a per-wallet claim is taken before the transfer, conditional on the wallet as read (funded, unexpired,
@@ -32,14 +33,14 @@ from shared.errors import (
     ValidationFailed,
     WalletsError,
 )
-from shared.funding.ports import ProviderGateway, ProviderMap, WalletReader
+from shared.funding.ports import ProviderGateway, WalletReader
 from shared.funding.service import FUNDING_TOKENS
 from shared.ids import is_wallet_id
 from shared.ledger.assets import fiat_to_token
 from shared.ledger.movements import payment
 from shared.ledger.ports import PostOutcome
 from shared.models.invoice import Invoice, InvoiceStatus
-from shared.models.wallet import FINISHED, Wallet, WalletMode, WalletStatus, to_minor
+from shared.models.wallet import FINISHED, Wallet, WalletStatus, to_minor
 from shared.money import format_amount, format_minor, from_minor, minor_units
 from shared.outbox.records import audit_item, outbox_item
 from shared.payments.ports import (
@@ -49,7 +50,6 @@ from shared.payments.ports import (
     PaymentCommit,
     PaymentState,
     PaymentStore,
-    WalletDestroyer,
 )
 from shared.providers.errors import ProviderRejected
 from shared.providers.models import Asset
@@ -62,7 +62,6 @@ PAYABLE = frozenset(
     {InvoiceStatus.DRAFT, InvoiceStatus.SENT, InvoiceStatus.OVERDUE, InvoiceStatus.PARTIALLY_PAID}
 )
 _COMMIT_ATTEMPTS = 4
-PAYMENT_TRIGGER = "payment"
 
 
 def operation_id(wallet_id: str, sequence: int) -> str:
@@ -76,8 +75,39 @@ def settlement_label(tenant_id: str) -> str:
 
 @dataclass(frozen=True)
 class PaymentOutcome:
-    data: dict[str, Any]
-    destroyed: bool
+    """A committed payment: the wallet and invoice as the commit left them (or as a concurrent caller's
+    commit of the same claim did), and the claim that moved the tokens. `wallet_status` is the wallet's
+    status after what followed the commit (its destruction), when that differs from `wallet.status`."""
+
+    wallet: Wallet
+    invoice: Invoice
+    claim: PaymentClaim
+    wallet_status: WalletStatus | None = None
+
+    @property
+    def status(self) -> WalletStatus:
+        return self.wallet_status or self.wallet.status
+
+    @property
+    def destroyed(self) -> bool:
+        return self.status is WalletStatus.DESTROYED
+
+    def to_api(self) -> dict[str, Any]:
+        wallet, invoice, claim = self.wallet, self.invoice, self.claim
+        places = minor_units(wallet.currency)
+        return {
+            "wallet_id": wallet.wallet_id,
+            "invoice_id": invoice.id,
+            "invoice_status": invoice.status.value,
+            "amount": format_minor(claim.amount_minor, wallet.currency),
+            "amount_paid": format_amount(invoice.amount_paid, places),
+            "amount_due": format_amount(invoice.amount_due, places),
+            "currency": wallet.currency,
+            "transaction_hash": claim.transaction_hash,
+            "provider": claim.provider,
+            "wallet_status": self.status.value,
+            "wallet_balance": format_amount(wallet.balance, places),
+        }
 
 
 class SettlementAddresses:
@@ -87,12 +117,10 @@ class SettlementAddresses:
     def __init__(self) -> None:
         self._known: dict[tuple[str, str], str] = {}
 
-    def address(self, router: ProviderGateway, providers: ProviderMap, provider: str, tenant_id: str) -> str:
+    def address(self, router: ProviderGateway, provider: str, tenant_id: str) -> str:
         key = (provider, tenant_id)
         if key not in self._known:
-            self._known[key] = router.call(
-                providers[provider], lambda p: p.create_address(settlement_label(tenant_id))
-            )
+            self._known[key] = router.call(provider, lambda p: p.create_address(settlement_label(tenant_id)))
         return self._known[key]
 
 
@@ -103,23 +131,15 @@ class PaymentService:
         invoices: InvoiceReader,
         store: PaymentStore,
         router: ProviderGateway,
-        providers: ProviderMap,
         clock: Clock,
-        destroyer: WalletDestroyer | None = None,
         settlements: SettlementAddresses | None = None,
     ) -> None:
         self._wallets = wallets
         self._invoices = invoices
         self._store = store
         self._router = router
-        self._providers = providers
         self._clock = clock
-        self._destroyer = destroyer
         self._settlements = settlements or SettlementAddresses()
-
-    def attach_destroyer(self, destroyer: WalletDestroyer) -> None:
-        """Destruction settles in-flight payments and paying destroys: the two are built, then joined."""
-        self._destroyer = destroyer
 
     # -- the API -------------------------------------------------------------------------------------
     def pay(self, principal: Principal, wallet_id: str, amount: Decimal | None) -> PaymentOutcome:
@@ -151,10 +171,10 @@ class PaymentService:
                 ],
             )
         asset = self._asset_of(wallet)
-        if wallet.provider is None or wallet.provider not in self._providers:
+        if wallet.provider is None or not self._router.knows(wallet.provider):
             raise InvalidState("the wallet's tokens are at no provider we know")
         destination = invoice.enterprise_wallet_address or self._settlements.address(
-            self._router, self._providers, wallet.provider, wallet.tenant_id
+            self._router, wallet.provider, wallet.tenant_id
         )
         sequence = held.sequence + 1 if held is not None else 1
         wanted = PaymentClaim(
@@ -202,7 +222,7 @@ class PaymentService:
             self._release(held, InvalidState("the wallet's invoice is void or deleted"))
             return True
         try:
-            self._finish(held, destroy=False)
+            self._finish(held)
         except InvalidState:
             # The provider refused the transfer and the claim was released: nothing moved, nothing to
             # land. Anything else that left it in flight is for the caller's retry.
@@ -212,13 +232,10 @@ class PaymentService:
         return True
 
     # -- steps ---------------------------------------------------------------------------------------
-    def _finish(
-        self, claim: PaymentClaim, destroy: bool = True, known: tuple[Wallet, Invoice] | None = None
-    ) -> PaymentOutcome:
-        provider = self._providers[claim.provider]
+    def _finish(self, claim: PaymentClaim, known: tuple[Wallet, Invoice] | None = None) -> PaymentOutcome:
         try:
             tx = self._router.call(
-                provider,
+                claim.provider,
                 lambda p: p.transfer(
                     Asset(claim.token),
                     claim.token_amount,
@@ -233,11 +250,7 @@ class PaymentService:
             raise InvalidState(f"the provider refused the payment: {refused.message}") from refused
         done = replace(claim, state=PaymentState.DONE, transaction_hash=tx.tx_hash or tx.tx_id)
         wallet, invoice = self._commit(done, known)
-        status = wallet.status
-        if destroy and wallet.status is WalletStatus.PAYMENT_COMPLETE:
-            status = self._destroy_now(wallet)
-        destroyed = status is WalletStatus.DESTROYED
-        return PaymentOutcome(_answer(wallet, invoice, done, status), destroyed)
+        return PaymentOutcome(wallet, invoice, done)
 
     def _commit(self, claim: PaymentClaim, known: tuple[Wallet, Invoice] | None) -> tuple[Wallet, Invoice]:
         for _ in range(_COMMIT_ATTEMPTS):
@@ -369,33 +382,6 @@ class PaymentService:
         except ConcurrentUpdate:
             logger.warning("payment claim moved before its release", extra={"operation": claim.operation_id})
 
-    def _destroy_now(self, wallet: Wallet) -> WalletStatus:
-        """An ephemeral wallet whose invoice is paid dies before the answer. If a step fails (the provider
-        is down for the burn, Stripe refuses the refund...), the payment stands, the wallet stays
-        `payment_complete`/`destroying`, and its schedule is moved to a minute from now so that the retry
-        does not wait for `expires_at` (days away, perhaps); the lease's TTL stays the last backstop."""
-        if wallet.wallet_type is not WalletMode.EPHEMERAL or self._destroyer is None:
-            return wallet.status
-        try:
-            outcome = self._destroyer.destroy(wallet.wallet_id, PAYMENT_TRIGGER, wallet)
-        except WalletsError as exc:
-            logger.warning(
-                "destruction after payment failed; its schedule resumes it in a minute",
-                extra={"wallet_id": wallet.wallet_id, "error": exc.message},
-            )
-            try:
-                self._destroyer.retry_soon(wallet.wallet_id)
-            except WalletsError as again:
-                logger.warning(
-                    "could not move the destruction schedule; it fires at expires_at",
-                    extra={"wallet_id": wallet.wallet_id, "error": again.message},
-                )
-            current = self._wallets.get(wallet.wallet_id)
-            return current.status if current is not None else wallet.status
-        if outcome.destroyed:
-            return WalletStatus.DESTROYED
-        return wallet.status
-
     # -- checks and reads ----------------------------------------------------------------------------
     def _invoice_takes_payment(self, wallet_id: str) -> bool:
         wallet = self._wallets.get(wallet_id)
@@ -452,20 +438,3 @@ class PaymentService:
         if asset is None:
             raise InvalidState(f"wallets in {wallet.currency} cannot pay")
         return asset
-
-
-def _answer(wallet: Wallet, invoice: Invoice, claim: PaymentClaim, status: WalletStatus) -> dict[str, Any]:
-    places = minor_units(wallet.currency)
-    return {
-        "wallet_id": wallet.wallet_id,
-        "invoice_id": invoice.id,
-        "invoice_status": invoice.status.value,
-        "amount": format_minor(claim.amount_minor, wallet.currency),
-        "amount_paid": format_amount(invoice.amount_paid, places),
-        "amount_due": format_amount(invoice.amount_due, places),
-        "currency": wallet.currency,
-        "transaction_hash": claim.transaction_hash,
-        "provider": claim.provider,
-        "wallet_status": status.value,
-        "wallet_balance": format_amount(wallet.balance, places),
-    }

@@ -109,8 +109,13 @@ class ProviderRouter:
             raise ProviderUnavailable("no healthy stablecoin provider")
         return self._providers[election.name]
 
-    def call(self, provider: StablecoinProvider, operation: Callable[[StablecoinProvider], T]) -> T:
-        """Run `operation` if the breaker admits it; outages count against the breaker, refusals do not."""
+    def knows(self, name: str | None) -> bool:
+        return name is not None and name in self._providers
+
+    def call(self, name: str, operation: Callable[[StablecoinProvider], T]) -> T:
+        """Run `operation` on the provider `name` (KeyError if unknown) if the breaker admits it; outages
+        count against the breaker, refusals do not."""
+        provider = self._providers[name]
         self._admit(provider.name)
         try:
             result = operation(provider)

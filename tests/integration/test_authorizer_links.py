@@ -17,6 +17,7 @@ import jwt
 import pytest
 from moto import mock_aws
 
+from shared import bootstrap
 from shared.auth import principal_from_event
 from shared.checkout.links import PaymentLinks
 from shared.clock import FixedClock
@@ -41,12 +42,15 @@ def authorizer(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
         monkeypatch.setenv("JWT_SECRET_ARN", jwt_arn)
         monkeypatch.setenv("PAYMENT_LINK_SECRET_ARN", link_arn)
         get_settings.cache_clear()
+        # The verifiers are the composition root's, composed from these settings on the first token.
+        bootstrap.reset()
         try:
             yield importlib.reload(importlib.import_module("functions.authorizer.handler"))
         finally:
             monkeypatch.delenv("JWT_SECRET_ARN")
             monkeypatch.delenv("PAYMENT_LINK_SECRET_ARN")
             get_settings.cache_clear()
+            bootstrap.reset()
 
 
 def link(secret: str = LINK_SECRET, issued: datetime | None = None) -> str:

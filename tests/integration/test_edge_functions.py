@@ -31,11 +31,14 @@ def authorizer(monkeypatch: pytest.MonkeyPatch) -> Any:
         )["ARN"]
         monkeypatch.setenv("JWT_SECRET_ARN", arn)
         get_settings.cache_clear()
+        # The verifiers are the composition root's, composed from these settings on the first token.
+        bootstrap.reset()
         try:
             yield importlib.reload(importlib.import_module("functions.authorizer.handler"))
         finally:
             monkeypatch.delenv("JWT_SECRET_ARN")
             get_settings.cache_clear()
+            bootstrap.reset()
 
 
 def bearer(**claims: Any) -> str:

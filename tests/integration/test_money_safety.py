@@ -406,7 +406,7 @@ def test_the_webhook_racing_the_requests_refund_never_funds_a_refunded_intent(ri
     adapters.providers["tempo"].mint(asset, tokens, wallet.evm_address, mint_key(payment.intent_id))
 
     def request_undoes_it() -> None:
-        undo = FundingRefunds(raw, adapters.payments, adapters.provider_router, adapters.providers)
+        undo = FundingRefunds(raw, adapters.payments, adapters.provider_router)
         undo.refund(who, rig.read_wallet(wallet_id), payment, "mint_failed", rig.env.clock.now())
 
     if step == "after_refund_read":

@@ -303,7 +303,7 @@ def test_twenty_concurrent_pays_transfer_once(paying: Paying) -> None:
     atomic = {**paying.common, "dynamodb": AtomicCallsClient(env.dynamodb)}
     # The threads call the pay service itself: Lambda runs one invocation per process, and the handler's
     # module-level Powertools Metrics is not made to be flushed by twenty threads at once.
-    service = Capabilities(Adapters(paying.settings, **atomic)).settlement.payments
+    service = Capabilities(Adapters(paying.settings, **atomic)).settlement.pay_invoice
     payer = Principal(MERCHANT["sub"], MERCHANT["tenant_id"], frozenset({"merchant"}))
 
     def attempt(_: int) -> tuple[int, str]:

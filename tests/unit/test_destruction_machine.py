@@ -83,8 +83,14 @@ class Chaotic:
 
 
 class Router:
-    def call(self, provider: Any, operation: Any) -> Any:
-        return operation(provider)
+    def __init__(self, providers: dict[str, Any]) -> None:
+        self.providers = providers
+
+    def knows(self, name: str | None) -> bool:
+        return name in self.providers
+
+    def call(self, name: str, operation: Any) -> Any:
+        return operation(self.providers[name])
 
 
 @dataclass
@@ -233,8 +239,7 @@ class World:
             self.payments,  # type: ignore[arg-type]
             Chaotic(self.cards, self.chaos, "deactivate_card"),  # type: ignore[arg-type]
             Chaotic(self.scheduler, self.chaos, "cancel_destruction"),  # type: ignore[arg-type]
-            Router(),  # type: ignore[arg-type]
-            {"tempo": self.provider},  # type: ignore[dict-item]
+            Router({"tempo": self.provider}),  # type: ignore[arg-type]
             self.clock,
             NoPayment(),
         )

@@ -32,7 +32,7 @@ class Rates:
 
 def service(eur: Decimal) -> SwapService:
     unused: Any = None
-    return SwapService(unused, unused, unused, unused, Rates(eur), unused, unused, unused, FixedClock(NOW))
+    return SwapService(unused, unused, unused, unused, Rates(eur), unused, unused, FixedClock(NOW))
 
 
 COINS = ("USDC", "USDT", "PYUSD", "USDB", "EURC")

@@ -76,7 +76,6 @@ class World:
             self.store,
             self.payments,
             self.router,
-            self.providers,
             self.clock,
             invoices=MemoryInvoices(self.store),
         )

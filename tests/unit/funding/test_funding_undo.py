@@ -153,7 +153,7 @@ def test_a_charge_the_webhook_funded_meanwhile_is_not_refunded() -> None:
     assert world.fund().status_code == 200
     intent = world.payments.retrieve("pi_1")
     # A late refund attempt for the intent that funded the wallet is refused by the store.
-    refunds = FundingRefunds(world.store, world.payments, world.router, world.providers)
+    refunds = FundingRefunds(world.store, world.payments, world.router)
     with pytest.raises(FundedMeanwhile):
         refunds.refund(MERCHANT, world.wallet, intent, "mint_failed", NOW)
     assert world.payments.refunds == {} and world.store.refund_of(WALLET_ID, "pi_1") is None

@@ -110,14 +110,14 @@ def test_router_counts_outages_not_refusals_and_opens_in_the_store() -> None:
     router = router_with(repo, clock, tempo, ScriptedProvider(CIRCLE))
     mint = lambda p: p.mint(Asset.USDC, 1_000_000, "0x" + "1" * 40, "k1")  # noqa: E731
     with pytest.raises(ProviderRejected):
-        router.call(tempo, mint)
+        router.call(TEMPO, mint)
     assert TEMPO not in repo.breakers  # a refusal writes nothing on the happy path
     for _ in range(5):
         with pytest.raises(ProviderCallFailed):
-            router.call(tempo, mint)
+            router.call(TEMPO, mint)
     assert repo.breakers[TEMPO].phase is BreakerPhase.OPEN
     with pytest.raises(ProviderUnavailable, match="circuit open"):
-        router.call(tempo, mint)
+        router.call(TEMPO, mint)
     assert tempo.minted == []
 
 
@@ -131,7 +131,7 @@ def test_two_routers_share_one_breaker_through_the_store() -> None:
     for router, provider, times in ((first, first_tempo, 3), (second, second_tempo, 2)):
         for _ in range(times):
             with pytest.raises(ProviderCallFailed):
-                router.call(provider, mint)
+                router.call(provider.name, mint)
     assert repo.breakers[TEMPO].phase is BreakerPhase.OPEN
     assert repo.breakers[TEMPO].version == 5
     assert repo.breakers[TEMPO].window_failures == 5

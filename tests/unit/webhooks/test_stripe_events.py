@@ -45,7 +45,6 @@ class Hooks:
             self.store,
             self.payments,
             router,
-            providers,
             self.clock,
             invoices=MemoryInvoices(self.store),
         )
