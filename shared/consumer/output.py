@@ -3,6 +3,8 @@ providers.py write them: amounts as decimal strings (USD to the cent, coins to t
 
 from typing import Literal
 
+from pydantic import ConfigDict, Field
+
 from shared.models.output import Output
 from shared.providers.output import ProviderHealthOut, ProviderStatusOut
 
@@ -166,3 +168,103 @@ class KycStarted(Output):
     verification_url: str | None
     status: Literal["pending"]
     level: int
+
+
+# -- money in and out (shared/consumer/deposits.py, withdrawals.py) ------------------------------------
+class Deposited(Output):
+    """A deposit: completed (card) or processing (a bank debit, completed by Stripe's webhook)."""
+
+    transaction: ConsumerTransactionOut
+    provider: str | None
+    settlement_time_ms: int | None = Field(
+        description="from the request to the mint's commit; null while processing"
+    )
+    payment_intent_id: str | None
+
+
+class Withdrawn(Output):
+    transaction: ConsumerTransactionOut
+    arrival_date: str | None = Field(description="when the bank payout is expected; null for an address")
+    fee: str
+    provider: str | None
+    payout_id: str | None
+
+
+# -- batches (shared/consumer/batches.py) ---------------------------------------------------------------
+class BatchItemOut(Output):
+    index: int
+    to: str
+    amount: str
+    currency: str
+    status: Literal["pending", "processing", "paid", "failed"]
+    fee: str
+    transaction_id: str | None = None
+    error: str | None = None
+
+
+class CoinTotal(Output):
+    currency: str
+    amount: str
+    fee: str
+
+
+class BatchOut(Output):
+    id: str
+    status: Literal["processing", "completed", "completed_with_errors", "failed"]
+    reference: str | None
+    currency: str = Field(description="the batch's coin; USD (a USD value) when it mixes coins")
+    total: str
+    fee: str | None = Field(description="network fees held, in the batch's coin (None when mixed)")
+    totals: list[CoinTotal]
+    provider: str | None
+    created_at: str
+    items: list[BatchItemOut]
+
+
+class BatchAnswer(Output):
+    batch: BatchOut
+
+
+# -- swaps (shared/consumer/swaps.py) -------------------------------------------------------------------
+class SwapQuoteOut(Output):
+    model_config = ConfigDict(populate_by_name=True)
+
+    quote_id: str
+    from_: str = Field(alias="from")
+    to: str
+    rate: str
+    from_amount: str
+    to_amount: str
+    fee: str
+    expires_at: str
+
+
+class Swapped(Output):
+    transaction: ConsumerTransactionOut
+    rate: str
+    from_amount: str
+    to_amount: str
+    fee: str
+    provider: str
+
+
+# -- requests to pay (shared/consumer/requests.py) -------------------------------------------------------
+class PayRequestOut(Output):
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: str
+    invoice_id: str
+    number: str
+    from_: str = Field(alias="from")
+    to: str
+    amount: str
+    currency: str
+    memo: str | None
+    status: Literal["pending", "accepted", "declined"]
+    transaction_id: str | None
+    created_at: str
+
+
+class PayRequestAnswer(Output):
+    request: PayRequestOut
+    transaction: ConsumerTransactionOut | None = None

@@ -3,9 +3,8 @@ answers (the `data` of the envelope) the OpenAPI document shows."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.models.common import ShortText
@@ -83,96 +82,3 @@ class PayRequestBody(BaseModel):
     amount: TokenAmount
     currency: Coin = "USDC"
     memo: ShortText | None = None
-
-
-# -- answers ------------------------------------------------------------------------------------------
-class BatchItemOut(BaseModel):
-    index: int
-    to: str
-    amount: str
-    currency: Coin
-    status: Literal["pending", "processing", "paid", "failed"]
-    fee: str
-    transaction_id: str | None = None
-    error: str | None = None
-
-
-class CoinTotal(BaseModel):
-    currency: Coin
-    amount: str
-    fee: str
-
-
-class BatchOut(BaseModel):
-    id: str
-    status: Literal["processing", "completed", "completed_with_errors", "failed"]
-    reference: str | None
-    currency: str = Field(description="the batch's coin; USD (a USD value) when it mixes coins")
-    total: str
-    fee: str | None = Field(description="network fees held, in the batch's coin (None when mixed)")
-    totals: list[CoinTotal]
-    provider: str | None
-    created_at: str
-    items: list[BatchItemOut]
-
-
-class BatchAnswer(BaseModel):
-    batch: BatchOut
-
-
-class SwapQuoteOut(BaseModel):
-    quote_id: str
-    from_: Coin = Field(alias="from")
-    to: Coin
-    rate: str
-    from_amount: str
-    to_amount: str
-    fee: str
-    expires_at: str
-
-
-class ConsumerTransactionOut(BaseModel):
-    id: str
-    type: str
-    amount: str
-    currency: str
-    status: str
-    counterparty: str | None
-    provider: str | None
-    batch_id: str | None
-    memo: str | None
-    created_at: str
-    settled_at: str | None
-
-
-class PayRequestOut(BaseModel):
-    id: str
-    invoice_id: str
-    number: str
-    from_: str = Field(alias="from")
-    to: str
-    amount: str
-    currency: Coin
-    memo: str | None
-    status: Literal["pending", "accepted", "declined"]
-    transaction_id: str | None
-    created_at: str
-
-
-class PayRequestAnswer(BaseModel):
-    request: PayRequestOut
-    transaction: ConsumerTransactionOut | None = None
-
-
-class SwapOut(BaseModel):
-    transaction: ConsumerTransactionOut
-    rate: str
-    from_amount: str
-    to_amount: str
-    fee: str
-    provider: str
-
-
-def envelope(model: type[BaseModel], description: str) -> OpenAPIResponse:
-    """An OpenAPI response entry whose `data` is `model` (shared.openapi wraps it in the envelope)."""
-    return {"description": description, "content": {"application/json": {"model": model}}}
