@@ -25,6 +25,12 @@ class ClaimKind(StrEnum):
     """`FUNDPROCESSING#{intent}`: a bank payment that answered `processing`; funded when it succeeds."""
     DESTRUCTION = "destruction"
     """`DESTRUCTION`: a destruction begun (burn, refund, card, keys) and not finished."""
+    WALLET_REFUND = "wallet_refund"
+    """`REFUND`: a merchant's refund of a wallet in flight (burn, Stripe refund, journal not all done)."""
+    CARD_INTENT = "card_intent"
+    """`CARDINTENT`: a card asked of Stripe for a wallet whose creation has not committed."""
+    CARD_CANCEL = "card_cancel"
+    """`CARDCANCEL#{generation}`: a card whose wallet never committed, fenced off and due to be cancelled."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,8 @@ class DueClaim:
     intent_id: str | None = None
     token: str = ""
     """The index position as read: settling or postponing only applies while it is unchanged."""
+    generation: int | None = None
+    """A card claim's generation (the card idempotency key it stands for)."""
 
 
 class ClaimIndex(Protocol):
