@@ -89,6 +89,7 @@ def delays_through_the_runtime() -> dict[str, list[float]]:
         group = e2e.scheduler_group(system)
         scheduler = system.aws("scheduler")
         made: list[tuple[str, dict[str, Any]]] = []
+        _warm_creation(system, http)
         for index in range(2 * WALLETS_PER_PATH):
             path = "schedule" if index % 2 == 0 else "ttl"
             wallet = e2e.ephemeral_wallet(system, http)
@@ -119,6 +120,20 @@ def delays_through_the_runtime() -> dict[str, list[float]]:
     if missing:
         print(f"  {missing} wallet(s) not destroyed within the wait")
     return delays
+
+
+def _warm_creation(system: Any, http: httpx.Client, attempts: int = 3) -> None:
+    """One unmeasured creation first: it also starts create_wallet's worker, whose import (while the runtime
+    warms every other function too) can outlast the function's timeout on a loaded machine (a 502)."""
+    from tests.e2e import test_destruction_e2e as e2e
+
+    for attempt in range(attempts):
+        try:
+            e2e.ephemeral_wallet(system, http)
+            return
+        except AssertionError:
+            if attempt == attempts - 1:
+                raise
 
 
 def run() -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import socket
 import statistics
 import subprocess
@@ -245,6 +246,14 @@ EVENTS: dict[str, tuple[str, Callable[[], dict[str, Any]]]] = {
         "schedule trigger, missing wallet",
         lambda: {"wallet_id": MISSING_WALLET, "trigger": "schedule"},
     ),
+    "consumer_kyc": (
+        "POST /api/consumer/upgrade-kyc, not onboarded",
+        _rest("POST", "/api/consumer/upgrade-kyc", body={"level": 2}, principal=CONSUMER),
+    ),
+    "sweeper": (
+        "scheduled run, nothing due",
+        lambda: {"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}},
+    ),
 }
 
 
@@ -288,6 +297,9 @@ def run() -> dict[str, float]:
 
     template = synthesized_template()
     folders = sorted(p.parent.name for p in ROOT.glob("functions/*/handler.py"))
+    # WALLETS_BENCH_FUNCTIONS=a,b measures only those (a quick check of one function's line).
+    if only := [name for name in os.environ.get("WALLETS_BENCH_FUNCTIONS", "").split(",") if name]:
+        folders = [folder for folder in folders if folder in only]
     ratios: dict[str, float] = {}
     with moto_server() as url:
         physical = create_resources(template, url)

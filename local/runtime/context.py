@@ -48,3 +48,8 @@ class RuntimeContext:
     aws: Callable[[str], Any]
     moto_url: str
     log: logging.Logger
+    # (table, ttl attribute, floor, horizon) -> [(keys, ttl value)] of the items due in that window, read
+    # straight from moto's in-process backend (resources.Moto.ttl_candidates); None: the TTL sweeper scans.
+    ttl_candidates: (
+        Callable[[str, str, int, int], list[tuple[dict[str, Any], dict[str, Any]]] | None] | None
+    ) = None

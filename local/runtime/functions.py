@@ -230,15 +230,23 @@ class Worker:
                 os.close(fd)
 
     def stop(self) -> None:
-        """Close the request pipe so the worker exits on its own; kill it if it lingers.
+        """Close the request pipe so the worker exits on its own; kill it if it lingers."""
+        self.release()
+        self.reap(2.0)
+
+    def release(self) -> None:
+        """Close the request pipe: the worker exits once its invocation in flight (if any) returns.
 
         The response fd stays open: a thread still invoking this worker reads EOF and cleans up itself.
         """
         fd, self._request_write = self._request_write, -1
         if fd >= 0:
             os.close(fd)
+
+    def reap(self, timeout: float) -> None:
+        """Wait up to `timeout` seconds for the released worker to exit, then kill it."""
         try:
-            self.process.wait(timeout=2)
+            self.process.wait(timeout=max(timeout, 0.0))
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
@@ -388,5 +396,10 @@ class FunctionPool:
     def stop(self) -> None:
         self._async.shutdown(wait=False, cancel_futures=True)
         workers = [w for pool in self._pools.values() for w in pool.close()]
+        # Every worker told at once, then one shared grace period: a busy session leaves dozens of workers,
+        # and two seconds each in turn outlasted the minute a caller waits for SIGTERM to finish.
         for worker in workers:
-            worker.stop()
+            worker.release()
+        deadline = time.monotonic() + 2.0
+        for worker in workers:
+            worker.reap(deadline - time.monotonic())

@@ -76,7 +76,7 @@ def _index_candidates(table: Table, conditions: list[tuple[str, DynamoType]]) ->
     if not exact:
         return None
     candidates = []
-    for item in _every_item(table):
+    for item in every_item(table):
         for name, kind, value in exact:
             attribute = item.attrs.get(name)
             if attribute is None or attribute.type != kind or attribute.value != value:
@@ -86,7 +86,7 @@ def _index_candidates(table: Table, conditions: list[tuple[str, DynamoType]]) ->
     return candidates
 
 
-def _every_item(table: Table) -> list[Item]:
+def every_item(table: Table) -> list[Item]:
     if table.range_key_attr:
         return [item for partition in table.items.values() for item in partition.values()]
     return list(table.items.values())  # type: ignore[arg-type]

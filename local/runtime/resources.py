@@ -14,6 +14,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from moto.core import DEFAULT_ACCOUNT_ID
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
@@ -24,6 +25,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from local.runtime import moto_hot_paths, moto_queries, moto_transactions
 from local.runtime.cfn_dynamodb import create_table_from_definition
 from local.runtime.config import RuntimeConfig
+from local.runtime.moto_queries import every_item
 from local.runtime.template import REGION, Template
 
 FAKE_ENV = {
@@ -60,15 +62,30 @@ class _AtomicDynamoDB:
 
     def __init__(self, app: Callable[..., Any]) -> None:
         self._app = app
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if not target.startswith(("DynamoDB_", "DynamoDBStreams_")):
             return self._app(environ, start_response)
-        with self._lock:
+        with self.lock:
             # Materialize the body inside the lock: the backend work may be lazy in the iterable.
             return list(self._app(environ, start_response))
+
+
+class _MotoHandler(MotoRequestHandler):
+    """moto's request handler with TCP_NODELAY on each connection and no access-log line per request.
+
+    werkzeug writes a response's headers and its body in two sends; with Nagle's algorithm on, the body
+    waits for the client's (delayed) ACK of the headers on a keep-alive connection, which every handler's
+    pooled boto3 connection is. The access log formatted a line per DynamoDB call only to drop it."""
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        return
 
 
 class _MotoServer:
@@ -76,8 +93,9 @@ class _MotoServer:
 
     def __init__(self, host: str, port: int) -> None:
         app = _AtomicDynamoDB(DomainDispatcherApplication(create_backend_app))
+        self.dynamodb_lock = app.lock
         self._server: BaseWSGIServer = make_server(
-            host, port, app, threaded=True, request_handler=MotoRequestHandler
+            host, port, app, threaded=True, request_handler=_MotoHandler
         )
         self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
 
@@ -110,6 +128,40 @@ class Moto:
 
     def stop(self) -> None:
         self._server.stop()
+
+    def ttl_candidates(
+        self, table_name: str, attribute: str, floor: int, horizon: int
+    ) -> list[tuple[dict[str, Any], dict[str, Any]]] | None:
+        """The keys and TTL value of every item whose TTL (a number) lies in [floor, horizon], read from the
+        backend under the DynamoDB lock: a Scan through moto would sort the whole table and deep-copy every
+        item before its filter, holding that lock (every handler's DynamoDB call waits) for the whole pass,
+        several times a second. None when a key is not a string or number (the sweeper scans instead)."""
+        from moto.dynamodb.models import dynamodb_backends
+
+        found: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        with self._server.dynamodb_lock:
+            table = dynamodb_backends[DEFAULT_ACCOUNT_ID][REGION].tables.get(table_name)
+            if table is None:
+                return found
+            key_names = [name for name in (table.hash_key_attr, table.range_key_attr) if name]
+            for item in every_item(table):
+                ttl = item.attrs.get(attribute)
+                if ttl is None or ttl.type != "N":
+                    continue
+                try:
+                    due = float(ttl.value)
+                except (TypeError, ValueError):
+                    continue
+                if not floor <= due <= horizon:
+                    continue
+                keys = {}
+                for name in key_names:
+                    key = item.attrs[name]
+                    if key.type not in ("S", "N"):
+                        return None
+                    keys[name] = {key.type: key.value}
+                found.append((keys, {"N": ttl.value}))
+        return found
 
     def client(self, service: str) -> Any:
         """One client per service, shared: a botocore client costs ~0.25 s to create and is thread-safe."""

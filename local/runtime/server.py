@@ -209,6 +209,7 @@ class LocalRuntime:
             aws=self.moto.client,
             moto_url=self.moto.url,
             log=self.log,
+            ttl_candidates=self.moto.ttl_candidates,
         )
         self.ctx = ctx
         rest_ids = list(template.of_type("AWS::ApiGateway::RestApi"))

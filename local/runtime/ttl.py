@@ -213,9 +213,30 @@ class TtlSweeper:
     def _sweep_table(
         self, table: str, attribute: str, key_names: list[str], streamed: bool, now: int, horizon: int
     ) -> int:
+        direct = self.ctx.ttl_candidates
+        found = direct(table, attribute, now - FIVE_YEARS, horizon) if direct is not None else None
+        if found is None:
+            found = self._scanned(table, attribute, key_names, now, horizon)
+        expired = 0
+        for keys, ttl_value in found:
+            if self._stop.is_set():
+                return expired
+            due = _epoch_seconds(ttl_value)
+            if due is None:
+                continue
+            if due <= now:
+                self._soon.pop((table, _canonical(keys)), None)
+                expired += self._expire(table, attribute, keys, ttl_value, streamed)
+            elif len(self._soon) < MAX_SOON:
+                self._soon[(table, _canonical(keys))] = (due, attribute, keys, ttl_value, streamed)
+        return expired
+
+    def _scanned(
+        self, table: str, attribute: str, key_names: list[str], now: int, horizon: int
+    ) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """The items due in the window through a Scan (when moto's backend cannot be read directly)."""
         names = {"#ttl": attribute} | {f"#k{i}": key for i, key in enumerate(key_names)}
         projection = ", ".join(["#ttl", *(f"#k{i}" for i in range(len(key_names)))])
-        expired = 0
         paginator = self.client.get_paginator("scan")
         pages = paginator.paginate(
             TableName=table,
@@ -227,20 +248,9 @@ class TtlSweeper:
                 ":horizon": {"N": str(horizon)},
             },
         )
-        for page in pages:
-            for item in page["Items"]:
-                if self._stop.is_set():
-                    return expired
-                keys = {k: item[k] for k in key_names}
-                due = _epoch_seconds(item[attribute])
-                if due is None:
-                    continue
-                if due <= now:
-                    self._soon.pop((table, _canonical(keys)), None)
-                    expired += self._expire(table, attribute, keys, item[attribute], streamed)
-                elif len(self._soon) < MAX_SOON:
-                    self._soon[(table, _canonical(keys))] = (due, attribute, keys, item[attribute], streamed)
-        return expired
+        return [
+            ({k: item[k] for k in key_names}, item[attribute]) for page in pages for item in page["Items"]
+        ]
 
     def _expire(
         self, table: str, attribute: str, keys: dict[str, Any], ttl_value: dict[str, Any], streamed: bool

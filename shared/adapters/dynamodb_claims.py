@@ -1,7 +1,9 @@
 """The claim index on the one table: open claims with a deadline, found by the sweeper without a scan.
 
 An open claim item (`FUNDING` while minting, `FUNDREFUND#` while its reversal or refund is due,
-`FUNDPROCESSING#` while a bank payment settles, `DESTRUCTION` until it finishes) carries `gsi3pk` =
+`FUNDPROCESSING#` while a bank payment settles, `DESTRUCTION` until it finishes, `REFUND` while a merchant's
+refund is in flight, `CARDINTENT` while a wallet's card is asked for and its wallet not committed,
+`CARDCANCEL#` until a card whose wallet never committed is cancelled) carries `gsi3pk` =
 `CLAIMDUE#{shard}` and `gsi3sk` = `{deadline}|{pk}|{sk}`, written in the same write as the claim and removed
 in the same write that settles it: gsi3 is sparse, so it holds open claims only. Shards spread the writes of
 busy hours over several partitions; the sweeper reads each up to now. Any item with a `wallet_id` and an
@@ -29,6 +31,9 @@ KIND_OF_ENTITY = {
     "funding_processing": ClaimKind.PAYMENT_PROCESSING,
     "wallet_destruction": ClaimKind.DESTRUCTION,
     "consumer_money_op": ClaimKind.CONSUMER_MONEY,
+    "wallet_refund": ClaimKind.WALLET_REFUND,
+    "card_intent": ClaimKind.CARD_INTENT,
+    "card_cancel": ClaimKind.CARD_CANCEL,
 }
 
 
@@ -118,7 +123,8 @@ def _claim_of(item: dict[str, Any]) -> DueClaim | None:
         datetime.fromisoformat(token.split("|", 1)[0].replace("Z", "+00:00")),
         str(values["intent_id"]) if values.get("intent_id") else None,
         token,
-        f"{values['tenant_id']}|{values['user_id']}|{values['op_id']}"
+        reference=f"{values['tenant_id']}|{values['user_id']}|{values['op_id']}"
         if kind is ClaimKind.CONSUMER_MONEY
         else None,
+        generation=int(values["generation"]) if values.get("generation") is not None else None,
     )

@@ -1,7 +1,8 @@
 """WalletRefundStore on the one table: `WALLET#{id}`/`REFUND` is the wallet's refund claim (in flight or the
-last done). Begin is one TransactWriteItems with the wallet, its funding claim and its payment claim as
-conditions; the commit posts the refund journal with the wallet, both claims, the charge's refund record
-(`FUNDREFUND#{intent}`, so the refunded intent never funds the wallet again), audit and outbox.
+last done; in flight, it is in the sweeper's claim index). Begin is one TransactWriteItems with the wallet,
+its funding claim and its payment claim as conditions; the commit posts the refund journal with the wallet,
+both claims, the charge's refund record (`FUNDREFUND#{intent}`, so the refunded intent never funds the
+wallet again), audit and outbox.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from shared.adapters.dynamodb_claims import REMOVE_INDEX, due_attributes
 from shared.adapters.dynamodb_funding import claim_key
 from shared.adapters.dynamodb_ledger import DynamoDBLedger
 from shared.adapters.dynamodb_table import (
@@ -29,6 +31,7 @@ from shared.ledger.journal import Journal
 from shared.ledger.ports import PostOutcome
 from shared.models.wallet import Wallet, WalletStatus
 from shared.outbox.records import iso
+from shared.sweeper.ports import CLAIM_DEADLINE
 
 REFUND_SK = "REFUND"
 
@@ -43,7 +46,11 @@ def no_refund_in_flight(table: str, wallet_id: str) -> dict[str, Any]:
 
 
 def _refund_item(refund: WalletRefund) -> dict[str, Any]:
+    # In flight, the claim is in the sweeper's index (due CLAIM_DEADLINE after it began); the commit that
+    # marks it done takes it out in the same transaction.
+    due = due_attributes(wallet_pk(refund.wallet_id), REFUND_SK, refund.created_at + CLAIM_DEADLINE)
     return {
+        **(due if refund.state is RefundState.IN_FLIGHT else {}),
         "pk": wallet_pk(refund.wallet_id),
         "sk": REFUND_SK,
         "entity": "wallet_refund",
@@ -175,7 +182,7 @@ class DynamoDBWalletRefundStore:
             "Update": {
                 "TableName": self._table,
                 "Key": refund_claim_key(wallet.wallet_id),
-                "UpdateExpression": "SET #state = :done, #refund = :refund, #burn = :burn",
+                "UpdateExpression": "SET #state = :done, #refund = :refund, #burn = :burn " + REMOVE_INDEX,
                 "ConditionExpression": "#intent = :intent AND #state = :in_flight",
                 "ExpressionAttributeNames": {
                     "#state": "state",

@@ -9,6 +9,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from shared.adapters.dynamodb_card_intents import drop_intent, open_intent
 from shared.adapters.dynamodb_cursor import decode_cursor, encode_cursor
 from shared.adapters.dynamodb_table import (
     failed_conditions,
@@ -23,7 +24,7 @@ from shared.crypto.envelope import SealedSecret
 from shared.errors import ConcurrentUpdate, live_ephemeral_cap_reached
 from shared.models.wallet import Card, Wallet
 from shared.outbox.records import iso
-from shared.wallets.ports import NewWallet, WalletPage
+from shared.wallets.ports import CardIntent, NewWallet, WalletPage
 from shared.wallets.stats import LIVE_EPHEMERAL
 
 META, KEYS, CARD = "META", "KEYS", "CARD"
@@ -169,6 +170,8 @@ class DynamoDBWalletRepository:
         ]
         if new.card is not None:
             operations.append(self._put_new(card_item(new.card, wallet.created_at)))
+        if new.card_generation is not None:
+            operations.append(drop_intent(self._table, wallet.wallet_id, new.card_generation))
         if wallet.invoice_id is not None:
             # The database, not a prior read, keeps one wallet per invoice: this put fails for every
             # creation but the first, in the same transaction as everything else.
@@ -277,6 +280,9 @@ class DynamoDBWalletRepository:
                 raise
             return stored
         return cardholder_ref
+
+    def open_card_intent(self, intent: CardIntent, now: datetime) -> int:
+        return open_intent(self._client, self._table, intent, now)
 
     # -- reads ---------------------------------------------------------------------------------------
     def get(self, wallet_id: str) -> Wallet | None:

@@ -355,17 +355,24 @@ class Capabilities:
 
     @cached_property
     def sweeper(self) -> ClaimSweeper:
+        from shared.adapters.dynamodb_card_intents import DynamoDBCardIntentStore
         from shared.adapters.dynamodb_claims import DynamoDBClaimIndex
         from shared.consumer.money_events import ConsumerMoneyFinisher
         from shared.sweeper.service import ClaimSweeper
+        from shared.wallets.orphan_cards import OrphanCards
 
         a = self.adapters
+        table = a.settings.table_name
         return ClaimSweeper(
-            DynamoDBClaimIndex(a.dynamodb, a.settings.table_name),
+            DynamoDBClaimIndex(a.dynamodb, table),
             self.funding,
             self.settlement.destruction,
             self._funding_store,
             a.clock,
+            self.settlement.refunds,
+            OrphanCards(
+                DynamoDBCardIntentStore(a.dynamodb, table), self._wallet_repository, a.cards, a.clock
+            ),
             consumer_money=ConsumerMoneyFinisher(
                 self._money_ops, lambda: self.deposits, lambda: self.withdrawals
             ),

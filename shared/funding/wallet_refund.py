@@ -6,7 +6,8 @@ A claim with states makes it safe to repeat and to race: `begin` takes the walle
 transaction conditional on the wallet as read, its funding and no payment in flight (a pay, a fund and
 destruction each check the claim in turn, so none of them moves the money while it is in flight); the
 intent fixes the burn key, Stripe's key and the journal id; a retry (the request's, or destruction's settle
-before it begins) resumes the claim in flight and does each step once.
+before it begins, or the sweeper once the claim is past its deadline) resumes the claim in flight and does
+each step once.
 """
 
 from __future__ import annotations
@@ -114,10 +115,17 @@ class WalletRefundService:
 
     def settle_in_flight(self, wallet_id: str) -> bool:
         """Finish the wallet's refund in flight, for destruction; True when none is left."""
-        held = self._store.refund_claim_of(wallet_id)
-        if held is not None and held.state is RefundState.IN_FLIGHT:
-            self._finish(held, resumed=True)
+        self.finish_in_flight(wallet_id)
         return True
+
+    def finish_in_flight(self, wallet_id: str) -> str:
+        """Finish the wallet's refund in flight (the sweeper's entry: burn, Stripe refund and journal with
+        the claim's own keys, each done once): "refunded", or "gone" when none is in flight."""
+        held = self._store.refund_claim_of(wallet_id)
+        if held is None or held.state is not RefundState.IN_FLIGHT:
+            return "gone"
+        self._finish(held, resumed=True)
+        return "refunded"
 
     def _finish(self, refund: WalletRefund, *, resumed: bool, known: Wallet | None = None) -> RefundOutcome:
         wallet = known or self._wallets.get(refund.wallet_id)

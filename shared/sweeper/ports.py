@@ -28,6 +28,12 @@ class ClaimKind(StrEnum):
     CONSUMER_MONEY = "consumer_money"
     """`OP#{id}` of a consumer: a deposit, withdrawal or transfer out whose outside steps have not all
     landed (shared/consumer/money.py); finished with the operation's own keys."""
+    WALLET_REFUND = "wallet_refund"
+    """`REFUND`: a merchant's refund of a wallet in flight (burn, Stripe refund, journal not all done)."""
+    CARD_INTENT = "card_intent"
+    """`CARDINTENT`: a card asked of Stripe for a wallet whose creation has not committed."""
+    CARD_CANCEL = "card_cancel"
+    """`CARDCANCEL#{generation}`: a card whose wallet never committed, fenced off and due to be cancelled."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,8 @@ class DueClaim:
     """The index position as read: settling or postponing only applies while it is unchanged."""
     reference: str | None = None
     """For a consumer operation: `{tenant}|{user}|{operation id}`."""
+    generation: int | None = None
+    """A card claim's generation (the card idempotency key it stands for)."""
 
 
 class ClaimIndex(Protocol):

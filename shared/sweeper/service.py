@@ -33,6 +33,20 @@ class ClaimFinishing(Protocol):
     def settle_processing(self, wallet_id: str, intent_id: str) -> str: ...
 
 
+class RefundFinishing(Protocol):
+    """The merchant's wallet refund (shared/funding/wallet_refund.py)."""
+
+    def finish_in_flight(self, wallet_id: str) -> str: ...
+
+
+class CardFinishing(Protocol):
+    """Cards whose wallet never committed (shared/wallets/orphan_cards.py)."""
+
+    def finish_intent(self, wallet_id: str, token: str) -> str: ...
+
+    def finish_cancellation(self, wallet_id: str, generation: int) -> str: ...
+
+
 class Destroying(Protocol):
     def destroy(self, wallet_id: str, trigger: str) -> Any: ...
 
@@ -64,11 +78,15 @@ class ClaimSweeper:
         destruction: Destroying,
         release: FundingRelease,
         clock: Clock,
+        refunds: RefundFinishing,
+        cards: CardFinishing,
         batch: int = BATCH,
         consumer_money: OperationFinishing | None = None,
     ) -> None:
         self._consumer_money = consumer_money
         self._index = index
+        self._refunds = refunds
+        self._cards = cards
         self._funding = funding
         self._destruction = destruction
         self._release = release
@@ -118,6 +136,12 @@ class ClaimSweeper:
                 raise RuntimeError("a consumer operation's claim, and no consumer money to finish it with")
             tenant_id, user_id, op_id = claim.reference.split("|", 2)
             return self._consumer_money.finish(tenant_id, user_id, op_id)
+        if claim.kind is ClaimKind.WALLET_REFUND:
+            return self._refunds.finish_in_flight(claim.wallet_id)
+        if claim.kind is ClaimKind.CARD_INTENT:
+            return self._cards.finish_intent(claim.wallet_id, claim.token)
+        if claim.kind is ClaimKind.CARD_CANCEL:
+            return self._cards.finish_cancellation(claim.wallet_id, claim.generation or 0)
         outcome = self._destruction.destroy(claim.wallet_id, Trigger.SWEEP.value)
         return str(outcome.result)
 

@@ -13,6 +13,21 @@ from shared.models.wallet import Card, Wallet
 
 
 @dataclass(frozen=True)
+class CardIntent:
+    """A card asked of the issuer for a wallet, recorded before the call (`WALLET#{id}`/`CARDINTENT`) and
+    dropped by the wallet's commit: one still there past its deadline names a card whose wallet never
+    committed, which the sweeper cancels. The generation is part of the card's idempotency key: a creation
+    retried after such a cancellation gets a new card, never the cancelled one replayed."""
+
+    wallet_id: str
+    tenant_id: str
+    cardholder_ref: str
+    spending_limit_minor: int
+    currency: str
+    generation: int = 0
+
+
+@dataclass(frozen=True)
 class NewWallet:
     """Everything one wallet creation commits in a single transaction."""
 
@@ -23,6 +38,9 @@ class NewWallet:
     stats: dict[str, int] = field(default_factory=dict)
     # The tenant's cap on live ephemeral wallets, checked in the same transaction (None: no cap).
     live_ephemeral_cap: int | None = None
+    # The generation of the card intent the card was made under; the commit drops that intent, and fails
+    # (ConcurrentUpdate) if the sweeper has fenced it off to cancel the card meanwhile.
+    card_generation: int | None = None
 
 
 @dataclass(frozen=True)
@@ -80,8 +98,31 @@ class WalletRepository(Protocol):
 
     def cardholder(self, tenant_id: str) -> str | None: ...
 
+    def open_card_intent(self, intent: CardIntent, now: datetime) -> int:
+        """Record (or renew) the wallet's card intent with a deadline, before the issuer is called; returns
+        its generation (0 until the sweeper has cancelled a card of this wallet id)."""
+        ...
+
     def remember_cardholder(self, tenant_id: str, cardholder_ref: str) -> str:
         """Store the tenant's cardholder unless one is stored already; returns the stored one."""
+        ...
+
+
+class CardIntentStore(Protocol):
+    """The sweeper's side of card intents (shared/wallets/orphan_cards.py)."""
+
+    def card_intent(self, wallet_id: str) -> CardIntent | None: ...
+
+    def fence(self, intent: CardIntent, token: str, now: datetime) -> bool:
+        """In one transaction, while the intent's claim position still is `token`: move the intent to the
+        next generation (a creation from now on asks for a new card) and record the cancellation of this
+        generation's card as a claim due now. False when a creation renewed the intent meanwhile."""
+        ...
+
+    def cancellation(self, wallet_id: str, generation: int) -> CardIntent | None: ...
+
+    def cancelled(self, intent: CardIntent, card_id: str, now: datetime) -> None:
+        """Mark the cancellation done (out of the claim index), with the card it cancelled."""
         ...
 
 

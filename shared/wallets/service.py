@@ -40,6 +40,7 @@ from shared.models.wallet import (
 from shared.outbox.records import audit_item, iso, outbox_item
 from shared.wallets.mode import InvoiceTraits, choose_mode
 from shared.wallets.ports import (
+    CardIntent,
     DestructionScheduler,
     InvoiceFinalizer,
     InvoiceLookup,
@@ -66,8 +67,11 @@ def wallet_id_for_invoice(tenant_id: str, invoice_id: str) -> str:
     return "wal_" + "".join(chars)
 
 
-def card_idempotency_key(wallet_id: str) -> str:
-    return f"card-{wallet_id}"
+def card_idempotency_key(wallet_id: str, generation: int = 0) -> str:
+    """The issuer's key of a wallet's card: shared by concurrent and retried creations of one generation;
+    a new generation (after the sweeper cancelled the card of a wallet that never committed) gets a new
+    card instead of the cancelled one replayed."""
+    return f"card-{wallet_id}" if generation == 0 else f"card-{wallet_id}-g{generation}"
 
 
 @dataclass(frozen=True)
@@ -303,7 +307,7 @@ class WalletService:
         # every outside effect is keyed by the wallet id, so a retry adopts what a failed attempt made.
         keys = generate_wallet_keys()
         sealed = seal(keys.secret_bytes(), plan.wallet_id, self._data_keys)
-        card = self._issue_card(plan) if plan.spending_limit > 0 else None
+        card, generation = self._issue_card(plan, now) if plan.spending_limit > 0 else (None, None)
         expires_at = self._schedule(plan, now)
         ttl = int((expires_at - now).total_seconds()) if expires_at else None
         wallet = Wallet(
@@ -330,7 +334,15 @@ class WalletService:
             # commit, so that no committed wallet belongs to a draft.
             self._finalized(principal, plan.invoice)
         records = [*self._creation_records(wallet, plan, principal, now), *plan.extra_records]
-        new = NewWallet(wallet, sealed, card, records, creation_deltas(wallet), live_ephemeral_cap=cap)
+        new = NewWallet(
+            wallet,
+            sealed,
+            card,
+            records,
+            creation_deltas(wallet),
+            live_ephemeral_cap=cap,
+            card_generation=generation,
+        )
         for attempt in range(self._max_attempts):
             try:
                 self._wallets.create(new)
@@ -346,10 +358,10 @@ class WalletService:
                         return winner
                 self._backoff(attempt)
                 continue
-            # A failure other than a lost race is not compensated here: a timeout may have committed, and
-            # cancelling the card would hand a retry (which replays the same card) a dead one. The card's
-            # number was never revealed, and the stray schedule of an ephemeral wallet reaches destroy,
-            # which finds no wallet and does nothing.
+            # A failure other than a lost race is not compensated here: a timeout may have committed. A
+            # card whose wallet never committed is left to its card intent: past its deadline the sweeper
+            # fences it (a retry from then on gets a new card) and cancels the card; its number was never
+            # revealed. The stray schedule of an ephemeral wallet reaches destroy, which finds no wallet.
             return WalletView(wallet, card, card.spending_limit_minor if card else None, now, is_new=True)
         raise ConcurrentUpdate("too many concurrent wallet creations for this tenant; retry")
 
@@ -365,15 +377,18 @@ class WalletService:
             raise live_ephemeral_cap_reached(cap)
         return cap
 
-    def _issue_card(self, plan: _Plan) -> Card:
+    def _issue_card(self, plan: _Plan, now: datetime) -> tuple[Card, int]:
         holder = self._cardholder_of(plan.tenant_id)
         limit = to_minor(plan.spending_limit, plan.currency)
+        # Recorded before the call: a crash or failure after it leaves a durable trace of a card whose
+        # wallet may never commit, which the sweeper cancels (shared/wallets/orphan_cards.py).
+        intent = CardIntent(plan.wallet_id, plan.tenant_id, holder, limit, plan.currency)
+        generation = self._wallets.open_card_intent(intent, now)
+        key = card_idempotency_key(plan.wallet_id, generation)
         issued = self._patiently(
-            lambda: self._cards.create_card(
-                plan.wallet_id, holder, limit, plan.currency, card_idempotency_key(plan.wallet_id)
-            )
+            lambda: self._cards.create_card(plan.wallet_id, holder, limit, plan.currency, key)
         )
-        return card_from_issued(issued, plan.wallet_id)
+        return card_from_issued(issued, plan.wallet_id), generation
 
     def _cardholder_of(self, tenant_id: str) -> str:
         stored = self._wallets.cardholder(tenant_id)

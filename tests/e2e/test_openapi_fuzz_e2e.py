@@ -35,45 +35,51 @@ def test_every_operation_answers_as_documented(tmp_path: Path) -> None:
     with project_system(tmp_path) as system:
         # Both roles, so the admin views are exercised beyond their 403.
         bearer = token(system, roles=["merchant", "admin"])
-        result = subprocess.run(
-            [
-                _schemathesis(),
-                "--config-file",
-                str(CONFIG),
-                "--no-color",
-                "run",
-                str(DOC),
-                "--url",
-                system.rest_url,
-                "--header",
-                f"Authorization: Bearer {bearer}",
-                "--checks",
-                "all",
-                "--exclude-checks",
-                "unsupported_method",
-                "--phases",
-                "examples,coverage,fuzzing,stateful",
-                "--max-examples",
-                MAX_EXAMPLES,
-                "--seed",
-                SEED,
-                "--workers",
-                "2",
-                "--max-response-time",
-                "25",
-                "--request-timeout",
-                "20",
-                "--report",
-                "junit",
-                "--report-dir",
-                str(tmp_path / "schemathesis"),
-            ],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=RUN_TIMEOUT,
-            env=dict(os.environ, SCHEMATHESIS_HOOKS=""),
-        )
+        try:
+            result = subprocess.run(
+                [
+                    _schemathesis(),
+                    "--config-file",
+                    str(CONFIG),
+                    "--no-color",
+                    "run",
+                    str(DOC),
+                    "--url",
+                    system.rest_url,
+                    "--header",
+                    f"Authorization: Bearer {bearer}",
+                    "--checks",
+                    "all",
+                    "--exclude-checks",
+                    "unsupported_method",
+                    "--phases",
+                    "examples,coverage,fuzzing,stateful",
+                    "--max-examples",
+                    MAX_EXAMPLES,
+                    "--seed",
+                    SEED,
+                    "--workers",
+                    "2",
+                    "--max-response-time",
+                    "25",
+                    "--request-timeout",
+                    "20",
+                    "--report",
+                    "junit",
+                    "--report-dir",
+                    str(tmp_path / "schemathesis"),
+                ],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=RUN_TIMEOUT,
+                env=dict(os.environ, SCHEMATHESIS_HOOKS=""),
+            )
+        except subprocess.TimeoutExpired as timeout:
+            # What Schemathesis printed before the budget ran out says which phase and operation it was in.
+            printed = timeout.stdout or b""
+            partial = printed.decode(errors="replace") if isinstance(printed, bytes) else str(printed)
+            raise AssertionError(f"the fuzzing run outlasted {RUN_TIMEOUT} s:\n{partial[-4000:]}") from None
         # Printed before the runtime stops, so the report survives a slow shutdown.
         output = result.stdout + result.stderr
         print(output[-4000:])

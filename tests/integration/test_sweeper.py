@@ -1,6 +1,7 @@
 """The claim sweeper on moto with the Stripe, Tempo and Circle stand-ins: a claim left open by a crash (and
 never retried, and no webhook redelivered) is finished or reversed once past its deadline, with the keys
-of the path that opened it; before its deadline it is left alone; nothing stays in the claim index."""
+of the path that opened it; before its deadline it is left alone; nothing stays in the claim index. That
+includes a merchant's wallet refund left in flight and a Stripe card whose wallet never committed."""
 
 from __future__ import annotations
 
@@ -11,7 +12,12 @@ import pytest
 import tests.integration.test_funding_api as funding_fixtures
 import tests.integration.test_funding_faults as fault_fixtures
 import tests.integration.test_pay_destroy as destroy_fixtures
-from tests.integration.conftest import TABLE, FakeLambdaContext, body_of
+from shared.adapters.dynamodb_invoices import DynamoDBInvoiceRepository
+from shared.auth import Principal
+from shared.invoices.service import InvoiceService
+from shared.models.invoice import InvoiceCreate, LineItemInput
+from shared.wallets.service import wallet_id_for_invoice
+from tests.integration.conftest import MERCHANT, TABLE, FakeLambdaContext, api_event, body_of
 from tests.integration.funding_invariants import plain
 from tests.integration.test_funding_api import items
 from tests.integration.test_funding_faults import (
@@ -171,3 +177,151 @@ def test_a_destruction_stuck_between_steps_is_finished_by_the_sweeper_alone(
 
 def destruction_items(at: Any, wallet_id: str) -> list[dict[str, Any]]:
     return [i for i in items(at, f"WALLET#{wallet_id}") if i["sk"]["S"] == "DESTRUCTION"]
+
+
+# -- a card whose wallet never committed (issue 11: "a Stripe card with no wallet") ---------------------
+
+
+def wallet_commit(name: str, kwargs: dict[str, Any]) -> bool:
+    """The wallet creation's transaction (the one that puts the wallet's META)."""
+    if name != "transact_write_items":
+        return False
+    puts = [op["Put"]["Item"] for op in kwargs["TransactItems"] if "Put" in op]
+    return any(item["sk"]["S"] == "META" and item["pk"]["S"].startswith("WALLET#") for item in puts)
+
+
+def issuing_cards(rig: Rig) -> dict[str, str]:
+    """Every card the Stripe stand-in issued, by id, with its status."""
+    with rig.env.stripe.standin.store.lock:
+        objects = list(rig.env.stripe.standin.store.objects.values())
+    return {o["id"]: o["status"] for o in objects if o.get("object") == "issuing.card"}
+
+
+def create_wallet(rig: Rig, invoice_id: str) -> Any:
+    """create-from-invoice's response, or "crashed" when the function died."""
+    event = api_event("POST", "/api/v2/invoice-wallets/create-from-invoice", body={"invoice_id": invoice_id})
+    try:
+        response = rig.env.create_fn.lambda_handler(event, FakeLambdaContext(function_name="create_wallet"))
+    except Crash:
+        return "crashed"
+    if response["statusCode"] == 500:
+        return "crashed"
+    return response
+
+
+def an_invoice(rig: Rig) -> str:
+    service = InvoiceService(DynamoDBInvoiceRepository(rig.env.dynamodb, TABLE), rig.env.clock)
+    who = Principal(MERCHANT["sub"], MERCHANT["tenant_id"], frozenset({"merchant"}))
+    body = {
+        "customer_id": "cus_alice",
+        "currency": "USD",
+        "line_items": [LineItemInput(description="Work", quantity=1, unit_price="40.00")],
+        "due_date": "2030-02-01",
+    }
+    return service.create(who, InvoiceCreate.model_validate(body)).id
+
+
+def wallet_exists(rig: Rig, wallet_id: str) -> bool:
+    key = {"pk": {"S": f"WALLET#{wallet_id}"}, "sk": {"S": "META"}}
+    return "Item" in rig.env.dynamodb.get_item(TableName=TABLE, Key=key)
+
+
+def test_a_card_whose_wallet_never_committed_is_cancelled_and_a_retry_gets_a_new_one(rig: Rig) -> None:
+    invoice_id = an_invoice(rig)
+    wallet_id = wallet_id_for_invoice(MERCHANT["tenant_id"], invoice_id)
+    # The function dies between Stripe's card and the wallet's commit.
+    rig.table.inject(wallet_commit, "before", lambda: Crash("died before the wallet commit"))
+    assert create_wallet(rig, invoice_id) == "crashed"
+    assert not wallet_exists(rig, wallet_id)
+    [(orphan, status)] = issuing_cards(rig).items()
+    assert status == "active"
+    assert [c["entity"] for c in open_claims(rig)] == ["card_intent"]
+    assert sweep()["due"] == 0  # the creation's own until its deadline
+    rig.env.clock.advance(minutes=6)
+    assert sweep()["outcomes"] == {"card_cancelled": 1}
+    assert issuing_cards(rig) == {orphan: "canceled"}
+    assert open_claims(rig) == []
+    assert sweep()["due"] == 0
+    # The merchant's retry makes the wallet with a new card, never the cancelled one replayed.
+    retried = create_wallet(rig, invoice_id)
+    assert retried != "crashed" and retried["statusCode"] == 201, retried
+    card = body_of(retried)["data"]["card"]["id"]
+    assert card != orphan and issuing_cards(rig) == {orphan: "canceled", card: "active"}
+    assert open_claims(rig) == []
+    rig.env.clock.advance(minutes=6)
+    assert sweep()["due"] == 0 and issuing_cards(rig)[card] == "active"
+
+
+def test_a_sweep_that_died_after_fencing_is_finished_by_the_next(rig: Rig) -> None:
+    invoice_id = an_invoice(rig)
+    rig.table.inject(wallet_commit, "before", lambda: Crash("died before the wallet commit"))
+    assert create_wallet(rig, invoice_id) == "crashed"
+    rig.env.clock.advance(minutes=6)
+    # Stripe fails the cancellation once: the intent is fenced, its cancellation stays due.
+    control(
+        rig.env.stripe, "POST", "/_control/fail", {"path": "/v1/issuing/cards/", "count": 1, "status": 500}
+    )
+    assert sweep()["outcomes"] == {"failed": 1}
+    assert [c["entity"] for c in open_claims(rig)] == ["card_cancel"]
+    assert list(issuing_cards(rig).values()) == ["active"]
+    assert sweep()["outcomes"] == {"card_cancelled": 1}
+    assert list(issuing_cards(rig).values()) == ["canceled"] and open_claims(rig) == []
+
+
+def test_a_committed_wallet_leaves_no_card_intent_and_its_card_alone(rig: Rig) -> None:
+    wallet_id = rig.env.wallet()
+    assert open_claims(rig) == [] and wallet_exists(rig, wallet_id)
+    rig.env.clock.advance(minutes=6)
+    assert sweep()["due"] == 0
+    assert list(issuing_cards(rig).values()) == ["active"]
+
+
+# -- a merchant's wallet refund left in flight ----------------------------------------------------------
+
+
+def wallet_refund(rig: Rig, wallet_id: str) -> Any:
+    event = api_event("POST", f"/api/v2/invoice-wallets/{wallet_id}/refund")
+    try:
+        response = rig.env.fund_fn.lambda_handler(event, FakeLambdaContext(function_name="fund"))
+    except Crash:
+        return "crashed"
+    return "crashed" if response["statusCode"] == 500 else response
+
+
+def refund_commit(name: str, kwargs: dict[str, Any]) -> bool:
+    return name == "transact_write_items" and "wallet-refund-" in str(kwargs["TransactItems"])
+
+
+@pytest.mark.parametrize("step", ["after_begin", "after_burn", "after_stripe_refund", "before_commit"])
+def test_a_wallet_refund_left_in_flight_is_finished_once_by_the_sweeper(rig: Rig, step: str) -> None:
+    wallet_id = rig.env.wallet()
+    assert rig.fund(wallet_id)["statusCode"] == 200
+    if step == "after_begin":
+        rig.table.inject(refund_begun, "after", lambda: Crash("died after the claim"))
+    elif step == "after_burn":
+        for provider in rig.providers.values():
+            provider.crash_after.add("burn")
+    elif step == "after_stripe_refund":
+        rig.payments.crash_after.add("refund")
+    else:
+        rig.table.inject(refund_commit, "before", lambda: Crash("died before the commit"))
+    assert wallet_refund(rig, wallet_id) == "crashed"
+    for provider in rig.providers.values():
+        provider.crash_after.clear()
+    assert [c["entity"] for c in open_claims(rig)] == ["wallet_refund"]
+    assert sweep()["due"] == 0
+    rig.env.clock.advance(minutes=6)
+    assert sweep()["outcomes"] == {"refunded": 1}
+    assert wallet_status(rig, wallet_id) == "active"
+    books = rig.books()
+    assert books.discrepancies == []
+    assert (books.journals, books.intents_charged, books.refunds) == (2, 1, 1)
+    assert rig.env.chain(rig.env.tempo)["supply"].get("USDC", 0) == 0
+    assert open_claims(rig) == []
+
+
+def refund_begun(name: str, kwargs: dict[str, Any]) -> bool:
+    if name != "transact_write_items":
+        return False
+    puts = [op["Put"]["Item"] for op in kwargs["TransactItems"] if "Put" in op]
+    return any(item["sk"]["S"] == "REFUND" for item in puts)

@@ -72,6 +72,18 @@ class Paths:
         self.calls.append(("release", wallet_id, intent_id))
         return True
 
+    def finish_in_flight(self, wallet_id: str) -> str:
+        self._call("finish_in_flight", wallet_id)
+        return "refunded"
+
+    def finish_intent(self, wallet_id: str, token: str) -> str:
+        self._call("finish_intent", wallet_id, token)
+        return "card_cancelled"
+
+    def finish_cancellation(self, wallet_id: str, generation: int) -> str:
+        self._call("finish_cancellation", wallet_id, str(generation))
+        return "card_cancelled"
+
 
 def claim(kind: ClaimKind, wallet_id: str, minutes_late: float, intent_id: str | None = None) -> DueClaim:
     due_at = NOW - timedelta(minutes=minutes_late)
@@ -79,7 +91,7 @@ def claim(kind: ClaimKind, wallet_id: str, minutes_late: float, intent_id: str |
 
 
 def sweeper(index: MemoryIndex, paths: Paths) -> ClaimSweeper:
-    return ClaimSweeper(index, paths, paths, paths, FixedClock(NOW))
+    return ClaimSweeper(index, paths, paths, paths, FixedClock(NOW), paths, paths)
 
 
 def test_each_kind_is_finished_by_the_path_that_opened_it() -> None:
@@ -101,6 +113,21 @@ def test_each_kind_is_finished_by_the_path_that_opened_it() -> None:
     ]
     assert (report.due, report.oldest_age_seconds, report.left_open) == (4, 240.0, 0)
     assert dict(report.outcomes) == {"funded": 2, "refunded": 1, "destroyed": 1}
+    assert index.claims == []
+
+
+def test_refunds_card_intents_and_card_cancellations_go_to_their_own_paths() -> None:
+    intent = claim(ClaimKind.CARD_INTENT, "wal_e", 1)
+    cancel = DueClaim(ClaimKind.CARD_CANCEL, "wal_f", NOW, None, "t|WALLET#wal_f|CARDCANCEL#000002", 2)
+    index = MemoryIndex([claim(ClaimKind.WALLET_REFUND, "wal_g", 2, "pi_g"), intent, cancel])
+    paths = Paths()
+    report = sweeper(index, paths).sweep()
+    assert sorted(paths.calls) == [
+        ("finish_cancellation", "wal_f", "2"),
+        ("finish_in_flight", "wal_g"),
+        ("finish_intent", "wal_e", intent.token),
+    ]
+    assert dict(report.outcomes) == {"refunded": 1, "card_cancelled": 2}
     assert index.claims == []
 
 

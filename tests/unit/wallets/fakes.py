@@ -19,7 +19,7 @@ from shared.crypto.envelope import DataKey, SealedSecret, erase
 from shared.errors import ConcurrentUpdate, DependencyUnavailable, IdempotencyInProgress
 from shared.models.invoice import Invoice, InvoiceLine, InvoiceStatus, next_status
 from shared.models.wallet import Card, Wallet
-from shared.wallets.ports import NewWallet, WalletPage
+from shared.wallets.ports import CardIntent, NewWallet, WalletPage
 from shared.wallets.service import CardholderProfile, WalletService
 
 NOW = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC)
@@ -206,6 +206,8 @@ class FakeWallets:
         self.records: list[dict[str, Any]] = []
         self.counters: dict[str, dict[str, int]] = {}
         self.holders: dict[str, str] = {}
+        # Open card intents: wallet id -> generation (the commit drops the one its card was made under).
+        self.card_intents: dict[str, int] = {}
         self.writes = 0
         self.before_create: Callable[[NewWallet], None] | None = None
 
@@ -227,6 +229,10 @@ class FakeWallets:
         wallet = new.wallet
         if wallet.wallet_id in self.wallets or (wallet.invoice_id and wallet.invoice_id in self.unique):
             raise ConcurrentUpdate("a concurrent change won; retry")
+        if new.card_generation is not None:
+            if self.card_intents.get(wallet.wallet_id) != new.card_generation:
+                raise ConcurrentUpdate("the card intent was fenced off")
+            del self.card_intents[wallet.wallet_id]
         self.writes += 1
         self.wallets[wallet.wallet_id] = wallet
         self.keys[wallet.wallet_id] = new.sealed_keys
@@ -293,6 +299,9 @@ class FakeWallets:
 
     def remember_cardholder(self, tenant_id: str, cardholder_ref: str) -> str:
         return self.holders.setdefault(tenant_id, cardholder_ref)
+
+    def open_card_intent(self, intent: CardIntent, now: datetime) -> int:
+        return self.card_intents.setdefault(intent.wallet_id, intent.generation)
 
 
 class World:
