@@ -118,7 +118,9 @@ def test_each_kind_is_finished_by_the_path_that_opened_it() -> None:
 
 def test_refunds_card_intents_and_card_cancellations_go_to_their_own_paths() -> None:
     intent = claim(ClaimKind.CARD_INTENT, "wal_e", 1)
-    cancel = DueClaim(ClaimKind.CARD_CANCEL, "wal_f", NOW, None, "t|WALLET#wal_f|CARDCANCEL#000002", 2)
+    cancel = DueClaim(
+        ClaimKind.CARD_CANCEL, "wal_f", NOW, None, "t|WALLET#wal_f|CARDCANCEL#000002", generation=2
+    )
     index = MemoryIndex([claim(ClaimKind.WALLET_REFUND, "wal_g", 2, "pi_g"), intent, cancel])
     paths = Paths()
     report = sweeper(index, paths).sweep()
