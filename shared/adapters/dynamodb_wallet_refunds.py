@@ -11,6 +11,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from shared.adapters.dynamodb_events import transact_write
 from shared.adapters.dynamodb_funding import claim_key
 from shared.adapters.dynamodb_ledger import DynamoDBLedger
 from shared.adapters.dynamodb_table import (
@@ -28,7 +29,7 @@ from shared.funding.ports import ClaimState, RefundState, WalletRefund, WalletRe
 from shared.ledger.journal import Journal
 from shared.ledger.ports import PostOutcome
 from shared.models.wallet import Wallet, WalletStatus
-from shared.outbox.records import iso
+from shared.outbox.records import Record, iso
 
 REFUND_SK = "REFUND"
 
@@ -130,7 +131,7 @@ class DynamoDBWalletRefundStore:
         }
         operations = [put, wallet_check, funding_check, no_payment_in_flight(self._table, wallet.wallet_id)]
         try:
-            self._client.transact_write_items(TransactItems=operations)
+            transact_write(self._client, operations)
         except ClientError as exc:
             if 0 in failed_conditions(exc):
                 stored = self.refund_claim_of(wallet.wallet_id)
@@ -145,7 +146,7 @@ class DynamoDBWalletRefundStore:
         after: Wallet,
         refund: WalletRefund,
         journal: Journal,
-        records: list[dict[str, Any]],
+        records: list[Record],
         stats: dict[str, int],
     ) -> PostOutcome:
         wallet_update = {
