@@ -73,6 +73,14 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v2/provider-health/history", "providers"),
     Route("ANY", "/api/consumer/{proxy+}", "consumer"),
     Route("POST", "/api/consumer/upgrade-kyc", "consumer_kyc", json_body=True),
+    Route("GET", "/api/v1/events", "events"),
+    Route("GET", "/api/v1/events/{id}", "events"),
+    Route("POST", "/api/v1/webhook-endpoints", "webhook_endpoints", json_body=True),
+    Route("GET", "/api/v1/webhook-endpoints", "webhook_endpoints"),
+    Route("GET", "/api/v1/webhook-endpoints/{id}", "webhook_endpoints"),
+    Route("PATCH", "/api/v1/webhook-endpoints/{id}", "webhook_endpoints", json_body=True),
+    Route("DELETE", "/api/v1/webhook-endpoints/{id}", "webhook_endpoints"),
+    Route("POST", "/api/v1/webhook-endpoints/{id}/rotate-secret", "webhook_endpoints"),
     # Stripe signs the raw bytes: no authorizer and no body model in front of the signature check.
     Route("POST", "/webhooks/stripe", "webhooks", public=True),
 )

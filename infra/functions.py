@@ -105,6 +105,10 @@ FUNCTION_SPECS: dict[str, FunctionSpec] = {
     # Starts Stripe Identity sessions (the Stripe key) and records them; no wallet keys, no providers.
     "consumer_kyc": FunctionSpec(timeout_s=28, stripe=True),
     "webhooks": FunctionSpec(timeout_s=28, stripe=True, stablecoins=True),
+    # The tenant's event history: reads its indexes, writes nothing.
+    "events": FunctionSpec(table=TableAccess.READ, timeout_s=10),
+    # Webhook endpoints: their items, the tenant's endpoint count and audit; resolves each URL's host.
+    "webhook_endpoints": FunctionSpec(timeout_s=15),
     "realtime": FunctionSpec(timeout_s=30, rest_api=False, websocket_push=True),
     "stream": FunctionSpec(table=TableAccess.NONE, timeout_s=60, rest_api=False, publishes_events=True),
     # Finishes claims past their deadline through funding and destruction: their grants, on a schedule.

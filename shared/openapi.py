@@ -31,6 +31,8 @@ DOCUMENTED_FUNCTIONS = (
     "webhooks",
     "consumer",
     "consumer_kyc",
+    "events",
+    "webhook_endpoints",
 )
 
 # Methods API Gateway serves without the authorizer (infra/api.py `public=True`; a test holds them equal).
@@ -235,7 +237,9 @@ def _conform_operation(method: str, path: str, operation: dict[str, Any]) -> Non
         content = response.setdefault("content", {})
         if code >= 400:
             content["application/json"] = {"schema": _error_schema(code)}
-        else:
+        elif "$ref" not in content.get("application/json", {}).get("schema", {}):
+            # A route typed by an output model (an envelope model) keeps its own schema; the rest get the
+            # generic success envelope.
             content["application/json"] = {"schema": SUCCESS_SCHEMA}
         if (method, path) in HTML_OPERATIONS and code in (200, 400):
             content["text/html"] = {"schema": {"type": "string"}}

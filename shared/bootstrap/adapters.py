@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from shared.cards.ports import CardIssuer, PaymentProcessor, WebhookVerifier
     from shared.consumer.ports import ExchangeRates, IdentityVerifier
     from shared.destruction.ports import DestructionMetrics
+    from shared.events.urls import AddressResolver
     from shared.providers.port import MetricsSink, StablecoinProvider
     from shared.providers.service import ProviderRouter
     from shared.wallets.ports import DestructionScheduler
@@ -127,6 +128,12 @@ class Adapters:
         return RateLimiter(counter, self.tenant_limits)
 
     # -- time and secrets -----------------------------------------------------------------------------
+    @cached_property
+    def address_resolver(self) -> AddressResolver:
+        from shared.adapters.dns import SystemResolver
+
+        return SystemResolver()
+
     @cached_property
     def clock(self) -> Clock:
         return ScaledClock(self.settings.clock_speed, self.settings.clock_origin)

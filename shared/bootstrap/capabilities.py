@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from shared.consumer.kyc import KycService
     from shared.consumer.service import ConsumerService
     from shared.destruction.service import DestructionService
+    from shared.events.endpoint_service import WebhookEndpointService
+    from shared.events.service import EventService
     from shared.funding.service import FundingService
     from shared.funding.wallet_refund import WalletRefundService
     from shared.health.service import HealthService
@@ -49,6 +51,27 @@ class Capabilities:
     def __init__(self, adapters: Adapters, *, reserve_metrics: ReserveMetrics | None = None) -> None:
         self.adapters = adapters
         self._reserve_metrics = reserve_metrics
+
+    # -- events -----------------------------------------------------------------------------------------
+    @cached_property
+    def events(self) -> EventService:
+        from shared.adapters.dynamodb_event_history import DynamoDBEventHistory
+        from shared.events.service import EventService
+
+        return EventService(DynamoDBEventHistory(self.adapters.dynamodb, self.adapters.settings.table_name))
+
+    @cached_property
+    def webhook_endpoints(self) -> WebhookEndpointService:
+        from shared.adapters.dynamodb_webhook_endpoints import DynamoDBWebhookEndpoints
+        from shared.events.endpoint_service import WebhookEndpointService
+
+        a = self.adapters
+        return WebhookEndpointService(
+            DynamoDBWebhookEndpoints(a.dynamodb, a.settings.table_name),
+            a.address_resolver,
+            a.clock,
+            allow_loopback=a.settings.webhook_allow_loopback,
+        )
 
     # -- invoices and wallets -------------------------------------------------------------------------
     @cached_property

@@ -48,6 +48,14 @@ CONTRACT_ROUTES = {
     ("GET", "/api/v2/provider-health/history"): "providers",
     ("ANY", "/api/consumer/{proxy+}"): "consumer",
     ("POST", "/api/consumer/upgrade-kyc"): "consumer_kyc",
+    ("GET", "/api/v1/events"): "events",
+    ("GET", "/api/v1/events/{id}"): "events",
+    ("POST", "/api/v1/webhook-endpoints"): "webhook_endpoints",
+    ("GET", "/api/v1/webhook-endpoints"): "webhook_endpoints",
+    ("GET", "/api/v1/webhook-endpoints/{id}"): "webhook_endpoints",
+    ("PATCH", "/api/v1/webhook-endpoints/{id}"): "webhook_endpoints",
+    ("DELETE", "/api/v1/webhook-endpoints/{id}"): "webhook_endpoints",
+    ("POST", "/api/v1/webhook-endpoints/{id}/rotate-secret"): "webhook_endpoints",
     ("POST", "/webhooks/stripe"): "webhooks",
 }
 JSON_BODY = {

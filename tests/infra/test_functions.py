@@ -51,6 +51,8 @@ EXPECTED_ENV = {
     "providers": {"TABLE_NAME", PROVIDERS, "CORS_ORIGINS", *PROVIDER_URLS},
     "consumer": {"TABLE_NAME", "KEY_TABLE_NAME", "KMS_KEY_ID", "CORS_ORIGINS"},
     "consumer_kyc": {"TABLE_NAME", STRIPE, "CORS_ORIGINS"},
+    "events": {"TABLE_NAME", "CORS_ORIGINS"},
+    "webhook_endpoints": {"TABLE_NAME", "CORS_ORIGINS"},
     "webhooks": {"TABLE_NAME", STRIPE, PROVIDERS, "CORS_ORIGINS", *PROVIDER_URLS},
     "realtime": {"TABLE_NAME", "WS_CALLBACK_URL"},
     "stream": {"EVENT_BUS_NAME"},

@@ -1,0 +1,90 @@
+"""Webhook endpoints function: a tenant's endpoints, their whsec_ secrets (shown once) and rotation."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+
+from shared.api import caller, rest_function
+from shared.api.idempotency import IdempotencyKey, Outcome, idempotent
+from shared.bootstrap import app as capabilities
+from shared.models import webhooks as m
+
+metrics = Metrics()
+router = APIGatewayRouter()
+BASE = "/api/v1/webhook-endpoints"
+_WITH_SECRET = {"application/json": {"model": m.WebhookEndpointSecretEnvelope}}
+Limit = Annotated[int, Query(ge=1, le=100)]
+
+
+def _with_secret(endpoint: Any, secret: str) -> dict[str, Any]:
+    return m.WebhookEndpointWithSecret(**endpoint.to_api(), secret=secret).model_dump(mode="json")
+
+
+@router.post(
+    BASE,
+    summary="Create a webhook endpoint; its whsec_ secret is answered this once",
+    responses={
+        201: {"description": "the endpoint and its secret", "content": _WITH_SECRET},
+        400: {"description": "validation_error (URL, event names); limit_exceeded (endpoints per tenant)"},
+    },
+)
+def create(body: m.WebhookEndpointCreate, idempotency_key: IdempotencyKey = None) -> Response[Any]:
+    principal = caller(router)
+
+    def run() -> Outcome:
+        endpoint, secret = capabilities().webhook_endpoints.create(
+            principal, body.url, body.enabled_events, body.resource_id, body.description
+        )
+        return 201, _with_secret(endpoint, secret)
+
+    return idempotent(router, principal, idempotency_key, body, run)
+
+
+@router.get(BASE, summary="The tenant's webhook endpoints, newest first")
+def list_endpoints(
+    limit: Limit = 20, cursor: Annotated[str | None, Query(max_length=1024)] = None
+) -> m.WebhookEndpointPageEnvelope:
+    page = capabilities().webhook_endpoints.page(caller(router), limit, cursor)
+    return m.WebhookEndpointPageEnvelope(data=m.WebhookEndpointPageOut.of(page))
+
+
+@router.get(f"{BASE}/<endpoint_id>", summary="Read one webhook endpoint (never its secret)")
+def get_endpoint(endpoint_id: str) -> m.WebhookEndpointEnvelope:
+    endpoint = capabilities().webhook_endpoints.get(caller(router), endpoint_id)
+    return m.WebhookEndpointEnvelope(data=m.WebhookEndpointOut.of(endpoint))
+
+
+@router.patch(f"{BASE}/<endpoint_id>", summary="Change url, enabled or enabled_events")
+def update_endpoint(endpoint_id: str, body: m.WebhookEndpointPatch) -> m.WebhookEndpointEnvelope:
+    changes = body.model_dump(exclude_unset=True)
+    endpoint = capabilities().webhook_endpoints.update(caller(router), endpoint_id, changes)
+    return m.WebhookEndpointEnvelope(data=m.WebhookEndpointOut.of(endpoint))
+
+
+@router.delete(f"{BASE}/<endpoint_id>", summary="Delete a webhook endpoint")
+def delete_endpoint(endpoint_id: str) -> m.DeletedEnvelope:
+    capabilities().webhook_endpoints.delete(caller(router), endpoint_id)
+    return m.DeletedEnvelope(data=m.DeletedOut(id=endpoint_id))
+
+
+@router.post(
+    f"{BASE}/<endpoint_id>/rotate-secret",
+    summary="A new secret; the old one keeps signing beside it for 24 hours",
+    responses={200: {"description": "the endpoint and its new secret", "content": _WITH_SECRET}},
+)
+def rotate_secret(endpoint_id: str, idempotency_key: IdempotencyKey = None) -> Response[Any]:
+    principal = caller(router)
+
+    def run() -> Outcome:
+        endpoint, secret = capabilities().webhook_endpoints.rotate_secret(principal, endpoint_id)
+        return 200, _with_secret(endpoint, secret)
+
+    return idempotent(router, principal, idempotency_key, None, run)
+
+
+app, lambda_handler = rest_function(router, metrics=metrics)
