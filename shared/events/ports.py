@@ -3,8 +3,10 @@ endpoints."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Protocol
 
+from shared.events.deliveries import Delivery, DeliveryPage, SendResult
 from shared.events.endpoints import EndpointPage, WebhookEndpoint
 from shared.events.records import EventPage, EventQuery, StoredEvent
 from shared.outbox.records import Record
@@ -45,4 +47,40 @@ class EndpointStore(Protocol):
 
     def delete(self, endpoint: WebhookEndpoint, records: list[Record]) -> None:
         """Remove it (at its version) and uncount it."""
+        ...
+
+
+class WebhookSender(Protocol):
+    def send(self, url: str, headers: dict[str, str], body: bytes, timeout: timedelta) -> SendResult:
+        """POST once; never raises for the receiver's failure (it is the result)."""
+        ...
+
+
+class RetryTimer(Protocol):
+    """Durable timers (EventBridge Scheduler `at()`): the delivery function runs `delivery_id` at `at`."""
+
+    def schedule(self, delivery_id: str, at: datetime) -> None: ...
+
+    def cancel(self, delivery_id: str) -> None: ...
+
+
+class DeliveryStore(Protocol):
+    def create(self, delivery: Delivery) -> bool:
+        """Put a new delivery; False when one with its id exists (a repeated fan-out)."""
+        ...
+
+    def get(self, delivery_id: str) -> Delivery | None: ...
+
+    def save(self, delivery: Delivery, expected_version: int) -> None:
+        """Replace it if still at `expected_version` (else ConcurrentUpdate)."""
+        ...
+
+    def page(self, endpoint_id: str, limit: int, cursor: str | None) -> DeliveryPage:
+        """An endpoint's deliveries, newest first."""
+        ...
+
+    def endpoint_health(
+        self, endpoint: WebhookEndpoint, expected_version: int, records: list[Record]
+    ) -> None:
+        """Save the endpoint's failure run / disabled state with `records` (its event), at its version."""
         ...
