@@ -33,6 +33,7 @@ DOCUMENTED_FUNCTIONS = (
     "consumer_kyc",
     "events",
     "webhook_endpoints",
+    "webhook_delivery",
 )
 
 # Methods API Gateway serves without the authorizer (infra/api.py `public=True`; a test holds them equal).

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from shared.consumer.kyc import KycService
     from shared.consumer.service import ConsumerService
     from shared.destruction.service import DestructionService
+    from shared.events.delivery_service import WebhookDeliveryService
     from shared.events.endpoint_service import WebhookEndpointService
     from shared.events.service import EventService
     from shared.funding.service import FundingService
@@ -68,6 +69,26 @@ class Capabilities:
         a = self.adapters
         return WebhookEndpointService(
             DynamoDBWebhookEndpoints(a.dynamodb, a.settings.table_name),
+            a.address_resolver,
+            a.clock,
+            allow_loopback=a.settings.webhook_allow_loopback,
+        )
+
+    @cached_property
+    def webhook_delivery(self) -> WebhookDeliveryService:
+        from shared.adapters.dynamodb_deliveries import DynamoDBDeliveries
+        from shared.adapters.dynamodb_event_history import DynamoDBEventHistory
+        from shared.adapters.dynamodb_webhook_endpoints import DynamoDBWebhookEndpoints
+        from shared.events.delivery_service import WebhookDeliveryService
+
+        a = self.adapters
+        table = a.settings.table_name
+        return WebhookDeliveryService(
+            DynamoDBWebhookEndpoints(a.dynamodb, table),
+            DynamoDBDeliveries(a.dynamodb, table),
+            DynamoDBEventHistory(a.dynamodb, table),
+            a.webhook_sender,
+            a.webhook_timer,
             a.address_resolver,
             a.clock,
             allow_loopback=a.settings.webhook_allow_loopback,

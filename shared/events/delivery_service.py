@@ -73,14 +73,17 @@ class WebhookDeliveryService:
         """Start a delivery of `event` to each endpoint that wants it; a repeated call starts none twice."""
         if event.tenant_id is None:
             return []
-        started = []
+        created = []
         for endpoint in self._endpoints.of_tenant(event.tenant_id):
             if not endpoint.wants(event):
                 continue
             delivery = self._new(endpoint, event, delivery_id_for(event.id, endpoint.id), None)
             if self._deliveries.create(delivery):
-                started.append(self.attempt(delivery.id))
-        return started
+                # Each has its timer before any is tried: a slow endpoint that runs this invocation out of
+                # time leaves the rest to their timers instead of to nothing.
+                self._timer.schedule(delivery.id, delivery.created_at + IN_FLIGHT_GUARD)
+                created.append(delivery)
+        return [self.attempt(delivery.id) for delivery in created]
 
     def attempt(self, delivery_id: str) -> Delivery:
         """One attempt of a pending delivery (a timer's or the fan-out's); anything else is left as it is."""
@@ -208,6 +211,10 @@ class WebhookDeliveryService:
         }
         resource = Resource("webhook_endpoint", endpoint.id)
         return [domain_event(DISABLED_EVENT, ["admin"], data, now, resource=resource)]
+
+    def history_event(self, tenant_id: str, event_id: str) -> StoredEvent | None:
+        """The stored event a bus event names (the fan-out reads the history, the one source of truth)."""
+        return self._history.get(tenant_id, event_id)
 
     # -- the log and redelivery ------------------------------------------------------------------------
     def deliveries(

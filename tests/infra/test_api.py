@@ -56,6 +56,9 @@ CONTRACT_ROUTES = {
     ("PATCH", "/api/v1/webhook-endpoints/{id}"): "webhook_endpoints",
     ("DELETE", "/api/v1/webhook-endpoints/{id}"): "webhook_endpoints",
     ("POST", "/api/v1/webhook-endpoints/{id}/rotate-secret"): "webhook_endpoints",
+    ("GET", "/api/v1/webhook-endpoints/{id}/deliveries"): "webhook_delivery",
+    ("POST", "/api/v1/webhook-endpoints/{id}/redeliver"): "webhook_delivery",
+    ("POST", "/api/v1/webhook-deliveries/{id}/redeliver"): "webhook_delivery",
     ("POST", "/webhooks/stripe"): "webhooks",
 }
 JSON_BODY = {
@@ -66,6 +69,8 @@ JSON_BODY = {
     ("POST", "/api/v2/invoice-wallets/create-from-invoice"),
     ("POST", "/api/v2/invoice-wallets/{walletId}/fund"),
     ("POST", "/api/consumer/upgrade-kyc"),
+    ("POST", "/api/v1/webhook-endpoints"),
+    ("POST", "/api/v1/webhook-endpoints/{id}/redeliver"),
 }
 
 

@@ -53,6 +53,7 @@ EXPECTED_ENV = {
     "consumer_kyc": {"TABLE_NAME", STRIPE, "CORS_ORIGINS"},
     "events": {"TABLE_NAME", "CORS_ORIGINS"},
     "webhook_endpoints": {"TABLE_NAME", "CORS_ORIGINS"},
+    "webhook_delivery": {"TABLE_NAME", "CORS_ORIGINS", *SCHEDULES, "DESTROY_FUNCTION_ARN"},
     "webhooks": {"TABLE_NAME", STRIPE, PROVIDERS, "CORS_ORIGINS", *PROVIDER_URLS},
     "realtime": {"TABLE_NAME", "WS_CALLBACK_URL"},
     "stream": {"EVENT_BUS_NAME"},
