@@ -67,7 +67,7 @@ def test_stream_mapping_failure_handling(template: dict[str, Any], folder: str) 
 
 def test_every_queue_is_encrypted_and_tls_only(template: dict[str, Any]) -> None:
     queues = resources_of_type(template, "AWS::SQS::Queue")
-    assert len(queues) == 8
+    assert len(queues) == 9  # one more: the DomainEventsToWebhooks rule's DLQ
     policies = resources_of_type(template, "AWS::SQS::QueuePolicy").values()
     for lid, queue in queues.items():
         # The stack key (tests/infra/test_checkov_findings.py checks which), not SQS-managed SSE.
