@@ -34,7 +34,8 @@ from bench.cold_import import deployed_environment
 from bench.lambda_env import ACCOUNT, REGION, FunctionEnvironment, function_environments, resolve
 from bench.lambda_events import stream_event, websocket_event
 from local.runtime.cfn_dynamodb import create_table_from_definition
-from shared.outbox.records import outbox_item
+from shared.adapters.dynamodb_events import event_item
+from shared.outbox.records import Resource, domain_event
 
 ROOT = Path(__file__).resolve().parents[1]
 REPEAT = 3
@@ -182,7 +183,14 @@ def _authorizer_event() -> dict[str, Any]:
 
 
 def _stream_event() -> dict[str, Any]:
-    item = outbox_item("wallet:created", ["invoice:inv_bench"], {"wallet_id": "wal_bench"}, datetime.now(UTC))
+    event = domain_event(
+        "wallet:created",
+        ["invoice:inv_bench"],
+        {"wallet_id": "wal_bench"},
+        datetime.now(UTC),
+        resource=Resource("wallet", "wal_bench"),
+    )
+    item = {**event_item(event), "sequence": 1}
     serializer = TypeSerializer()
     return stream_event([{name: serializer.serialize(value) for name, value in item.items()}])
 

@@ -84,6 +84,17 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/consumer/deposit", "consumer_money", json_body=True),
     Route("POST", "/api/consumer/withdraw", "consumer_money", json_body=True),
     Route("POST", "/api/consumer/transfer", "consumer_money", json_body=True),
+    Route("GET", "/api/v1/events", "events"),
+    Route("GET", "/api/v1/events/{id}", "events"),
+    Route("POST", "/api/v1/webhook-endpoints", "webhook_endpoints", json_body=True),
+    Route("GET", "/api/v1/webhook-endpoints", "webhook_endpoints"),
+    Route("GET", "/api/v1/webhook-endpoints/{id}", "webhook_endpoints"),
+    Route("PATCH", "/api/v1/webhook-endpoints/{id}", "webhook_endpoints"),
+    Route("DELETE", "/api/v1/webhook-endpoints/{id}", "webhook_endpoints"),
+    Route("POST", "/api/v1/webhook-endpoints/{id}/rotate-secret", "webhook_endpoints"),
+    Route("GET", "/api/v1/webhook-endpoints/{id}/deliveries", "webhook_delivery"),
+    Route("POST", "/api/v1/webhook-endpoints/{id}/redeliver", "webhook_delivery", json_body=True),
+    Route("POST", "/api/v1/webhook-deliveries/{id}/redeliver", "webhook_delivery"),
     # Stripe signs the raw bytes: no authorizer and no body model in front of the signature check.
     Route("POST", "/webhooks/stripe", "webhooks", public=True),
 )

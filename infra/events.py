@@ -66,7 +66,7 @@ class Events(Construct):
         self.scheduler_role = iam.Role(
             self,
             "SchedulerRole",
-            description="Assumed by EventBridge Scheduler to run a wallet's destruction at its expiry",
+            description="Assumed by EventBridge Scheduler: wallet destruction at expiry, webhook retries",
             assumed_by=iam.ServicePrincipal(
                 "scheduler.amazonaws.com",
                 conditions={
@@ -76,6 +76,8 @@ class Events(Construct):
             ),
         )
         destroy.grant_invoke(self.scheduler_role)
+        # Webhook retry timers run the webhook_delivery function (its own schedules, in the same group).
+        functions["webhook_delivery"].grant_invoke(self.scheduler_role)
         self.schedule_dlq.grant_send_messages(self.scheduler_role)
 
         # Schedules are created at run time (one per wallet): these functions manage them in the group only.
@@ -139,6 +141,14 @@ class Events(Construct):
             event_bus=self.bus,
             function=functions["realtime"],
             description="Domain events fanned out to WebSocket subscribers",
+        )
+
+        self._rule(
+            "DomainEventsToWebhooks",
+            event_pattern=events.EventPattern(source=[EVENT_SOURCE]),
+            event_bus=self.bus,
+            function=functions["webhook_delivery"],
+            description="Domain events fanned out to merchants' webhook endpoints",
         )
 
         self._stream_mapping(

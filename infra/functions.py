@@ -113,6 +113,12 @@ FUNCTION_SPECS: dict[str, FunctionSpec] = {
     # Consumer deposits, withdrawals and transfers: Stripe (PaymentIntents, Connect) and the providers.
     "consumer_money": FunctionSpec(timeout_s=28, stripe=True, stablecoins=True),
     "webhooks": FunctionSpec(timeout_s=28, stripe=True, stablecoins=True),
+    # The tenant's event history: reads its indexes, writes nothing.
+    "events": FunctionSpec(table=TableAccess.READ, timeout_s=10),
+    # Webhook endpoints: their items, the tenant's endpoint count and audit; resolves each URL's host.
+    "webhook_endpoints": FunctionSpec(timeout_s=15),
+    # Webhook fan-out (bus rule), attempts (its own Scheduler retry timers), delivery log and redelivery.
+    "webhook_delivery": FunctionSpec(timeout_s=28, scheduler=True),
     "realtime": FunctionSpec(timeout_s=30, rest_api=False, websocket_push=True),
     "stream": FunctionSpec(table=TableAccess.NONE, timeout_s=60, rest_api=False, publishes_events=True),
     # Finishes claims past their deadline through funding and destruction: their grants, on a schedule.

@@ -112,12 +112,15 @@ def apply_nag_checks(app: cdk.App, stack: MonayWalletsStack) -> None:
         },
     )
     destroy = functions["destroy"].node.default_child
-    assert isinstance(destroy, cdk.CfnElement)
+    webhook_delivery = functions["webhook_delivery"].node.default_child
+    assert isinstance(destroy, cdk.CfnElement) and isinstance(webhook_delivery, cdk.CfnElement)
     acknowledge(
         stack.events.scheduler_role,
         {
             f"AwsSolutions-IAM5[Resource::<{stack.get_logical_id(destroy)}.Arn>:*]": "Invoke of the "
             "destroy function's own versions and aliases.",
+            f"AwsSolutions-IAM5[Resource::<{stack.get_logical_id(webhook_delivery)}.Arn>:*]": "Invoke of "
+            "the webhook_delivery function's own versions and aliases (webhook retry timers).",
         },
     )
     execute_api = REGIONAL.format(service="execute-api")
@@ -135,6 +138,7 @@ def apply_nag_checks(app: cdk.App, stack: MonayWalletsStack) -> None:
             function,
             {
                 f"AwsSolutions-IAM5[Resource::arn:{scheduler}:schedule/{group_name}/*]": "Per-wallet "
-                "destruction schedules, created at run time, only in this stack's schedule group.",
+                "destruction and per-delivery webhook retry schedules, created at run time, only in this "
+                "stack's schedule group.",
             },
         )

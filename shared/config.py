@@ -55,6 +55,10 @@ class Settings(BaseModel):
     cardholder_state: str = Field(default="CA", alias="ISSUING_CARDHOLDER_STATE")
     cardholder_postal_code: str = Field(default="94104", alias="ISSUING_CARDHOLDER_POSTAL_CODE")
     cardholder_country: str = Field(default="US", alias="ISSUING_CARDHOLDER_COUNTRY")
+    # Webhooks may go to http://127.0.0.1 (the local runtime sets it); deployed, only https to public hosts.
+    webhook_allow_loopback: bool = Field(default=False, alias="WEBHOOK_ALLOW_LOOPBACK")
+    # The function webhook retry timers invoke (webhook_delivery names itself from its context instead).
+    webhook_delivery_function_arn: str = Field(default="", alias="WEBHOOK_DELIVERY_FUNCTION_ARN")
     clock_speed: float = Field(default=1.0, gt=0, alias="WALLETS_SPEED")
     clock_origin: float = Field(default=0.0, ge=0, alias="WALLETS_CLOCK_ORIGIN")
     # Consumer valuation: USD per unit of each non-USD reserve currency and when the source published it,

@@ -35,6 +35,9 @@ DOCUMENTED_FUNCTIONS = (
     "consumer_swaps",
     "consumer_requests",
     "consumer_money",
+    "events",
+    "webhook_endpoints",
+    "webhook_delivery",
 )
 
 # Methods API Gateway serves without the authorizer (infra/api.py `public=True`; a test holds them equal).

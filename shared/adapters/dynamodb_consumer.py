@@ -29,7 +29,7 @@ from shared.consumer.records import (
     Verification,
     Window,
 )
-from shared.outbox.records import iso
+from shared.outbox.records import Record, iso
 
 PROFILE, UNIQUE = "PROFILE", "UNIQUE"
 _TXN = "TXN#"
@@ -157,7 +157,7 @@ class DynamoDBConsumerStore:
         user_id: str,
         charges: list[CounterCharge],
         history: list[tuple[str, ConsumerTransaction]],
-        events: list[dict[str, Any]],
+        events: list[Record],
     ) -> list[Any]:
         operations: list[Any] = [self._charge(tenant_id, user_id, charge) for charge in charges]
         operations += [put_new(self._table, self._line(tenant_id, owner, line)) for owner, line in history]

@@ -9,6 +9,7 @@ from typing import Any
 
 from shared.adapters.dynamodb_claims import due_attributes
 from shared.adapters.dynamodb_consumer import DynamoDBConsumerStore, consumer_pk
+from shared.adapters.dynamodb_events import transact_write
 from shared.adapters.dynamodb_table import (
     from_item,
     get_consistent,
@@ -21,7 +22,7 @@ from shared.consumer.money import OPEN, MoneyOp, OpKind, OpState
 from shared.consumer.ports import CounterCharge
 from shared.consumer.records import ConsumerTransaction
 from shared.errors import ConcurrentUpdate
-from shared.outbox.records import iso
+from shared.outbox.records import Record, iso
 from shared.sweeper.ports import CLAIM_DEADLINE
 
 _OP = "OP#"
@@ -166,7 +167,7 @@ class DynamoDBMoneyOpStore:
             }
         }
 
-    def records(self, records: Sequence[dict[str, Any]]) -> list[Any]:
+    def records(self, records: Sequence[Record]) -> list[Any]:
         return [put_new(self._table, record) for record in records]
 
     def connected_account(self, tenant_id: str, user_id: str, bank_key: str) -> str | None:
@@ -190,4 +191,4 @@ class DynamoDBMoneyOpStore:
 
     def write(self, operations: Sequence[Any]) -> None:
         with translated_errors():
-            self._client.transact_write_items(TransactItems=list(operations))
+            transact_write(self._client, list(operations))

@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from shared.adapters.dynamodb_events import transact_write
 from shared.adapters.dynamodb_table import from_item, get_consistent, put_new, translated_errors, value
 from shared.consumer.requests import PayRequest, RequestState
-from shared.outbox.records import iso
+from shared.outbox.records import Record, iso
 
 
 def _key(tenant_id: str, request_id: str) -> dict[str, Any]:
@@ -55,7 +56,7 @@ class DynamoDBRequestStore:
             "created_at": iso(request.created_at),
         }
 
-    def settle(self, request: PayRequest, records: list[dict[str, Any]]) -> list[Any]:
+    def settle(self, request: PayRequest, records: list[Record]) -> list[Any]:
         return [self._settle(request), *(put_new(self._table, record) for record in records)]
 
     def _settle(self, request: PayRequest) -> dict[str, Any]:
@@ -73,6 +74,6 @@ class DynamoDBRequestStore:
             }
         }
 
-    def settle_now(self, request: PayRequest, records: list[dict[str, Any]]) -> None:
+    def settle_now(self, request: PayRequest, records: list[Record]) -> None:
         with translated_errors():
-            self._client.transact_write_items(TransactItems=self.settle(request, records))
+            transact_write(self._client, self.settle(request, records))

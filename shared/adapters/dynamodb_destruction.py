@@ -14,6 +14,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from shared.adapters.dynamodb_claims import REMOVE_INDEX, due_attributes
+from shared.adapters.dynamodb_events import transact_write
 from shared.adapters.dynamodb_ledger import DynamoDBLedger
 from shared.adapters.dynamodb_payments import no_payment_in_flight
 from shared.adapters.dynamodb_table import (
@@ -44,7 +45,7 @@ from shared.errors import ConcurrentUpdate
 from shared.ledger.journal import Journal
 from shared.ledger.ports import PostOutcome
 from shared.models.wallet import Wallet, WalletStatus
-from shared.outbox.records import iso
+from shared.outbox.records import Record, iso
 from shared.sweeper.ports import CLAIM_DEADLINE
 
 PROGRESS_SK = "DESTRUCTION"
@@ -115,7 +116,7 @@ class DynamoDBDestructionStore:
         before: Wallet,
         after: Wallet,
         progress: DestructionProgress,
-        records: list[dict[str, Any]],
+        records: list[Record],
         stats: dict[str, int],
     ) -> None:
         wallet_update = {
@@ -167,7 +168,7 @@ class DynamoDBDestructionStore:
             *(self._put_new(record) for record in records),
         ]
         try:
-            self._client.transact_write_items(TransactItems=operations)
+            transact_write(self._client, operations)
         except ClientError as exc:
             if failed_conditions(exc) & {1, 3}:
                 raise PaymentInFlight("a payment or refund of this wallet is in flight") from None
@@ -179,7 +180,7 @@ class DynamoDBDestructionStore:
         wallet: Wallet,
         journal: Journal,
         progress: DestructionProgress,
-        records: list[dict[str, Any]],
+        records: list[Record],
     ) -> PostOutcome:
         wallet_update = {
             "Update": {
@@ -236,7 +237,7 @@ class DynamoDBDestructionStore:
         wallet: Wallet,
         progress: DestructionProgress,
         log: DestructionLog,
-        records: list[dict[str, Any]],
+        records: list[Record],
         stats: dict[str, int],
     ) -> bool:
         finished_at = progress.finished_at or progress.started_at
@@ -305,7 +306,7 @@ class DynamoDBDestructionStore:
         ]
         try:
             with translated_errors():
-                self._client.transact_write_items(TransactItems=operations)
+                transact_write(self._client, operations)
         except ConcurrentUpdate:
             stored = self.progress_of(wallet.wallet_id)
             if stored is not None and stored.finished_at is not None:
@@ -316,5 +317,5 @@ class DynamoDBDestructionStore:
     def _get(self, key: dict[str, Any]) -> dict[str, Any] | None:
         return get_consistent(self._client, self._table, key)
 
-    def _put_new(self, item: dict[str, Any]) -> dict[str, Any]:
+    def _put_new(self, item: Record) -> dict[str, Any]:
         return put_new(self._table, item)

@@ -15,6 +15,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from shared.adapters.dynamodb_claims import REMOVE_INDEX, SET_DUE, due_attributes, due_values
+from shared.adapters.dynamodb_events import transact_write
 from shared.adapters.dynamodb_invoices import invoice_fundable
 from shared.adapters.dynamodb_ledger import DynamoDBLedger
 from shared.adapters.dynamodb_table import (
@@ -39,7 +40,7 @@ from shared.funding.ports import (
 )
 from shared.ledger.ports import PostOutcome
 from shared.models.wallet import Wallet, WalletStatus
-from shared.outbox.records import audit_item, iso
+from shared.outbox.records import Record, audit_item, iso
 from shared.sweeper.ports import CLAIM_DEADLINE
 
 CLAIM_SK = "FUNDING"
@@ -125,7 +126,7 @@ class DynamoDBFundingStore:
         if wallet.invoice_id:
             operations.append(invoice_fundable(self._table, wallet.tenant_id, wallet.invoice_id))
         try:
-            self._client.transact_write_items(TransactItems=operations)
+            transact_write(self._client, operations)
         except ClientError as exc:
             failed = failed_conditions(exc)
             if 0 in failed:
@@ -231,7 +232,7 @@ class DynamoDBFundingStore:
         operations = [self._put_new(refund_item), {"Update": update}, self._put_new(audit)]
         try:
             with translated_errors():
-                self._client.transact_write_items(TransactItems=operations)
+                transact_write(self._client, operations)
         except ConcurrentUpdate:
             if self.refund_of(wallet.wallet_id, record.intent_id) is None:
                 raise
@@ -293,12 +294,12 @@ class DynamoDBFundingStore:
         }
         try:
             with translated_errors():
-                self._client.transact_write_items(TransactItems=[self._put_new(item)])
+                transact_write(self._client, [self._put_new(item)])
         except ConcurrentUpdate:
             # A retry of the same attempt: the payment is watched already.
             return
 
-    def release(self, wallet_id: str, intent_id: str, records: Sequence[dict[str, Any]]) -> bool:
+    def release(self, wallet_id: str, intent_id: str, records: Sequence[Record]) -> bool:
         """Free the claim after `intent_id` failed (see stripe_events_ports.FundingRelease): one transaction
         of the wallet's existence, a `FUNDFAILED#{intent}` marker, the claim's attempt count and `records`."""
         marker = {
@@ -341,7 +342,7 @@ class DynamoDBFundingStore:
         operations.extend(self._put_new(record) for record in records)
         try:
             with translated_errors():
-                self._client.transact_write_items(TransactItems=operations)
+                transact_write(self._client, operations)
         except ConcurrentUpdate:
             return False
         return True
@@ -419,5 +420,5 @@ class DynamoDBFundingStore:
     def _get(self, key: dict[str, Any]) -> dict[str, Any] | None:
         return get_consistent(self._client, self._table, key)
 
-    def _put_new(self, item: dict[str, Any]) -> dict[str, Any]:
+    def _put_new(self, item: Record) -> dict[str, Any]:
         return put_new(self._table, item)

@@ -9,6 +9,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from shared.adapters.dynamodb_cursor import decode_cursor, encode_cursor
+from shared.adapters.dynamodb_events import transact_write
 from shared.adapters.dynamodb_table import (
     failed_conditions,
     from_item,
@@ -19,7 +20,7 @@ from shared.adapters.dynamodb_table import (
 )
 from shared.invoices.ports import InvoicePage, InvoiceQuery, WalletHoldsMoney
 from shared.models.invoice import FUNDABLE, Invoice, InvoiceStatus
-from shared.outbox.records import iso
+from shared.outbox.records import Record, iso
 
 _COUNTER_SK = "COUNTER#INVOICE"
 _MAX_QUERIES_PER_PAGE = 10
@@ -90,9 +91,7 @@ class DynamoDBInvoiceRepository:
         item = response.get("Item")
         return int(item["value"]["N"]) if item else None
 
-    def create(
-        self, invoice: Invoice, sequence: int, previous: int | None, records: list[dict[str, Any]]
-    ) -> None:
+    def create(self, invoice: Invoice, sequence: int, previous: int | None, records: list[Record]) -> None:
         counter: dict[str, Any] = {
             "TableName": self._table,
             "Key": {"pk": {"S": tenant_pk(invoice.tenant_id)}, "sk": {"S": _COUNTER_SK}},
@@ -160,7 +159,7 @@ class DynamoDBInvoiceRepository:
         self,
         invoice: Invoice,
         expected: InvoiceStatus,
-        records: list[dict[str, Any]],
+        records: list[Record],
         *,
         wallet_empty: bool = False,
     ) -> None:
@@ -186,7 +185,7 @@ class DynamoDBInvoiceRepository:
         invoice: Invoice,
         expected: InvoiceStatus,
         deleted_at: datetime,
-        records: list[dict[str, Any]],
+        records: list[Record],
         *,
         wallet_empty: bool = False,
     ) -> None:
@@ -198,7 +197,7 @@ class DynamoDBInvoiceRepository:
         self._transact_guarded(invoice, update, records, wallet_empty)
 
     def _transact_guarded(
-        self, invoice: Invoice, update: dict[str, Any], records: list[dict[str, Any]], wallet_empty: bool
+        self, invoice: Invoice, update: dict[str, Any], records: list[Record], wallet_empty: bool
     ) -> None:
         """The invoice's update and records, with the wallet guard's checks when asked for. A lost guard is
         WalletHoldsMoney; a moved invoice (or a wallet made meanwhile) ConcurrentUpdate, for a fresh read."""
@@ -207,7 +206,7 @@ class DynamoDBInvoiceRepository:
         # The wallet's own checks (not the "no wallet yet" one, whose loss only means read again).
         money_checks = {i + 1 for i, check in enumerate(guard) if _guards_money(check)}
         try:
-            self._client.transact_write_items(TransactItems=operations)
+            transact_write(self._client, operations)
         except ClientError as exc:
             if money_checks & failed_conditions(exc):
                 raise WalletHoldsMoney(
@@ -275,15 +274,15 @@ class DynamoDBInvoiceRepository:
             return "gsi2", _status_pk(query.tenant_id, query.status), None
         return "gsi1", _list_pk(query.tenant_id), None
 
-    def _put_new(self, item: dict[str, Any]) -> dict[str, Any]:
+    def _put_new(self, item: Record) -> dict[str, Any]:
         return put_new(self._table, item)
 
-    def _puts(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _puts(self, records: list[Record]) -> list[dict[str, Any]]:
         return [self._put_new(record) for record in records]
 
     def _transact(self, operations: list[dict[str, Any]]) -> None:
         with translated_errors():
-            self._client.transact_write_items(TransactItems=operations)
+            transact_write(self._client, operations)
 
 
 def _guards_money(check: dict[str, Any]) -> bool:

@@ -7,10 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from shared.adapters.dynamodb_consumer import PROFILE, consumer_pk
+from shared.adapters.dynamodb_events import transact_write
 from shared.adapters.dynamodb_table import from_item, get_consistent, put_new, translated_errors, value
 from shared.consumer.ports import SessionOwner
 from shared.consumer.records import Profile, Verification, VerificationStatus
-from shared.outbox.records import iso
+from shared.outbox.records import Record, iso
 
 SESSION = "SESSION"
 
@@ -57,7 +58,7 @@ class DynamoDBKycStore:
             **verification.to_record(),
         }
         with translated_errors():
-            self._client.transact_write_items(TransactItems=[update, put_new(self._table, owner)])
+            transact_write(self._client, [update, put_new(self._table, owner)])
 
     def session_owner(self, session_id: str) -> SessionOwner | None:
         item = get_consistent(self._client, self._table, session_key(session_id))
@@ -67,9 +68,7 @@ class DynamoDBKycStore:
             item["tenant_id"]["S"], item["user_id"]["S"], int(item["level"]["N"]), item["status"]["S"]
         )
 
-    def raise_level(
-        self, profile: Profile, verification: Verification, records: list[dict[str, Any]]
-    ) -> None:
+    def raise_level(self, profile: Profile, verification: Verification, records: list[Record]) -> None:
         current = (
             profile.verification is not None and profile.verification.session_id == verification.session_id
         )
@@ -96,11 +95,9 @@ class DynamoDBKycStore:
             *(put_new(self._table, record) for record in records),
         ]
         with translated_errors():
-            self._client.transact_write_items(TransactItems=operations)
+            transact_write(self._client, operations)
 
-    def mark_session(
-        self, profile: Profile, verification: Verification, records: list[dict[str, Any]]
-    ) -> None:
+    def mark_session(self, profile: Profile, verification: Verification, records: list[Record]) -> None:
         operations: list[dict[str, Any]] = [
             self._session_update(verification),
             *(put_new(self._table, record) for record in records),
@@ -134,7 +131,7 @@ class DynamoDBKycStore:
                 }
             )
         with translated_errors():
-            self._client.transact_write_items(TransactItems=operations)
+            transact_write(self._client, operations)
 
     def _session_update(self, verification: Verification) -> dict[str, Any]:
         return {

@@ -22,6 +22,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from shared.adapters.dynamodb_cursor import decode_cursor, encode_cursor
+from shared.adapters.dynamodb_events import transact_write
 from shared.adapters.dynamodb_table import failed_conditions, from_item, to_item, translated_errors, value
 from shared.config import get_settings
 from shared.errors import ConcurrentUpdate, DependencyUnavailable, InsufficientBalance
@@ -121,7 +122,7 @@ class DynamoDBLedger:
             try:
                 with translated_errors():
                     try:
-                        self._client.transact_write_items(TransactItems=operations)
+                        transact_write(self._client, operations)
                     except ClientError as exc:
                         self._raise_cancellation(exc, journal, len(also))
                         raise

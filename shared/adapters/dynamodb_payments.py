@@ -12,6 +12,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from shared.adapters.dynamodb_events import transact_write
 from shared.adapters.dynamodb_invoices import payment_update
 from shared.adapters.dynamodb_ledger import DynamoDBLedger
 from shared.adapters.dynamodb_table import (
@@ -28,7 +29,7 @@ from shared.adapters.dynamodb_wallet_refunds import no_refund_in_flight
 from shared.adapters.dynamodb_wallets import META, stats_update, wallet_pk
 from shared.ledger.ports import PostOutcome
 from shared.models.wallet import Wallet, WalletStatus
-from shared.outbox.records import iso
+from shared.outbox.records import Record, iso
 from shared.payments.ports import PaymentClaim, PaymentClaimHeld, PaymentCommit, PaymentState
 
 PAYMENT_SK = "PAYMENT"
@@ -131,7 +132,7 @@ class DynamoDBPaymentStore:
         try:
             # A refund in flight holds the wallet's money until it commits (shared/funding/wallet_refund.py).
             refund_check = no_refund_in_flight(self._table, wallet.wallet_id)
-            self._client.transact_write_items(TransactItems=[wallet_check, put, refund_check])
+            transact_write(self._client, [wallet_check, put, refund_check])
         except ClientError as exc:
             if 1 in failed_conditions(exc):
                 stored = self.claim_of(wallet.wallet_id)
@@ -141,7 +142,7 @@ class DynamoDBPaymentStore:
                 raise
         return claim
 
-    def release(self, claim: PaymentClaim, records: list[dict[str, Any]]) -> None:
+    def release(self, claim: PaymentClaim, records: list[Record]) -> None:
         update = {
             "Update": {
                 "TableName": self._table,
@@ -157,7 +158,7 @@ class DynamoDBPaymentStore:
             }
         }
         with translated_errors():
-            self._client.transact_write_items(TransactItems=[update, *(self._put_new(r) for r in records)])
+            transact_write(self._client, [update, *(self._put_new(r) for r in records)])
 
     def commit(self, payment: PaymentCommit) -> PostOutcome:
         before, after, claim = payment.wallet_before, payment.wallet_after, payment.claim
@@ -218,5 +219,5 @@ class DynamoDBPaymentStore:
         operations.extend(self._put_new(record) for record in payment.records)
         return self._ledger.post(payment.journal, also=operations)
 
-    def _put_new(self, item: dict[str, Any]) -> dict[str, Any]:
+    def _put_new(self, item: Record) -> dict[str, Any]:
         return put_new(self._table, item)

@@ -15,9 +15,10 @@ from decimal import Decimal
 from typing import Any
 
 from shared.adapters.dynamodb_cursor import decode_cursor, encode_cursor
+from shared.adapters.dynamodb_events import transact_write
 from shared.adapters.dynamodb_table import from_item, put_new, to_item, translated_errors
 from shared.errors import DependencyUnavailable
-from shared.outbox.records import iso
+from shared.outbox.records import Record, iso
 from shared.providers.models import HealthStatus
 from shared.providers.port import HistoryPage
 from shared.providers.state import BreakerPhase, BreakerState, HealthRecord, PrimaryRecord
@@ -201,7 +202,7 @@ class DynamoDBProviderHealthRepository:
         # Throttled beyond a few rounds: the table is too busy to say what is recorded.
         raise DependencyUnavailable("the table is busy; retry")
 
-    def put_health(self, record: HealthRecord, expected_version: int, records: list[dict[str, Any]]) -> None:
+    def put_health(self, record: HealthRecord, expected_version: int, records: list[Record]) -> None:
         item = health_item(record)
         entry = _history_item(_CHECK, record.checked_at, record.name, record.version, item)
         self._write(_versioned_put(self._table, item, expected_version), [*records, entry])
@@ -209,9 +210,7 @@ class DynamoDBProviderHealthRepository:
     def put_breaker(self, state: BreakerState, expected_version: int) -> None:
         self._write(_versioned_put(self._table, breaker_item(state), expected_version), [])
 
-    def put_primary(
-        self, primary: PrimaryRecord, expected_version: int, records: list[dict[str, Any]]
-    ) -> None:
+    def put_primary(self, primary: PrimaryRecord, expected_version: int, records: list[Record]) -> None:
         item = primary_item(primary)
         entry = _history_item(_PRIMARY_CHANGE, primary.since, primary.name or "none", primary.version, item)
         self._write(_versioned_put(self._table, item, expected_version), [*records, entry])
@@ -237,10 +236,10 @@ class DynamoDBProviderHealthRepository:
         next_cursor = encode_cursor(page[-1], ("pk", "sk")) if len(items) > limit and page else None
         return HistoryPage([_history_entry(from_item(item)) for item in page], next_cursor)
 
-    def _write(self, put: dict[str, Any], records: list[dict[str, Any]]) -> None:
+    def _write(self, put: dict[str, Any], records: list[Record]) -> None:
         with translated_errors():
             if not records:
                 self._client.put_item(**put)
                 return
             items = [{"Put": put}] + [put_new(self._table, record) for record in records]
-            self._client.transact_write_items(TransactItems=items)
+            transact_write(self._client, items)

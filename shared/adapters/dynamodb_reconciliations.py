@@ -8,11 +8,12 @@ import re
 from datetime import date, datetime
 from typing import Any
 
+from shared.adapters.dynamodb_events import transact_write
 from shared.adapters.dynamodb_table import from_item, put_new, to_item, translated_errors, value
 from shared.errors import ValidationFailed
 from shared.ledger.reserve import LedgerSnapshot, ReserveReport, reserve_report
 from shared.ledger.totals import COUNTER_NAMES, AssetTotals
-from shared.outbox.records import iso
+from shared.outbox.records import Record, iso
 from shared.reserve.service import Reconciliation, ReconciliationPage
 
 PARTITION = "RECONCILIATIONS"
@@ -62,7 +63,7 @@ class DynamoDBReconciliationRepository:
         trigger: str,
         actor: str,
         now: datetime,
-        records: list[dict[str, Any]],
+        records: list[Record],
     ) -> Reconciliation:
         names = {
             "#entity": "entity",
@@ -105,7 +106,7 @@ class DynamoDBReconciliationRepository:
                 # answers the stored record, not a transaction (half the write cost on DynamoDB) plus a read.
                 answer = self._client.update_item(**update, ReturnValues="ALL_NEW")
                 return _record(answer["Attributes"])
-            self._client.transact_write_items(TransactItems=[{"Update": update}, *puts])
+            transact_write(self._client, [{"Update": update}, *puts])
             stored = self._client.get_item(TableName=self._table, Key=day_key(day), ConsistentRead=True)
         return _record(stored["Item"])
 

@@ -13,6 +13,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from shared.adapters.dynamodb_claims import REMOVE_INDEX, due_attributes
+from shared.adapters.dynamodb_events import transact_write
 from shared.adapters.dynamodb_funding import claim_key
 from shared.adapters.dynamodb_ledger import DynamoDBLedger
 from shared.adapters.dynamodb_table import (
@@ -30,7 +31,7 @@ from shared.funding.ports import ClaimState, RefundState, WalletRefund, WalletRe
 from shared.ledger.journal import Journal
 from shared.ledger.ports import PostOutcome
 from shared.models.wallet import Wallet, WalletStatus
-from shared.outbox.records import iso
+from shared.outbox.records import Record, iso
 from shared.sweeper.ports import CLAIM_DEADLINE
 
 REFUND_SK = "REFUND"
@@ -137,7 +138,7 @@ class DynamoDBWalletRefundStore:
         }
         operations = [put, wallet_check, funding_check, no_payment_in_flight(self._table, wallet.wallet_id)]
         try:
-            self._client.transact_write_items(TransactItems=operations)
+            transact_write(self._client, operations)
         except ClientError as exc:
             if 0 in failed_conditions(exc):
                 stored = self.refund_claim_of(wallet.wallet_id)
@@ -152,7 +153,7 @@ class DynamoDBWalletRefundStore:
         after: Wallet,
         refund: WalletRefund,
         journal: Journal,
-        records: list[dict[str, Any]],
+        records: list[Record],
         stats: dict[str, int],
     ) -> PostOutcome:
         wallet_update = {

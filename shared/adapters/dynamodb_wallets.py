@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 
 from shared.adapters.dynamodb_card_intents import drop_intent, open_intent
 from shared.adapters.dynamodb_cursor import decode_cursor, encode_cursor
+from shared.adapters.dynamodb_events import transact_write
 from shared.adapters.dynamodb_table import (
     failed_conditions,
     from_item,
@@ -23,7 +24,7 @@ from shared.adapters.dynamodb_table import (
 from shared.crypto.envelope import SealedSecret
 from shared.errors import ConcurrentUpdate, live_ephemeral_cap_reached
 from shared.models.wallet import Card, Wallet
-from shared.outbox.records import iso
+from shared.outbox.records import Record, iso
 from shared.wallets.ports import CardIntent, NewWallet, WalletPage
 from shared.wallets.stats import LIVE_EPHEMERAL
 
@@ -201,7 +202,7 @@ class DynamoDBWalletRepository:
             below = (LIVE_EPHEMERAL, cap) if cap is not None else None
             operations.append(stats_update(self._table, wallet.tenant_id, new.stats, below))
         try:
-            self._client.transact_write_items(TransactItems=operations)
+            transact_write(self._client, operations)
         except ClientError as exc:
             # The counters' update is the last operation: its condition failing is the cap, not a race.
             if cap is not None and len(operations) - 1 in failed_conditions(exc):
@@ -214,7 +215,7 @@ class DynamoDBWalletRepository:
         updated: Wallet,
         expected: Wallet,
         now: datetime,
-        records: list[dict[str, Any]],
+        records: list[Record],
         stats: dict[str, int],
     ) -> None:
         names = {
@@ -257,7 +258,7 @@ class DynamoDBWalletRepository:
         operations.append(stats_update(self._table, updated.tenant_id, stats))
         self._transact(operations)
 
-    def erase_keys(self, wallet_id: str, erased_at: datetime, records: list[dict[str, Any]]) -> None:
+    def erase_keys(self, wallet_id: str, erased_at: datetime, records: list[Record]) -> None:
         self._transact(
             [erase_keys_update(self._key_table, wallet_id, erased_at), *(self._put_new(r) for r in records)]
         )
@@ -356,12 +357,12 @@ class DynamoDBWalletRepository:
     def _get(self, key: dict[str, Any]) -> dict[str, Any] | None:
         return get_consistent(self._client, self._table, key)
 
-    def _put_new(self, item: dict[str, Any]) -> dict[str, Any]:
+    def _put_new(self, item: Record) -> dict[str, Any]:
         return put_new(self._table, item)
 
     def _transact(self, operations: list[dict[str, Any]]) -> None:
         with translated_errors():
-            self._client.transact_write_items(TransactItems=operations)
+            transact_write(self._client, operations)
 
 
 _ACTIVE_KEYS = ("pk", "sk", "gsi2pk", "gsi2sk")

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from shared.consumer.ports import ExchangeRates, IdentityVerifier
     from shared.consumer.withdrawals import BankPayouts
     from shared.destruction.ports import DestructionMetrics
+    from shared.events.ports import RetryTimer, WebhookSender
+    from shared.events.urls import AddressResolver
     from shared.providers.port import MetricsSink, StablecoinProvider
     from shared.providers.service import ProviderRouter
     from shared.wallets.ports import DestructionScheduler
@@ -129,6 +131,38 @@ class Adapters:
         return RateLimiter(counter, self.tenant_limits)
 
     # -- time and secrets -----------------------------------------------------------------------------
+    @cached_property
+    def webhook_timer(self) -> RetryTimer:
+        from shared.adapters.webhook_timers import SchedulerRetryTimer
+
+        settings = self.settings
+        return SchedulerRetryTimer(
+            self.scheduler,
+            group_name=settings.schedule_group_name,
+            role_arn=settings.scheduler_role_arn,
+            dead_letter_arn=settings.scheduler_dlq_arn,
+            target=lambda: settings.webhook_delivery_function_arn or self._webhook_delivery_arn,
+        )
+
+    _webhook_delivery_arn = ""
+
+    def webhook_timers_invoke(self, function_arn: str) -> None:
+        """webhook_delivery names itself as its timers' target (from its invocation context)."""
+        if function_arn and not self._webhook_delivery_arn:
+            self._webhook_delivery_arn = function_arn
+
+    @cached_property
+    def webhook_sender(self) -> WebhookSender:
+        from shared.adapters.webhook_sender import HttpxWebhookSender
+
+        return HttpxWebhookSender()
+
+    @cached_property
+    def address_resolver(self) -> AddressResolver:
+        from shared.adapters.dns import SystemResolver
+
+        return SystemResolver()
+
     @cached_property
     def clock(self) -> Clock:
         return ScaledClock(self.settings.clock_speed, self.settings.clock_origin)

@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from shared.consumer.swaps import SwapService
     from shared.consumer.withdrawals import WithdrawalService
     from shared.destruction.service import DestructionService
+    from shared.events.delivery_service import WebhookDeliveryService
+    from shared.events.endpoint_service import WebhookEndpointService
+    from shared.events.service import EventService
     from shared.funding.service import FundingService
     from shared.funding.wallet_refund import WalletRefundService
     from shared.health.service import HealthService
@@ -58,6 +61,47 @@ class Capabilities:
     def __init__(self, adapters: Adapters, *, reserve_metrics: ReserveMetrics | None = None) -> None:
         self.adapters = adapters
         self._reserve_metrics = reserve_metrics
+
+    # -- events -----------------------------------------------------------------------------------------
+    @cached_property
+    def events(self) -> EventService:
+        from shared.adapters.dynamodb_event_history import DynamoDBEventHistory
+        from shared.events.service import EventService
+
+        return EventService(DynamoDBEventHistory(self.adapters.dynamodb, self.adapters.settings.table_name))
+
+    @cached_property
+    def webhook_endpoints(self) -> WebhookEndpointService:
+        from shared.adapters.dynamodb_webhook_endpoints import DynamoDBWebhookEndpoints
+        from shared.events.endpoint_service import WebhookEndpointService
+
+        a = self.adapters
+        return WebhookEndpointService(
+            DynamoDBWebhookEndpoints(a.dynamodb, a.settings.table_name),
+            a.address_resolver,
+            a.clock,
+            allow_loopback=a.settings.webhook_allow_loopback,
+        )
+
+    @cached_property
+    def webhook_delivery(self) -> WebhookDeliveryService:
+        from shared.adapters.dynamodb_deliveries import DynamoDBDeliveries
+        from shared.adapters.dynamodb_event_history import DynamoDBEventHistory
+        from shared.adapters.dynamodb_webhook_endpoints import DynamoDBWebhookEndpoints
+        from shared.events.delivery_service import WebhookDeliveryService
+
+        a = self.adapters
+        table = a.settings.table_name
+        return WebhookDeliveryService(
+            DynamoDBWebhookEndpoints(a.dynamodb, table),
+            DynamoDBDeliveries(a.dynamodb, table),
+            DynamoDBEventHistory(a.dynamodb, table),
+            a.webhook_sender,
+            a.webhook_timer,
+            a.address_resolver,
+            a.clock,
+            allow_loopback=a.settings.webhook_allow_loopback,
+        )
 
     # -- invoices and wallets -------------------------------------------------------------------------
     @cached_property

@@ -59,7 +59,7 @@ from shared.ledger.accounts import Account
 from shared.ledger.assets import STABLECOINS
 from shared.ledger.journal import Entry, Journal, JournalKind, credit, debit, journal_id_for
 from shared.ledger.ports import LedgerStore
-from shared.outbox.records import outbox_item
+from shared.outbox.records import DomainEvent, Record, Resource, domain_event
 from shared.providers.errors import ProviderRejected
 from shared.providers.models import Asset, Transfer
 from shared.providers.port import StablecoinProvider
@@ -311,7 +311,7 @@ class BatchTransfers:
         now = self._clock.now()
         moves: dict[Account, int] = defaultdict(int)
         history: list[tuple[str, ConsumerTransaction]] = []
-        events: list[dict[str, Any]] = []
+        events: list[Record] = []
         for item in items:
             assert item.recipient is not None
             if item.recipient not in known:
@@ -340,7 +340,15 @@ class BatchTransfers:
                 "from": sender.user_id,
                 "batch_id": batch.id,
             }
-            events.append(outbox_item("transfer:received", [consumer_channel(recipient.user_id)], data, now))
+            events.append(
+                domain_event(
+                    "transfer:received",
+                    [consumer_channel(recipient.user_id)],
+                    data,
+                    now,
+                    resource=Resource("consumer", recipient.user_id),
+                )
+            )
             events.append(self._balance_event(batch.tenant_id, recipient.user_id, recipient.wallet_id, now))
         journal = Journal(
             journal_id_for(JournalKind.TRANSFER, batch.id, "items", *_item_keys(items)),
@@ -456,9 +464,11 @@ class BatchTransfers:
         return found
 
     @staticmethod
-    def _balance_event(tenant_id: str, user_id: str, wallet_id: str, now: datetime) -> dict[str, Any]:
+    def _balance_event(tenant_id: str, user_id: str, wallet_id: str, now: datetime) -> DomainEvent:
         data = {"tenant_id": tenant_id, "wallet_id": wallet_id}
-        return outbox_item("balance:updated", [consumer_channel(user_id)], data, now)
+        return domain_event(
+            "balance:updated", [consumer_channel(user_id)], data, now, resource=Resource("consumer", user_id)
+        )
 
 
 def _problem(index: int, message: str) -> dict[str, str]:

@@ -24,7 +24,7 @@ from shared.consumer.ports import ConsumerStore, IdentityVerifier, KycStore, Ses
 from shared.consumer.records import KYC_LEVELS, Profile, Verification, VerificationStatus, format_usd
 from shared.consumer.service import ConsumerService, consumer_channel
 from shared.errors import ConcurrentUpdate, InvalidState
-from shared.outbox.records import outbox_item
+from shared.outbox.records import Resource, domain_event
 
 logger = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ class KycService:
             return "ignored"
         now = self._clock.now()
         verified = Verification(session["id"], level, VerificationStatus.VERIFIED, None, now)
-        event = outbox_item(
+        event = domain_event(
             "kyc:upgraded",
             [consumer_channel(owner.user_id)],
             {
@@ -157,6 +157,7 @@ class KycService:
                 "verification_session_id": session["id"],
             },
             now,
+            resource=Resource("consumer", owner.user_id),
         )
         self._store.raise_level(profile, verified, [{**record, "outcome": "upgraded"}, event])
         return "upgraded"

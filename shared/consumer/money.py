@@ -22,7 +22,7 @@ from shared.auth import Principal
 from shared.consumer.ports import CounterCharge
 from shared.consumer.records import ConsumerTransaction, TransactionStatus, TransactionType, format_token
 from shared.ids import new_id
-from shared.outbox.records import iso
+from shared.outbox.records import DomainEvent, Record, Resource, domain_event, iso
 
 
 class OpKind(StrEnum):
@@ -112,8 +112,7 @@ def usage_released(charges: Sequence[CounterCharge]) -> list[CounterCharge]:
     return [replace(charge, amount=-charge.amount) for charge in charges]
 
 
-def money_event(name: str, channel: str, op: MoneyOp, now: datetime, **data: Any) -> dict[str, Any]:
-    from shared.outbox.records import outbox_item
+def money_event(name: str, channel: str, op: MoneyOp, now: datetime, **data: Any) -> DomainEvent:
 
     body = {
         "tenant_id": op.tenant_id,
@@ -124,7 +123,7 @@ def money_event(name: str, channel: str, op: MoneyOp, now: datetime, **data: Any
         "at": iso(now),
         **data,
     }
-    return outbox_item(name, [channel], body, now)
+    return domain_event(name, [channel], body, now, resource=Resource("consumer", op.user_id))
 
 
 class MoneyOpStore(Protocol):
@@ -150,7 +149,7 @@ class MoneyOpStore(Protocol):
         status, settlement and journal; give back `release` (already negative) on the counters."""
         ...
 
-    def records(self, records: Sequence[dict[str, Any]]) -> list[Any]:
+    def records(self, records: Sequence[Record]) -> list[Any]:
         """Plain items put only if absent (events, a webhook's processed marker)."""
         ...
 

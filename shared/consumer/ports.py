@@ -17,6 +17,7 @@ from shared.consumer.records import (
     Window,
 )
 from shared.models.wallet import Wallet
+from shared.outbox.records import Record
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ class ConsumerStore(Protocol):
         user_id: str,
         charges: list[CounterCharge],
         history: list[tuple[str, ConsumerTransaction]],
-        events: list[dict[str, Any]],
+        events: list[Record],
     ) -> list[Any]:
         """Operations: each guarded counter charge of `user_id`, each (owner, transaction) line, events."""
         ...
@@ -99,9 +100,7 @@ class ConsumerStore(Protocol):
 class ConsumerWallets(Protocol):
     """The wallet capability's side: making a persistent wallet and reading it back."""
 
-    def create_consumer_wallet(
-        self, principal: Principal, wallet_id: str, records: list[dict[str, Any]]
-    ) -> Any: ...
+    def create_consumer_wallet(self, principal: Principal, wallet_id: str, records: list[Record]) -> Any: ...
 
     def visible_wallet(self, principal: Principal, wallet_id: str) -> Wallet: ...
 
@@ -147,17 +146,13 @@ class KycStore(Protocol):
         """Whom and what level a session was created for by this system, and its state; None if unknown."""
         ...
 
-    def raise_level(
-        self, profile: Profile, verification: Verification, records: list[dict[str, Any]]
-    ) -> None:
+    def raise_level(self, profile: Profile, verification: Verification, records: list[Record]) -> None:
         """In one transaction: the profile's level becomes verification.level (only while it is lower),
         the session is marked verified, and `records` (event record, outbox) are put.
         errors.ConcurrentUpdate when the level is no longer lower or a record exists."""
         ...
 
-    def mark_session(
-        self, profile: Profile, verification: Verification, records: list[dict[str, Any]]
-    ) -> None:
+    def mark_session(self, profile: Profile, verification: Verification, records: list[Record]) -> None:
         """In one transaction: the session's new status (and last error) on its item and, when it is the
         person's current session not yet verified, on the profile; with `records`."""
         ...

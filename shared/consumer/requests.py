@@ -26,7 +26,7 @@ from shared.invoices.service import format_number
 from shared.ledger.assets import STABLECOINS
 from shared.models.invoice import Invoice, InvoiceStatus, LineItemInput, price_lines
 from shared.money import decimals_of
-from shared.outbox.records import audit_item, iso, outbox_item
+from shared.outbox.records import Record, Resource, audit_item, domain_event, iso
 
 DUE_IN = timedelta(days=30)
 _INVOICE_ID = re.compile(r"^inv_[0-9a-z]{24}$")
@@ -77,11 +77,11 @@ class RequestStore(Protocol):
         """The record (put only if new), to travel with the invoice's creation."""
         ...
 
-    def settle(self, request: PayRequest, records: list[dict[str, Any]]) -> list[Any]:
+    def settle(self, request: PayRequest, records: list[Record]) -> list[Any]:
         """Operations: the record moved from pending to `request.state`, and `records` (events) put."""
         ...
 
-    def settle_now(self, request: PayRequest, records: list[dict[str, Any]]) -> None:
+    def settle_now(self, request: PayRequest, records: list[Record]) -> None:
         """`settle` and `records` (events, put as new) in one transaction; ConcurrentUpdate if not pending."""
         ...
 
@@ -224,10 +224,11 @@ class PayRequests:
                 continue
             return
 
-    def _events(self, name: str, request: PayRequest, now: datetime) -> list[dict[str, Any]]:
+    def _events(self, name: str, request: PayRequest, now: datetime) -> list[Record]:
+        # One resource for both people's copies: the request is an invoice, and its sequence orders them.
         data = {"tenant_id": request.tenant_id, **request.to_api()}
         channels = [consumer_channel(request.payer), consumer_channel(request.requester)]
-        return [outbox_item(name, channels, data, now)]
+        return [domain_event(name, channels, data, now, resource=Resource("invoice", request.id))]
 
 
 def _replace_state(request: PayRequest, state: RequestState) -> PayRequest:

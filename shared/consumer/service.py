@@ -36,7 +36,7 @@ from shared.ledger.accounts import Account
 from shared.ledger.assets import STABLECOINS
 from shared.ledger.ports import LedgerStore
 from shared.models.wallet import Wallet
-from shared.outbox.records import audit_item, iso, outbox_item
+from shared.outbox.records import Record, Resource, audit_item, domain_event, iso
 
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 FREE = "0.00"
@@ -115,7 +115,7 @@ class ConsumerService:
             kyc_level=1,
             created_at=now,
         )
-        records = [
+        records: list[Record] = [
             *self._store.onboarding_records(profile),
             audit_item(profile.user_id, "consumer.onboarded", principal.sub, principal.tenant_id, now, {}),
         ]
@@ -289,7 +289,7 @@ class ConsumerService:
 
     def _transfer_events(
         self, sender: Profile, recipient: Profile, sent: ConsumerTransaction, now: datetime
-    ) -> list[dict[str, Any]]:
+    ) -> list[Record]:
         common = {
             "tenant_id": sender.tenant_id,
             "transaction_id": sent.id,
@@ -297,21 +297,27 @@ class ConsumerService:
             "currency": sent.currency,
         }
         return [
-            outbox_item(
-                "transfer:sent", [consumer_channel(sender.user_id)], {**common, "to": recipient.user_id}, now
+            domain_event(
+                "transfer:sent",
+                [consumer_channel(sender.user_id)],
+                {**common, "to": recipient.user_id},
+                now,
+                resource=Resource("consumer", sender.user_id),
             ),
-            outbox_item(
+            domain_event(
                 "transfer:received",
                 [consumer_channel(recipient.user_id)],
                 {**common, "from": sender.user_id},
                 now,
+                resource=Resource("consumer", recipient.user_id),
             ),
             *(
-                outbox_item(
+                domain_event(
                     "balance:updated",
                     [consumer_channel(who.user_id)],
                     {"tenant_id": who.tenant_id, "wallet_id": who.wallet_id, "currency": sent.currency},
                     now,
+                    resource=Resource("consumer", who.user_id),
                 )
                 for who in (sender, recipient)
             ),

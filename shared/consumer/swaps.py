@@ -51,7 +51,7 @@ from shared.ledger.accounts import Account
 from shared.ledger.assets import STABLECOINS, fiat_to_token, token_to_fiat
 from shared.ledger.journal import Entry, Journal, JournalKind, credit, debit, journal_id_for
 from shared.ledger.ports import LedgerStore
-from shared.outbox.records import iso, outbox_item
+from shared.outbox.records import Record, Resource, domain_event, iso
 from shared.providers.errors import ProviderRejected
 from shared.providers.models import Asset
 
@@ -356,11 +356,11 @@ class SwapService:
             "rate": f"{quote.rate}",
         }
         channel = [consumer_channel(profile.user_id)]
-        events = [
-            outbox_item("swap:complete", channel, data, now),
-            outbox_item(
-                "balance:updated", channel, {"tenant_id": quote.tenant_id, "wallet_id": swap.wallet_id}, now
-            ),
+        person = Resource("consumer", profile.user_id)
+        balance = {"tenant_id": quote.tenant_id, "wallet_id": swap.wallet_id}
+        events: list[Record] = [
+            domain_event("swap:complete", channel, data, now, resource=person),
+            domain_event("balance:updated", channel, balance, now, resource=person),
         ]
         operations = self._store.movement_operations(
             quote.tenant_id, profile.user_id, [], [(profile.user_id, line)], events

@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Protocol
 
 from shared.errors import ConcurrentUpdate
 from shared.funding.ports import FundingClaim
 from shared.ledger.journal import Journal
 from shared.ledger.ports import PostOutcome
 from shared.models.wallet import Wallet, WalletStatus
+from shared.outbox.records import Record
 
 
 class DestructionReason(StrEnum):
@@ -71,7 +72,7 @@ class DestructionStore(Protocol):
         before: Wallet,
         after: Wallet,
         progress: DestructionProgress,
-        records: list[dict[str, Any]],
+        records: list[Record],
         stats: dict[str, int],
     ) -> None:
         """Move the wallet out of the active set into `after.status` and write the progress record, if the
@@ -83,7 +84,7 @@ class DestructionStore(Protocol):
         wallet: Wallet,
         journal: Journal,
         progress: DestructionProgress,
-        records: list[dict[str, Any]],
+        records: list[Record],
     ) -> PostOutcome:
         """Post the remainder's refund journal with the wallet's balance going to zero and the progress."""
         ...
@@ -93,7 +94,7 @@ class DestructionStore(Protocol):
         wallet: Wallet,
         progress: DestructionProgress,
         log: DestructionLog,
-        records: list[dict[str, Any]],
+        records: list[Record],
         stats: dict[str, int],
     ) -> bool:
         """In one transaction: erase the keys, delete the lease, write the log, mark the wallet destroyed

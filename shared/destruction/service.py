@@ -44,7 +44,7 @@ from shared.funding.ports import ClaimState, ProviderGateway
 from shared.funding.remainder import RemainderReturn, ReturnKeys
 from shared.models.wallet import EXPIRABLE, Wallet, WalletMode, WalletStatus, to_minor
 from shared.money import format_minor
-from shared.outbox.records import audit_item, iso, outbox_item
+from shared.outbox.records import Record, Resource, audit_item, domain_event, iso
 from shared.wallets.ports import DestructionScheduler, WalletRepository
 from shared.wallets.stats import destroyed_deltas, status_change_deltas
 
@@ -182,14 +182,19 @@ class DestructionService:
             "reason": reason.value,
             "trigger": trigger.value,
         }
-        records = [
+        records: list[Record] = [
             audit_item(wallet.wallet_id, "wallet.destruction_started", ACTOR, wallet.tenant_id, now, changes)
         ]
         if reason is DestructionReason.EXPIRED:
             channels = [f"wallet:{wallet.wallet_id}", f"countdown:{wallet.wallet_id}"]
             if wallet.invoice_id:
                 channels.append(f"invoice:{wallet.invoice_id}")
-            records.append(outbox_item("wallet.expired", channels, _event_data(wallet, status, now), now))
+            event_data = _event_data(wallet, status, now)
+            records.append(
+                domain_event(
+                    "wallet.expired", channels, event_data, now, resource=Resource("wallet", wallet.wallet_id)
+                )
+            )
         self._store.begin(wallet, after, progress, records, status_change_deltas(wallet.status, status))
         return after, progress
 
@@ -300,7 +305,7 @@ class DestructionService:
             "method": "crypto_erase",
         }
         channels = [f"wallet:{wallet.wallet_id}", f"countdown:{wallet.wallet_id}", "admin"]
-        records = [
+        records: list[Record] = [
             audit_item(
                 wallet.wallet_id,
                 "wallet.destroyed",
@@ -312,7 +317,9 @@ class DestructionService:
                     "verification_hash": log.verification_hash,
                 },
             ),
-            outbox_item("wallet:destroyed", channels, data, now),
+            domain_event(
+                "wallet:destroyed", channels, data, now, resource=Resource("wallet", wallet.wallet_id)
+            ),
         ]
         stats = destroyed_deltas(wallet)
         finished = self._store.finish(wallet, replace(progress, finished_at=now), log, records, stats)

@@ -6,13 +6,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from shared.errors import InvalidState
 from shared.ledger.journal import Journal
 from shared.ledger.ports import PostOutcome
 from shared.models.invoice import Invoice
 from shared.models.wallet import Wallet
+from shared.outbox.records import Record
 from shared.providers.port import StablecoinProvider
 
 T = TypeVar("T")
@@ -80,7 +81,7 @@ class FundingCommit:
     before: Wallet
     after: Wallet
     claim: FundingClaim
-    records: list[dict[str, Any]] = field(default_factory=list)
+    records: list[Record] = field(default_factory=list)
     stats: dict[str, int] = field(default_factory=dict)
 
 
@@ -218,7 +219,7 @@ class WalletRefundStore(Protocol):
         after: Wallet,
         refund: WalletRefund,
         journal: Journal,
-        records: list[dict[str, Any]],
+        records: list[Record],
         stats: dict[str, int],
     ) -> PostOutcome:
         """Post the refund journal with the wallet's balance to zero (status back to `active`), the claim

@@ -68,7 +68,7 @@ from shared.ledger.ports import PostOutcome
 from shared.models.invoice import FUNDABLE
 from shared.models.wallet import FINISHED, Wallet, WalletStatus, to_minor
 from shared.money import format_amount, format_minor, from_minor, minor_units
-from shared.outbox.records import audit_item, outbox_item
+from shared.outbox.records import Record, Resource, audit_item, domain_event
 from shared.providers.models import Asset
 from shared.providers.port import StablecoinProvider
 from shared.wallets.service import may_act_on
@@ -191,7 +191,7 @@ class FundingService:
             )
         return self._settle(principal, wallet, result, key, asset, amount_due, provider, now)
 
-    def complete_payment(self, payment: PaymentResult, records: Sequence[dict[str, Any]] = ()) -> str:
+    def complete_payment(self, payment: PaymentResult, records: Sequence[Record] = ()) -> str:
         """Finish the funding a processing payment started, once it succeeded (the Stripe webhook).
 
         The same claim, mint key and journal operation id as the synchronous path: whichever gets there
@@ -236,7 +236,7 @@ class FundingService:
     def _complete(
         self,
         payment: PaymentResult,
-        records: Sequence[dict[str, Any]],
+        records: Sequence[Record],
         actor: str,
         claimed_key: str | None = None,
     ) -> str:
@@ -291,7 +291,7 @@ class FundingService:
         amount_due: int,
         provider: StablecoinProvider,
         now: datetime,
-        records: Sequence[dict[str, Any]] = (),
+        records: Sequence[Record] = (),
     ) -> FundingOutcome:
         """Claim, mint and commit a succeeded charge; refunds it when the wallet cannot take it."""
         earlier = self._store.refund_of(wallet.wallet_id, result.intent_id)
@@ -421,7 +421,7 @@ class FundingService:
         asset: Asset,
         amount_due: int,
         now: datetime,
-        extra: Sequence[dict[str, Any]] = (),
+        extra: Sequence[Record] = (),
     ) -> FundingOutcome:
         intent_id = claim.intent_id or ""
         journal = funding(
@@ -476,7 +476,7 @@ class FundingService:
         journal: Any,
         amount_due: int,
         now: datetime,
-        extra: Sequence[dict[str, Any]] = (),
+        extra: Sequence[Record] = (),
     ) -> FundingOutcome | None:
         data = {
             "tenant_id": before.tenant_id,
@@ -499,10 +499,12 @@ class FundingService:
             "payment_intent_id": claim.intent_id,
             "provider": claim.provider,
         }
-        records = [
+        records: list[Record] = [
             audit_item(before.wallet_id, "wallet.funded", principal.sub, before.tenant_id, now, changes),
-            outbox_item("wallet:funded", channels, data, now),
-            outbox_item("payment:received", channels, data, now),
+            domain_event("wallet:funded", channels, data, now, resource=Resource("wallet", before.wallet_id)),
+            domain_event(
+                "payment:received", channels, data, now, resource=Resource("wallet", before.wallet_id)
+            ),
             *extra,
         ]
         commit = FundingCommit(

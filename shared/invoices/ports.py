@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from shared.errors import InvalidState
 from shared.models.invoice import Invoice, InvoiceStatus
+from shared.outbox.records import Record
 
 
 @dataclass(frozen=True)
@@ -44,9 +45,7 @@ class InvoiceRepository(Protocol):
         """The tenant's last issued invoice number (strongly consistent), None before the first."""
         ...
 
-    def create(
-        self, invoice: Invoice, sequence: int, previous: int | None, records: list[dict[str, Any]]
-    ) -> None:
+    def create(self, invoice: Invoice, sequence: int, previous: int | None, records: list[Record]) -> None:
         """Store `invoice` and move the counter from `previous` to `sequence`, or ConcurrentUpdate."""
         ...
 
@@ -62,7 +61,7 @@ class InvoiceRepository(Protocol):
         self,
         invoice: Invoice,
         expected: InvoiceStatus,
-        records: list[dict[str, Any]],
+        records: list[Record],
         *,
         wallet_empty: bool = False,
     ) -> None:
@@ -76,7 +75,7 @@ class InvoiceRepository(Protocol):
         invoice: Invoice,
         expected: InvoiceStatus,
         deleted_at: datetime,
-        records: list[dict[str, Any]],
+        records: list[Record],
         *,
         wallet_empty: bool = False,
     ) -> None:

@@ -23,7 +23,7 @@ from shared.models.invoice import (
     price_lines,
 )
 from shared.money import format_amount, minor_units
-from shared.outbox.records import audit_item, outbox_item
+from shared.outbox.records import Record, Resource, audit_item, domain_event
 
 _random = secrets.SystemRandom()
 _INVOICE_ID = re.compile(r"^inv_[0-9a-z]{24}$")
@@ -179,7 +179,7 @@ class InvoiceService:
         changes: dict[str, Any],
         *,
         now: datetime | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[Record]:
         moment = now or invoice.updated_at
         places = minor_units(invoice.currency)
         data = {
@@ -194,5 +194,11 @@ class InvoiceService:
         }
         return [
             audit_item(invoice.id, event_name, principal.sub, invoice.tenant_id, moment, changes),
-            outbox_item(event_name, [f"invoice:{invoice.id}", "admin"], data, moment),
+            domain_event(
+                event_name,
+                [f"invoice:{invoice.id}", "admin"],
+                data,
+                moment,
+                resource=Resource("invoice", invoice.id),
+            ),
         ]

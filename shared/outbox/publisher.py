@@ -25,6 +25,9 @@ class BusEventDetail(BaseModel):
     data: dict[str, Any]
     ts: str = Field(min_length=1)
     event_id: str = Field(min_length=1, max_length=128)
+    # What the event is about and its place in that resource's history (API.md: WebSocket resume).
+    resource: dict[str, str] | None = None
+    sequence: int | None = None
 
     @property
     def tenant_id(self) -> str | None:
@@ -40,6 +43,9 @@ class _OutboxItem(BaseModel):
     channels: list[str] = Field(default_factory=list)
     data: dict[str, Any] = Field(default_factory=dict)
     created_at: str = Field(min_length=1)
+    resource_type: str | None = None
+    resource_id: str | None = None
+    sequence: int | None = None
 
 
 def bus_detail_from_outbox_item(item: Mapping[str, Any]) -> BusEventDetail:
@@ -54,6 +60,12 @@ def bus_detail_from_outbox_item(item: Mapping[str, Any]) -> BusEventDetail:
         data=outbox.data,
         ts=outbox.created_at,
         event_id=outbox.event_id,
+        resource=(
+            {"type": outbox.resource_type, "id": outbox.resource_id}
+            if outbox.resource_type and outbox.resource_id
+            else None
+        ),
+        sequence=outbox.sequence,
     )
 
 

@@ -1,18 +1,27 @@
-"""Outbox and audit items: written in the same transaction as the state change they describe.
+"""Domain events and audit items: written in the same transaction as the state change they describe.
 
-Events leave through the table's stream (see docs/DESIGN.md): an `OUTBOX#` item committed is an event
-published, even if the writer dies right after. Items here are plain Python values (Decimal for numbers);
-the DynamoDB adapters serialize them.
+Events leave through the table's stream (see docs/DESIGN.md): an event committed is an event published, even
+if the writer dies right after. A `DomainEvent` names the resource it is about (`invoice`, `wallet`, ...);
+the DynamoDB adapter (shared/adapters/dynamodb_events.py) stores it, keys it for the history and assigns its
+per-resource `sequence` inside the same transaction. Audit items are plain Python values (Decimal for
+numbers) that the adapters serialize.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal, TypeAlias, get_args
 
 from shared.ids import new_id
 
-OUTBOX_RETENTION = timedelta(days=7)
+# The history's retention (API.md "Events and webhooks": every event kept 90 days).
+EVENT_RETENTION = timedelta(days=90)
+
+ResourceType = Literal[
+    "invoice", "wallet", "payout", "consumer", "import", "provider", "reserve", "webhook_endpoint"
+]
+RESOURCE_TYPES: tuple[str, ...] = get_args(ResourceType)
 
 
 def iso(moment: datetime) -> str:
@@ -20,18 +29,50 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def outbox_item(event_name: str, channels: list[str], data: dict[str, Any], now: datetime) -> dict[str, Any]:
-    event_id = new_id("evt")
-    return {
-        "pk": f"OUTBOX#{event_id}",
-        "sk": "EVENT",
-        "event_id": event_id,
-        "event_name": event_name,
-        "channels": channels,
-        "data": data,
-        "created_at": iso(now),
-        "ttl": int((now + OUTBOX_RETENTION).timestamp()),
-    }
+@dataclass(frozen=True)
+class Resource:
+    """What an event is about: its sequence counts per resource, and history filters by its id."""
+
+    type: ResourceType
+    id: str
+
+    def __post_init__(self) -> None:
+        if self.type not in RESOURCE_TYPES:
+            raise ValueError(f"unknown resource type {self.type!r}")
+        if not self.id:
+            raise ValueError("a resource needs an id")
+
+
+@dataclass(frozen=True)
+class DomainEvent:
+    """One event, as the domain states it; storage keys and the sequence are the adapter's business.
+
+    `tenant_id` is whose event it is (history and webhooks are tenant-scoped); None for platform events
+    (provider health, reserve), which only operators see on the `platform`/`admin` channels.
+    """
+
+    name: str
+    resource: Resource
+    channels: tuple[str, ...]
+    data: dict[str, Any]
+    created_at: datetime
+    tenant_id: str | None = None
+    id: str = field(default_factory=lambda: new_id("evt"))
+
+
+def domain_event(
+    name: str, channels: list[str], data: dict[str, Any], now: datetime, *, resource: Resource
+) -> DomainEvent:
+    """The event `name` about `resource`; its tenant is the data's `tenant_id` (None for platform events)."""
+    tenant = data.get("tenant_id")
+    return DomainEvent(
+        name=name,
+        resource=resource,
+        channels=tuple(channels),
+        data=data,
+        created_at=now,
+        tenant_id=tenant if isinstance(tenant, str) and tenant else None,
+    )
 
 
 def audit_item(
@@ -49,3 +90,7 @@ def audit_item(
         "changes": changes,
         "created_at": iso(now),
     }
+
+
+# What a state change's transaction carries beside it: audit items (plain dicts) and domain events.
+Record: TypeAlias = dict[str, Any] | DomainEvent

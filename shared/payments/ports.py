@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Protocol
 
 from shared.ledger.journal import Journal
 from shared.ledger.ports import PostOutcome
 from shared.models.invoice import Invoice
 from shared.models.wallet import Wallet
+from shared.outbox.records import Record
 
 
 class PaymentState(StrEnum):
@@ -54,7 +55,7 @@ class PaymentCommit:
     wallet_after: Wallet
     invoice_before: Invoice
     invoice_after: Invoice
-    records: list[dict[str, Any]] = field(default_factory=list)
+    records: list[Record] = field(default_factory=list)
     stats: dict[str, int] = field(default_factory=dict)
 
 
@@ -78,7 +79,7 @@ class PaymentStore(Protocol):
         wallet raises ConcurrentUpdate."""
         ...
 
-    def release(self, claim: PaymentClaim, records: list[dict[str, Any]]) -> None:
+    def release(self, claim: PaymentClaim, records: list[Record]) -> None:
         """Drop an in-flight claim whose transfer the provider refused (nothing moved)."""
         ...
 

@@ -42,7 +42,7 @@ from shared.ledger.ports import PostOutcome
 from shared.models.invoice import Invoice, InvoiceStatus
 from shared.models.wallet import FINISHED, Wallet, WalletStatus, to_minor
 from shared.money import format_amount, format_minor, from_minor, minor_units
-from shared.outbox.records import audit_item, outbox_item
+from shared.outbox.records import Record, Resource, audit_item, domain_event
 from shared.payments.ports import (
     InvoiceReader,
     PaymentClaim,
@@ -333,7 +333,7 @@ class PaymentService:
             "provider": claim.provider,
         }
         channels = [f"wallet:{wallet.wallet_id}", f"invoice:{invoice.id}", "admin"]
-        records = [
+        records: list[Record] = [
             audit_item(
                 wallet.wallet_id,
                 "wallet.paid",
@@ -360,8 +360,14 @@ class PaymentService:
             ),
         ]
         if fully_paid:
-            records.append(outbox_item("payment:complete", channels, data, now))
-            records.append(outbox_item("invoice.paid", channels, data, now))
+            records.append(
+                domain_event(
+                    "payment:complete", channels, data, now, resource=Resource("wallet", wallet.wallet_id)
+                )
+            )
+            records.append(
+                domain_event("invoice.paid", channels, data, now, resource=Resource("invoice", invoice.id))
+            )
         stats = (
             status_change_deltas(wallet.status, wallet_status) if wallet_status is not wallet.status else {}
         )

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
+from shared.outbox.records import Record
 from shared.providers.models import Asset, HealthSample, ProviderTx, SwapResult, Transfer
 from shared.providers.state import BreakerState, HealthRecord, PrimaryRecord
 
@@ -65,15 +66,11 @@ class ProviderHealthRepository(Protocol):
         """Health and breaker of each named provider (missing ones left out) and the primary: one read."""
         ...
 
-    def put_health(
-        self, record: HealthRecord, expected_version: int, records: list[dict[str, Any]]
-    ) -> None: ...
+    def put_health(self, record: HealthRecord, expected_version: int, records: list[Record]) -> None: ...
 
     def put_breaker(self, state: BreakerState, expected_version: int) -> None: ...
 
-    def put_primary(
-        self, primary: PrimaryRecord, expected_version: int, records: list[dict[str, Any]]
-    ) -> None: ...
+    def put_primary(self, primary: PrimaryRecord, expected_version: int, records: list[Record]) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from shared.auth import OPERATOR, Principal, require_role
 from shared.clock import Clock
 from shared.errors import ConcurrentUpdate, ProviderUnavailable
-from shared.outbox.records import iso, outbox_item
+from shared.outbox.records import Record, Resource, domain_event, iso
 from shared.providers.errors import ProviderCallFailed
 from shared.providers.models import HealthSample, HealthStatus
 from shared.providers.port import (
@@ -224,11 +224,12 @@ class PrimaryElection:
             ahead = election.describe(election.name, health, breakers)
             reason = f"{ahead} ranks above {election.describe(primary.name, health, breakers)}"
         switched = PrimaryRecord(election.name, now, reason, primary.name, primary.version + 1)
-        event = outbox_item(
+        event = domain_event(
             "provider:switched",
             ADMIN_CHANNELS,
             {"from": primary.name, "to": election.name, "reason": reason, "at": iso(now)},
             now,
+            resource=Resource("provider", "primary"),
         )
         self._repository.put_primary(switched, primary.version, [event])
         self._metrics.count(FAILOVER_METRIC)
@@ -266,7 +267,7 @@ class HealthCheckService:
 
     def _record(self, name: str, sample: HealthSample, previous: HealthRecord | None, now: datetime) -> None:
         record = merge_sample(name, sample, previous, now)
-        records: list[dict[str, Any]] = []
+        records: list[Record] = []
         before = previous.status.value if previous is not None else None
         if before != record.status.value:
             data = {
@@ -277,7 +278,11 @@ class HealthCheckService:
                 "error": record.error,
                 "at": iso(now),
             }
-            records.append(outbox_item("provider.statusChange", ADMIN_CHANNELS, data, now))
+            records.append(
+                domain_event(
+                    "provider.statusChange", ADMIN_CHANNELS, data, now, resource=Resource("provider", name)
+                )
+            )
         try:
             self._repository.put_health(record, previous.version if previous else 0, records)
         except ConcurrentUpdate:

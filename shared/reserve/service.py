@@ -24,7 +24,7 @@ from shared.ledger.reserve import (
     format_gap,
     reserve_report,
 )
-from shared.outbox.records import iso, outbox_item
+from shared.outbox.records import Record, Resource, domain_event, iso
 from shared.providers.models import Asset as ProviderAsset
 from shared.providers.port import StablecoinProvider
 
@@ -184,7 +184,7 @@ class ReconciliationRepository(Protocol):
         trigger: str,
         actor: str,
         now: datetime,
-        records: list[dict[str, Any]],
+        records: list[Record],
     ) -> Reconciliation:
         """Create or replace `day`'s record (one per day, runs counted) with `records` in one transaction."""
         ...
@@ -228,10 +228,16 @@ class ReconciliationService:
             report = self._report()
         now = self._clock.now()
         day = now.astimezone(UTC).date()
-        records = []
+        records: list[Record] = []
         if report.status is Status.DISCREPANCY:
             records.append(
-                outbox_item(DISCREPANCY_EVENT, DISCREPANCY_CHANNELS, _event_data(day, report), now)
+                domain_event(
+                    DISCREPANCY_EVENT,
+                    DISCREPANCY_CHANNELS,
+                    _event_data(day, report),
+                    now,
+                    resource=Resource("reserve", day.isoformat()),
+                )
             )
         stored = self._repository.save(day, report, trigger, actor, now, records)
         if report.status is Status.DISCREPANCY:

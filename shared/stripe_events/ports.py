@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from shared.outbox.records import Record
+
 
 class StripeEventLog(Protocol):
     def seen(self, event_id: str) -> bool:
@@ -17,7 +19,7 @@ class StripeEventLog(Protocol):
 
 
 class FundingRelease(Protocol):
-    def release(self, wallet_id: str, intent_id: str, records: Sequence[dict[str, Any]]) -> bool:
+    def release(self, wallet_id: str, intent_id: str, records: Sequence[Record]) -> bool:
         """Release the wallet's funding claim for a failed PaymentIntent, with `records`, in one transaction.
 
         Only a claim that is free (never taken, or released) is touched: it counts one more attempt, so a

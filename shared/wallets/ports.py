@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from shared.auth import Principal
 from shared.crypto.envelope import SealedSecret
 from shared.models.invoice import Invoice
 from shared.models.wallet import Card, Wallet
+from shared.outbox.records import Record
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class NewWallet:
     wallet: Wallet
     sealed_keys: SealedSecret
     card: Card | None
-    records: list[dict[str, Any]]
+    records: list[Record]
     stats: dict[str, int] = field(default_factory=dict)
     # The tenant's cap on live ephemeral wallets, checked in the same transaction (None: no cap).
     live_ephemeral_cap: int | None = None
@@ -72,7 +73,7 @@ class WalletRepository(Protocol):
 
     def sealed_keys(self, wallet_id: str) -> SealedSecret | None: ...
 
-    def erase_keys(self, wallet_id: str, erased_at: datetime, records: list[dict[str, Any]]) -> None:
+    def erase_keys(self, wallet_id: str, erased_at: datetime, records: list[Record]) -> None:
         """Remove the wrapped data key (cryptographic erase) and write `records`; idempotent."""
         ...
 
@@ -81,7 +82,7 @@ class WalletRepository(Protocol):
         updated: Wallet,
         expected: Wallet,
         now: datetime,
-        records: list[dict[str, Any]],
+        records: list[Record],
         stats: dict[str, int],
     ) -> None:
         """Persist `updated` (a type change) if the stored wallet still is `expected` and has not expired by

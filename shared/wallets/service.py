@@ -37,7 +37,7 @@ from shared.models.wallet import (
     WalletStatus,
     to_minor,
 )
-from shared.outbox.records import audit_item, iso, outbox_item
+from shared.outbox.records import Record, Resource, audit_item, domain_event, iso
 from shared.wallets.mode import InvoiceTraits, choose_mode
 from shared.wallets.ports import (
     CardIntent,
@@ -181,7 +181,7 @@ class _Plan:
     currency: str
     purpose: str | None
     announce_invoice: bool
-    extra_records: tuple[dict[str, Any], ...] = ()
+    extra_records: tuple[Record, ...] = ()
 
 
 class WalletService:
@@ -278,7 +278,7 @@ class WalletService:
         return self._create(principal, plan)
 
     def create_consumer_wallet(
-        self, principal: Principal, wallet_id: str, records: list[dict[str, Any]]
+        self, principal: Principal, wallet_id: str, records: list[Record]
     ) -> WalletView:
         """A consumer's persistent wallet (real keys and addresses, no card, no countdown), committed in one
         transaction with `records`: the consumer capability's profile and uniqueness items, each put only if
@@ -437,7 +437,7 @@ class WalletService:
 
     def _creation_records(
         self, wallet: Wallet, plan: _Plan, principal: Principal, now: datetime
-    ) -> list[dict[str, Any]]:
+    ) -> list[Record]:
         data = {
             "tenant_id": wallet.tenant_id,
             "wallet_id": wallet.wallet_id,
@@ -453,14 +453,20 @@ class WalletService:
             "invoice_id": wallet.invoice_id,
             "ttl": wallet.ttl_seconds,
         }
-        records = [
+        records: list[Record] = [
             audit_item(wallet.wallet_id, "wallet.created", principal.sub, wallet.tenant_id, now, changes),
-            outbox_item("wallet:created", channels, data, now),
+            domain_event(
+                "wallet:created", channels, data, now, resource=Resource("wallet", wallet.wallet_id)
+            ),
         ]
         if plan.announce_invoice and plan.invoice is not None:
             invoice = plan.invoice
             invoice_data = {**data, "number": invoice.number, "customer_id": invoice.customer_id}
-            records.append(outbox_item("invoice.created", channels, invoice_data, now))
+            records.append(
+                domain_event(
+                    "invoice.created", channels, invoice_data, now, resource=Resource("invoice", invoice.id)
+                )
+            )
         return records
 
     # -- transformation ------------------------------------------------------------------------------
@@ -499,11 +505,13 @@ class WalletService:
             channels = [f"wallet:{wallet.wallet_id}", f"countdown:{wallet.wallet_id}", "admin"]
             if wallet.invoice_id:
                 channels.insert(2, f"invoice:{wallet.invoice_id}")
-            records = [
+            records: list[Record] = [
                 audit_item(
                     wallet.wallet_id, "wallet.transformed", principal.sub, wallet.tenant_id, now, changes
                 ),
-                outbox_item("wallet:transformed", channels, data, now),
+                domain_event(
+                    "wallet:transformed", channels, data, now, resource=Resource("wallet", wallet.wallet_id)
+                ),
             ]
             try:
                 self._wallets.transform(updated, wallet, now, records, transform_deltas(wallet.wallet_type))

@@ -59,6 +59,17 @@ CONTRACT_ROUTES = {
     ("POST", "/api/consumer/deposit"): "consumer_money",
     ("POST", "/api/consumer/withdraw"): "consumer_money",
     ("POST", "/api/consumer/transfer"): "consumer_money",
+    ("GET", "/api/v1/events"): "events",
+    ("GET", "/api/v1/events/{id}"): "events",
+    ("POST", "/api/v1/webhook-endpoints"): "webhook_endpoints",
+    ("GET", "/api/v1/webhook-endpoints"): "webhook_endpoints",
+    ("GET", "/api/v1/webhook-endpoints/{id}"): "webhook_endpoints",
+    ("PATCH", "/api/v1/webhook-endpoints/{id}"): "webhook_endpoints",
+    ("DELETE", "/api/v1/webhook-endpoints/{id}"): "webhook_endpoints",
+    ("POST", "/api/v1/webhook-endpoints/{id}/rotate-secret"): "webhook_endpoints",
+    ("GET", "/api/v1/webhook-endpoints/{id}/deliveries"): "webhook_delivery",
+    ("POST", "/api/v1/webhook-endpoints/{id}/redeliver"): "webhook_delivery",
+    ("POST", "/api/v1/webhook-deliveries/{id}/redeliver"): "webhook_delivery",
     ("POST", "/webhooks/stripe"): "webhooks",
 }
 JSON_BODY = {
@@ -76,6 +87,8 @@ JSON_BODY = {
     ("POST", "/api/consumer/deposit"),
     ("POST", "/api/consumer/withdraw"),
     ("POST", "/api/consumer/transfer"),
+    ("POST", "/api/v1/webhook-endpoints"),
+    ("POST", "/api/v1/webhook-endpoints/{id}/redeliver"),
 }
 
 

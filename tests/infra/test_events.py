@@ -67,7 +67,7 @@ def test_stream_mapping_failure_handling(template: dict[str, Any], folder: str) 
 
 def test_every_queue_is_encrypted_and_tls_only(template: dict[str, Any]) -> None:
     queues = resources_of_type(template, "AWS::SQS::Queue")
-    assert len(queues) == 8
+    assert len(queues) == 9  # one more: the DomainEventsToWebhooks rule's DLQ
     policies = resources_of_type(template, "AWS::SQS::QueuePolicy").values()
     for lid, queue in queues.items():
         # The stack key (tests/infra/test_checkov_findings.py checks which), not SQS-managed SSE.
@@ -108,9 +108,15 @@ def test_realtime_gets_the_tick_and_the_domain_events(template: dict[str, Any]) 
     assert template["Resources"][bus_id]["Type"] == "AWS::Events::EventBus"
 
 
+def test_webhook_delivery_gets_the_domain_events(template: dict[str, Any]) -> None:
+    (rule,) = rules_targeting(template, "webhook_delivery")
+    assert rule["EventPattern"] == {"source": ["monay.wallets"]}
+    assert template["Resources"][rule["EventBusName"]["Ref"]]["Type"] == "AWS::Events::EventBus"
+
+
 def test_rule_targets_have_dead_letter_queues_and_bounded_retries(template: dict[str, Any]) -> None:
     rules = resources_of_type(template, "AWS::Events::Rule").values()
-    assert len(rules) == 5
+    assert len(rules) == 6
     for rule in rules:
         for target in rule["Properties"]["Targets"]:
             dlq = target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
@@ -140,7 +146,7 @@ def scheduler_role(template: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return next(iter(roles.items()))
 
 
-def test_scheduler_role_may_only_invoke_destroy(template: dict[str, Any]) -> None:
+def test_scheduler_role_may_only_invoke_destroy_and_webhook_delivery(template: dict[str, Any]) -> None:
     role_id, role = scheduler_role(template)
     trust = role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
     assert "aws:SourceAccount" in trust["Condition"]["StringEquals"]
@@ -152,10 +158,12 @@ def test_scheduler_role_may_only_invoke_destroy(template: dict[str, Any]) -> Non
         for s in p["Properties"]["PolicyDocument"]["Statement"]
     ]
     invoke = [s for s in statements if "lambda:InvokeFunction" in as_list(s["Action"])]
-    destroy = function_ids(template)["destroy"]
-    assert len(invoke) == 1
-    assert {"Fn::GetAtt": [destroy, "Arn"]} in as_list(invoke[0]["Resource"])
-    assert all(destroy in json.dumps(r) for r in as_list(invoke[0]["Resource"]))
+    ids = function_ids(template)
+    allowed = (ids["destroy"], ids["webhook_delivery"])
+    resources = [r for s in invoke for r in as_list(s["Resource"])]
+    for function in allowed:
+        assert {"Fn::GetAtt": [function, "Arn"]} in resources
+    assert all(any(f in json.dumps(r) for f in allowed) for r in resources)
     # The DLQ is encrypted with the stack key: CDK's send grant adds the key's use, on that key alone.
     kms = [s for s in statements if any(a.startswith("kms:") for a in as_list(s["Action"]))]
     assert all(len(as_list(s["Resource"])) == 1 and "SecurityKey" in json.dumps(s["Resource"]) for s in kms)
@@ -178,7 +186,7 @@ def test_schedule_managers_are_scoped_to_the_group(template: dict[str, Any]) -> 
         statements = role_statements(template, lid)
         scheduler = [s for s in statements if any(a.startswith("scheduler:") for a in as_list(s["Action"]))]
         pass_role = [s for s in statements if "iam:PassRole" in as_list(s["Action"])]
-        if folder not in {"create_wallet", "pay", "destroy", "sweeper"}:
+        if folder not in {"create_wallet", "pay", "destroy", "sweeper", "webhook_delivery"}:
             assert scheduler == [] and pass_role == [], folder
             continue
         assert len(scheduler) == 1

@@ -76,7 +76,13 @@ def test_create_writes_invoice_counter_audit_and_outbox_in_one_go(
     invoice = body_of(create(invoices))["data"]["invoice"]
     items = scan_all(dynamodb)
     kinds = sorted(i["pk"]["S"].split("#")[0] + ":" + i["sk"]["S"].split("#")[0] for i in items)
-    assert kinds == ["AUDIT:2030-01-01T00:00:00.000Z", "OUTBOX:EVENT", "TENANT:COUNTER", "TENANT:INVOICE"]
+    assert kinds == [
+        "AUDIT:2030-01-01T00:00:00.000Z",
+        "OUTBOX:EVENT",
+        "SEQ:SEQ",
+        "TENANT:COUNTER",
+        "TENANT:INVOICE",
+    ]
     outbox = next(i for i in items if i["pk"]["S"].startswith("OUTBOX#"))
     assert outbox["event_name"]["S"] == "invoice.created"
     assert [c["S"] for c in outbox["channels"]["L"]] == [f"invoice:{invoice['id']}", "admin"]
@@ -84,18 +90,19 @@ def test_create_writes_invoice_counter_audit_and_outbox_in_one_go(
 
 
 def test_create_costs_one_read_and_one_write_round_trip(invoices: ModuleType, dynamodb: Any) -> None:
-    """Beside the route's own read and write: the rate window's one conditional update, and the tenant's
-    limits read once (then cached for a minute)."""
+    """Beside the route's own read and write: the rate window's one conditional update, the tenant's
+    limits read once (then cached for a minute), and the event's sequence counter read (BatchGetItem) that
+    its conditional update in the same transaction is checked against."""
     calls: list[str] = []
     dynamodb.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append(model.name))
     assert create(invoices)["statusCode"] == 201
-    assert calls == ["GetItem", "UpdateItem", "GetItem", "TransactWriteItems"]
+    assert calls == ["GetItem", "UpdateItem", "GetItem", "BatchGetItem", "TransactWriteItems"]
     calls.clear()
     assert create(invoices)["statusCode"] == 201
-    assert calls == ["UpdateItem", "GetItem", "TransactWriteItems"]
+    assert calls == ["UpdateItem", "GetItem", "BatchGetItem", "TransactWriteItems"]
     calls.clear()
     assert create(invoices, headers={"Idempotency-Key": "rt-1"})["statusCode"] == 201
-    assert calls == ["UpdateItem", "PutItem", "GetItem", "TransactWriteItems", "UpdateItem"]
+    assert calls == ["UpdateItem", "PutItem", "GetItem", "BatchGetItem", "TransactWriteItems", "UpdateItem"]
 
 
 def test_get_list_and_roles(invoices: ModuleType) -> None:

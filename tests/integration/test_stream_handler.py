@@ -16,8 +16,9 @@ from moto import mock_aws
 
 from functions.stream import handler as stream
 from shared import bootstrap
+from shared.adapters.dynamodb_events import event_item
 from shared.config import get_settings
-from shared.outbox.records import outbox_item
+from shared.outbox.records import Resource, domain_event
 from tests.integration.test_realtime_table import TABLE_NAME, create_wallets_table
 
 BUS = "wallets-bus"
@@ -126,12 +127,23 @@ def refuse_entries_of(event_ids: set[str]) -> None:
 
 def write_outbox(table: Any, count: int) -> list[dict[str, Any]]:
     items = [
-        outbox_item(
-            "wallet:funded",
-            [f"wallet:wal_w{n}", "invoice:inv_i1"],
-            {"tenant_id": "ten_a", "wallet_id": f"wal_w{n}", "balance": "10.50", "attempt": Decimal(n)},
-            NOW,
-        )
+        {
+            **event_item(
+                domain_event(
+                    "wallet:funded",
+                    [f"wallet:wal_w{n}", "invoice:inv_i1"],
+                    {
+                        "tenant_id": "ten_a",
+                        "wallet_id": f"wal_w{n}",
+                        "balance": "10.50",
+                        "attempt": Decimal(n),
+                    },
+                    NOW,
+                    resource=Resource("wallet", f"wal_w{n}"),
+                )
+            ),
+            "sequence": 1,
+        }
         for n in range(count)
     ]
     for item in items:
@@ -158,6 +170,8 @@ def test_outbox_items_reach_the_bus(world: World) -> None:
         "data": {"tenant_id": "ten_a", "wallet_id": "wal_w0", "balance": "10.50", "attempt": 0},
         "ts": "2026-03-01T12:00:00.000Z",
         "event_id": items[0]["event_id"],
+        "resource": {"type": "wallet", "id": "wal_w0"},
+        "sequence": 1,
     }
 
 

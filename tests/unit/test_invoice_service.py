@@ -14,6 +14,7 @@ from shared.errors import ConcurrentUpdate, Forbidden, InvalidState, NotFound
 from shared.invoices.ports import InvoicePage, InvoiceQuery
 from shared.invoices.service import InvoiceService
 from shared.models.invoice import Invoice, InvoiceCreate, InvoiceStatus
+from tests.support.events import as_items
 
 MERCHANT = Principal("m1", "t1", frozenset({"merchant"}))
 OTHER = Principal("m2", "t2", frozenset({"merchant"}))
@@ -50,7 +51,7 @@ class FakeRepository:
         assert self.counters.get(invoice.tenant_id) == previous
         self.counters[invoice.tenant_id] = sequence
         self.invoices[(invoice.tenant_id, invoice.id)] = invoice
-        self.records.extend(records)
+        self.records.extend(as_items(records))
 
     def get(self, tenant_id: str, invoice_id: str) -> Invoice | None:
         return self.invoices.get((tenant_id, invoice_id))
@@ -79,7 +80,7 @@ class FakeRepository:
             raise ConcurrentUpdate("lost")
         self.guards.append(wallet_empty)
         self.invoices[(invoice.tenant_id, invoice.id)] = invoice
-        self.records.extend(records)
+        self.records.extend(as_items(records))
 
     def soft_delete(
         self,
@@ -92,7 +93,7 @@ class FakeRepository:
     ) -> None:
         self.guards.append(wallet_empty)
         self.invoices[(invoice.tenant_id, invoice.id)] = invoice.model_copy(update={"deleted_at": deleted_at})
-        self.records.extend(records)
+        self.records.extend(as_items(records))
 
 
 def service(repository: FakeRepository) -> InvoiceService:

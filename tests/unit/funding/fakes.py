@@ -26,6 +26,7 @@ from shared.models.wallet import Wallet, WalletStatus
 from shared.outbox.records import audit_item
 from shared.providers.errors import INSUFFICIENT_FUNDS, ProviderRejected
 from shared.providers.models import Asset, ProviderTx
+from tests.support.events import as_items
 from tests.unit.ledger.fakes import InMemoryLedger
 from tests.unit.providers.fakes import ScriptedProvider
 
@@ -267,7 +268,7 @@ class MemoryFundingStore:
                 raise ConcurrentUpdate("the invoice is not payable any more")
             self.wallets[before.wallet_id] = funding.after
             self.claims[before.wallet_id] = funding.claim
-            self.records.extend(funding.records)
+            self.records.extend(as_items(funding.records))
             for name, delta in funding.stats.items():
                 self.stats[name] = self.stats.get(name, 0) + delta
 

@@ -12,6 +12,7 @@ from shared.ledger.ports import PostOutcome, StatementLine, StatementPage
 from shared.ledger.reserve import LedgerSnapshot, ReserveReport
 from shared.ledger.totals import AssetTotals, apply_journal, totals_deltas
 from shared.reserve.service import Reconciliation, ReconciliationPage
+from tests.support.events import as_items
 
 
 class InMemoryLedger:
@@ -102,7 +103,7 @@ class InMemoryReconciliations:
             now,
         )
         self.records[day] = stored
-        self.outbox += records
+        self.outbox += as_items(records)
         return stored
 
     def page(self, limit: int, cursor: str | None) -> ReconciliationPage:

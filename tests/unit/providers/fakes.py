@@ -9,6 +9,7 @@ from typing import Any
 from shared.errors import ConcurrentUpdate
 from shared.providers.models import Asset, HealthSample, HealthStatus, ProviderTx, SwapResult, Transfer
 from shared.providers.state import BreakerState, HealthRecord, PrimaryRecord
+from tests.support.events import as_items
 
 
 @dataclass
@@ -34,7 +35,7 @@ class MemoryHealthRepository:
         previous = self.health.get(record.name)
         self._check(previous.version if previous else 0, expected_version)
         self.health[record.name] = record
-        self.outbox += records
+        self.outbox += as_items(records)
 
     def put_breaker(self, state: BreakerState, expected_version: int) -> None:
         previous = self.breakers.get(state.name)
@@ -46,7 +47,7 @@ class MemoryHealthRepository:
     ) -> None:
         self._check(self.primary.version if self.primary else 0, expected_version)
         self.primary = primary
-        self.outbox += records
+        self.outbox += as_items(records)
 
 
 @dataclass

@@ -14,11 +14,12 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import EndpointConnectionError
 
+from shared.adapters.dynamodb_events import event_item
 from shared.adapters.eventbus import MAX_REQUEST_BYTES, EventBridgeBus
 from shared.adapters.eventbus_stream import OutboxBatchProcessor, stage_outbox_record
 from shared.errors import ValidationFailed
 from shared.outbox.publisher import BusEventDetail, bus_detail_from_outbox_item
-from shared.outbox.records import outbox_item
+from shared.outbox.records import Resource, domain_event
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 _serializer = TypeSerializer()
@@ -42,12 +43,14 @@ def stream_record(item: dict[str, Any], sequence: int, event_name: str = "INSERT
 
 
 def funded(n: int) -> dict[str, Any]:
-    return outbox_item(
+    event = domain_event(
         "wallet:funded",
         [f"wallet:wal_w{n}", "invoice:inv_i1"],
         {"tenant_id": "ten_a", "amount": "10.50", "count": Decimal(3), "rate": Decimal("0.125")},
         NOW,
+        resource=Resource("wallet", f"wal_w{n}"),
     )
+    return {**event_item(event), "sequence": Decimal(n + 1)}
 
 
 class FakeBus:
@@ -70,6 +73,8 @@ def test_outbox_item_becomes_the_bus_detail() -> None:
         "data": {"tenant_id": "ten_a", "amount": "10.50", "count": 3, "rate": "0.125"},
         "ts": "2026-03-01T12:00:00.000Z",
         "event_id": item["event_id"],
+        "resource": {"type": "wallet", "id": "wal_w1"},
+        "sequence": 2,
     }
 
 

@@ -21,6 +21,7 @@ from shared.models.invoice import Invoice, InvoiceLine, InvoiceStatus, next_stat
 from shared.models.wallet import Card, Wallet
 from shared.wallets.ports import CardIntent, NewWallet, WalletPage
 from shared.wallets.service import CardholderProfile, WalletService
+from tests.support.events import as_items
 
 NOW = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC)
 MERCHANT = Principal("merchant-1", "tenant-a", frozenset({"merchant"}))
@@ -242,7 +243,7 @@ class FakeWallets:
             self.unique[wallet.invoice_id] = (wallet.wallet_id, wallet.tenant_id)
         if wallet.expires_at:
             self.leases[wallet.wallet_id] = int(wallet.expires_at.timestamp())
-        self.records.extend(new.records)
+        self.records.extend(as_items(new.records))
         self._add(wallet.tenant_id, new.stats)
 
     def _add(self, tenant_id: str, deltas: dict[str, int]) -> None:
@@ -264,7 +265,7 @@ class FakeWallets:
 
     def erase_keys(self, wallet_id: str, erased_at: datetime, records: list[dict[str, Any]]) -> None:
         self.keys[wallet_id] = erase(self.keys[wallet_id])
-        self.records.extend(records)
+        self.records.extend(as_items(records))
 
     def transform(
         self,
@@ -280,7 +281,7 @@ class FakeWallets:
         self.writes += 1
         self.wallets[updated.wallet_id] = updated
         self.leases.pop(updated.wallet_id, None)
-        self.records.extend(records)
+        self.records.extend(as_items(records))
         self._add(updated.tenant_id, stats)
 
     def stats(self, tenant_id: str) -> dict[str, int]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from shared.funding.ports import ClaimState
+from tests.support.events import as_items
 from tests.unit.funding.fakes import MemoryFundingStore
 
 
@@ -25,7 +26,7 @@ class ReleasingStore(MemoryFundingStore):
             return False
         self.released.add((wallet_id, intent_id))
         self.claims[wallet_id] = replace(claim, state=ClaimState.REFUNDED, refunds=claim.refunds + 1)
-        self.records.extend(records)
+        self.records.extend(as_items(records))
         return True
 
 

@@ -1,0 +1,73 @@
+"""RetryTimer on EventBridge Scheduler: one `at()` schedule per pending delivery (`whd-<delivery id>`),
+invoking the webhook_delivery function with `{"webhook_delivery_id": ...}` and deleted after it fires.
+Rescheduling replaces the schedule (delete, then create: the functions may only create, get and delete)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from shared.adapters.scheduler import at_expression
+from shared.errors import DependencyUnavailable
+
+INPUT_KEY = "webhook_delivery_id"
+
+
+def timer_name(delivery_id: str) -> str:
+    return f"whd-{delivery_id}"
+
+
+class SchedulerRetryTimer:
+    def __init__(
+        self, client: Any, *, group_name: str, role_arn: str, dead_letter_arn: str, target: Callable[[], str]
+    ) -> None:
+        self._client = client
+        self._group = group_name
+        self._role = role_arn
+        self._dlq = dead_letter_arn
+        self._target = target
+
+    def schedule(self, delivery_id: str, at: datetime) -> None:
+        target: dict[str, Any] = {
+            "Arn": self._target(),
+            "RoleArn": self._role,
+            "Input": json.dumps({INPUT_KEY: delivery_id}),
+            "RetryPolicy": {"MaximumEventAgeInSeconds": 86_400, "MaximumRetryAttempts": 185},
+        }
+        if self._dlq:
+            target["DeadLetterConfig"] = {"Arn": self._dlq}
+        self.cancel(delivery_id)
+        self._call(
+            "create_schedule",
+            Name=timer_name(delivery_id),
+            GroupName=self._group,
+            ScheduleExpression=at_expression(at),
+            ScheduleExpressionTimezone="UTC",
+            FlexibleTimeWindow={"Mode": "OFF"},
+            ActionAfterCompletion="DELETE",
+            State="ENABLED",
+            Description=f"Webhook delivery {delivery_id}: next attempt",
+            Target=target,
+        )
+
+    def cancel(self, delivery_id: str) -> None:
+        try:
+            self._call("delete_schedule", Name=timer_name(delivery_id), GroupName=self._group)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                raise
+
+    def _call(self, operation: str, **kwargs: Any) -> Any:
+        try:
+            return getattr(self._client, operation)(**kwargs)
+        except BotoCoreError as exc:
+            raise DependencyUnavailable("EventBridge Scheduler is unreachable") from exc
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code in ("ThrottlingException", "InternalServerException", "ServiceQuotaExceededException"):
+                raise DependencyUnavailable("EventBridge Scheduler is unavailable") from exc
+            raise

@@ -1,0 +1,200 @@
+"""The webhook_endpoints function on moto: create (secret once), read, list, patch, delete, rotation,
+URL rules (deployed and local), unknown event names, the per-tenant cap, and tenants kept apart."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from shared import bootstrap
+from shared.bootstrap import Adapters
+from shared.clock import FixedClock
+from shared.config import get_settings
+from tests.integration.conftest import (
+    CONSUMER,
+    OTHER_MERCHANT,
+    FakeLambdaContext,
+    api_event,
+    body_of,
+    scan_all,
+)
+
+T0 = datetime(2030, 1, 1, tzinfo=UTC)
+BASE = "/api/v1/webhook-endpoints"
+HOSTS = {
+    "hooks.example.com": ["93.184.216.34"],
+    "rebind.example.com": ["10.0.0.7"],
+    "mixed.example.com": ["93.184.216.34", "169.254.169.254"],
+    "localhost": ["127.0.0.1"],
+}
+VALID = {"url": "https://hooks.example.com/monay", "enabled_events": ["invoice.paid", "wallet:funded"]}
+
+
+class Resolver:
+    def __init__(self) -> None:
+        self.hosts = dict(HOSTS)
+
+    def resolve(self, host: str) -> list[str]:
+        if host.replace(".", "").isdigit() or ":" in host:
+            return [host.strip("[]")]
+        return list(self.hosts.get(host, []))
+
+
+class World:
+    def __init__(self, dynamodb: Any, *, loopback: bool) -> None:
+        import functions.webhook_endpoints.handler as handler
+
+        self.handler = handler
+        self.dynamodb = dynamodb
+        self.clock = FixedClock(T0)
+        settings = get_settings().model_copy(update={"webhook_allow_loopback": loopback})
+        bootstrap.use(Adapters(settings, dynamodb=dynamodb, clock=self.clock, address_resolver=Resolver()))
+
+    def call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        return dict(self.handler.lambda_handler(api_event(method, path, **kwargs), FakeLambdaContext()))
+
+    def create(self, body: Any = VALID, **kwargs: Any) -> dict[str, Any]:
+        return self.call("POST", BASE, body=body, **kwargs)
+
+    def endpoints(self) -> list[dict[str, Any]]:
+        return [i for i in scan_all(self.dynamodb) if i["pk"]["S"].startswith("WHEP#")]
+
+
+@pytest.fixture
+def world(dynamodb: Any) -> Iterator[World]:
+    yield World(dynamodb, loopback=False)
+
+
+@pytest.fixture
+def local_world(dynamodb: Any) -> Iterator[World]:
+    yield World(dynamodb, loopback=True)
+
+
+def test_create_answers_the_secret_once_and_reads_never_do(world: World) -> None:
+    response = world.create({**VALID, "description": "orders", "resource_id": "inv_" + "a" * 24})
+    assert response["statusCode"] == 201
+    created = body_of(response)["data"]
+    assert created["secret"].startswith("whsec_")
+    import base64
+
+    assert len(base64.b64decode(created["secret"].removeprefix("whsec_"))) >= 24
+    assert created["id"].startswith("we_") and created["enabled"] is True
+    assert created["enabled_events"] == VALID["enabled_events"]
+    assert created["resource_id"] == "inv_" + "a" * 24
+    read = world.call("GET", f"{BASE}/{created['id']}")
+    assert read["statusCode"] == 200
+    assert "secret" not in body_of(read)["data"] and "secret" not in read["body"]
+    listed = body_of(world.call("GET", BASE))["data"]
+    assert [e["id"] for e in listed["webhook_endpoints"]] == [created["id"]]
+    assert created["secret"] not in str(listed)
+
+
+def test_patch_changes_fields_and_refuses_bad_ones(world: World) -> None:
+    endpoint_id = body_of(world.create())["data"]["id"]
+    path = f"{BASE}/{endpoint_id}"
+    patched = world.call("PATCH", path, body={"enabled": False, "enabled_events": ["*"]})
+    assert patched["statusCode"] == 200
+    data = body_of(patched)["data"]
+    assert (data["enabled"], data["enabled_events"]) == (False, ["*"])
+    for bad in ({}, {"enabled": None}, {"url": "http://hooks.example.com/x"}, {"enabled_events": ["nope"]}):
+        response = world.call("PATCH", path, body=bad)
+        assert response["statusCode"] == 400, bad
+        assert body_of(response)["code"] == "validation_error"
+    assert body_of(world.call("GET", path))["data"]["enabled"] is False
+    assert world.call("PATCH", path, body={"secret": "x"})["statusCode"] == 400
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({**VALID, "url": "not a url"}, "url"),
+        ({**VALID, "url": "http://hooks.example.com/x"}, "url"),
+        ({**VALID, "url": "https://rebind.example.com/x"}, "url"),
+        ({**VALID, "url": "https://mixed.example.com/x"}, "url"),
+        ({**VALID, "url": "https://127.0.0.1:8080/x"}, "url"),
+        ({**VALID, "url": "https://[::1]/x"}, "url"),
+        ({**VALID, "url": "https://unknown.example.com/x"}, "url"),
+        ({**VALID, "url": "https://user:pw@hooks.example.com/x"}, "url"),
+        ({**VALID, "url": "ftp://hooks.example.com/x"}, "url"),
+        ({**VALID, "enabled_events": ["invoice.payed"]}, "enabled_events"),
+        ({**VALID, "enabled_events": []}, "enabled_events"),
+        ({**VALID, "enabled_events": ["*", "invoice.paid"]}, "enabled_events"),
+        ({**VALID, "resource_id": "cus_x"}, "resource_id"),
+        ({**VALID, "extra": 1}, "extra"),
+    ],
+)
+def test_bad_input_is_400_and_stores_nothing(world: World, body: dict[str, Any], field: str) -> None:
+    response = world.create(body)
+    assert response["statusCode"] == 400, response["body"]
+    assert body_of(response)["code"] == "validation_error"
+    assert field in response["body"]
+    assert world.endpoints() == []
+
+
+def test_locally_loopback_http_is_allowed_but_not_private_addresses(local_world: World) -> None:
+    assert local_world.create({**VALID, "url": "http://127.0.0.1:9999/hook"})["statusCode"] == 201
+    assert local_world.create({**VALID, "url": "http://localhost:9999/hook"})["statusCode"] == 201
+    assert local_world.create({**VALID, "url": "http://rebind.example.com/hook"})["statusCode"] == 400
+
+
+def test_families_and_star_are_accepted(world: World) -> None:
+    assert world.create({**VALID, "enabled_events": ["payout.*", "import.completed"]})["statusCode"] == 201
+    assert world.create({**VALID, "enabled_events": ["*"]})["statusCode"] == 201
+
+
+def test_rotation_keeps_the_old_secret_for_a_day(world: World) -> None:
+    created = body_of(world.create())["data"]
+    rotated = world.call("POST", f"{BASE}/{created['id']}/rotate-secret")
+    assert rotated["statusCode"] == 200
+    fresh = body_of(rotated)["data"]["secret"]
+    assert fresh.startswith("whsec_") and fresh != created["secret"]
+    endpoint = bootstrap.app().webhook_endpoints.get(_merchant(), created["id"])
+    assert endpoint.live_secrets(T0) == [created["secret"], fresh]
+    from datetime import timedelta
+
+    assert endpoint.live_secrets(T0 + timedelta(hours=24, seconds=1)) == [fresh]
+
+
+def test_delete_frees_a_place_under_the_cap(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    service = bootstrap.app().webhook_endpoints
+    monkeypatch.setattr(service, "_cap", 2)
+    first = body_of(world.create())["data"]["id"]
+    assert world.create()["statusCode"] == 201
+    refused = world.create()
+    assert refused["statusCode"] == 400
+    assert body_of(refused)["code"] == "limit_exceeded"
+    assert len(world.endpoints()) == 2
+    deleted = world.call("DELETE", f"{BASE}/{first}")
+    assert deleted["statusCode"] == 200
+    assert body_of(deleted)["data"] == {"id": first, "deleted": True}
+    assert world.call("GET", f"{BASE}/{first}")["statusCode"] == 404
+    assert world.create()["statusCode"] == 201
+
+
+def test_tenants_and_roles_are_kept_apart(world: World) -> None:
+    endpoint_id = body_of(world.create())["data"]["id"]
+    for method in ("GET", "DELETE"):
+        response = world.call(method, f"{BASE}/{endpoint_id}", principal=OTHER_MERCHANT)
+        assert response["statusCode"] == 404
+    assert (
+        world.call("PATCH", f"{BASE}/{endpoint_id}", body={"enabled": False}, principal=OTHER_MERCHANT)[
+            "statusCode"
+        ]
+        == 404
+    )
+    assert (
+        world.call("POST", f"{BASE}/{endpoint_id}/rotate-secret", principal=OTHER_MERCHANT)["statusCode"]
+        == 404
+    )
+    assert body_of(world.call("GET", BASE, principal=OTHER_MERCHANT))["data"]["webhook_endpoints"] == []
+    assert world.create(principal=CONSUMER)["statusCode"] == 403
+    assert world.call("GET", f"{BASE}/we_nope")["statusCode"] == 404
+
+
+def _merchant() -> Any:
+    from shared.auth import principal_from_event
+
+    return principal_from_event(api_event("GET", BASE))
