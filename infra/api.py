@@ -205,7 +205,12 @@ class Api(Construct):
 
     def _add_route(self, route: Route, functions: Functions) -> apigw.Method:
         resource = self.rest_api.root.resource_for_path(route.path)
-        integration = apigw.LambdaIntegration(functions.api_target(route.function), proxy=True)
+        # One invoke permission per function scoped to this API, not two per method (stage + test-invoke):
+        # with ~120 routes the per-method permissions alone passed CloudFormation's 500-resource limit.
+        # Each method still integrates only its own function, so the wider source ARN grants nothing new.
+        integration = apigw.LambdaIntegration(
+            functions.api_target(route.function), proxy=True, scope_permission_to_method=False
+        )
         if route.public:
             return resource.add_method(
                 route.method, integration, authorization_type=apigw.AuthorizationType.NONE
