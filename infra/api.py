@@ -47,7 +47,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/health", "health", public=True),
     Route("POST", "/api/v1/invoices", "invoices", json_body=True),
     Route("GET", "/api/v1/invoices", "invoices"),
-    Route("POST", "/api/v1/invoices/bulk", "invoices", json_body=True),
+    Route("POST", "/api/v1/invoices/bulk", "invoice_batches", json_body=True),
     Route("GET", "/api/v1/invoices/{id}", "invoices"),
     Route("DELETE", "/api/v1/invoices/{id}", "invoices"),
     Route("POST", "/api/v1/invoices/{id}/send", "invoices"),

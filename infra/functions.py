@@ -108,6 +108,8 @@ FUNCTION_SPECS: dict[str, FunctionSpec] = {
     "realtime": FunctionSpec(timeout_s=30, rest_api=False, websocket_push=True),
     "stream": FunctionSpec(table=TableAccess.NONE, timeout_s=60, rest_api=False, publishes_events=True),
     # Finishes claims past their deadline through funding and destruction: their grants, on a schedule.
+    # Enterprise: bulk invoices and imports (the import itself runs in the background worker).
+    "invoice_batches": FunctionSpec(timeout_s=28, memory_mb=1024),
     "sweeper": FunctionSpec(
         timeout_s=240,
         rest_api=False,

@@ -31,6 +31,7 @@ DOCUMENTED_FUNCTIONS = (
     "webhooks",
     "consumer",
     "consumer_kyc",
+    "invoice_batches",
 )
 
 # Methods API Gateway serves without the authorizer (infra/api.py `public=True`; a test holds them equal).

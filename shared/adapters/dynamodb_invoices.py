@@ -93,19 +93,26 @@ class DynamoDBInvoiceRepository:
     def create(
         self, invoice: Invoice, sequence: int, previous: int | None, records: list[dict[str, Any]]
     ) -> None:
+        self.create_many([invoice], sequence, previous, records)
+
+    def create_many(
+        self, invoices: list[Invoice], last: int, previous: int | None, records: list[dict[str, Any]]
+    ) -> None:
+        tenant_id = invoices[0].tenant_id
         counter: dict[str, Any] = {
             "TableName": self._table,
-            "Key": {"pk": {"S": tenant_pk(invoice.tenant_id)}, "sk": {"S": _COUNTER_SK}},
+            "Key": {"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": _COUNTER_SK}},
             "UpdateExpression": "SET #v = :next",
             "ExpressionAttributeNames": {"#v": "value"},
-            "ExpressionAttributeValues": {":next": {"N": str(sequence)}},
+            "ExpressionAttributeValues": {":next": {"N": str(last)}},
         }
         if previous is None:
             counter["ConditionExpression"] = "attribute_not_exists(pk)"
         else:
             counter["ConditionExpression"] = "#v = :previous"
             counter["ExpressionAttributeValues"][":previous"] = {"N": str(previous)}
-        self._transact([{"Update": counter}, self._put_new(invoice_item(invoice)), *self._puts(records)])
+        puts = [self._put_new(invoice_item(invoice)) for invoice in invoices]
+        self._transact([{"Update": counter}, *puts, *self._puts(records)])
 
     def get(self, tenant_id: str, invoice_id: str) -> Invoice | None:
         key = {"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": f"INVOICE#{invoice_id}"}}

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from shared.funding.service import FundingService
     from shared.funding.wallet_refund import WalletRefundService
     from shared.health.service import HealthService
+    from shared.invoices.bulk import BulkInvoiceService
     from shared.invoices.service import InvoiceService
     from shared.payments.service import PaymentService
     from shared.providers.port import ProviderHealthRepository, ProviderHistory
@@ -56,6 +57,12 @@ class Capabilities:
         from shared.invoices.service import InvoiceService
 
         return InvoiceService(self._invoice_repository, self.adapters.clock)
+
+    @cached_property
+    def bulk_invoices(self) -> BulkInvoiceService:
+        from shared.invoices.bulk import BulkInvoiceService
+
+        return BulkInvoiceService(self._invoice_repository, self.adapters.clock)
 
     @cached_property
     def wallets(self) -> WalletService:

@@ -50,6 +50,13 @@ class InvoiceRepository(Protocol):
         """Store `invoice` and move the counter from `previous` to `sequence`, or ConcurrentUpdate."""
         ...
 
+    def create_many(
+        self, invoices: list[Invoice], last: int, previous: int | None, records: list[dict[str, Any]]
+    ) -> None:
+        """Store `invoices` (one tenant's, numbered previous+1..last) and move the counter from `previous`
+        to `last` in one transaction (at most 100 operations in all), or ConcurrentUpdate."""
+        ...
+
     def get(self, tenant_id: str, invoice_id: str) -> Invoice | None:
         """The invoice (soft-deleted ones included, with deleted_at set), or None."""
         ...

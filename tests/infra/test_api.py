@@ -26,7 +26,7 @@ CONTRACT_ROUTES = {
     ("DELETE", "/api/v1/invoices/{id}"): "invoices",
     ("POST", "/api/v1/invoices/{id}/send"): "invoices",
     ("POST", "/api/v1/invoices/{id}/void"): "invoices",
-    ("POST", "/api/v1/invoices/bulk"): "invoices",
+    ("POST", "/api/v1/invoices/bulk"): "invoice_batches",
     ("POST", "/api/v1/invoices/create-wallet"): "create_wallet",
     ("POST", "/api/v1/wallets/ephemeral/create"): "create_wallet",
     ("POST", "/api/v2/invoice-wallets/create-from-invoice"): "create_wallet",

@@ -53,6 +53,7 @@ EXPECTED_ENV = {
     "consumer_kyc": {"TABLE_NAME", STRIPE, "CORS_ORIGINS"},
     "webhooks": {"TABLE_NAME", STRIPE, PROVIDERS, "CORS_ORIGINS", *PROVIDER_URLS},
     "realtime": {"TABLE_NAME", "WS_CALLBACK_URL"},
+    "invoice_batches": {"TABLE_NAME", "CORS_ORIGINS"},
     "stream": {"EVENT_BUS_NAME"},
     # Finishes destructions (so it erases keys) and funding claims (Stripe and the providers).
     "sweeper": {

@@ -30,6 +30,7 @@ FOLDERS = (
     "realtime",
     "stream",
     "sweeper",
+    "invoice_batches",
 )
 # The secrets each function's code reads (shared/bootstrap/adapters.py, functions/authorizer), nothing more.
 EXPECTED_SECRETS: dict[str, set[str]] = {
@@ -50,6 +51,7 @@ EXPECTED_SECRETS: dict[str, set[str]] = {
     "realtime": set(),
     "stream": set(),
     "sweeper": {"StripeSecret", "ProvidersSecret"},
+    "invoice_batches": set(),
 }
 # Exactly these DynamoDB actions on the wallet key table: creation puts the sealed keys, destruction (run by
 # destroy, and by pay when it completes an ephemeral wallet's invoice) reads them and removes the wrapped key.
