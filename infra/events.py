@@ -128,6 +128,12 @@ class Events(Construct):
             description="Open claims past their deadline finished or reversed",
         )
         self._rule(
+            "InvoiceSchedules",
+            schedule=events.Schedule.rate(Duration.minutes(5)),
+            function=functions["invoice_schedules"],
+            description="Invoices past their due date marked overdue",
+        )
+        self._rule(
             "CountdownTick",
             schedule=events.Schedule.rate(Duration.minutes(1)),
             function=functions["realtime"],

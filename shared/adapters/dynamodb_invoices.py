@@ -9,6 +9,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from shared.adapters.dynamodb_cursor import decode_cursor, encode_cursor
+from shared.adapters.dynamodb_invoice_due import due_marker_delete, due_marker_put
 from shared.adapters.dynamodb_table import (
     failed_conditions,
     from_item,
@@ -17,7 +18,7 @@ from shared.adapters.dynamodb_table import (
     translated_errors,
     value,
 )
-from shared.invoices.ports import InvoicePage, InvoiceQuery, WalletHoldsMoney
+from shared.invoices.ports import DueMarker, InvoicePage, InvoiceQuery, WalletHoldsMoney
 from shared.models.invoice import FUNDABLE, Invoice, InvoiceStatus
 from shared.outbox.records import iso
 
@@ -170,6 +171,7 @@ class DynamoDBInvoiceRepository:
         records: list[dict[str, Any]],
         *,
         wallet_empty: bool = False,
+        due_marker: DueMarker | None = None,
     ) -> None:
         names = {"#status": "status", "#updated": "updated_at", "#gsi2pk": "gsi2pk"}
         values = {
@@ -186,7 +188,14 @@ class DynamoDBInvoiceRepository:
                 values[f":{stamp}"] = value(iso(moment))
                 sets.append(f"#{stamp} = :{stamp}")
         update = self._guarded_update(invoice, "SET " + ", ".join(sets), names, values)
-        self._transact_guarded(invoice, update, records, wallet_empty)
+        # A sent invoice enters the due-date index the overdue run queries (dynamodb_invoice_due).
+        sent = invoice.status is InvoiceStatus.SENT
+        marker = (
+            [due_marker_put(self._table, invoice.tenant_id, invoice.id, invoice.due_date)] if sent else []
+        )
+        if due_marker is not None:
+            marker.append(due_marker_delete(self._table, due_marker.key))
+        self._transact_guarded(invoice, update, records, wallet_empty, extra=marker)
 
     def soft_delete(
         self,
@@ -205,12 +214,18 @@ class DynamoDBInvoiceRepository:
         self._transact_guarded(invoice, update, records, wallet_empty)
 
     def _transact_guarded(
-        self, invoice: Invoice, update: dict[str, Any], records: list[dict[str, Any]], wallet_empty: bool
+        self,
+        invoice: Invoice,
+        update: dict[str, Any],
+        records: list[dict[str, Any]],
+        wallet_empty: bool,
+        *,
+        extra: list[dict[str, Any]] | None = None,
     ) -> None:
         """The invoice's update and records, with the wallet guard's checks when asked for. A lost guard is
         WalletHoldsMoney; a moved invoice (or a wallet made meanwhile) ConcurrentUpdate, for a fresh read."""
         guard = self._wallet_empty_checks(invoice.id) if wallet_empty else []
-        operations = [{"Update": update}, *guard, *self._puts(records)]
+        operations = [{"Update": update}, *guard, *self._puts(records), *(extra or [])]
         # The wallet's own checks (not the "no wallet yet" one, whose loss only means read again).
         money_checks = {i + 1 for i, check in enumerate(guard) if _guards_money(check)}
         try:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from shared.funding.wallet_refund import WalletRefundService
     from shared.health.service import HealthService
     from shared.invoices.bulk import BulkInvoiceService
+    from shared.invoices.overdue import OverdueInvoices
     from shared.invoices.service import InvoiceService
     from shared.payments.service import PaymentService
     from shared.providers.port import ProviderHealthRepository, ProviderHistory
@@ -63,6 +64,15 @@ class Capabilities:
         from shared.invoices.bulk import BulkInvoiceService
 
         return BulkInvoiceService(self._invoice_repository, self.adapters.clock)
+
+    @cached_property
+    def overdue_invoices(self) -> OverdueInvoices:
+        from shared.adapters.dynamodb_invoice_due import DynamoDBInvoiceDueIndex
+        from shared.invoices.overdue import OverdueInvoices
+
+        a = self.adapters
+        index = DynamoDBInvoiceDueIndex(a.dynamodb, a.settings.table_name)
+        return OverdueInvoices(index, self._invoice_repository, a.clock)
 
     @cached_property
     def wallets(self) -> WalletService:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from shared.errors import InvalidState
@@ -27,6 +27,28 @@ class InvoiceQuery:
 class InvoicePage:
     items: list[Invoice]
     next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class DueMarker:
+    """A sent invoice's entry in the due-date index (opaque `key` for removing it)."""
+
+    tenant_id: str
+    invoice_id: str
+    due_date: date
+    key: tuple[str, str]
+
+
+class InvoiceDueIndex(Protocol):
+    """Sent invoices by due date, for the overdue run."""
+
+    def ended_before(self, day: date, limit: int) -> list[DueMarker]:
+        """Markers whose due date is before `day`, at most `limit`."""
+        ...
+
+    def forget(self, marker: DueMarker) -> None:
+        """Remove a settled invoice's marker (idempotent)."""
+        ...
 
 
 class WalletHoldsMoney(InvalidState):
@@ -72,10 +94,12 @@ class InvoiceRepository(Protocol):
         records: list[dict[str, Any]],
         *,
         wallet_empty: bool = False,
+        due_marker: DueMarker | None = None,
     ) -> None:
         """Persist `invoice`'s new status/timestamps if the stored one is still `expected` and live. With
         `wallet_empty`, the same transaction requires the invoice's wallet (if any) to hold nothing and to
-        have no funding or payment in flight (WalletHoldsMoney)."""
+        have no funding or payment in flight (WalletHoldsMoney). A sent invoice enters the due-date index
+        in the same transaction; `due_marker` leaves it there."""
         ...
 
     def soft_delete(

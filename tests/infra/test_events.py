@@ -97,6 +97,8 @@ def test_scheduled_rules(template: dict[str, Any]) -> None:
     assert [r["ScheduleExpression"] for r in rules_targeting(template, "reconcile")] == ["cron(0 2 * * ? *)"]
     assert [r["ScheduleExpression"] for r in rules_targeting(template, "providers")] == ["rate(1 minute)"]
     assert [r["ScheduleExpression"] for r in rules_targeting(template, "sweeper")] == ["rate(5 minutes)"]
+    schedules = rules_targeting(template, "invoice_schedules")
+    assert [r["ScheduleExpression"] for r in schedules] == ["rate(5 minutes)"]
 
 
 def test_realtime_gets_the_tick_and_the_domain_events(template: dict[str, Any]) -> None:

@@ -54,6 +54,7 @@ EXPECTED_ENV = {
     "webhooks": {"TABLE_NAME", STRIPE, PROVIDERS, "CORS_ORIGINS", *PROVIDER_URLS},
     "realtime": {"TABLE_NAME", "WS_CALLBACK_URL"},
     "invoice_batches": {"TABLE_NAME", "CORS_ORIGINS"},
+    "invoice_schedules": {"TABLE_NAME"},
     "stream": {"EVENT_BUS_NAME"},
     # Finishes destructions (so it erases keys) and funding claims (Stripe and the providers).
     "sweeper": {

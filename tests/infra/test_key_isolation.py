@@ -31,6 +31,7 @@ FOLDERS = (
     "stream",
     "sweeper",
     "invoice_batches",
+    "invoice_schedules",
 )
 # The secrets each function's code reads (shared/bootstrap/adapters.py, functions/authorizer), nothing more.
 EXPECTED_SECRETS: dict[str, set[str]] = {
@@ -52,6 +53,7 @@ EXPECTED_SECRETS: dict[str, set[str]] = {
     "stream": set(),
     "sweeper": {"StripeSecret", "ProvidersSecret"},
     "invoice_batches": set(),
+    "invoice_schedules": set(),
 }
 # Exactly these DynamoDB actions on the wallet key table: creation puts the sealed keys, destruction (run by
 # destroy, and by pay when it completes an ephemeral wallet's invoice) reads them and removes the wrapped key.
