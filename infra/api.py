@@ -73,6 +73,9 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v2/provider-health/history", "providers"),
     Route("ANY", "/api/consumer/{proxy+}", "consumer"),
     Route("POST", "/api/consumer/upgrade-kyc", "consumer_kyc", json_body=True),
+    Route("GET", "/api/v1/audit", "audit_views"),
+    Route("GET", "/api/v2/destruction-logs", "audit_views"),
+    Route("GET", "/api/v2/destruction-logs/{walletId}", "audit_views"),
     # Stripe signs the raw bytes: no authorizer and no body model in front of the signature check.
     Route("POST", "/webhooks/stripe", "webhooks", public=True),
 )

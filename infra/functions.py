@@ -112,6 +112,8 @@ FUNCTION_SPECS: dict[str, FunctionSpec] = {
     "invoice_batches": FunctionSpec(timeout_s=28, memory_mb=1024),
     # Overdue (and recurring) invoices on a schedule, over the due-date index.
     "invoice_schedules": FunctionSpec(timeout_s=240, rest_api=False),
+    # Admin reads of the audit trail and destruction logs.
+    "audit_views": FunctionSpec(table=TableAccess.READ),
     "sweeper": FunctionSpec(
         timeout_s=240,
         rest_api=False,

@@ -32,6 +32,7 @@ DOCUMENTED_FUNCTIONS = (
     "consumer",
     "consumer_kyc",
     "invoice_batches",
+    "audit_views",
 )
 
 # Methods API Gateway serves without the authorizer (infra/api.py `public=True`; a test holds them equal).

@@ -21,6 +21,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Header
 from shared.auth import Principal, principal_from_event
 from shared.config import Settings, get_settings
 from shared.errors import NotFound, RateLimited, ValidationFailed, WalletsError
+from shared.outbox.request_origin import RequestOrigin, serving
 
 MAX_BODY_BYTES = 256 * 1024
 MAX_DETAILS = 50
@@ -260,7 +261,10 @@ def _resolve_within_limits(
             logger.warning("rate limiter unavailable", extra={"code": refused.code, "error": refused.message})
         return _plain(error_response(refused))
     app.context["request_id"] = request_id
-    result = app.resolve(event, context)
+    identity = (event.get("requestContext") or {}).get("identity") or {}
+    source_ip = identity.get("sourceIp") if isinstance(identity.get("sourceIp"), str) else None
+    with serving(RequestOrigin(ip_address=source_ip, request_id=request_id)):
+        result = app.resolve(event, context)
     # A route's own 429 (the live-wallet cap) reports its own limit rather than the window's.
     if admission is not None and result.get("statusCode") != RateLimited.status:
         _merge_headers(result, admission.headers())

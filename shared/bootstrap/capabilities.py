@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from shared.consumer.kyc import KycService
     from shared.consumer.service import ConsumerService
     from shared.destruction.service import DestructionService
+    from shared.enterprise.views import EnterpriseViews
     from shared.funding.service import FundingService
     from shared.funding.wallet_refund import WalletRefundService
     from shared.health.service import HealthService
@@ -73,6 +74,17 @@ class Capabilities:
         a = self.adapters
         index = DynamoDBInvoiceDueIndex(a.dynamodb, a.settings.table_name)
         return OverdueInvoices(index, self._invoice_repository, a.clock)
+
+    @cached_property
+    def enterprise_views(self) -> EnterpriseViews:
+        from shared.adapters.dynamodb_audit import DynamoDBAuditTrail, DynamoDBDestructionLogs
+        from shared.enterprise.views import EnterpriseViews
+
+        a = self.adapters
+        table = a.settings.table_name
+        return EnterpriseViews(
+            DynamoDBAuditTrail(a.dynamodb, table), DynamoDBDestructionLogs(a.dynamodb, table)
+        )
 
     @cached_property
     def wallets(self) -> WalletService:

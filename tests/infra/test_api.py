@@ -49,6 +49,9 @@ CONTRACT_ROUTES = {
     ("ANY", "/api/consumer/{proxy+}"): "consumer",
     ("POST", "/api/consumer/upgrade-kyc"): "consumer_kyc",
     ("POST", "/webhooks/stripe"): "webhooks",
+    ("GET", "/api/v1/audit"): "audit_views",
+    ("GET", "/api/v2/destruction-logs"): "audit_views",
+    ("GET", "/api/v2/destruction-logs/{walletId}"): "audit_views",
 }
 JSON_BODY = {
     ("POST", "/api/v1/invoices"),

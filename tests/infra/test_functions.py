@@ -55,6 +55,7 @@ EXPECTED_ENV = {
     "realtime": {"TABLE_NAME", "WS_CALLBACK_URL"},
     "invoice_batches": {"TABLE_NAME", "CORS_ORIGINS"},
     "invoice_schedules": {"TABLE_NAME"},
+    "audit_views": {"TABLE_NAME", "CORS_ORIGINS"},
     "stream": {"EVENT_BUS_NAME"},
     # Finishes destructions (so it erases keys) and funding claims (Stripe and the providers).
     "sweeper": {

@@ -32,6 +32,7 @@ FOLDERS = (
     "sweeper",
     "invoice_batches",
     "invoice_schedules",
+    "audit_views",
 )
 # The secrets each function's code reads (shared/bootstrap/adapters.py, functions/authorizer), nothing more.
 EXPECTED_SECRETS: dict[str, set[str]] = {
@@ -54,6 +55,7 @@ EXPECTED_SECRETS: dict[str, set[str]] = {
     "sweeper": {"StripeSecret", "ProvidersSecret"},
     "invoice_batches": set(),
     "invoice_schedules": set(),
+    "audit_views": set(),
 }
 # Exactly these DynamoDB actions on the wallet key table: creation puts the sealed keys, destruction (run by
 # destroy, and by pay when it completes an ephemeral wallet's invoice) reads them and removes the wrapped key.
