@@ -73,6 +73,9 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v2/provider-health/history", "providers"),
     Route("ANY", "/api/consumer/{proxy+}", "consumer"),
     Route("POST", "/api/consumer/upgrade-kyc", "consumer_kyc", json_body=True),
+    # A CSV or JSON body, read by the function itself (no JSON-object model in front of it).
+    Route("POST", "/api/v1/invoice-imports", "invoice_batches"),
+    Route("GET", "/api/v1/invoice-imports/{id}", "invoice_batches"),
     Route("GET", "/api/v1/audit", "audit_views"),
     Route("GET", "/api/v2/destruction-logs", "audit_views"),
     Route("GET", "/api/v2/destruction-logs/{walletId}", "audit_views"),

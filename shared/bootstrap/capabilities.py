@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from shared.consumer.kyc import KycService
     from shared.consumer.service import ConsumerService
     from shared.destruction.service import DestructionService
+    from shared.enterprise.imports import InvoiceImports
     from shared.enterprise.views import EnterpriseViews
     from shared.funding.service import FundingService
     from shared.funding.wallet_refund import WalletRefundService
@@ -84,6 +85,20 @@ class Capabilities:
         table = a.settings.table_name
         return EnterpriseViews(
             DynamoDBAuditTrail(a.dynamodb, table), DynamoDBDestructionLogs(a.dynamodb, table)
+        )
+
+    @cached_property
+    def invoice_imports(self) -> InvoiceImports:
+        from shared.adapters.dynamodb_imports import DynamoDBImportStore
+        from shared.adapters.sqs_imports import SqsImportQueue
+        from shared.enterprise.imports import InvoiceImports
+
+        a = self.adapters
+        return InvoiceImports(
+            DynamoDBImportStore(a.dynamodb, a.settings.table_name),
+            SqsImportQueue(a.sqs, a.settings.import_queue_url),
+            self._invoice_repository.current_number,
+            a.clock,
         )
 
     @cached_property

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from shared.destruction.ports import DestructionLog
 
@@ -63,3 +63,91 @@ class DestructionLogs(Protocol):
     def get(self, wallet_id: str) -> StoredDestructionLog | None: ...
 
     def page(self, tenant_id: str, limit: int, cursor: str | None) -> DestructionLogPage: ...
+
+
+@dataclass(frozen=True)
+class InvoiceImport:
+    """An import's record: what was accepted, and how far its background batches have come."""
+
+    import_id: str
+    tenant_id: str
+    actor: str
+    reference: str | None
+    rows: int
+    invoices: int
+    batches: int
+    batches_done: int
+    created: int
+    failed: int
+    created_at: datetime
+    completed_at: datetime | None = None
+
+    @property
+    def status(self) -> Literal["queued", "running", "completed", "completed_with_errors"]:
+        if self.batches_done >= self.batches:
+            return "completed" if self.failed == 0 else "completed_with_errors"
+        return "running" if self.batches_done > 0 else "queued"
+
+
+@dataclass(frozen=True)
+class ImportBatch:
+    """Up to 32 of an import's invoices, created in one transaction by the worker (`invoices`: the
+    InvoiceCreate bodies as JSON-ready dicts, in row order)."""
+
+    import_id: str
+    number: int
+    invoices: list[dict[str, Any]]
+
+
+class ReferenceTaken(Exception):
+    """An import with this reference was accepted within 30 days: `import_id` is that one."""
+
+    def __init__(self, import_id: str) -> None:
+        super().__init__(import_id)
+        self.import_id = import_id
+
+
+class ImportStore(Protocol):
+    def accept(
+        self,
+        record: InvoiceImport,
+        errors: list[dict[str, Any]],
+        batches: list[ImportBatch],
+        reference_until: datetime | None,
+        records: list[dict[str, Any]],
+    ) -> None:
+        """Store the import, its row errors and batches; with a reference, ReferenceTaken if it is live."""
+        ...
+
+    def get(self, import_id: str) -> InvoiceImport | None: ...
+
+    def errors(self, import_id: str) -> list[dict[str, Any]]: ...
+
+    def batch(self, import_id: str, number: int) -> tuple[ImportBatch, bool] | None:
+        """The batch and whether it is done already."""
+        ...
+
+    def open_batches(self, import_id: str) -> list[int]: ...
+
+    def store_batch(
+        self,
+        record: InvoiceImport,
+        batch: ImportBatch,
+        invoices: list[Any],
+        last: int,
+        previous: int | None,
+        records: list[dict[str, Any]],
+    ) -> None:
+        """In one transaction: the counter from `previous` to `last`, the invoices and their records, the
+        batch marked done (condition: not yet) and the import's counts. ConcurrentUpdate on any race."""
+        ...
+
+    def complete(self, record: InvoiceImport, at: datetime, records: list[dict[str, Any]]) -> bool:
+        """Mark the import completed once (all batches done); False if another run did or it is not done."""
+        ...
+
+
+class ImportQueue(Protocol):
+    def enqueue(self, tenant_id: str, import_id: str, batches: list[int]) -> None:
+        """One message per batch number, for the import worker."""
+        ...

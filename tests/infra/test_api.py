@@ -49,6 +49,8 @@ CONTRACT_ROUTES = {
     ("ANY", "/api/consumer/{proxy+}"): "consumer",
     ("POST", "/api/consumer/upgrade-kyc"): "consumer_kyc",
     ("POST", "/webhooks/stripe"): "webhooks",
+    ("POST", "/api/v1/invoice-imports"): "invoice_batches",
+    ("GET", "/api/v1/invoice-imports/{id}"): "invoice_batches",
     ("GET", "/api/v1/audit"): "audit_views",
     ("GET", "/api/v2/destruction-logs"): "audit_views",
     ("GET", "/api/v2/destruction-logs/{walletId}"): "audit_views",

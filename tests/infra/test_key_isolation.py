@@ -33,6 +33,7 @@ FOLDERS = (
     "invoice_batches",
     "invoice_schedules",
     "audit_views",
+    "invoice_imports",
 )
 # The secrets each function's code reads (shared/bootstrap/adapters.py, functions/authorizer), nothing more.
 EXPECTED_SECRETS: dict[str, set[str]] = {
@@ -55,6 +56,7 @@ EXPECTED_SECRETS: dict[str, set[str]] = {
     "sweeper": {"StripeSecret", "ProvidersSecret"},
     "invoice_batches": set(),
     "invoice_schedules": set(),
+    "invoice_imports": set(),
     "audit_views": set(),
 }
 # Exactly these DynamoDB actions on the wallet key table: creation puts the sealed keys, destruction (run by
