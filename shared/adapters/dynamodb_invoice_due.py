@@ -9,13 +9,17 @@ invoice. Markers are spread over SHARDS partitions so that no single item collec
 from __future__ import annotations
 
 import hashlib
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from shared.adapters.dynamodb_table import translated_errors
 from shared.invoices.ports import DueMarker
+from shared.models.invoice import Invoice
+from shared.outbox.records import iso
 
 SHARDS = 8
+# Recurring series (shared/adapters/dynamodb_recurring.py) share the spreading.
+RECURRING_SHARDS = SHARDS
 _PAGE = 200
 
 
@@ -42,6 +46,23 @@ def due_marker_put(table: str, tenant_id: str, invoice_id: str, due_date: date) 
 def due_marker_delete(table: str, key: tuple[str, str]) -> dict[str, Any]:
     """The TransactWriteItems Delete of a marker, in the transaction that marks its invoice overdue."""
     return {"Delete": {"TableName": table, "Key": {"pk": {"S": key[0]}, "sk": {"S": key[1]}}}}
+
+
+def recurring_marker_put(table: str, invoice: Invoice, next_at: datetime, made: int) -> dict[str, Any]:
+    return {
+        "Put": {
+            "TableName": table,
+            "Item": {
+                "pk": {"S": f"RECURRING#{_shard(invoice.id)}"},
+                "sk": {"S": f"{iso(next_at)}#{invoice.tenant_id}#{invoice.id}"},
+                "entity": {"S": "invoice_recurrence"},
+                "tenant_id": {"S": invoice.tenant_id},
+                "invoice_id": {"S": invoice.id},
+                "made": {"N": str(made)},
+            },
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+    }
 
 
 class DynamoDBInvoiceDueIndex:

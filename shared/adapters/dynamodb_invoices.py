@@ -9,7 +9,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from shared.adapters.dynamodb_cursor import decode_cursor, encode_cursor
-from shared.adapters.dynamodb_invoice_due import due_marker_delete, due_marker_put
+from shared.adapters.dynamodb_invoice_due import due_marker_delete, due_marker_put, recurring_marker_put
 from shared.adapters.dynamodb_table import (
     failed_conditions,
     from_item,
@@ -18,6 +18,7 @@ from shared.adapters.dynamodb_table import (
     translated_errors,
     value,
 )
+from shared.invoices.periods import next_period
 from shared.invoices.ports import DueMarker, InvoicePage, InvoiceQuery, WalletHoldsMoney
 from shared.models.invoice import FUNDABLE, Invoice, InvoiceStatus
 from shared.outbox.records import iso
@@ -113,7 +114,13 @@ class DynamoDBInvoiceRepository:
             counter["ConditionExpression"] = "#v = :previous"
             counter["ExpressionAttributeValues"][":previous"] = {"N": str(previous)}
         puts = [self._put_new(invoice_item(invoice)) for invoice in invoices]
-        self._transact([{"Update": counter}, *puts, *self._puts(records)])
+        # A recurring invoice starts its series: the next one is made at the next period's start.
+        series = [
+            recurring_marker_put(self._table, invoice, next_period(invoice.created_at, invoice.schedule), 1)
+            for invoice in invoices
+            if invoice.schedule is not None and (invoice.schedule.end_after or 2) > 1
+        ]
+        self._transact([{"Update": counter}, *puts, *series, *self._puts(records)])
 
     def get(self, tenant_id: str, invoice_id: str) -> Invoice | None:
         key = {"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": f"INVOICE#{invoice_id}"}}

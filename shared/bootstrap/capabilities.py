@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from shared.health.service import HealthService
     from shared.invoices.bulk import BulkInvoiceService
     from shared.invoices.overdue import OverdueInvoices
+    from shared.invoices.recurring import RecurringInvoices
     from shared.invoices.service import InvoiceService
     from shared.payments.service import PaymentService
     from shared.providers.port import ProviderHealthRepository, ProviderHistory
@@ -100,6 +101,15 @@ class Capabilities:
             self._invoice_repository.current_number,
             a.clock,
         )
+
+    @cached_property
+    def recurring_invoices(self) -> RecurringInvoices:
+        from shared.adapters.dynamodb_recurring import DynamoDBRecurringIndex
+        from shared.invoices.recurring import RecurringInvoices
+
+        a = self.adapters
+        index = DynamoDBRecurringIndex(a.dynamodb, a.settings.table_name)
+        return RecurringInvoices(index, self._invoice_repository, a.clock)
 
     @cached_property
     def wallets(self) -> WalletService:

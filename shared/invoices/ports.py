@@ -51,6 +51,37 @@ class InvoiceDueIndex(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class RecurringMarker:
+    """A recurring series' entry: its latest invoice, when the next is due, how many it has made."""
+
+    tenant_id: str
+    invoice_id: str
+    next_at: datetime
+    made: int
+    key: tuple[str, str]
+
+
+class RecurringIndex(Protocol):
+    def due(self, now: datetime, limit: int) -> list[RecurringMarker]: ...
+
+    def exists(self, marker: RecurringMarker) -> bool:
+        """Whether `marker` is still there (gone: another run made its invoice)."""
+        ...
+
+    def issue(
+        self,
+        marker: RecurringMarker,
+        invoice: Invoice,
+        previous: int | None,
+        records: list[dict[str, Any]],
+        following: datetime | None,
+    ) -> None:
+        """Store the series' next invoice (sent, numbered after `previous`), drop `marker` and put the next
+        one at `following` (None: the series ended), in one transaction; ConcurrentUpdate on any race."""
+        ...
+
+
 class WalletHoldsMoney(InvalidState):
     """The invoice's wallet holds money, or a funding, payment or refund of it is in flight."""
 
