@@ -1,6 +1,6 @@
-"""Invoice imports on the one table: `IMPORT#{id}`/`META` (counts), `/ERRORS#nnnn` (row errors, 1,000 an
-item), `/BATCH#nnnn` (up to 32 invoices' bodies, done once created), and `IMPORTREF#{tenant}#{reference}`
-(the reference's 30-day claim). Batches and errors expire after 30 days; the META item stays."""
+"""Invoice imports on the one table: `IMPORT#{id}`/`META` (counts), `/BATCH#nnnnn` (up to 31 invoices' rows,
+done once worked), `/ERRORS#nnnnn` (that batch's row errors), and `IMPORTREF#{tenant}#{reference}` (the
+reference's 30-day claim). Batches and errors expire after 30 days; the META item stays."""
 
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ from shared.errors import ConcurrentUpdate
 from shared.outbox.records import iso
 
 _COUNTER_SK = "COUNTER#INVOICE"
-ERRORS_PER_ITEM = 1_000
 RETENTION = timedelta(days=30)
 
 
@@ -51,27 +50,20 @@ class DynamoDBImportStore:
     def accept(
         self,
         record: InvoiceImport,
-        errors: list[dict[str, Any]],
         batches: list[ImportBatch],
         reference_until: datetime | None,
         records: list[dict[str, Any]],
     ) -> None:
         expires = int((record.created_at + RETENTION).timestamp())
         pk = _pk(record.import_id)
-        parts: list[dict[str, Any]] = [
-            {"pk": pk, "sk": f"ERRORS#{n // ERRORS_PER_ITEM:05d}", "errors": errors[n : n + ERRORS_PER_ITEM]}
-            for n in range(0, len(errors), ERRORS_PER_ITEM)
-        ]
-        parts += [
-            {"pk": pk, "sk": f"BATCH#{b.number:05d}", "tenant_id": record.tenant_id, "invoices": b.invoices}
+        parts = [
+            {"pk": pk, "sk": f"BATCH#{b.number:05d}", "tenant_id": record.tenant_id, "groups": b.groups}
             for b in batches
         ]
-        # Errors and batches first (nothing refers to them until the META below commits).
+        # Batches first (nothing refers to them until the META below commits).
         for start in range(0, len(parts), 25):
-            requests = [
-                {"PutRequest": {"Item": to_item({**p, "ttl": expires})}} for p in parts[start : start + 25]
-            ]
-            self._batch_write(requests)
+            chunk = parts[start : start + 25]
+            self._batch_write([{"PutRequest": {"Item": to_item({**p, "ttl": expires})}} for p in chunk])
         operations = [put_new(self._table, _meta_item(record)), *(put_new(self._table, r) for r in records)]
         if record.reference is not None and reference_until is not None:
             operations.append(
@@ -111,14 +103,15 @@ class DynamoDBImportStore:
         collected: list[dict[str, Any]] = []
         for item in self._query(import_id, "ERRORS#"):
             collected.extend(from_item(item).get("errors") or [])
-        return [{"row": int(e["row"]), "field": e["field"], "error": e["error"]} for e in collected]
+        errors = [{"row": int(e["row"]), "field": e["field"], "error": e["error"]} for e in collected]
+        return sorted(errors, key=lambda error: (error["row"], error["field"]))
 
     def batch(self, import_id: str, number: int) -> tuple[ImportBatch, bool] | None:
         item = get_consistent(self._client, self._table, _batch_key(import_id, number))
         if item is None:
             return None
         values = from_item(item)
-        return ImportBatch(import_id, number, list(values["invoices"])), bool(values.get("done"))
+        return ImportBatch(import_id, number, list(values["groups"])), bool(values.get("done"))
 
     def open_batches(self, import_id: str) -> list[int]:
         return [
@@ -135,6 +128,8 @@ class DynamoDBImportStore:
         last: int,
         previous: int | None,
         records: list[dict[str, Any]],
+        errors: list[dict[str, Any]],
+        failed: int,
     ) -> None:
         counter: dict[str, Any] = {
             "TableName": self._table,
@@ -158,15 +153,32 @@ class DynamoDBImportStore:
         counts = {
             "TableName": self._table,
             "Key": _meta_key(batch.import_id),
-            "UpdateExpression": "ADD created :created, batches_done :one",
-            "ExpressionAttributeValues": {":created": {"N": str(len(invoices))}, ":one": {"N": "1"}},
+            "UpdateExpression": "ADD created :created, failed :failed, batches_done :one",
+            "ExpressionAttributeValues": {
+                ":created": {"N": str(len(invoices))},
+                ":failed": {"N": str(failed)},
+                ":one": {"N": "1"},
+            },
         }
+        expires = int((record.created_at + RETENTION).timestamp())
+        error_items = (
+            [
+                {
+                    "pk": _pk(batch.import_id),
+                    "sk": f"ERRORS#{batch.number:05d}",
+                    "errors": errors,
+                    "ttl": expires,
+                }
+            ]
+            if errors
+            else []
+        )
         operations = [
-            {"Update": counter},
+            *([{"Update": counter}] if invoices else []),
             {"Update": done},
             {"Update": counts},
             *(put_new(self._table, invoice_item(invoice)) for invoice in invoices),
-            *(put_new(self._table, r) for r in records),
+            *(put_new(self._table, r) for r in [*error_items, *records]),
         ]
         with translated_errors():
             self._client.transact_write_items(TransactItems=operations)

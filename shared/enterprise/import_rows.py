@@ -127,12 +127,28 @@ def read_csv(body: bytes) -> list[dict[str, Any]]:
     return rows
 
 
+def split_rows(rows: list[Any]) -> list[list[tuple[int, Any]]]:
+    """The rows (numbered from 1) grouped by their external_id as given, in order of first appearance; a row
+    without a usable one stands alone (its check reports it). Cheap: no row is checked here."""
+    groups: dict[str, list[tuple[int, Any]]] = {}
+    for number, raw in enumerate(rows, start=1):
+        external_id = raw.get("external_id") if isinstance(raw, dict) else None
+        key = external_id if isinstance(external_id, str) else f"#{number}"
+        groups.setdefault(key, []).append((number, raw))
+    return list(groups.values())
+
+
 def group_rows(rows: list[Any]) -> ParsedImport:
     """Check each row, group them by external_id and check each invoice; a bad row fails its invoice."""
-    parsed = ParsedImport(rows=len(rows))
+    return check_rows(list(enumerate(rows, start=1)))
+
+
+def check_rows(numbered: list[tuple[int, Any]]) -> ParsedImport:
+    """As group_rows, over rows that keep their numbers in the whole import (one batch's groups)."""
+    parsed = ParsedImport(rows=len(numbered))
     groups: dict[str, list[tuple[int, ImportRow]]] = {}
     bad_groups: set[str] = set()
-    for number, raw in enumerate(rows, start=1):
+    for number, raw in numbered:
         row, errors = _check_row(number, raw)
         parsed.errors.extend(errors)
         external_id = raw.get("external_id") if isinstance(raw, dict) else None

@@ -1,8 +1,10 @@
 """Invoice imports: accepted at once (202), created in the background from a queue, batch by batch.
 
-Accepting checks every row (shared/enterprise/import_rows.py), stores the row errors and the invoices in
-batches of up to 32 (one TransactWriteItems each: counter, invoices with their audit and outbox items, the
-batch marked done, the import's counts and a progress event), and queues one message per batch. A batch is
+Accepting reads the file (a bad file is a 400), groups its rows by external_id into batches of up to 31
+invoices and queues one message per batch: nothing heavier happens in the request. The worker checks each
+batch's rows (shared/enterprise/import_rows.py) and stores, in one TransactWriteItems, the invoices that
+passed (counter, invoices with their audit and outbox items), its row errors, the batch marked done, the
+import's counts and a progress event. A batch is
 done exactly once: its `done` condition makes a redelivered message a no-op. A repeated `reference` within
 30 days answers the import it named (and queues again whatever of it is still open, so an interrupted
 acceptance heals). Progress: `import.created`, `import.progress` per batch, `import.completed` once.
@@ -17,7 +19,7 @@ from typing import Any
 
 from shared.auth import ADMIN, MERCHANT, Principal, require_role
 from shared.clock import Clock
-from shared.enterprise.import_rows import ImportInvoice, group_rows
+from shared.enterprise.import_rows import check_rows, split_rows
 from shared.enterprise.ports import (
     ImportBatch,
     ImportQueue,
@@ -32,7 +34,8 @@ from shared.models.enterprise import ImportOut, RowErrorOut
 from shared.models.invoice import InvoiceCreate, price_lines
 from shared.outbox.records import iso, outbox_item
 
-BATCH_INVOICES = 32
+# TransactWriteItems takes 100 operations: counter, batch, counts, errors, progress and 3 per invoice.
+BATCH_INVOICES = 31
 # A batch's invoices as one queue message's work and one table item (an item holds 400 KB at most).
 BATCH_BYTES = 200_000
 REFERENCE_LIFETIME = timedelta(days=30)
@@ -59,36 +62,30 @@ class InvoiceImports:
     # -- accepting ------------------------------------------------------------------------------------
     def accept(self, principal: Principal, rows: list[Any], reference: str | None) -> ImportOut:
         require_role(principal, MERCHANT, ADMIN)
-        parsed = group_rows(rows)
+        groups = split_rows(rows)
         now = self._clock.now()
         import_id = new_id("imp")
-        batches = _batches(import_id, parsed.invoices)
+        batches = _batches(import_id, groups)
         record = InvoiceImport(
             import_id=import_id,
             tenant_id=principal.tenant_id,
             actor=principal.sub,
             reference=reference,
-            rows=parsed.rows,
-            invoices=len(parsed.invoices) + parsed.failed,
+            rows=len(rows),
+            invoices=len(groups),
             batches=len(batches),
             batches_done=0,
             created=0,
-            failed=parsed.failed,
+            failed=0,
             created_at=now,
-            completed_at=None if batches else now,
         )
-        errors = [{"row": e.row, "field": e.field, "error": e.error} for e in parsed.errors]
         events = [self._event(record, "import.created", now)]
-        if not batches:
-            events.append(self._event(record, "import.completed", now))
         try:
-            self._store.accept(
-                record, errors, batches, now + REFERENCE_LIFETIME if reference else None, events
-            )
+            self._store.accept(record, batches, now + REFERENCE_LIFETIME if reference else None, events)
         except ReferenceTaken as taken:
             return self._repeat(principal, taken.import_id)
         self._queue.enqueue(record.tenant_id, import_id, [batch.number for batch in batches])
-        return _out(record, errors)
+        return _out(record, [])
 
     def _repeat(self, principal: Principal, import_id: str) -> ImportOut:
         record = self._store.get(import_id)
@@ -130,19 +127,21 @@ class InvoiceImports:
         return True
 
     def _store_batch(self, record: InvoiceImport, batch: ImportBatch) -> None:
+        """Check the batch's rows (their numbers are the import's), then store what passed with the rest."""
+        numbered = [(int(row["row"]), row.get("data")) for group in batch.groups for row in group]
+        parsed = check_rows(numbered)
         principal = Principal(record.actor, record.tenant_id, frozenset({MERCHANT}))
-        requests = [InvoiceCreate.model_validate(_without_id(body)) for body in batch.invoices]
-        previous = self._counter(record.tenant_id)
+        previous = self._counter(record.tenant_id) if parsed.invoices else None
         first = (previous or 0) + 1
         now = self._clock.now()
         invoices = [
-            draft_invoice(principal, request, _priced(request), body["id"], first + n, now)
-            for n, (request, body) in enumerate(zip(requests, batch.invoices, strict=True))
+            draft_invoice(principal, item.request, _priced(item.request), new_id("inv"), first + n, now)
+            for n, item in enumerate(parsed.invoices)
         ]
         records = [
-            item
+            entry
             for invoice in invoices
-            for item in invoice_records(
+            for entry in invoice_records(
                 invoice,
                 record.actor,
                 "invoice.created",
@@ -150,9 +149,17 @@ class InvoiceImports:
                 now,
             )
         ]
-        progress = {"batch": batch.number, "batches": record.batches, "created_in_batch": len(invoices)}
+        progress = {
+            "batch": batch.number,
+            "batches": record.batches,
+            "created_in_batch": len(invoices),
+            "failed_in_batch": parsed.failed,
+        }
         records.append(self._event(record, "import.progress", now, progress))
-        self._store.store_batch(record, batch, invoices, first + len(invoices) - 1, previous, records)
+        errors = [{"row": e.row, "field": e.field, "error": e.error} for e in parsed.errors]
+        self._store.store_batch(
+            record, batch, invoices, first + len(invoices) - 1, previous, records, errors, parsed.failed
+        )
 
     def _complete_if_last(self, import_id: str) -> None:
         record = self._store.get(import_id)
@@ -176,18 +183,19 @@ class InvoiceImports:
         return outbox_item(name, [f"import:{record.import_id}", "admin"], data, now)
 
 
-def _batches(import_id: str, invoices: list[ImportInvoice]) -> list[ImportBatch]:
+def _batches(import_id: str, groups: list[list[tuple[int, Any]]]) -> list[ImportBatch]:
+    """Whole invoices' rows, at most BATCH_INVOICES invoices and about BATCH_BYTES a batch."""
     batches: list[ImportBatch] = []
-    current: list[dict[str, Any]] = []
+    current: list[list[dict[str, Any]]] = []
     size = 0
-    for invoice in invoices:
-        body = {"id": new_id("inv"), **invoice.request.model_dump(mode="json", exclude_none=True)}
-        body_size = len(json.dumps(body))
-        if current and (len(current) == BATCH_INVOICES or size + body_size > BATCH_BYTES):
+    for group in groups:
+        rows = [{"row": number, "data": raw} for number, raw in group]
+        group_size = len(json.dumps(rows, default=str))
+        if current and (len(current) == BATCH_INVOICES or size + group_size > BATCH_BYTES):
             batches.append(ImportBatch(import_id, len(batches) + 1, current))
             current, size = [], 0
-        current.append(body)
-        size += body_size
+        current.append(rows)
+        size += group_size
     if current:
         batches.append(ImportBatch(import_id, len(batches) + 1, current))
     return batches
@@ -210,7 +218,3 @@ def _out(record: InvoiceImport, errors: list[dict[str, Any]]) -> ImportOut:
 
 def _priced(request: InvoiceCreate) -> Any:
     return price_lines(request.line_items, request.currency)
-
-
-def _without_id(body: dict[str, Any]) -> dict[str, Any]:
-    return {name: value for name, value in body.items() if name != "id"}

@@ -91,12 +91,12 @@ class InvoiceImport:
 
 @dataclass(frozen=True)
 class ImportBatch:
-    """Up to 32 of an import's invoices, created in one transaction by the worker (`invoices`: the
-    InvoiceCreate bodies as JSON-ready dicts, in row order)."""
+    """Up to 31 of an import's invoices as rows, checked and created in one transaction by the worker
+    (`groups`: each invoice's rows as `{row, data}`, `row` numbered in the whole import)."""
 
     import_id: str
     number: int
-    invoices: list[dict[str, Any]]
+    groups: list[list[dict[str, Any]]]
 
 
 class ReferenceTaken(Exception):
@@ -111,12 +111,11 @@ class ImportStore(Protocol):
     def accept(
         self,
         record: InvoiceImport,
-        errors: list[dict[str, Any]],
         batches: list[ImportBatch],
         reference_until: datetime | None,
         records: list[dict[str, Any]],
     ) -> None:
-        """Store the import, its row errors and batches; with a reference, ReferenceTaken if it is live."""
+        """Store the import and its batches; with a reference, ReferenceTaken if it is live."""
         ...
 
     def get(self, import_id: str) -> InvoiceImport | None: ...
@@ -137,9 +136,12 @@ class ImportStore(Protocol):
         last: int,
         previous: int | None,
         records: list[dict[str, Any]],
+        errors: list[dict[str, Any]],
+        failed: int,
     ) -> None:
-        """In one transaction: the counter from `previous` to `last`, the invoices and their records, the
-        batch marked done (condition: not yet) and the import's counts. ConcurrentUpdate on any race."""
+        """In one transaction: the counter from `previous` to `last` (when there are invoices), the invoices
+        and their records, the batch's row errors, the batch marked done (condition: not yet) and the
+        import's counts. ConcurrentUpdate on any race."""
         ...
 
     def complete(self, record: InvoiceImport, at: datetime, records: list[dict[str, Any]]) -> bool:
