@@ -47,7 +47,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/health", "health", public=True),
     Route("POST", "/api/v1/invoices", "invoices", json_body=True),
     Route("GET", "/api/v1/invoices", "invoices"),
-    Route("POST", "/api/v1/invoices/bulk", "invoices", json_body=True),
+    Route("POST", "/api/v1/invoices/bulk", "invoice_batches", json_body=True),
     Route("GET", "/api/v1/invoices/{id}", "invoices"),
     Route("DELETE", "/api/v1/invoices/{id}", "invoices"),
     Route("POST", "/api/v1/invoices/{id}/send", "invoices"),
@@ -95,6 +95,12 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v1/webhook-endpoints/{id}/deliveries", "webhook_delivery"),
     Route("POST", "/api/v1/webhook-endpoints/{id}/redeliver", "webhook_delivery", json_body=True),
     Route("POST", "/api/v1/webhook-deliveries/{id}/redeliver", "webhook_delivery"),
+    # A CSV or JSON body, read by the function itself (no JSON-object model in front of it).
+    Route("POST", "/api/v1/invoice-imports", "invoice_batches"),
+    Route("GET", "/api/v1/invoice-imports/{id}", "invoice_batches"),
+    Route("GET", "/api/v1/audit", "audit_views"),
+    Route("GET", "/api/v2/destruction-logs", "audit_views"),
+    Route("GET", "/api/v2/destruction-logs/{walletId}", "audit_views"),
     # Stripe signs the raw bytes: no authorizer and no body model in front of the signature check.
     Route("POST", "/webhooks/stripe", "webhooks", public=True),
 )

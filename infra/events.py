@@ -130,6 +130,12 @@ class Events(Construct):
             description="Open claims past their deadline finished or reversed",
         )
         self._rule(
+            "InvoiceSchedules",
+            schedule=events.Schedule.rate(Duration.minutes(5)),
+            function=functions["invoice_schedules"],
+            description="Invoices past their due date marked overdue",
+        )
+        self._rule(
             "CountdownTick",
             schedule=events.Schedule.rate(Duration.minutes(1)),
             function=functions["realtime"],
@@ -157,6 +163,30 @@ class Events(Construct):
         self._stream_mapping(
             "LeaseExpiryStream", destroy, table, LEASE_EXPIRY_FILTER, batch_size=10, retry_attempts=10
         )
+        self.import_queue = self._import_queue(functions)
+
+    def _import_queue(self, functions: Functions) -> sqs.Queue:
+        """Invoice import batches: queued by `invoice_batches`, worked by `invoice_imports`, a message that
+        keeps failing parked in its dead-letter queue after five receives."""
+        worker = functions["invoice_imports"]
+        queue = sqs.Queue(
+            self,
+            "ImportQueue",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=self.key,
+            enforce_ssl=True,
+            # Six times the worker's timeout, as Lambda advises for an SQS event source.
+            visibility_timeout=Duration.seconds(6 * 60),
+            retention_period=Duration.days(4),
+            dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=5, queue=self._dlq("ImportQueueDlq")),
+        )
+        worker.add_event_source(
+            sources.SqsEventSource(queue, batch_size=5, report_batch_item_failures=True, max_concurrency=5)
+        )
+        sender = functions["invoice_batches"]
+        queue.grant_send_messages(sender)
+        sender.add_environment("IMPORT_QUEUE_URL", queue.queue_url)
+        return queue
 
     def _dlq(self, construct_id: str) -> sqs.Queue:
         queue = dead_letter_queue(self, construct_id, self.key)

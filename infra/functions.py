@@ -122,6 +122,14 @@ FUNCTION_SPECS: dict[str, FunctionSpec] = {
     "realtime": FunctionSpec(timeout_s=30, rest_api=False, websocket_push=True),
     "stream": FunctionSpec(table=TableAccess.NONE, timeout_s=60, rest_api=False, publishes_events=True),
     # Finishes claims past their deadline through funding and destruction: their grants, on a schedule.
+    # Enterprise: bulk invoices and imports (the import itself runs in the background worker).
+    "invoice_batches": FunctionSpec(timeout_s=28, memory_mb=1024),
+    # The import worker: a batch of up to 32 invoices per message, in one transaction.
+    "invoice_imports": FunctionSpec(timeout_s=60, memory_mb=512, rest_api=False),
+    # Overdue (and recurring) invoices on a schedule, over the due-date index.
+    "invoice_schedules": FunctionSpec(timeout_s=240, rest_api=False),
+    # Admin reads of the audit trail and destruction logs.
+    "audit_views": FunctionSpec(table=TableAccess.READ),
     "sweeper": FunctionSpec(
         timeout_s=240,
         rest_api=False,

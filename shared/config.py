@@ -41,6 +41,8 @@ class Settings(BaseModel):
     stripe_secret_arn: str = Field(default="", alias="STRIPE_SECRET_ARN")
     providers_secret_arn: str = Field(default="", alias="PROVIDERS_SECRET_ARN")
     ws_callback_url: str = Field(default="", alias="WS_CALLBACK_URL")
+    # The invoice import worker's queue (functions/invoice_imports), for the function that accepts imports.
+    import_queue_url: str = Field(default="", alias="IMPORT_QUEUE_URL")
     cors_origins_csv: str = Field(default=DEFAULT_CORS_ORIGINS, alias="CORS_ORIGINS")
     public_base_url: str = Field(default="http://127.0.0.1:3001", alias="PUBLIC_BASE_URL")
     service_name: str = Field(default="wallets", alias="POWERTOOLS_SERVICE_NAME")

@@ -38,6 +38,8 @@ DOCUMENTED_FUNCTIONS = (
     "events",
     "webhook_endpoints",
     "webhook_delivery",
+    "invoice_batches",
+    "audit_views",
 )
 
 # Methods API Gateway serves without the authorizer (infra/api.py `public=True`; a test holds them equal).
@@ -134,6 +136,24 @@ RAW_HEADERS: dict[tuple[str, str], list[dict[str, Any]]] = {
         }
     ]
 }
+
+
+def _import_bodies() -> dict[tuple[str, str], dict[str, Any]]:
+    """Bodies a route reads from the raw event (a CSV or JSON import), documented per media type."""
+    from shared.enterprise.import_rows import COLUMNS
+    from shared.models.enterprise import InvoiceImportJson
+
+    csv_schema = {"type": "string", "description": "UTF-8 (a BOM is fine), header: " + ",".join(COLUMNS)}
+    return {
+        ("post", "/api/v1/invoice-imports"): {
+            "required": True,
+            "content": {
+                "text/csv": {"schema": csv_schema},
+                "application/json": {"schema": InvoiceImportJson.model_json_schema()},
+            },
+        }
+    }
+
 
 _INVOICE_ID = "$response.body#/data/invoice/id"
 _WALLET_ID = "$response.body#/data/wallet/wallet_id"
@@ -252,6 +272,8 @@ def _conform_operation(method: str, path: str, operation: dict[str, Any]) -> Non
     if (method, path) in PUBLIC_OPERATIONS:
         operation["security"] = []
     operation.setdefault("parameters", []).extend(copy.deepcopy(RAW_HEADERS.get((method, path), [])))
+    if raw_body := _import_bodies().get((method, path)):
+        operation["requestBody"] = raw_body
     if not operation["parameters"]:
         operation.pop("parameters")
     for parameter in operation.get("parameters", []):

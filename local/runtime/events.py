@@ -17,6 +17,7 @@ from local.runtime.schedules import (
     lambda_targets,
     rule_target_input,
 )
+from local.runtime.sqs import SqsPoller, is_queue_mapping
 from local.runtime.streams import StreamPoller, stream_table_name
 from local.runtime.ttl import TtlDeletions, TtlSweeper
 
@@ -128,6 +129,12 @@ class EventSources:
             if resource["Type"] == "AWS::Lambda::EventSourceMapping"
             and stream_table_name(str(resource["Properties"].get("EventSourceArn", ""))) is not None
         ]
+        self.queues = [
+            SqsPoller(ctx, lid, resource["Properties"])
+            for lid, resource in ctx.template.resources.items()
+            if resource["Type"] == "AWS::Lambda::EventSourceMapping"
+            and is_queue_mapping(ctx, resource["Properties"])
+        ]
         self.rules = RuleSchedules(ctx, self.invoker, self._stop)
         self.patterns = PatternRules(ctx, self.invoker, self._stop)
         self.scheduler = SchedulerSchedules(ctx, self.invoker, self._stop)
@@ -137,6 +144,8 @@ class EventSources:
         self.ttl.start()
         for poller in self.pollers:
             poller.start()
+        for queue in self.queues:
+            queue.start()
         self.patterns.create()
         for thread in (self.rules.thread, self.patterns.thread, self.scheduler.thread):
             thread.start()
@@ -146,6 +155,8 @@ class EventSources:
         self.ttl.stop()
         for poller in self.pollers:
             poller.stop()
+        for queue in self.queues:
+            queue.stop()
         for thread in (self.rules.thread, self.patterns.thread, self.scheduler.thread):
             if thread.is_alive():
                 thread.join(timeout=5)
@@ -154,6 +165,7 @@ class EventSources:
     def status(self) -> dict[str, Any]:
         return {
             "streams": {p.logical_id: p.status() for p in self.pollers},
+            "queues": {q.logical_id: q.status() for q in self.queues},
             "ttl": self.ttl.status(),
             "rules": self.rules.status(),
             "pattern_rules": self.patterns.status(),

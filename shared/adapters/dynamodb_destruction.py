@@ -287,6 +287,9 @@ class DynamoDBDestructionStore:
         log_item = {
             "pk": wallet_pk(wallet.wallet_id),
             "sk": LOG_SK,
+            # The tenant's destruction logs, newest first (GET /api/v2/destruction-logs).
+            "gsi1pk": f"TENANT#{wallet.tenant_id}#DESTRUCTIONLOGS",
+            "gsi1sk": f"{iso(finished_at)}#{wallet.wallet_id}",
             "entity": "wallet_destruction_log",
             "wallet_id": wallet.wallet_id,
             "tenant_id": wallet.tenant_id,

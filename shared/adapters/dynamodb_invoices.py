@@ -10,6 +10,7 @@ from botocore.exceptions import ClientError
 
 from shared.adapters.dynamodb_cursor import decode_cursor, encode_cursor
 from shared.adapters.dynamodb_events import transact_write
+from shared.adapters.dynamodb_invoice_due import due_marker_delete, due_marker_put, recurring_marker_put
 from shared.adapters.dynamodb_table import (
     failed_conditions,
     from_item,
@@ -18,7 +19,8 @@ from shared.adapters.dynamodb_table import (
     translated_errors,
     value,
 )
-from shared.invoices.ports import InvoicePage, InvoiceQuery, WalletHoldsMoney
+from shared.invoices.periods import next_period
+from shared.invoices.ports import DueMarker, InvoicePage, InvoiceQuery, WalletHoldsMoney
 from shared.models.invoice import FUNDABLE, Invoice, InvoiceStatus
 from shared.outbox.records import Record, iso
 
@@ -92,19 +94,32 @@ class DynamoDBInvoiceRepository:
         return int(item["value"]["N"]) if item else None
 
     def create(self, invoice: Invoice, sequence: int, previous: int | None, records: list[Record]) -> None:
+        self.create_many([invoice], sequence, previous, records)
+
+    def create_many(
+        self, invoices: list[Invoice], last: int, previous: int | None, records: list[Record]
+    ) -> None:
+        tenant_id = invoices[0].tenant_id
         counter: dict[str, Any] = {
             "TableName": self._table,
-            "Key": {"pk": {"S": tenant_pk(invoice.tenant_id)}, "sk": {"S": _COUNTER_SK}},
+            "Key": {"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": _COUNTER_SK}},
             "UpdateExpression": "SET #v = :next",
             "ExpressionAttributeNames": {"#v": "value"},
-            "ExpressionAttributeValues": {":next": {"N": str(sequence)}},
+            "ExpressionAttributeValues": {":next": {"N": str(last)}},
         }
         if previous is None:
             counter["ConditionExpression"] = "attribute_not_exists(pk)"
         else:
             counter["ConditionExpression"] = "#v = :previous"
             counter["ExpressionAttributeValues"][":previous"] = {"N": str(previous)}
-        self._transact([{"Update": counter}, self._put_new(invoice_item(invoice)), *self._puts(records)])
+        puts = [self._put_new(invoice_item(invoice)) for invoice in invoices]
+        # A recurring invoice starts its series: the next one is made at the next period's start.
+        series = [
+            recurring_marker_put(self._table, invoice, next_period(invoice.created_at, invoice.schedule), 1)
+            for invoice in invoices
+            if invoice.schedule is not None and (invoice.schedule.end_after or 2) > 1
+        ]
+        self._transact([{"Update": counter}, *puts, *series, *self._puts(records)])
 
     def get(self, tenant_id: str, invoice_id: str) -> Invoice | None:
         key = {"pk": {"S": tenant_pk(tenant_id)}, "sk": {"S": f"INVOICE#{invoice_id}"}}
@@ -162,6 +177,7 @@ class DynamoDBInvoiceRepository:
         records: list[Record],
         *,
         wallet_empty: bool = False,
+        due_marker: DueMarker | None = None,
     ) -> None:
         names = {"#status": "status", "#updated": "updated_at", "#gsi2pk": "gsi2pk"}
         values = {
@@ -178,7 +194,14 @@ class DynamoDBInvoiceRepository:
                 values[f":{stamp}"] = value(iso(moment))
                 sets.append(f"#{stamp} = :{stamp}")
         update = self._guarded_update(invoice, "SET " + ", ".join(sets), names, values)
-        self._transact_guarded(invoice, update, records, wallet_empty)
+        # A sent invoice enters the due-date index the overdue run queries (dynamodb_invoice_due).
+        sent = invoice.status is InvoiceStatus.SENT
+        marker = (
+            [due_marker_put(self._table, invoice.tenant_id, invoice.id, invoice.due_date)] if sent else []
+        )
+        if due_marker is not None:
+            marker.append(due_marker_delete(self._table, due_marker.key))
+        self._transact_guarded(invoice, update, records, wallet_empty, extra=marker)
 
     def soft_delete(
         self,
@@ -197,12 +220,18 @@ class DynamoDBInvoiceRepository:
         self._transact_guarded(invoice, update, records, wallet_empty)
 
     def _transact_guarded(
-        self, invoice: Invoice, update: dict[str, Any], records: list[Record], wallet_empty: bool
+        self,
+        invoice: Invoice,
+        update: dict[str, Any],
+        records: list[Record],
+        wallet_empty: bool,
+        *,
+        extra: list[dict[str, Any]] | None = None,
     ) -> None:
         """The invoice's update and records, with the wallet guard's checks when asked for. A lost guard is
         WalletHoldsMoney; a moved invoice (or a wallet made meanwhile) ConcurrentUpdate, for a fresh read."""
         guard = self._wallet_empty_checks(invoice.id) if wallet_empty else []
-        operations = [{"Update": update}, *guard, *self._puts(records)]
+        operations = [{"Update": update}, *guard, *self._puts(records), *(extra or [])]
         # The wallet's own checks (not the "no wallet yet" one, whose loss only means read again).
         money_checks = {i + 1 for i, check in enumerate(guard) if _guards_money(check)}
         try:

@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from shared.auth import Principal, principal_from_event
 from shared.config import Settings, get_settings
 from shared.errors import NotFound, RateLimited, ValidationFailed, WalletsError
+from shared.outbox.request_origin import RequestOrigin, serving
 
 MAX_BODY_BYTES = 256 * 1024
 MAX_DETAILS = 50
@@ -211,18 +212,21 @@ def _body_size(event: Mapping[str, Any]) -> int:
     return len(body.encode("utf-8", errors="surrogatepass"))
 
 
-def _too_large() -> ValidationFailed:
-    detail = {"field": "body", "message": f"body must be at most {MAX_BODY_BYTES} bytes", "type": "too_large"}
+def _too_large(limit: int = MAX_BODY_BYTES) -> ValidationFailed:
+    detail = {"field": "body", "message": f"body must be at most {limit} bytes", "type": "too_large"}
     return ValidationFailed("the request body is too large", [detail])
 
 
-def _not_json(event: Mapping[str, Any]) -> bool:
+def _not_json(event: Mapping[str, Any], also_accept: tuple[str, ...] = ()) -> bool:
     """A body sent as another media type: Powertools would parse forms and multipart into the models, or
-    fail on the rest; this API speaks JSON only (no Content-Type at all is read as JSON)."""
+    fail on the rest; this API speaks JSON only (no Content-Type at all is read as JSON), except the media
+    types a function reads itself (`also_accept`, such as text/csv for invoice imports)."""
     content_type = _header(event, "content-type")
     if not event.get("body") or not content_type:
         return False
     media_type = content_type.split(";")[0].strip().lower()
+    if media_type in also_accept:
+        return False
     return media_type != "application/json" and not media_type.endswith("+json")
 
 
@@ -250,7 +254,13 @@ def _not_json_error() -> ValidationFailed:
 
 
 def handle_api_event(
-    app: APIGatewayRestResolver, event: dict[str, Any], context: Any, settings: Settings | None = None
+    app: APIGatewayRestResolver,
+    event: dict[str, Any],
+    context: Any,
+    settings: Settings | None = None,
+    *,
+    also_accept: tuple[str, ...] = (),
+    max_body_bytes: int = MAX_BODY_BYTES,
 ) -> dict[str, Any]:
     """Resolve one API Gateway (v1) event through `app`, adding request id and CORS to every answer."""
     settings = settings or get_settings()
@@ -259,9 +269,9 @@ def handle_api_event(
     logger.append_keys(request_id=request_id)
     if event.get("httpMethod") == "OPTIONS":
         result: dict[str, Any] = {"statusCode": 204, "body": "", "isBase64Encoded": False, "headers": {}}
-    elif _body_size(event) > MAX_BODY_BYTES:
-        result = _plain(error_response(_too_large()))
-    elif _not_json(event):
+    elif _body_size(event) > max_body_bytes:
+        result = _plain(error_response(_too_large(max_body_bytes)))
+    elif _not_json(event, also_accept):
         result = _plain(error_response(_not_json_error()))
     elif not _utf8_body(event):
         result = _plain(error_response(_not_utf8_error()))
@@ -286,7 +296,10 @@ def _resolve_within_limits(
             logger.warning("rate limiter unavailable", extra={"code": refused.code, "error": refused.message})
         return _plain(error_response(refused))
     app.context["request_id"] = request_id
-    result = app.resolve(event, context)
+    identity = (event.get("requestContext") or {}).get("identity") or {}
+    source_ip = identity.get("sourceIp") if isinstance(identity.get("sourceIp"), str) else None
+    with serving(RequestOrigin(ip_address=source_ip, request_id=request_id)):
+        result = app.resolve(event, context)
     # A route's own 429 (the live-wallet cap) reports its own limit rather than the window's.
     if admission is not None and result.get("statusCode") != RateLimited.status:
         _merge_headers(result, admission.headers())
@@ -314,16 +327,21 @@ LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
 def rest_function(
-    *routers: Router, metrics: Metrics | None = None
+    *routers: Router,
+    metrics: Metrics | None = None,
+    also_accept: tuple[str, ...] = (),
+    max_body_bytes: int = MAX_BODY_BYTES,
 ) -> tuple[APIGatewayRestResolver, LambdaHandler]:
     """A REST function's resolver over its routers and its `lambda_handler`: logs correlated by API
-    Gateway's request id, metrics flushed after each invocation, every answer in the envelope."""
+    Gateway's request id, metrics flushed after each invocation, every answer in the envelope. A function
+    whose routes read other media types or larger bodies themselves says so (`also_accept`,
+    `max_body_bytes`)."""
     app = build_resolver()
     for router in routers:
         app.include_router(router)
 
     def resolve(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        return handle_api_event(app, event, context)
+        return handle_api_event(app, event, context, also_accept=also_accept, max_body_bytes=max_body_bytes)
 
     handler: LambdaHandler = logger.inject_lambda_context(correlation_id_path="requestContext.requestId")(
         metrics.log_metrics(resolve) if metrics is not None else resolve

@@ -63,6 +63,12 @@ class Adapters:
         return dynamodb_client(self.settings.aws_region, PROBE_CONFIG)
 
     @cached_property
+    def sqs(self) -> Any:
+        from shared.adapters.sqs_imports import sqs_client
+
+        return sqs_client(self.settings.aws_region)
+
+    @cached_property
     def kms(self) -> Any:
         from shared.adapters.kms_keys import kms_client
 

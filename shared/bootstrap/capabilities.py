@@ -23,12 +23,17 @@ if TYPE_CHECKING:
     from shared.consumer.swaps import SwapService
     from shared.consumer.withdrawals import WithdrawalService
     from shared.destruction.service import DestructionService
+    from shared.enterprise.imports import InvoiceImports
+    from shared.enterprise.views import EnterpriseViews
     from shared.events.delivery_service import WebhookDeliveryService
     from shared.events.endpoint_service import WebhookEndpointService
     from shared.events.service import EventService
     from shared.funding.service import FundingService
     from shared.funding.wallet_refund import WalletRefundService
     from shared.health.service import HealthService
+    from shared.invoices.bulk import BulkInvoiceService
+    from shared.invoices.overdue import OverdueInvoices
+    from shared.invoices.recurring import RecurringInvoices
     from shared.invoices.service import InvoiceService
     from shared.payments.pay_invoice import PayInvoice
     from shared.payments.service import PaymentService
@@ -109,6 +114,55 @@ class Capabilities:
         from shared.invoices.service import InvoiceService
 
         return InvoiceService(self._invoice_repository, self.adapters.clock)
+
+    @cached_property
+    def bulk_invoices(self) -> BulkInvoiceService:
+        from shared.invoices.bulk import BulkInvoiceService
+
+        return BulkInvoiceService(self._invoice_repository, self.adapters.clock)
+
+    @cached_property
+    def overdue_invoices(self) -> OverdueInvoices:
+        from shared.adapters.dynamodb_invoice_due import DynamoDBInvoiceDueIndex
+        from shared.invoices.overdue import OverdueInvoices
+
+        a = self.adapters
+        index = DynamoDBInvoiceDueIndex(a.dynamodb, a.settings.table_name)
+        return OverdueInvoices(index, self._invoice_repository, a.clock)
+
+    @cached_property
+    def enterprise_views(self) -> EnterpriseViews:
+        from shared.adapters.dynamodb_audit import DynamoDBAuditTrail, DynamoDBDestructionLogs
+        from shared.enterprise.views import EnterpriseViews
+
+        a = self.adapters
+        table = a.settings.table_name
+        return EnterpriseViews(
+            DynamoDBAuditTrail(a.dynamodb, table), DynamoDBDestructionLogs(a.dynamodb, table)
+        )
+
+    @cached_property
+    def invoice_imports(self) -> InvoiceImports:
+        from shared.adapters.dynamodb_imports import DynamoDBImportStore
+        from shared.adapters.sqs_imports import SqsImportQueue
+        from shared.enterprise.imports import InvoiceImports
+
+        a = self.adapters
+        return InvoiceImports(
+            DynamoDBImportStore(a.dynamodb, a.settings.table_name),
+            SqsImportQueue(a.sqs, a.settings.import_queue_url),
+            self._invoice_repository.current_number,
+            a.clock,
+        )
+
+    @cached_property
+    def recurring_invoices(self) -> RecurringInvoices:
+        from shared.adapters.dynamodb_recurring import DynamoDBRecurringIndex
+        from shared.invoices.recurring import RecurringInvoices
+
+        a = self.adapters
+        index = DynamoDBRecurringIndex(a.dynamodb, a.settings.table_name)
+        return RecurringInvoices(index, self._invoice_repository, a.clock)
 
     @cached_property
     def wallets(self) -> WalletService:

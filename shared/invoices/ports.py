@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Protocol
 
 from shared.errors import InvalidState
@@ -30,6 +30,59 @@ class InvoicePage:
     next_cursor: str | None
 
 
+@dataclass(frozen=True)
+class DueMarker:
+    """A sent invoice's entry in the due-date index (opaque `key` for removing it)."""
+
+    tenant_id: str
+    invoice_id: str
+    due_date: date
+    key: tuple[str, str]
+
+
+class InvoiceDueIndex(Protocol):
+    """Sent invoices by due date, for the overdue run."""
+
+    def ended_before(self, day: date, limit: int) -> list[DueMarker]:
+        """Markers whose due date is before `day`, at most `limit`."""
+        ...
+
+    def forget(self, marker: DueMarker) -> None:
+        """Remove a settled invoice's marker (idempotent)."""
+        ...
+
+
+@dataclass(frozen=True)
+class RecurringMarker:
+    """A recurring series' entry: its latest invoice, when the next is due, how many it has made."""
+
+    tenant_id: str
+    invoice_id: str
+    next_at: datetime
+    made: int
+    key: tuple[str, str]
+
+
+class RecurringIndex(Protocol):
+    def due(self, now: datetime, limit: int) -> list[RecurringMarker]: ...
+
+    def exists(self, marker: RecurringMarker) -> bool:
+        """Whether `marker` is still there (gone: another run made its invoice)."""
+        ...
+
+    def issue(
+        self,
+        marker: RecurringMarker,
+        invoice: Invoice,
+        previous: int | None,
+        records: list[Record],
+        following: datetime | None,
+    ) -> None:
+        """Store the series' next invoice (sent, numbered after `previous`), drop `marker` and put the next
+        one at `following` (None: the series ended), in one transaction; ConcurrentUpdate on any race."""
+        ...
+
+
 class WalletHoldsMoney(InvalidState):
     """The invoice's wallet holds money, or a funding, payment or refund of it is in flight."""
 
@@ -49,6 +102,13 @@ class InvoiceRepository(Protocol):
         """Store `invoice` and move the counter from `previous` to `sequence`, or ConcurrentUpdate."""
         ...
 
+    def create_many(
+        self, invoices: list[Invoice], last: int, previous: int | None, records: list[Record]
+    ) -> None:
+        """Store `invoices` (one tenant's, numbered previous+1..last) and move the counter from `previous`
+        to `last` in one transaction (at most 100 operations in all), or ConcurrentUpdate."""
+        ...
+
     def get(self, tenant_id: str, invoice_id: str) -> Invoice | None:
         """The invoice (soft-deleted ones included, with deleted_at set), or None."""
         ...
@@ -64,10 +124,12 @@ class InvoiceRepository(Protocol):
         records: list[Record],
         *,
         wallet_empty: bool = False,
+        due_marker: DueMarker | None = None,
     ) -> None:
         """Persist `invoice`'s new status/timestamps if the stored one is still `expected` and live. With
         `wallet_empty`, the same transaction requires the invoice's wallet (if any) to hold nothing and to
-        have no funding or payment in flight (WalletHoldsMoney)."""
+        have no funding or payment in flight (WalletHoldsMoney). A sent invoice enters the due-date index
+        in the same transaction; `due_marker` leaves it there."""
         ...
 
     def soft_delete(

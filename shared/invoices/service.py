@@ -18,6 +18,7 @@ from shared.models.invoice import (
     Invoice,
     InvoiceCreate,
     InvoiceStatus,
+    PricedLines,
     ensure_deletable,
     next_status,
     price_lines,
@@ -36,6 +37,66 @@ def jittered_backoff(attempt: int, base: float = 0.004, cap: float = 0.1) -> Non
 
 def format_number(sequence: int) -> str:
     return f"INV-{sequence:05d}"
+
+
+def draft_invoice(
+    principal: Principal,
+    request: InvoiceCreate,
+    priced: PricedLines,
+    invoice_id: str,
+    sequence: int,
+    now: datetime,
+) -> Invoice:
+    """The draft `request` describes, numbered `sequence` (single and bulk creation build it alike)."""
+    return Invoice(
+        id=invoice_id,
+        number=format_number(sequence),
+        tenant_id=principal.tenant_id,
+        customer_id=request.customer_id,
+        currency=request.currency,
+        status=InvoiceStatus.DRAFT,
+        line_items=priced.lines,
+        subtotal=priced.subtotal,
+        tax_amount=priced.tax_amount,
+        total_amount=priced.total,
+        due_date=request.due_date,
+        recurring=bool(request.recurring),
+        schedule=request.schedule,
+        category=request.category,
+        payment_type=request.resolved_payment_type,
+        enterprise_wallet_address=request.enterprise_wallet_address,
+        metadata=dict(request.metadata or {}),
+        created_by=principal.sub,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def invoice_records(
+    invoice: Invoice, actor: str, event_name: str, changes: dict[str, Any], moment: datetime
+) -> list[Record]:
+    """The audit item and the domain event of one change of `invoice`, for the transaction that makes it."""
+    places = minor_units(invoice.currency)
+    data = {
+        "tenant_id": invoice.tenant_id,
+        "invoice_id": invoice.id,
+        "number": invoice.number,
+        "customer_id": invoice.customer_id,
+        "status": invoice.status.value,
+        "currency": invoice.currency,
+        "total_amount": format_amount(invoice.total_amount, places),
+        "amount_due": format_amount(invoice.amount_due, places),
+    }
+    return [
+        audit_item(invoice.id, event_name, actor, invoice.tenant_id, moment, changes),
+        domain_event(
+            event_name,
+            [f"invoice:{invoice.id}", "admin"],
+            data,
+            moment,
+            resource=Resource("invoice", invoice.id),
+        ),
+    ]
 
 
 class InvoiceService:
@@ -60,27 +121,7 @@ class InvoiceService:
             previous = self._repository.current_number(principal.tenant_id)
             sequence = (previous or 0) + 1
             now = self._clock.now()
-            invoice = Invoice(
-                id=invoice_id,
-                number=format_number(sequence),
-                tenant_id=principal.tenant_id,
-                customer_id=request.customer_id,
-                currency=request.currency,
-                status=InvoiceStatus.DRAFT,
-                line_items=priced.lines,
-                subtotal=priced.subtotal,
-                tax_amount=priced.tax_amount,
-                total_amount=priced.total,
-                due_date=request.due_date,
-                recurring=request.recurring,
-                category=request.category,
-                payment_type=request.resolved_payment_type,
-                enterprise_wallet_address=request.enterprise_wallet_address,
-                metadata=dict(request.metadata or {}),
-                created_by=principal.sub,
-                created_at=now,
-                updated_at=now,
-            )
+            invoice = draft_invoice(principal, request, priced, invoice_id, sequence, now)
             records = self._records(invoice, principal, "invoice.created", {"number": invoice.number})
             try:
                 self._repository.create(invoice, sequence, previous, records)
@@ -180,25 +221,4 @@ class InvoiceService:
         *,
         now: datetime | None = None,
     ) -> list[Record]:
-        moment = now or invoice.updated_at
-        places = minor_units(invoice.currency)
-        data = {
-            "tenant_id": invoice.tenant_id,
-            "invoice_id": invoice.id,
-            "number": invoice.number,
-            "customer_id": invoice.customer_id,
-            "status": invoice.status.value,
-            "currency": invoice.currency,
-            "total_amount": format_amount(invoice.total_amount, places),
-            "amount_due": format_amount(invoice.amount_due, places),
-        }
-        return [
-            audit_item(invoice.id, event_name, principal.sub, invoice.tenant_id, moment, changes),
-            domain_event(
-                event_name,
-                [f"invoice:{invoice.id}", "admin"],
-                data,
-                moment,
-                resource=Resource("invoice", invoice.id),
-            ),
-        ]
+        return invoice_records(invoice, principal.sub, event_name, changes, now or invoice.updated_at)

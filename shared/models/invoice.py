@@ -115,6 +115,17 @@ class LineItemInput(BaseModel):
     tax_rate: TaxRate | None = None
 
 
+class RecurringSchedule(BaseModel):
+    """`recurring` of an invoice that repeats: the next invoice is made at each period's start (every
+    `interval_count` weeks or months from this one), `end_after` invoices in all when given."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    interval: Literal["week", "month"]
+    interval_count: Annotated[int, Field(strict=True, ge=1, le=52), WHOLE_NUMBER] = 1
+    end_after: Annotated[int, Field(strict=True, ge=1, le=1000), WHOLE_NUMBER] | None = None
+
+
 class InvoiceCreate(BaseModel):
     """Body of POST /api/v1/invoices."""
 
@@ -124,7 +135,8 @@ class InvoiceCreate(BaseModel):
     currency: Annotated[str, Field(strict=True, pattern=r"^[A-Z]{3}$")]
     line_items: Annotated[list[LineItemInput], Field(min_length=1, max_length=MAX_LINE_ITEMS)]
     due_date: IsoDate
-    recurring: StrictBool = False
+    # `true` marks a recurring invoice for wallet mode only; a schedule also makes the next ones.
+    recurring: StrictBool | RecurringSchedule = False
     category: ShortText | None = None
     payment_type: Literal["one_time", "recurring"] | None = None
     enterprise_wallet_address: Annotated[str, Field(strict=True, pattern=r"^0x[0-9a-fA-F]{40}$")] | None = (
@@ -169,6 +181,10 @@ class InvoiceCreate(BaseModel):
     @property
     def resolved_payment_type(self) -> str:
         return self.payment_type or ("recurring" if self.recurring else "one_time")
+
+    @property
+    def schedule(self) -> RecurringSchedule | None:
+        return self.recurring if isinstance(self.recurring, RecurringSchedule) else None
 
 
 class InvoiceLine(BaseModel):
@@ -232,6 +248,7 @@ class Invoice(BaseModel):
     amount_paid: Decimal = Decimal(0)
     due_date: date
     recurring: bool = False
+    schedule: RecurringSchedule | None = None
     category: str | None = None
     payment_type: str = "one_time"
     enterprise_wallet_address: str | None = None
@@ -276,6 +293,7 @@ class Invoice(BaseModel):
             "amount_due": format_amount(self.amount_due, places),
             "due_date": self.due_date.isoformat(),
             "recurring": self.recurring,
+            "recurring_schedule": self.schedule.model_dump() if self.schedule else None,
             "category": self.category,
             "payment_type": self.payment_type,
             "enterprise_wallet_address": self.enterprise_wallet_address,

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeAlias, get_args
 
 from shared.ids import new_id
+from shared.outbox.request_origin import current_origin
 
 # The history's retention (API.md "Events and webhooks": every event kept 90 days).
 EVENT_RETENTION = timedelta(days=90)
@@ -78,16 +79,26 @@ def domain_event(
 def audit_item(
     entity_id: str, action: str, actor: str, tenant_id: str, now: datetime, changes: dict[str, Any]
 ) -> dict[str, Any]:
+    """One audit entry: by entity (`AUDIT#{id}`), and on the tenant's audit list (gsi1) and its actor's
+    (gsi2) for GET /api/v1/audit; with the client IP and request id of the request being served, if any."""
     audit_id = new_id("aud")
+    order = f"{iso(now)}#{audit_id}"
+    origin = current_origin()
     return {
         "pk": f"AUDIT#{entity_id}",
-        "sk": f"{iso(now)}#{audit_id}",
+        "sk": order,
+        "gsi1pk": f"TENANT#{tenant_id}#AUDIT",
+        "gsi1sk": order,
+        "gsi2pk": f"TENANT#{tenant_id}#AUDIT#ACTOR#{actor}",
+        "gsi2sk": order,
         "audit_id": audit_id,
         "entity_id": entity_id,
         "action": action,
         "actor": actor,
         "tenant_id": tenant_id,
         "changes": changes,
+        "ip_address": origin.ip_address if origin else None,
+        "request_id": origin.request_id if origin else None,
         "created_at": iso(now),
     }
 

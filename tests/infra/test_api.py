@@ -26,7 +26,7 @@ CONTRACT_ROUTES = {
     ("DELETE", "/api/v1/invoices/{id}"): "invoices",
     ("POST", "/api/v1/invoices/{id}/send"): "invoices",
     ("POST", "/api/v1/invoices/{id}/void"): "invoices",
-    ("POST", "/api/v1/invoices/bulk"): "invoices",
+    ("POST", "/api/v1/invoices/bulk"): "invoice_batches",
     ("POST", "/api/v1/invoices/create-wallet"): "create_wallet",
     ("POST", "/api/v1/wallets/ephemeral/create"): "create_wallet",
     ("POST", "/api/v2/invoice-wallets/create-from-invoice"): "create_wallet",
@@ -71,6 +71,11 @@ CONTRACT_ROUTES = {
     ("POST", "/api/v1/webhook-endpoints/{id}/redeliver"): "webhook_delivery",
     ("POST", "/api/v1/webhook-deliveries/{id}/redeliver"): "webhook_delivery",
     ("POST", "/webhooks/stripe"): "webhooks",
+    ("POST", "/api/v1/invoice-imports"): "invoice_batches",
+    ("GET", "/api/v1/invoice-imports/{id}"): "invoice_batches",
+    ("GET", "/api/v1/audit"): "audit_views",
+    ("GET", "/api/v2/destruction-logs"): "audit_views",
+    ("GET", "/api/v2/destruction-logs/{walletId}"): "audit_views",
 }
 JSON_BODY = {
     ("POST", "/api/v1/invoices"),

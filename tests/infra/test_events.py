@@ -34,11 +34,30 @@ def mapping_of(template: dict[str, Any], folder: str) -> dict[str, Any]:
 
 def test_only_stream_and_destroy_read_the_table_stream(template: dict[str, Any]) -> None:
     ids = function_ids(template)
-    mapped = {
+    mappings = resources_of_type(template, "AWS::Lambda::EventSourceMapping").values()
+    from_stream = {
         m["Properties"]["FunctionName"]["Ref"]
-        for m in resources_of_type(template, "AWS::Lambda::EventSourceMapping").values()
+        for m in mappings
+        if "StreamArn" in json.dumps(m["Properties"]["EventSourceArn"])
     }
-    assert mapped == {ids["stream"], ids["destroy"]}
+    assert from_stream == {ids["stream"], ids["destroy"]}
+
+
+def test_the_import_worker_reads_its_queue_with_partial_failures(template: dict[str, Any]) -> None:
+    ids = function_ids(template)
+    [mapping] = [
+        m["Properties"]
+        for m in resources_of_type(template, "AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["FunctionName"]["Ref"] == ids["invoice_imports"]
+    ]
+    queue_id = mapping["EventSourceArn"]["Fn::GetAtt"][0]
+    queue = template["Resources"][queue_id]["Properties"]
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == 5
+    assert queue["VisibilityTimeout"] == 360
+    assert "KmsMasterKeyId" in queue
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    sender = template["Resources"][ids["invoice_batches"]]["Properties"]["Environment"]["Variables"]
+    assert sender["IMPORT_QUEUE_URL"] == {"Ref": queue_id}
 
 
 @pytest.mark.parametrize(("folder", "pattern"), [("stream", OUTBOX_PATTERN), ("destroy", LEASE_PATTERN)])
@@ -67,7 +86,9 @@ def test_stream_mapping_failure_handling(template: dict[str, Any], folder: str) 
 
 def test_every_queue_is_encrypted_and_tls_only(template: dict[str, Any]) -> None:
     queues = resources_of_type(template, "AWS::SQS::Queue")
-    assert len(queues) == 9  # one more: the DomainEventsToWebhooks rule's DLQ
+    # Eleven dead-letter / on-failure queues (the import queue's and the DomainEventsToWebhooks rule's among
+    # them) and the invoice import queue.
+    assert len(queues) == 12
     policies = resources_of_type(template, "AWS::SQS::QueuePolicy").values()
     for lid, queue in queues.items():
         # The stack key (tests/infra/test_checkov_findings.py checks which), not SQS-managed SSE.
@@ -97,6 +118,8 @@ def test_scheduled_rules(template: dict[str, Any]) -> None:
     assert [r["ScheduleExpression"] for r in rules_targeting(template, "reconcile")] == ["cron(0 2 * * ? *)"]
     assert [r["ScheduleExpression"] for r in rules_targeting(template, "providers")] == ["rate(1 minute)"]
     assert [r["ScheduleExpression"] for r in rules_targeting(template, "sweeper")] == ["rate(5 minutes)"]
+    schedules = rules_targeting(template, "invoice_schedules")
+    assert [r["ScheduleExpression"] for r in schedules] == ["rate(5 minutes)"]
 
 
 def test_realtime_gets_the_tick_and_the_domain_events(template: dict[str, Any]) -> None:

@@ -60,6 +60,10 @@ EXPECTED_ENV = {
     "webhook_delivery": {"TABLE_NAME", "CORS_ORIGINS", *SCHEDULES, "DESTROY_FUNCTION_ARN"},
     "webhooks": {"TABLE_NAME", STRIPE, PROVIDERS, "CORS_ORIGINS", *PROVIDER_URLS},
     "realtime": {"TABLE_NAME", "WS_CALLBACK_URL"},
+    "invoice_batches": {"TABLE_NAME", "CORS_ORIGINS", "IMPORT_QUEUE_URL"},
+    "invoice_imports": {"TABLE_NAME"},
+    "invoice_schedules": {"TABLE_NAME"},
+    "audit_views": {"TABLE_NAME", "CORS_ORIGINS"},
     "stream": {"EVENT_BUS_NAME"},
     # Finishes destructions (so it erases keys) and funding claims (Stripe and the providers).
     "sweeper": {

@@ -37,6 +37,10 @@ FOLDERS = (
     "realtime",
     "stream",
     "sweeper",
+    "invoice_batches",
+    "invoice_schedules",
+    "audit_views",
+    "invoice_imports",
 )
 # The secrets each function's code reads (shared/bootstrap/adapters.py, functions/authorizer), nothing more.
 EXPECTED_SECRETS: dict[str, set[str]] = {
@@ -64,6 +68,10 @@ EXPECTED_SECRETS: dict[str, set[str]] = {
     "realtime": set(),
     "stream": set(),
     "sweeper": {"StripeSecret", "ProvidersSecret"},
+    "invoice_batches": set(),
+    "invoice_schedules": set(),
+    "invoice_imports": set(),
+    "audit_views": set(),
 }
 # Exactly these DynamoDB actions on the wallet key table: creation puts the sealed keys, destruction (run by
 # destroy, and by pay when it completes an ephemeral wallet's invoice) reads them and removes the wrapped key.

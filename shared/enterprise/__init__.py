@@ -1,0 +1,1 @@
+"""Enterprise capability: audit and destruction-log views, invoice imports."""
