@@ -34,8 +34,9 @@ from shared.models.enterprise import ImportOut, RowErrorOut
 from shared.models.invoice import InvoiceCreate, price_lines
 from shared.outbox.records import DomainEvent, Record, Resource, domain_event, iso
 
-# TransactWriteItems takes 100 operations: counter, batch, counts, errors, progress and 3 per invoice.
-BATCH_INVOICES = 31
+# TransactWriteItems takes 100 operations: counter, batch, counts, errors, progress and its sequence counter,
+# and 4 per invoice (invoice, audit, event, the event's sequence counter).
+BATCH_INVOICES = 23
 # A batch's invoices as one queue message's work and one table item (an item holds 400 KB at most).
 BATCH_BYTES = 200_000
 REFERENCE_LIFETIME = timedelta(days=30)

@@ -27,8 +27,9 @@ from shared.models.invoice_bulk import (
     field_errors,
 )
 
-# TransactWriteItems takes 100 operations: the counter plus 3 per invoice (invoice, audit, outbox).
-CHUNK = 33
+# TransactWriteItems takes 100 operations: the number counter plus 4 per invoice (invoice, audit, event, and
+# the event's per-resource sequence counter that shared.adapters.dynamodb_events adds).
+CHUNK = 24
 
 
 class BulkInvoiceService:

@@ -14,6 +14,14 @@ class InvoiceLineOut(Output):
     tax_amount: str
 
 
+class RecurringScheduleOut(Output):
+    """The schedule of a repeating invoice: the next one is made every `interval_count` weeks or months."""
+
+    interval: str
+    interval_count: int
+    end_after: int | None
+
+
 class InvoiceOut(Output):
     """An invoice: amounts as decimal strings in its currency, times as ISO-8601 UTC."""
 
@@ -32,6 +40,7 @@ class InvoiceOut(Output):
     amount_due: str
     due_date: str
     recurring: bool
+    recurring_schedule: RecurringScheduleOut | None = None
     category: str | None
     payment_type: str
     enterprise_wallet_address: str | None

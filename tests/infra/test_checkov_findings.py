@@ -73,7 +73,7 @@ def test_functions_that_call_outside_services_have_modest_reserved_concurrency(
     for folder in MONEY_FUNCTIONS:
         assert reserved[folder] == RESERVED_CONCURRENCY[folder], folder
     # Lambda keeps at least 100 of the account's (default 1,000) unreserved: stay well inside it.
-    assert sum(value for value in reserved.values() if value) <= 150
+    assert sum(value for value in reserved.values() if value) <= 200
 
 
 def test_reserved_concurrency_is_configurable_by_context() -> None:

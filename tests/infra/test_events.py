@@ -139,7 +139,7 @@ def test_webhook_delivery_gets_the_domain_events(template: dict[str, Any]) -> No
 
 def test_rule_targets_have_dead_letter_queues_and_bounded_retries(template: dict[str, Any]) -> None:
     rules = resources_of_type(template, "AWS::Events::Rule").values()
-    assert len(rules) == 6
+    assert len(rules) == 7
     for rule in rules:
         for target in rule["Properties"]["Targets"]:
             dlq = target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
