@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from shared.api import Answer, caller, ok, rest_function
+from shared.api import Answer, Moment, caller, moment, ok, rest_function
 from shared.bootstrap import app as capabilities
 from shared.models.common import IDENTIFIER_PATTERN
 from shared.models.enterprise import AuditPageOut, DestructionLogOut, DestructionLogPageOut
@@ -28,12 +27,17 @@ Cursor = Annotated[str | None, Query(max_length=1024)]
 def audit_entries(
     resource_id: Annotated[str | None, Query(pattern=IDENTIFIER_PATTERN)] = None,
     actor: Annotated[str | None, Query(min_length=1, max_length=128, pattern=r"^[^#\s]+$")] = None,
-    since: Annotated[datetime | None, Query(description="ISO-8601 with a time zone")] = None,
+    since: Moment = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Answer[AuditPageOut]:
     page = capabilities().enterprise_views.audit(
-        caller(router), resource_id=resource_id, actor=actor, since=since, limit=limit, cursor=cursor
+        caller(router),
+        resource_id=resource_id,
+        actor=actor,
+        since=moment(since, "since"),
+        limit=limit,
+        cursor=cursor,
     )
     return ok(page.model_dump(mode="json"))
 

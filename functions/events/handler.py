@@ -3,14 +3,13 @@ kept 90 days with per-resource sequences (shared/events)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from shared.api import Answer, caller, ok, rest_function
+from shared.api import Answer, Moment, caller, moment, ok, rest_function
 from shared.bootstrap import app as capabilities
 from shared.models.events import EventOut, EventPageOut
 
@@ -22,6 +21,7 @@ router = APIGatewayRouter()
     "/api/v1/events",
     summary="The tenant's events of the last 90 days, newest first",
     responses={
+        200: {"description": "a page of events"},
         400: {"description": "validation_error (bad filter, created_gte not before created_lt)"},
     },
 )
@@ -30,8 +30,8 @@ def list_events(
     resource_id: Annotated[
         str | None, Query(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_:.@+-]+$")
     ] = None,
-    created_gte: Annotated[datetime | None, Query()] = None,
-    created_lt: Annotated[datetime | None, Query()] = None,
+    created_gte: Moment = None,
+    created_lt: Moment = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=1024)] = None,
 ) -> Answer[EventPageOut]:
@@ -39,8 +39,8 @@ def list_events(
         caller(router),
         type=type,
         resource_id=resource_id,
-        created_gte=created_gte,
-        created_lt=created_lt,
+        created_gte=moment(created_gte, "created_gte"),
+        created_lt=moment(created_lt, "created_lt"),
         limit=limit,
         cursor=cursor,
     )

@@ -79,6 +79,13 @@ def translate(error: stripe.StripeError, action: str) -> WalletsError:
             "unknown or unusable payment method",
             details=[{"field": "payment_method", "message": error.user_message, "code": code}],
         )
+    if code == "amount_too_small":
+        # An invoice or deposit under the processor's minimum charge (USD 0.50) is the caller's to change,
+        # not a gateway failure: a 400, with nothing charged.
+        return ValidationFailed(
+            "the amount is below the card processor's minimum charge",
+            details=[{"field": "amount", "message": error.user_message, "code": code}],
+        )
     return ProcessorRejected(f"Stripe rejected the request ({action}): {error.user_message}", code)
 
 

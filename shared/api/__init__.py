@@ -8,6 +8,7 @@ import json
 import re
 import uuid
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -437,3 +438,23 @@ def with_provider_used(response: Response[Any]) -> Response[Any]:
     if isinstance(provider, str) and provider:
         response.headers[PROVIDER_USED_HEADER] = provider
     return response
+
+
+# A moment in a query (`since`, `created_gte`, ...): ISO-8601 with a time zone, as the answers write them.
+# Typed as text with a pattern because pydantic's lax datetime would also take "0.5" as a Unix timestamp.
+ISO_MOMENT = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})$"
+Moment = Annotated[
+    str | None, Query(pattern=ISO_MOMENT, max_length=40, description="ISO-8601 with a time zone")
+]
+
+
+def moment(text: str | None, name: str) -> datetime | None:
+    """A `Moment` query value as a datetime; an impossible date (2026-13-45) is 400 like any bad filter."""
+    if text is None:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationFailed(
+            f"{name} is not a valid moment", [{"field": name, "message": "not a valid ISO-8601 moment"}]
+        ) from None
