@@ -222,12 +222,11 @@ class Capabilities:
 
     @cached_property
     def consumer(self) -> ConsumerService:
-        from shared.adapters.dynamodb_consumer import DynamoDBConsumerStore
         from shared.consumer.service import ConsumerService
 
         a = self.adapters
         return ConsumerService(
-            DynamoDBConsumerStore(a.dynamodb, a.settings.table_name),
+            self._consumer_store,
             # Built on first use: only onboarding makes a wallet.
             lambda: self._consumer_wallets,
             self._ledger,
@@ -237,14 +236,13 @@ class Capabilities:
 
     @cached_property
     def kyc(self) -> KycService:
-        from shared.adapters.dynamodb_consumer import DynamoDBConsumerStore
         from shared.adapters.dynamodb_kyc import DynamoDBKycStore
         from shared.consumer.kyc import KycService
 
         a = self.adapters
         return KycService(
             self.consumer,
-            DynamoDBConsumerStore(a.dynamodb, a.settings.table_name),
+            self._consumer_store,
             DynamoDBKycStore(a.dynamodb, a.settings.table_name),
             a.identity,
             a.clock,
@@ -252,14 +250,13 @@ class Capabilities:
 
     @cached_property
     def batch_transfers(self) -> BatchTransfers:
-        from shared.adapters.dynamodb_consumer import DynamoDBConsumerStore
         from shared.adapters.dynamodb_consumer_batches import DynamoDBBatchStore
         from shared.consumer.batches import BatchTransfers
 
         a = self.adapters
         return BatchTransfers(
             self.consumer,
-            DynamoDBConsumerStore(a.dynamodb, a.settings.table_name),
+            self._consumer_store,
             DynamoDBBatchStore(a.dynamodb, a.settings.table_name),
             self._ledger,
             a.rates,
@@ -271,14 +268,13 @@ class Capabilities:
 
     @cached_property
     def swaps(self) -> SwapService:
-        from shared.adapters.dynamodb_consumer import DynamoDBConsumerStore
         from shared.adapters.dynamodb_consumer_swaps import DynamoDBSwapStore
         from shared.consumer.swaps import SwapService
 
         a = self.adapters
         return SwapService(
             self.consumer,
-            DynamoDBConsumerStore(a.dynamodb, a.settings.table_name),
+            self._consumer_store,
             DynamoDBSwapStore(a.dynamodb, a.settings.table_name),
             self._ledger,
             a.rates,
@@ -561,6 +557,12 @@ class Capabilities:
         return DynamoDBWalletRepository(
             self.adapters.dynamodb, settings.table_name, key_table_name=settings.key_table_name
         )
+
+    @cached_property
+    def _consumer_store(self) -> Any:
+        from shared.adapters.dynamodb_consumer import DynamoDBConsumerStore
+
+        return DynamoDBConsumerStore(self.adapters.dynamodb, self.adapters.settings.table_name)
 
     @cached_property
     def _ledger(self) -> Any:
