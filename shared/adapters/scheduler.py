@@ -89,11 +89,17 @@ class EventBridgeDestructionScheduler:
                 raise
 
     def _call(self, operation: str, **kwargs: Any) -> Any:
-        try:
-            return getattr(self._client, operation)(**kwargs)
-        except BotoCoreError as exc:
-            raise DependencyUnavailable("EventBridge Scheduler is unreachable") from exc
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in _RETRYABLE:
-                raise DependencyUnavailable("EventBridge Scheduler is unavailable") from exc
-            raise
+        return scheduler_call(self._client, operation, **kwargs)
+
+
+def scheduler_call(client: Any, operation: str, **kwargs: Any) -> Any:
+    """`client.<operation>(**kwargs)`, an unreachable or throttled Scheduler as DependencyUnavailable (safe to
+    retry); other ClientErrors (a missing schedule, a refused request) as they are."""
+    try:
+        return getattr(client, operation)(**kwargs)
+    except BotoCoreError as exc:
+        raise DependencyUnavailable("EventBridge Scheduler is unreachable") from exc
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in _RETRYABLE:
+            raise DependencyUnavailable("EventBridge Scheduler is unavailable") from exc
+        raise

@@ -9,10 +9,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
-from shared.adapters.scheduler import at_expression
-from shared.errors import DependencyUnavailable
+from shared.adapters.scheduler import at_expression, scheduler_call
 
 INPUT_KEY = "webhook_delivery_id"
 
@@ -62,12 +61,4 @@ class SchedulerRetryTimer:
                 raise
 
     def _call(self, operation: str, **kwargs: Any) -> Any:
-        try:
-            return getattr(self._client, operation)(**kwargs)
-        except BotoCoreError as exc:
-            raise DependencyUnavailable("EventBridge Scheduler is unreachable") from exc
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code")
-            if code in ("ThrottlingException", "InternalServerException", "ServiceQuotaExceededException"):
-                raise DependencyUnavailable("EventBridge Scheduler is unavailable") from exc
-            raise
+        return scheduler_call(self._client, operation, **kwargs)
