@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from shared.adapters.dynamodb_table import translated_errors, value
 from shared.errors import ValidationFailed
 
 _CURSOR = re.compile(r"[A-Za-z0-9_-]{1,1024}")
@@ -43,3 +44,28 @@ def decode_cursor(
     if not all(isinstance(text, str) for text in plain.values()) or not issued_here(plain):
         raise invalid
     return {name: {"S": text} for name, text in plain.items()}
+
+
+def newest_first(
+    client: Any, table: str, index: str, partition: str, limit: int, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of `index`'s partition, newest (highest sort key) first, and the next page's cursor; a
+    cursor from another partition is a 400. The index's key attributes are `<index>pk`/`<index>sk`."""
+    key_names = ("pk", "sk", f"{index}pk", f"{index}sk")
+    kwargs: dict[str, Any] = {
+        "TableName": table,
+        "IndexName": index,
+        "KeyConditionExpression": "#pk = :pk",
+        "ExpressionAttributeNames": {"#pk": f"{index}pk"},
+        "ExpressionAttributeValues": {":pk": value(partition)},
+        "ScanIndexForward": False,
+        "Limit": limit,
+    }
+    if cursor:
+        kwargs["ExclusiveStartKey"] = decode_cursor(
+            cursor, key_names, lambda plain: plain[f"{index}pk"] == partition
+        )
+    with translated_errors():
+        response = client.query(**kwargs)
+    last = response.get("LastEvaluatedKey")
+    return response.get("Items", []), encode_cursor(last, key_names) if last else None

@@ -8,7 +8,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from shared.adapters.dynamodb_cursor import decode_cursor, encode_cursor
+from shared.adapters.dynamodb_cursor import newest_first
 from shared.adapters.dynamodb_events import transact_write
 from shared.adapters.dynamodb_table import (
     failed_conditions,
@@ -25,7 +25,6 @@ from shared.events.endpoints import WebhookEndpoint
 from shared.outbox.records import Record, iso
 
 RETENTION = timedelta(days=90)
-_KEY_NAMES = ("pk", "sk", "gsi1pk", "gsi1sk")
 
 
 def _key(delivery_id: str) -> dict[str, Any]:
@@ -119,23 +118,8 @@ class DynamoDBDeliveries:
 
     def page(self, endpoint_id: str, limit: int, cursor: str | None) -> DeliveryPage:
         partition = _log_pk(endpoint_id)
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "IndexName": "gsi1",
-            "KeyConditionExpression": "gsi1pk = :pk",
-            "ExpressionAttributeValues": {":pk": value(partition)},
-            "ScanIndexForward": False,
-            "Limit": limit,
-        }
-        if cursor:
-            kwargs["ExclusiveStartKey"] = decode_cursor(
-                cursor, _KEY_NAMES, lambda p: p["gsi1pk"] == partition
-            )
-        with translated_errors():
-            response = self._client.query(**kwargs)
-        last = response.get("LastEvaluatedKey")
-        items = [delivery_from_item(i) for i in response.get("Items", [])]
-        return DeliveryPage(items, encode_cursor(last, _KEY_NAMES) if last else None)
+        items, next_cursor = newest_first(self._client, self._table, "gsi1", partition, limit, cursor)
+        return DeliveryPage([delivery_from_item(i) for i in items], next_cursor)
 
     def endpoint_health(
         self, endpoint: WebhookEndpoint, expected_version: int, records: list[Record]

@@ -8,7 +8,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from shared.adapters.dynamodb_cursor import decode_cursor, encode_cursor
+from shared.adapters.dynamodb_cursor import newest_first
 from shared.adapters.dynamodb_events import transact_write
 from shared.adapters.dynamodb_table import (
     failed_conditions,
@@ -22,8 +22,6 @@ from shared.adapters.dynamodb_table import (
 from shared.errors import LimitExceeded
 from shared.events.endpoints import EndpointPage, SigningSecret, WebhookEndpoint
 from shared.outbox.records import Record, iso
-
-_KEY_NAMES = ("pk", "sk", "gsi1pk", "gsi1sk")
 
 
 def _key(endpoint_id: str) -> dict[str, Any]:
@@ -136,23 +134,8 @@ class DynamoDBWebhookEndpoints:
 
     def page(self, tenant_id: str, limit: int, cursor: str | None) -> EndpointPage:
         partition = _list_pk(tenant_id)
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "IndexName": "gsi1",
-            "KeyConditionExpression": "gsi1pk = :pk",
-            "ExpressionAttributeValues": {":pk": value(partition)},
-            "ScanIndexForward": False,
-            "Limit": limit,
-        }
-        if cursor:
-            kwargs["ExclusiveStartKey"] = decode_cursor(
-                cursor, _KEY_NAMES, lambda p: p["gsi1pk"] == partition
-            )
-        with translated_errors():
-            response = self._client.query(**kwargs)
-        last = response.get("LastEvaluatedKey")
-        items = [endpoint_from_item(i) for i in response.get("Items", [])]
-        return EndpointPage(items, encode_cursor(last, _KEY_NAMES) if last else None)
+        items, next_cursor = newest_first(self._client, self._table, "gsi1", partition, limit, cursor)
+        return EndpointPage([endpoint_from_item(i) for i in items], next_cursor)
 
     def of_tenant(self, tenant_id: str) -> list[WebhookEndpoint]:
         kwargs: dict[str, Any] = {
