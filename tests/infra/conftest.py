@@ -9,6 +9,7 @@ from typing import Any
 import aws_cdk as cdk
 import pytest
 
+from app import ASSET_METADATA_CONTEXT
 from infra.functions import SNAP_START_CONTEXT
 from infra.nag import apply_nag_checks
 from infra.stack import MonayWalletsStack
@@ -26,7 +27,8 @@ def template() -> dict[str, Any]:
 def deploy_synth(outdir: Path, **context: str) -> Path:
     """The deploy-mode stack synthesized into `outdir` as app.py does it (cdk-nag included), bundling
     skipped: the root template and its nested ones."""
-    app = cdk.App(outdir=str(outdir), context={**SKIP_BUNDLING, **context})
+    # Asset metadata, as app.py sets it: each nested stack names its template file (merged on reading).
+    app = cdk.App(outdir=str(outdir), context={**SKIP_BUNDLING, ASSET_METADATA_CONTEXT: True, **context})
     apply_nag_checks(app, MonayWalletsStack(app))
     app.synth()  # raises on an unacknowledged cdk-nag finding
     return outdir
