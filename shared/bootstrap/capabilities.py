@@ -84,6 +84,7 @@ class Capabilities:
             DynamoDBWebhookEndpoints(a.dynamodb, a.settings.table_name),
             a.address_resolver,
             a.clock,
+            a.webhook_secrets,
             allow_loopback=a.settings.webhook_allow_loopback,
         )
 
@@ -103,6 +104,7 @@ class Capabilities:
             a.webhook_timer,
             a.address_resolver,
             a.clock,
+            a.webhook_secrets,
             allow_loopback=a.settings.webhook_allow_loopback,
         )
 

@@ -29,7 +29,14 @@ from shared.events.deliveries import (
     next_delay,
 )
 from shared.events.endpoints import WebhookEndpoint
-from shared.events.ports import DeliveryStore, EndpointStore, EventHistory, RetryTimer, WebhookSender
+from shared.events.ports import (
+    DeliveryStore,
+    EndpointStore,
+    EventHistory,
+    RetryTimer,
+    SecretSealer,
+    WebhookSender,
+)
 from shared.events.records import EventQuery, StoredEvent
 from shared.events.signing import headers, payload
 from shared.events.urls import AddressResolver, UrlRefused, check_url
@@ -50,6 +57,7 @@ class WebhookDeliveryService:
         timer: RetryTimer,
         resolver: AddressResolver,
         clock: Clock,
+        sealer: SecretSealer,
         *,
         allow_loopback: bool,
         wall_clock: Clock | None = None,
@@ -62,6 +70,7 @@ class WebhookDeliveryService:
         self._timer = timer
         self._resolver = resolver
         self._clock = clock
+        self._sealer = sealer
         self._allow_loopback = allow_loopback
         # `webhook-timestamp` is checked by receivers against their own clock (replay protection): it is
         # the real time of the send, even where the domain clock runs faster (the local runtime's speed).
@@ -117,7 +126,8 @@ class WebhookDeliveryService:
         except UrlRefused as exc:
             return SendResult(None, 0, error=f"url refused: {exc}")
         body = payload(event.type, event.created_at, event.data)
-        signed = headers(endpoint.live_secrets(now), event.id, self._wall_clock.now(), body)
+        secrets = [s.text(endpoint.id, self._sealer) for s in endpoint.live_secrets(now)]
+        signed = headers(secrets, event.id, self._wall_clock.now(), body)
         return self._sender.send(endpoint.url, signed, body, SEND_TIMEOUT)
 
     def _record(self, delivery: Delivery, endpoint: WebhookEndpoint, result: SendResult) -> Delivery:

@@ -66,6 +66,16 @@ class EndpointStore(Protocol):
         ...
 
 
+class SecretSealer(Protocol):
+    """Webhook signing secrets at rest: sealed under a key of their own, bound to their endpoint's id."""
+
+    def seal(self, endpoint_id: str, secret: str) -> bytes: ...
+
+    def open(self, endpoint_id: str, sealed: bytes) -> str:
+        """The secret `seal` sealed for this very endpoint (anything else fails to open)."""
+        ...
+
+
 class WebhookSender(Protocol):
     def send(self, url: str, headers: dict[str, str], body: bytes, timeout: timedelta) -> SendResult:
         """POST once; never raises for the receiver's failure (it is the result)."""

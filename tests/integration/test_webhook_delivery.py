@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
 import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
@@ -18,6 +19,7 @@ from shared.adapters.dynamodb_event_history import DynamoDBEventHistory
 from shared.adapters.dynamodb_events import transact_write
 from shared.adapters.dynamodb_table import put_new
 from shared.adapters.dynamodb_webhook_endpoints import DynamoDBWebhookEndpoints
+from shared.adapters.kms_webhook_secrets import KmsSecretSealer
 from shared.adapters.webhook_sender import HttpxWebhookSender
 from shared.auth import Principal
 from shared.clock import FixedClock
@@ -57,13 +59,17 @@ class Timers:
 
 
 class World:
-    def __init__(self, dynamodb: Any, sink: WebhookSink) -> None:
+    def __init__(self, dynamodb: Any, sink: WebhookSink, webhook_key_id: str) -> None:
         self.dynamodb, self.sink = dynamodb, sink
         self.clock = FixedClock(T0)
         self.timers, self.resolver = Timers(), Resolver()
         self.history = DynamoDBEventHistory(dynamodb, TABLE)
         store = DynamoDBWebhookEndpoints(dynamodb, TABLE)
-        self.endpoints = WebhookEndpointService(store, self.resolver, self.clock, allow_loopback=True)
+        self.kms = boto3.client("kms", region_name="us-east-1")
+        self.sealer = KmsSecretSealer(self.kms, webhook_key_id)
+        self.endpoints = WebhookEndpointService(
+            store, self.resolver, self.clock, self.sealer, allow_loopback=True
+        )
         self.sender = HttpxWebhookSender()
         self.service = WebhookDeliveryService(
             store,
@@ -73,6 +79,8 @@ class World:
             self.timers,
             self.resolver,
             self.clock,
+            # A sealer of its own (nothing cached from the endpoints service): signing opens through KMS.
+            KmsSecretSealer(self.kms, webhook_key_id),
             allow_loopback=True,
         )
 
@@ -118,8 +126,8 @@ def sink() -> Iterator[WebhookSink]:
 
 
 @pytest.fixture
-def world(dynamodb: Any, sink: WebhookSink) -> World:
-    return World(dynamodb, sink)
+def world(dynamodb: Any, sink: WebhookSink, webhook_key_id: str) -> World:
+    return World(dynamodb, sink, webhook_key_id)
 
 
 def verified(secret: str, received: Any) -> dict[str, Any]:
