@@ -123,7 +123,7 @@ class Replayer:
         self, connection_id: str, viewer: Viewer, channel: Channel, resumption: Resumption
     ) -> ReplayReport:
         assert channel.resource_type is not None and channel.resource_id is not None
-        through = resumption.live_after
+        through = self._history.latest_sequence(viewer.tenant_id, channel.resource_type, channel.resource_id)
         report = ReplayReport(through=through)
         events = self._history.replay(viewer.tenant_id, channel.resource_id, resumption.after, through)
         for event in events:
