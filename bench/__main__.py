@@ -10,6 +10,7 @@ from bench import (
     cold_import,
     cost,
     destruction,
+    events_webhooks,
     funding,
     init_request,
     ledger_hot,
@@ -31,6 +32,7 @@ PARTS: tuple[tuple[str, Callable[[], object]], ...] = (
     ("reconciliation: 1k vs 100k wallets", reconcile.run),
     ("ledger hot items: share of postings on the busiest item vs 1/N shards", ledger_hot.run),
     ("AWS cost per paid ephemeral invoice", cost.run),
+    ("events: outbox -> history -> one webhook endpoint", events_webhooks.run),
 )
 
 

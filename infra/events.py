@@ -139,7 +139,7 @@ class Events(Construct):
             "CountdownTick",
             schedule=events.Schedule.rate(Duration.minutes(1)),
             function=functions["realtime"],
-            description="Countdown update pushed to subscribers every minute",
+            description="Countdown updates and heartbeats (one bucket of connections) every minute",
         )
         self._rule(
             "DomainEventsToRealtime",

@@ -16,7 +16,13 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from infra.bundling import LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME, PROJECT_ROOT, function_code, layer_code
-from infra.security import WALLET_CONTEXT_KEY, WALLET_ID_PATTERN, Security
+from infra.security import (
+    WALLET_CONTEXT_KEY,
+    WALLET_ID_PATTERN,
+    WEBHOOK_CONTEXT_KEY,
+    WEBHOOK_ENDPOINT_PATTERN,
+    Security,
+)
 
 FUNCTIONS_DIR = PROJECT_ROOT / "functions"
 METRICS_NAMESPACE = "MonayWallets"
@@ -43,6 +49,16 @@ class WalletKeyAccess(Enum):
     ERASE = "erase"
 
 
+class WebhookSecretAccess(Enum):
+    """What a function does with webhook signing secrets (the webhook key, under an endpoint's context)."""
+
+    NONE = "none"
+    # Creates and rotates them (Encrypt), and answers them again on an idempotent replay (Decrypt).
+    SEAL = "seal"
+    # Signs deliveries with them: Decrypt only.
+    OPEN = "open"
+
+
 @dataclass(frozen=True)
 class FunctionSpec:
     """What one function may touch. Every grant and environment variable is derived from this row."""
@@ -64,6 +80,7 @@ class FunctionSpec:
     verifies_tokens: bool = False
     # Calls the stablecoin providers: their base URLs come from context, their API keys from ProvidersSecret.
     stablecoins: bool = False
+    webhook_secrets: WebhookSecretAccess = WebhookSecretAccess.NONE
 
 
 # One row per folder in functions/ (docs/DESIGN.md). API Gateway gives an integration 29 s at most, so REST
@@ -116,9 +133,9 @@ FUNCTION_SPECS: dict[str, FunctionSpec] = {
     # The tenant's event history: reads its indexes, writes nothing.
     "events": FunctionSpec(table=TableAccess.READ, timeout_s=10),
     # Webhook endpoints: their items, the tenant's endpoint count and audit; resolves each URL's host.
-    "webhook_endpoints": FunctionSpec(timeout_s=15),
+    "webhook_endpoints": FunctionSpec(timeout_s=15, webhook_secrets=WebhookSecretAccess.SEAL),
     # Webhook fan-out (bus rule), attempts (its own Scheduler retry timers), delivery log and redelivery.
-    "webhook_delivery": FunctionSpec(timeout_s=28, scheduler=True),
+    "webhook_delivery": FunctionSpec(timeout_s=28, scheduler=True, webhook_secrets=WebhookSecretAccess.OPEN),
     "realtime": FunctionSpec(timeout_s=30, rest_api=False, websocket_push=True),
     "stream": FunctionSpec(table=TableAccess.NONE, timeout_s=60, rest_api=False, publishes_events=True),
     # Finishes claims past their deadline through funding and destruction: their grants, on a schedule.
@@ -237,6 +254,7 @@ class Functions(Construct):
             self._grant_data(function, spec, table=table)
             self._grant_wallet_keys(function, spec, key_table=key_table, wallet_key=security.wallet_key)
             self._grant_secrets(function, spec, security)
+            self._grant_webhook_key(function, spec, security.webhook_key)
             if spec.rest_api:
                 function.add_environment("CORS_ORIGINS", ",".join(cors_origins))
             if spec.stablecoins:
@@ -248,6 +266,13 @@ class Functions(Construct):
                 self.api_targets[folder] = self._live_alias(folder, function) if snap_start else function
         makers = [f.role for f, spec in self._pairs() if spec.wallet_keys is WalletKeyAccess.MAKE and f.role]
         security.confine_wallet_key(makers)
+        security.confine_webhook_key(
+            [
+                f.role
+                for f, spec in self._pairs()
+                if spec.webhook_secrets is not WebhookSecretAccess.NONE and f.role
+            ]
+        )
 
     def _pairs(self) -> list[tuple[lambda_.Function, FunctionSpec]]:
         return [(self.functions[folder], spec) for folder, spec in self.specs.items()]
@@ -342,6 +367,25 @@ class Functions(Construct):
         # The key table is encrypted with the stack key, as the main table is.
         if key_table.encryption_key is not None:
             key_table.encryption_key.grant_encrypt_decrypt(function)
+
+    @staticmethod
+    def _grant_webhook_key(function: lambda_.Function, spec: FunctionSpec, webhook_key: kms.IKey) -> None:
+        if spec.webhook_secrets is WebhookSecretAccess.NONE:
+            return
+        function.add_environment("WEBHOOK_KEY_ID", webhook_key.key_id)
+        actions = ["kms:Decrypt"]
+        if spec.webhook_secrets is WebhookSecretAccess.SEAL:
+            actions.insert(0, "kms:Encrypt")
+        function.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=actions,
+                resources=[webhook_key.key_arn],
+                conditions={
+                    "StringLike": {WEBHOOK_CONTEXT_KEY: WEBHOOK_ENDPOINT_PATTERN},
+                    "ForAllValues:StringEquals": {"kms:EncryptionContextKeys": ["webhook_endpoint_id"]},
+                },
+            )
+        )
 
     @staticmethod
     def _grant_secrets(function: lambda_.Function, spec: FunctionSpec, security: Security) -> None:

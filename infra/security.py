@@ -21,6 +21,9 @@ PROVIDER_SECRET_KEYS = ("tempo_api_key", "circle_api_key")
 WALLET_CONTEXT_KEY = "kms:EncryptionContext:wallet_id"
 WALLET_ID_PATTERN = "wal_*"
 WALLET_KEY_USE = ("kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*")
+# The same for the webhook key: every use names the endpoint whose signing secret it seals or opens.
+WEBHOOK_CONTEXT_KEY = "kms:EncryptionContext:webhook_endpoint_id"
+WEBHOOK_ENDPOINT_PATTERN = "we_*"
 
 
 class Security(Construct):
@@ -28,7 +31,9 @@ class Security(Construct):
 
     `Key` encrypts the tables, secrets, queues and alarm topic. `WalletKey` does one thing: it wraps the data
     keys of wallets' private keys (envelope encryption), and only the role that makes wallet keys may use it,
-    always under the wallet's encryption context (`confine_wallet_key`).
+    always under the wallet's encryption context (`confine_wallet_key`). `WebhookKey` seals merchants' webhook
+    signing secrets, each under its endpoint's id; only the functions that make and sign with them may use
+    it (`confine_webhook_key`).
 
     One secret per reader, so a function reads only what its code needs: `JwtSecret` (HS256 key of the local
     mode's tokens), `PaymentLinkSecret` (HMAC key of `/public/pay/{token}` links, generated here),
@@ -61,6 +66,13 @@ class Security(Construct):
             self,
             "WalletKey",
             description="Monay Wallets: wraps wallets' private-key data keys (wallet_id encryption context)",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.webhook_key = kms.Key(
+            self,
+            "WebhookKey",
+            description="Monay Wallets: seals webhook signing secrets (endpoint id encryption context)",
             enable_key_rotation=True,
             removal_policy=RemovalPolicy.RETAIN,
         )
@@ -165,6 +177,29 @@ class Security(Construct):
                 actions=list(WALLET_KEY_USE),
                 resources=["*"],
                 conditions={"StringNotLike": {WALLET_CONTEXT_KEY: WALLET_ID_PATTERN}},
+            )
+        )
+
+    def confine_webhook_key(self, users: list[iam.IRole]) -> None:
+        """Deny any use of the webhook key but `users`', and any outside an endpoint's encryption context."""
+        self.webhook_key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="DenyWebhookKeyUseButTheEndpointFunctions",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=list(WALLET_KEY_USE),
+                resources=["*"],
+                conditions={"StringNotEquals": {"aws:PrincipalArn": [role.role_arn for role in users]}},
+            )
+        )
+        self.webhook_key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="DenyWebhookKeyUseOutsideAnEndpointContext",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=list(WALLET_KEY_USE),
+                resources=["*"],
+                conditions={"StringNotLike": {WEBHOOK_CONTEXT_KEY: WEBHOOK_ENDPOINT_PATTERN}},
             )
         )
 

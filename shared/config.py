@@ -28,6 +28,8 @@ class Settings(BaseModel):
     event_bus_name: str = Field(default="default", alias="EVENT_BUS_NAME")
     # The wallet key: wraps the data key of each wallet's private keys (only wallet creation has it).
     kms_key_id: str = Field(default="", alias="KMS_KEY_ID")
+    # The webhook key: seals endpoints' signing secrets (webhook_endpoints seals, webhook_delivery opens).
+    webhook_key_id: str = Field(default="", alias="WEBHOOK_KEY_ID")
     schedule_group_name: str = Field(default="default", alias="SCHEDULE_GROUP_NAME")
     scheduler_role_arn: str = Field(default="", alias="SCHEDULER_ROLE_ARN")
     destroy_function_arn: str = Field(default="", alias="DESTROY_FUNCTION_ARN")

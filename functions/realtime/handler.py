@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -58,7 +59,11 @@ def _record(report: FanOutReport) -> dict[str, Any]:
     metrics.add_metric(name="PushDelivered", unit=MetricUnit.Count, value=report.delivered)
     metrics.add_metric(name="PushGone", unit=MetricUnit.Count, value=report.gone)
     metrics.add_metric(name="PushFailed", unit=MetricUnit.Count, value=report.failed)
-    return {"delivered": report.delivered, "gone": report.gone, "failed": report.failed}
+    summary = {"delivered": report.delivered, "gone": report.gone, "failed": report.failed}
+    if report.heartbeats:
+        metrics.add_metric(name="Heartbeats", unit=MetricUnit.Count, value=report.heartbeats)
+        summary["heartbeats"] = report.heartbeats
+    return summary
 
 
 def _fan_out(event: EventBridgeEvent) -> dict[str, Any]:
@@ -80,8 +85,13 @@ def _fan_out(event: EventBridgeEvent) -> dict[str, Any]:
     return summary
 
 
-def _tick() -> dict[str, Any]:
-    return _record(capabilities().realtime.tick())
+def _tick(event: dict[str, Any]) -> dict[str, Any]:
+    # The rule's scheduled minute picks the heartbeat bucket (EventBridge sets `time` to it).
+    try:
+        scheduled = datetime.fromisoformat(str(event.get("time")))
+    except ValueError:
+        scheduled = None
+    return _record(capabilities().realtime.tick(scheduled))
 
 
 @metrics.log_metrics
@@ -90,7 +100,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if "routeKey" in (event.get("requestContext") or {}):
         return _websocket(event)
     if event.get("detail-type") == "Scheduled Event" and event.get("source") == "aws.events":
-        return _tick()
+        return _tick(event)
     if event.get("source") == EVENT_SOURCE:
         return _fan_out(EventBridgeEvent(event))
     raise ValueError("realtime: unrecognised event shape")

@@ -20,8 +20,9 @@ Limit = Annotated[int, Query(ge=1, le=100)]
 WithSecret = Answer[m.WebhookEndpointWithSecret]
 
 
-def _with_secret(endpoint: Any, secret: str) -> m.WebhookEndpointWithSecret:
-    return m.WebhookEndpointWithSecret.of({**endpoint.to_api(), "secret": secret})
+def _with_secret(data: dict[str, Any]) -> m.WebhookEndpointWithSecret:
+    # Sealed in the idempotency record as in the endpoint; opened only for the answer.
+    return m.WebhookEndpointWithSecret.revealed(data, capabilities().webhook_endpoints)
 
 
 @router.post(
@@ -38,12 +39,12 @@ def create(
     principal = caller(router)
 
     def run() -> Outcome:
-        endpoint, secret = capabilities().webhook_endpoints.create(
+        endpoint, _ = capabilities().webhook_endpoints.create(
             principal, body.url, body.enabled_events, body.resource_id, body.description
         )
-        return 201, _with_secret(endpoint, secret)
+        return 201, m.WebhookEndpointWithSecret.sealed(endpoint)
 
-    return idempotent(router, principal, idempotency_key, body, run)
+    return idempotent(router, principal, idempotency_key, body, run, _with_secret)
 
 
 @router.get(BASE, summary="The tenant's webhook endpoints, newest first")
@@ -84,10 +85,10 @@ def rotate_secret(
     principal = caller(router)
 
     def run() -> Outcome:
-        endpoint, secret = capabilities().webhook_endpoints.rotate_secret(principal, endpoint_id)
-        return 200, _with_secret(endpoint, secret)
+        endpoint, _ = capabilities().webhook_endpoints.rotate_secret(principal, endpoint_id)
+        return 200, m.WebhookEndpointWithSecret.sealed(endpoint)
 
-    return idempotent(router, principal, idempotency_key, None, run)
+    return idempotent(router, principal, idempotency_key, None, run, _with_secret)
 
 
 app, lambda_handler = rest_function(router, metrics=metrics)

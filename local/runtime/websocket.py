@@ -28,6 +28,15 @@ from local.runtime.context import FunctionError, RuntimeContext
 from local.runtime.rest import request_time
 from local.runtime.template import ACCOUNT_ID, REGION
 
+# API Gateway's WebSocket quotas, which it applies whatever the client does: a connection without a message in
+# either direction for 10 minutes is closed, and every connection is closed 2 hours after it opened. Both run
+# on the virtual clock, so WALLETS_SPEED brings them within a test's reach.
+IDLE_TIMEOUT = 10 * 60.0
+MAX_CONNECTION_DURATION = 2 * 60 * 60.0
+# API Gateway closes both ways with 1001 (RFC 6455 "going away") and tells $disconnect so.
+GOING_AWAY = 1001
+GOING_AWAY_REASON = "Going away"
+
 
 @dataclass
 class Route:
@@ -46,7 +55,16 @@ class Connection:
     user_agent: str | None
     authorizer: dict[str, Any] | None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Virtual epoch seconds of the last message in either direction.
     last_active: float = 0.0
+    # Set when the gateway itself closes the connection (lifetime limits): the code and reason of its close.
+    closed_by_gateway: tuple[int, str] | None = None
+
+    def deadline(self) -> tuple[float, str]:
+        """When the gateway closes it if nothing else happens, and which limit that is."""
+        idle = self.last_active + IDLE_TIMEOUT
+        lifetime = self.connected_at / 1000 + MAX_CONNECTION_DURATION
+        return (idle, "idle timeout") if idle < lifetime else (lifetime, "2-hour limit")
 
 
 class WebSocketApi:
@@ -178,8 +196,10 @@ class WebSocketApi:
                 return
         await socket.accept()
         connection = Connection(connection_id, socket, connected_at, ip, agent, authorizer_context)
+        connection.last_active = self.ctx.clock.now()
         self.connections[connection_id] = connection
         tasks: set[asyncio.Task[None]] = set()
+        watchdog = asyncio.create_task(self._close_when_due(connection))
         close_code = 1000
         try:
             while True:
@@ -198,8 +218,27 @@ class WebSocketApi:
         except WebSocketDisconnect as exc:
             close_code = exc.code
         finally:
+            watchdog.cancel()
             self.connections.pop(connection_id, None)
             await self._disconnect(connection, close_code)
+
+    async def _close_when_due(self, connection: Connection) -> None:
+        """Close the connection as API Gateway does when it is idle too long or reaches its 2 hours."""
+        clock = self.ctx.clock
+        while True:
+            deadline, limit = connection.deadline()
+            now = clock.now()
+            if now >= deadline:
+                break
+            # Woken at the deadline as it stands; activity meanwhile moves it, so look again then.
+            await asyncio.sleep(clock.real_seconds(deadline - now))
+        self.ctx.log.info("closing WebSocket %s: %s", connection.id, limit)
+        connection.closed_by_gateway = (GOING_AWAY, GOING_AWAY_REASON)
+        # Gone for @connections at once (410), as on AWS; the receive loop then calls $disconnect.
+        self.connections.pop(connection.id, None)
+        async with connection.lock:
+            with contextlib.suppress(RuntimeError, OSError):
+                await connection.socket.close(GOING_AWAY, GOING_AWAY_REASON)
 
     async def _authorize(
         self, route: Route, event: dict[str, Any], query: dict[str, str], headers: dict[str, str]
@@ -289,8 +328,12 @@ class WebSocketApi:
             connection.source_ip,
             connection.user_agent,
         )
+        if connection.closed_by_gateway is not None:
+            code, reason = connection.closed_by_gateway
+        else:
+            reason = "Client-side close frame status code" if code else ""
         request_context["disconnectStatusCode"] = code
-        request_context["disconnectReason"] = "Client-side close frame status code" if code else ""
+        request_context["disconnectReason"] = reason
         if connection.authorizer is not None:
             request_context["authorizer"] = connection.authorizer
         event = {
@@ -316,6 +359,7 @@ class WebSocketApi:
                     await connection.socket.send_text(data)
             except (RuntimeError, WebSocketDisconnect, OSError):
                 return False
+        connection.last_active = self.ctx.clock.now()
         return True
 
     # -- @connections ----------------------------------------------------------------------------

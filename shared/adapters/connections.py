@@ -13,7 +13,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from shared.config import Settings
 from shared.errors import DependencyUnavailable
 from shared.outbox.records import iso
-from shared.realtime.ports import Connection, SubscribeOutcome, Subscriber, Viewer
+from shared.realtime.ports import Connection, SubscribeOutcome, Subscriber, Viewer, heartbeat_bucket
 
 
 def connections_table(settings: Settings) -> Any:
@@ -24,6 +24,7 @@ def connections_table(settings: Settings) -> Any:
 
 
 COUNTDOWNS_KEY = "COUNTDOWNS"
+HEARTBEAT_PREFIX = "HEARTBEAT#"
 
 
 def connection_pk(connection_id: str) -> str:
@@ -63,6 +64,10 @@ def _viewer_of(item: Mapping[str, Any]) -> Viewer:
     )
 
 
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
 def _is_condition_failure(reason: Mapping[str, Any]) -> bool:
     return reason.get("Code") == "ConditionalCheckFailed"
 
@@ -86,6 +91,9 @@ class DynamoConnectionStore:
             "connected_at": iso(connection.connected_at),
             "sub_count": 0,
             "ttl": int(expires_at.timestamp()),
+            # The minute tick's heartbeat reads one bucket of connections from gsi2.
+            "gsi2pk": f"{HEARTBEAT_PREFIX}{heartbeat_bucket(connection.connection_id)}",
+            "gsi2sk": connection.connection_id,
             **_viewer_attributes(connection.viewer),
         }
         with _dynamodb_errors("put connection"):
@@ -139,6 +147,8 @@ class DynamoConnectionStore:
         if countdown:
             item["gsi2pk"] = COUNTDOWNS_KEY
             item["gsi2sk"] = f"{channel}#{subscriber.connection_id}"
+        if subscriber.live_after is not None:
+            item["live_after"] = subscriber.live_after
         try:
             self._client.transact_write_items(
                 TransactItems=[
@@ -213,6 +223,56 @@ class DynamoConnectionStore:
             raise DependencyUnavailable("DynamoDB unsubscribe failed") from exc
         return True
 
+    def resume_subscription(self, connection_id: str, channel: str, live_after: int) -> bool:
+        try:
+            self._table.update_item(
+                Key={"pk": connection_pk(connection_id), "sk": f"SUB#{channel}"},
+                UpdateExpression="SET live_after = :after REMOVE replay_through",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":after": live_after},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise DependencyUnavailable("DynamoDB resume failed") from exc
+        except BotoCoreError as exc:
+            raise DependencyUnavailable("DynamoDB resume failed") from exc
+        return True
+
+    def finish_replay(self, connection_id: str, channel: str, through: int) -> None:
+        try:
+            self._table.update_item(
+                Key={"pk": connection_pk(connection_id), "sk": f"SUB#{channel}"},
+                UpdateExpression="SET replay_through = :through",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":through": through},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise DependencyUnavailable("DynamoDB finish replay failed") from exc
+            # Unsubscribed or disconnected meanwhile: nothing left to mark.
+        except BotoCoreError as exc:
+            raise DependencyUnavailable("DynamoDB finish replay failed") from exc
+
+    def claim_sequence(self, connection_id: str, channel: str, sequence: int, expires_at: datetime) -> bool:
+        # Under the connection's own key, so that its disconnect deletes the claims with it.
+        try:
+            self._table.put_item(
+                Item={
+                    "pk": connection_pk(connection_id),
+                    "sk": f"SENT#{channel}#{sequence:012d}",
+                    "ttl": int(expires_at.timestamp()),
+                },
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise DependencyUnavailable("DynamoDB claim sequence failed") from exc
+        except BotoCoreError as exc:
+            raise DependencyUnavailable("DynamoDB claim sequence failed") from exc
+        return True
+
     def subscribers(self, channel: str) -> Iterator[Subscriber]:
         query: dict[str, Any] = {
             "IndexName": "gsi1",
@@ -222,7 +282,12 @@ class DynamoConnectionStore:
             while True:
                 page = self._table.query(**query)
                 for item in page.get("Items", []):
-                    yield Subscriber(str(item["connection_id"]), _viewer_of(item))
+                    yield Subscriber(
+                        str(item["connection_id"]),
+                        _viewer_of(item),
+                        _optional_int(item.get("live_after")),
+                        _optional_int(item.get("replay_through")),
+                    )
                 if "LastEvaluatedKey" not in page:
                     return
                 query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -242,6 +307,21 @@ class DynamoConnectionStore:
                     if channel not in seen:
                         seen.add(channel)
                         yield channel
+                if "LastEvaluatedKey" not in page:
+                    return
+                query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def connections_in(self, bucket: int) -> Iterator[str]:
+        query: dict[str, Any] = {
+            "IndexName": "gsi2",
+            "KeyConditionExpression": Key("gsi2pk").eq(f"{HEARTBEAT_PREFIX}{bucket}"),
+            "ProjectionExpression": "connection_id",
+        }
+        with _dynamodb_errors("query connections"):
+            while True:
+                page = self._table.query(**query)
+                for item in page.get("Items", []):
+                    yield str(item["connection_id"])
                 if "LastEvaluatedKey" not in page:
                     return
                 query["ExclusiveStartKey"] = page["LastEvaluatedKey"]

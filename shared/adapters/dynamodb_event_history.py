@@ -5,15 +5,25 @@ Every filter is a Query; the filters an index does not key on are FilterExpressi
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 from shared.adapters.dynamodb_cursor import decode_cursor, encode_cursor
-from shared.adapters.dynamodb_events import OUTBOX_PREFIX, history_partition, sequence_sort_key
+from shared.adapters.dynamodb_events import (
+    OUTBOX_PREFIX,
+    history_partition,
+    read_sequences,
+    resource_key,
+    sequence_sort_key,
+)
 from shared.adapters.dynamodb_table import from_item, get_consistent, translated_errors, value
 from shared.events.records import EventPage, EventQuery, StoredEvent
 from shared.outbox.records import iso
 
 _EVENT_ID = re.compile(r"evt_[0-9a-z]{24}")
+# A GSI follows its table within milliseconds as a rule; a replay reads it again after these pauses (seconds)
+# while events it owes are still missing, then answers what it has.
+INDEX_CATCH_UP = (0.02, 0.05, 0.1, 0.2)
 
 
 def stored_event_from_item(item: dict[str, Any]) -> StoredEvent:
@@ -125,6 +135,47 @@ class DynamoDBEventHistory:
                 break
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
         return found
+
+    def latest_sequence(self, tenant_id: str, resource_type: str, resource_id: str) -> int:
+        key = resource_key(tenant_id, resource_type, resource_id)
+        return read_sequences(self._client, self._table, [key]).get(key, 0)
+
+    def replay(
+        self, tenant_id: str, resource_id: str, after_sequence: int, through_sequence: int
+    ) -> list[StoredEvent]:
+        if through_sequence <= after_sequence:
+            return []
+        owed = through_sequence - after_sequence
+        found = self._sequence_range(tenant_id, resource_id, after_sequence, through_sequence)
+        for pause in INDEX_CATCH_UP:
+            if len(found) >= owed:
+                break
+            time.sleep(pause)
+            found = self._sequence_range(tenant_id, resource_id, after_sequence, through_sequence)
+        return found
+
+    def _sequence_range(
+        self, tenant_id: str, resource_id: str, after: int, through: int
+    ) -> list[StoredEvent]:
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": "gsi3",
+            "KeyConditionExpression": "gsi3pk = :pk AND gsi3sk BETWEEN :low AND :high",
+            "ExpressionAttributeValues": {
+                ":pk": value(history_partition(tenant_id, f"RES#{resource_id}")),
+                ":low": value(sequence_sort_key(after + 1)),
+                ":high": value(sequence_sort_key(through)),
+            },
+            "ScanIndexForward": True,
+        }
+        found: list[StoredEvent] = []
+        while True:
+            with translated_errors():
+                response = self._client.query(**kwargs)
+            found += [stored_event_from_item(i) for i in response.get("Items", [])]
+            if "LastEvaluatedKey" not in response:
+                return found
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def _query_until_full(self, kwargs: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
         """Filters apply after Limit, so keep reading (a bounded number of times) until the page is full."""

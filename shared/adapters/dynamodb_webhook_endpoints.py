@@ -49,9 +49,12 @@ def endpoint_item(endpoint: WebhookEndpoint) -> dict[str, Any]:
         "resource_id": endpoint.resource_id,
         "description": endpoint.description,
         "enabled": endpoint.enabled,
+        # Sealed (KMS ciphertext under the endpoint's id); a legacy text secret is kept as it was stored until
+        # the endpoints function seals it.
         "secrets": [
             {
-                "value": s.value,
+                "sealed": s.sealed if s.legacy_value is None else None,
+                "value": s.legacy_value,
                 "created_at": iso(s.created_at),
                 "expires_at": iso(s.expires_at) if s.expires_at else None,
             }
@@ -82,15 +85,22 @@ def endpoint_from_item(item: dict[str, Any]) -> WebhookEndpoint:
         resource_id=plain.get("resource_id"),
         description=plain.get("description"),
         enabled=bool(plain.get("enabled", True)),
-        secrets=tuple(
-            SigningSecret(s["value"], _time(s["created_at"]) or created, _time(s.get("expires_at")))
-            for s in plain.get("secrets", [])
-        ),
+        secrets=tuple(_secret(s, created) for s in plain.get("secrets", [])),
         created_at=created,
         updated_at=updated,
         version=int(plain.get("version", 1)),
         disabled_reason=plain.get("disabled_reason"),
         failing_since=_time(plain.get("failing_since")),
+    )
+
+
+def _secret(stored: dict[str, Any], created: datetime) -> SigningSecret:
+    sealed = stored.get("sealed")
+    return SigningSecret(
+        sealed=bytes(sealed.value) if sealed is not None else b"",
+        created_at=_time(stored["created_at"]) or created,
+        expires_at=_time(stored.get("expires_at")),
+        legacy_value=stored.get("value") if sealed is None else None,
     )
 
 

@@ -19,7 +19,7 @@ def kms_client(region: str) -> Any:
 
 # Errors meaning "KMS cannot serve now, retry later"; anything else (AccessDenied, InvalidCiphertext) is a bug
 # or tampering and must surface as such rather than as a retryable 503.
-_UNAVAILABLE = {
+UNAVAILABLE = {
     "DependencyTimeoutException",
     "KMSInternalException",
     "KeyUnavailableException",
@@ -43,7 +43,7 @@ class KmsDataKeys:
         except BotoCoreError as exc:
             raise DependencyUnavailable("KMS is unreachable") from exc
         except ClientError as exc:
-            if exc.response["Error"]["Code"] in _UNAVAILABLE:
+            if exc.response["Error"]["Code"] in UNAVAILABLE:
                 raise DependencyUnavailable("KMS is unavailable") from exc
             raise
         return DataKey(
@@ -58,7 +58,7 @@ class KmsDataKeys:
         except BotoCoreError as exc:
             raise DependencyUnavailable("KMS is unreachable") from exc
         except ClientError as exc:
-            if exc.response["Error"]["Code"] in _UNAVAILABLE:
+            if exc.response["Error"]["Code"] in UNAVAILABLE:
                 raise DependencyUnavailable("KMS is unavailable") from exc
             raise
         plaintext: bytes = answer["Plaintext"]

@@ -48,16 +48,21 @@ def idempotent(
     key: str | None,
     body: BaseModel | dict[str, Any] | None,
     operation: Callable[[], Outcome],
+    reveal: Callable[[Any], Any] | None = None,
 ) -> Response[Any]:
     """Run a route's operation once per (caller, Idempotency-Key): the request's own method and path and its
     validated body are what a replay must match, so no route retypes its path. Without a key the operation
-    just runs, and the idempotency records are never built."""
+    just runs, and the idempotency records are never built.
+
+    `reveal`, when given, turns what the operation returned (and what the record stores) into the answer: a
+    route whose answer holds a secret stores it sealed and opens it here, so no record keeps it in clear.
+    """
     from shared.bootstrap import app  # the idempotency records, built on the first keyed request
 
     key = check_key(key)
     if key is None:
         status, data = operation()
-        return ok(data, status)
+        return ok(reveal(as_data(data)) if reveal is not None else data, status)
 
     def plain() -> Outcome:
         # The idempotency records store JSON: a typed answer is stored as the data it dumps to.
@@ -72,4 +77,4 @@ def idempotent(
     }
     requests = app().adapters.idempotency
     requests.register_lambda_context(router.lambda_context)
-    return requests.run(principal, key, request, plain)
+    return requests.run(principal, key, request, plain, reveal)

@@ -68,8 +68,10 @@ class IdempotentRequests:
         key: str,
         request: dict[str, Any],
         operation: Callable[[], Outcome],
+        reveal: Callable[[Any], Any] | None = None,
     ) -> Response[str]:
-        """`key` as `check_key` accepted it (shared/api/idempotency.py's `idempotent` calls this)."""
+        """`key` as `check_key` accepted it (shared/api/idempotency.py's `idempotent` calls this); `reveal`
+        turns the stored data into the answer's (first run and replays alike)."""
         payload = {"scope": [principal.tenant_id, principal.sub, key], "request": request}
         try:
             stored: dict[str, Any] = self._once(payload=payload, operation=operation)
@@ -80,7 +82,8 @@ class IdempotentRequests:
         except IdempotencyPersistenceLayerError as exc:
             raise DependencyUnavailable("idempotency records are unavailable; retry") from exc
         headers = {REPLAYED_HEADER: "true"} if stored.get("replayed") else {}
-        return ok(stored["data"], stored["status"], headers=headers)
+        data = reveal(stored["data"]) if reveal is not None else stored["data"]
+        return ok(data, stored["status"], headers=headers)
 
 
 def _perform(*, payload: dict[str, Any], operation: Callable[[], Outcome]) -> dict[str, Any]:

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from shared.consumer.ports import ExchangeRates, IdentityVerifier
     from shared.consumer.withdrawals import BankPayouts
     from shared.destruction.ports import DestructionMetrics
-    from shared.events.ports import RetryTimer, WebhookSender
+    from shared.events.ports import RetryTimer, SecretSealer, WebhookSender
     from shared.events.urls import AddressResolver
     from shared.providers.port import MetricsSink, StablecoinProvider
     from shared.providers.service import ProviderRouter
@@ -156,6 +156,13 @@ class Adapters:
         """webhook_delivery names itself as its timers' target (from its invocation context)."""
         if function_arn and not self._webhook_delivery_arn:
             self._webhook_delivery_arn = function_arn
+
+    @cached_property
+    def webhook_secrets(self) -> SecretSealer:
+        """Endpoints' signing secrets, sealed under the webhook key (KMS) with the endpoint's id."""
+        from shared.adapters.kms_webhook_secrets import KmsSecretSealer
+
+        return KmsSecretSealer(self.kms, self.settings.webhook_key_id)
 
     @cached_property
     def webhook_sender(self) -> WebhookSender:

@@ -70,10 +70,9 @@ class Capabilities:
     # -- events -----------------------------------------------------------------------------------------
     @cached_property
     def events(self) -> EventService:
-        from shared.adapters.dynamodb_event_history import DynamoDBEventHistory
         from shared.events.service import EventService
 
-        return EventService(DynamoDBEventHistory(self.adapters.dynamodb, self.adapters.settings.table_name))
+        return EventService(self._event_history)
 
     @cached_property
     def webhook_endpoints(self) -> WebhookEndpointService:
@@ -85,13 +84,13 @@ class Capabilities:
             DynamoDBWebhookEndpoints(a.dynamodb, a.settings.table_name),
             a.address_resolver,
             a.clock,
+            a.webhook_secrets,
             allow_loopback=a.settings.webhook_allow_loopback,
         )
 
     @cached_property
     def webhook_delivery(self) -> WebhookDeliveryService:
         from shared.adapters.dynamodb_deliveries import DynamoDBDeliveries
-        from shared.adapters.dynamodb_event_history import DynamoDBEventHistory
         from shared.adapters.dynamodb_webhook_endpoints import DynamoDBWebhookEndpoints
         from shared.events.delivery_service import WebhookDeliveryService
 
@@ -100,11 +99,12 @@ class Capabilities:
         return WebhookDeliveryService(
             DynamoDBWebhookEndpoints(a.dynamodb, table),
             DynamoDBDeliveries(a.dynamodb, table),
-            DynamoDBEventHistory(a.dynamodb, table),
+            self._event_history,
             a.webhook_sender,
             a.webhook_timer,
             a.address_resolver,
             a.clock,
+            a.webhook_secrets,
             allow_loopback=a.settings.webhook_allow_loopback,
         )
 
@@ -532,6 +532,7 @@ class Capabilities:
             wallets=DynamoWalletSnapshots(table),
             invoices=RepositoryInvoiceReader(self._invoice_repository),
             clock=a.clock,
+            history=self._event_history,
         )
 
     @cached_property
@@ -543,6 +544,12 @@ class Capabilities:
         return OutboxBatchProcessor(EventBridgeBus(events_client(settings), settings.event_bus_name))
 
     # -- repositories shared by several capabilities --------------------------------------------------
+    @cached_property
+    def _event_history(self) -> Any:
+        from shared.adapters.dynamodb_event_history import DynamoDBEventHistory
+
+        return DynamoDBEventHistory(self.adapters.dynamodb, self.adapters.settings.table_name)
+
     @cached_property
     def _invoice_repository(self) -> Any:
         from shared.adapters.dynamodb_invoices import DynamoDBInvoiceRepository

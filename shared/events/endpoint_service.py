@@ -1,5 +1,6 @@
 """Webhook endpoint use cases: a merchant or admin creates, reads, changes, deletes its tenant's endpoints
-and rotates their signing secrets. The secret is answered once, at creation (or rotation), never again."""
+and rotates their signing secrets. The secret is answered once, at creation (or rotation), never again; it
+is stored only sealed under its endpoint's id (shared.events.ports.SecretSealer)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from shared.events.endpoints import (
     WebhookEndpoint,
     new_secret,
 )
-from shared.events.ports import EndpointStore
+from shared.events.ports import EndpointStore, SecretSealer
 from shared.events.urls import AddressResolver, UrlRefused, check_url
 from shared.ids import new_id
 from shared.outbox.records import Record, audit_item
@@ -31,11 +32,13 @@ class WebhookEndpointService:
         store: EndpointStore,
         resolver: AddressResolver,
         clock: Clock,
+        sealer: SecretSealer,
         *,
         allow_loopback: bool,
         cap: int = MAX_ENDPOINTS_PER_TENANT,
     ) -> None:
         self._store = store
+        self._sealer = sealer
         self._resolver = resolver
         self._clock = clock
         self._allow_loopback = allow_loopback
@@ -53,15 +56,16 @@ class WebhookEndpointService:
         self._check(url)
         now = self._clock.now()
         secret = new_secret()
+        endpoint_id = new_id("we")
         endpoint = WebhookEndpoint(
-            id=new_id("we"),
+            id=endpoint_id,
             tenant_id=principal.tenant_id,
             url=url,
             enabled_events=tuple(enabled_events),
             resource_id=resource_id,
             description=description,
             enabled=True,
-            secrets=(SigningSecret(secret, now),),
+            secrets=(SigningSecret(self._sealer.seal(endpoint_id, secret), now),),
             created_at=now,
             updated_at=now,
         )
@@ -98,7 +102,7 @@ class WebhookEndpointService:
                     fields |= {"disabled_reason": None, "failing_since": None}
                 else:
                     fields["disabled_reason"] = "disabled by the merchant"
-            updated = replace(endpoint, **fields)
+            updated = self._sealed(replace(endpoint, **fields))
             try:
                 self._store.update(
                     updated, endpoint.version, self._audit(principal, updated, "webhook_endpoint.updated")
@@ -115,7 +119,10 @@ class WebhookEndpointService:
     def rotate_secret(self, principal: Principal, endpoint_id: str) -> tuple[WebhookEndpoint, str]:
         for _ in range(3):
             endpoint = self.get(principal, endpoint_id)
-            updated, secret = endpoint.rotated(self._clock.now())
+            secret = new_secret()
+            updated = self._sealed(
+                endpoint.rotated(self._clock.now(), self._sealer.seal(endpoint.id, secret))
+            )
             try:
                 self._store.update(
                     updated,
@@ -126,6 +133,25 @@ class WebhookEndpointService:
                 continue
             return updated, secret
         raise ConcurrentUpdate("the endpoint kept changing; retry")
+
+    def open(self, endpoint_id: str, sealed: bytes) -> str:
+        """A secret this service answers (at creation, rotation, and their idempotent replays, whose records
+        hold it sealed as the endpoint does)."""
+        return self._sealer.open(endpoint_id, sealed)
+
+    def _sealed(self, endpoint: WebhookEndpoint) -> WebhookEndpoint:
+        """The endpoint with any secret stored as text before sealing existed sealed now."""
+        if not endpoint.holds_legacy_secrets:
+            return endpoint
+        return replace(
+            endpoint,
+            secrets=tuple(
+                s
+                if s.legacy_value is None
+                else SigningSecret(self._sealer.seal(endpoint.id, s.legacy_value), s.created_at, s.expires_at)
+                for s in endpoint.secrets
+            ),
+        )
 
     def _check(self, url: str) -> None:
         try:

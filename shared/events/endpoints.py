@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import base64
 import secrets
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from shared.events.catalog import matches
 from shared.events.records import StoredEvent
@@ -24,14 +24,28 @@ def new_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
 
 
+class Opener(Protocol):
+    def open(self, endpoint_id: str, sealed: bytes) -> str: ...
+
+
 @dataclass(frozen=True)
 class SigningSecret:
-    value: str
+    """One signing secret as stored: sealed (shared.events.ports.SecretSealer) under its endpoint's id.
+
+    `legacy_value` is a secret stored as text before secrets were sealed: it keeps signing, and the
+    endpoint's next change or rotation seals it (WebhookEndpointService).
+    """
+
+    sealed: bytes
     created_at: datetime
     expires_at: datetime | None = None
+    legacy_value: str | None = field(default=None, repr=False)
 
     def live(self, now: datetime) -> bool:
         return self.expires_at is None or self.expires_at > now
+
+    def text(self, endpoint_id: str, opener: Opener) -> str:
+        return self.legacy_value if self.legacy_value is not None else opener.open(endpoint_id, self.sealed)
 
 
 @dataclass(frozen=True)
@@ -51,24 +65,26 @@ class WebhookEndpoint:
     # When the current run of failed deliveries began (None while deliveries succeed).
     failing_since: datetime | None = None
 
-    def live_secrets(self, now: datetime) -> list[str]:
-        return [s.value for s in self.secrets if s.live(now)]
+    def live_secrets(self, now: datetime) -> list[SigningSecret]:
+        return [s for s in self.secrets if s.live(now)]
 
-    def rotated(self, now: datetime) -> tuple[WebhookEndpoint, str]:
-        """A new secret beside the current ones; those still without an end stop signing in 24 h."""
-        fresh = new_secret()
+    def rotated(self, now: datetime, sealed: bytes) -> WebhookEndpoint:
+        """`sealed` (a new secret) beside the live ones; those still without an end stop signing in 24 h."""
         kept = tuple(
             s if s.expires_at is not None else replace(s, expires_at=now + ROTATION_OVERLAP)
             for s in self.secrets
             if s.live(now)
         )
-        updated = replace(
+        return replace(
             self,
-            secrets=(*kept, SigningSecret(fresh, now)),
+            secrets=(*kept, SigningSecret(sealed, now)),
             updated_at=now,
             version=self.version + 1,
         )
-        return updated, fresh
+
+    @property
+    def holds_legacy_secrets(self) -> bool:
+        return any(s.legacy_value is not None for s in self.secrets)
 
     def wants(self, event: StoredEvent) -> bool:
         """An enabled endpoint of the event's tenant, subscribed to its name, and in its resource scope (the

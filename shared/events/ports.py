@@ -25,6 +25,22 @@ class EventHistory(Protocol):
         """The resource's events with a sequence above `after_sequence`, oldest first (resume, replay)."""
         ...
 
+    def latest_sequence(self, tenant_id: str, resource_type: str, resource_id: str) -> int:
+        """The last sequence assigned to the resource (0 before its first event), read strongly consistent:
+        every event up to it is committed."""
+        ...
+
+    def replay(
+        self, tenant_id: str, resource_id: str, after_sequence: int, through_sequence: int
+    ) -> list[StoredEvent]:
+        """The resource's events with `after_sequence < sequence <= through_sequence`, oldest first.
+
+        Sequences are gap-free, so the history owes exactly `through - after` events: the adapter waits a
+        bounded moment for its index to show all of them (it lags the commit), then answers what it holds
+        (an event past its 90 days is gone for good).
+        """
+        ...
+
 
 class EndpointStore(Protocol):
     """Webhook endpoints on the table; each write carries its audit records in the same transaction."""
@@ -47,6 +63,16 @@ class EndpointStore(Protocol):
 
     def delete(self, endpoint: WebhookEndpoint, records: list[Record]) -> None:
         """Remove it (at its version) and uncount it."""
+        ...
+
+
+class SecretSealer(Protocol):
+    """Webhook signing secrets at rest: sealed under a key of their own, bound to their endpoint's id."""
+
+    def seal(self, endpoint_id: str, secret: str) -> bytes: ...
+
+    def open(self, endpoint_id: str, sealed: bytes) -> str:
+        """The secret `seal` sealed for this very endpoint (anything else fails to open)."""
         ...
 
 

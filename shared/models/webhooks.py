@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import base64
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from shared.events.catalog import ALL_EVENTS, is_known_event
-from shared.events.endpoints import EndpointPage, WebhookEndpoint
+from shared.events.endpoints import EndpointPage, Opener, WebhookEndpoint
 from shared.events.urls import MAX_URL_LENGTH
 from shared.models.common import LongText
 from shared.models.output import Output
 
 _SCOPE = r"^(inv|wal)_[0-9a-z]{24}$"
+SEALED = "sealed_secret"
 
 
 def _events(names: list[str]) -> list[str]:
@@ -79,6 +81,18 @@ class WebhookEndpointWithSecret(WebhookEndpointOut):
     """Creation and rotation only: the new `whsec_` secret, shown this once."""
 
     secret: str
+
+    @staticmethod
+    def sealed(endpoint: WebhookEndpoint) -> dict[str, Any]:
+        """The answer as an idempotency record keeps it: the new (last) secret still sealed."""
+        return {**endpoint.to_api(), SEALED: base64.b64encode(endpoint.secrets[-1].sealed).decode()}
+
+    @classmethod
+    def revealed(cls, data: dict[str, Any], opener: Opener) -> WebhookEndpointWithSecret:
+        """`sealed`'s data with its secret opened."""
+        fields = dict(data)
+        sealed = base64.b64decode(fields.pop(SEALED))
+        return cls.of({**fields, "secret": opener.open(fields["id"], sealed)})
 
 
 class WebhookEndpointPageOut(Output):

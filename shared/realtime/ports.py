@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from typing import Any, Protocol
 
+from shared.events.records import StoredEvent
+
 ROLE_CONSUMER = "consumer"
 ROLE_MERCHANT = "merchant"
 ROLE_ADMIN = "admin"
 ROLE_OPERATOR = "operator"
+# Connections are split into this many heartbeat buckets; the minute tick heartbeats one bucket in turn.
+HEARTBEAT_BUCKETS = 2
+
+
+def heartbeat_bucket(connection_id: str) -> int:
+    """The connection's bucket: a stable hash of its id (not Python's salted hash())."""
+    return zlib.crc32(connection_id.encode("utf-8")) % HEARTBEAT_BUCKETS
 
 
 @dataclass(frozen=True)
@@ -49,10 +59,17 @@ class Connection:
 
 @dataclass(frozen=True)
 class Subscriber:
-    """One subscription as the fan-out sees it: the viewer is copied onto it so no per-connection read."""
+    """One subscription as the fan-out sees it: the viewer is copied onto it so no per-connection read.
+
+    A resumed subscription (`subscribe` with `after_sequence`) carries the seam between replay and live
+    (shared/realtime/resume.py): the fan-out leaves its own resource's events up to `live_after` to the
+    replay, and until `replay_through` is set it claims each one so that replay and live never both send it.
+    """
 
     connection_id: str
     viewer: Viewer
+    live_after: int | None = None
+    replay_through: int | None = None
 
 
 class SubscribeOutcome(Enum):
@@ -80,7 +97,22 @@ class ConnectionStore(Protocol):
     def add_subscription(
         self, subscriber: Subscriber, channel: str, countdown: bool, limit: int, expires_at: datetime
     ) -> SubscribeOutcome:
-        """Store the subscription unless the connection already holds `limit` of them (atomically)."""
+        """Store the subscription (with the subscriber's `live_after`, if any) unless the connection already
+        holds `limit` of them (atomically)."""
+        ...
+
+    def resume_subscription(self, connection_id: str, channel: str, live_after: int) -> bool:
+        """Turn a subscription the connection already holds into a resumed one (`live_after` set,
+        `replay_through` cleared); False when it is gone."""
+        ...
+
+    def finish_replay(self, connection_id: str, channel: str, through: int) -> None:
+        """Record that the replay sent (or claimed) every event of the resource up to `through`."""
+        ...
+
+    def claim_sequence(self, connection_id: str, channel: str, sequence: int, expires_at: datetime) -> bool:
+        """True the first time the event `sequence` of the channel's resource is claimed for this
+        connection: the replay and the live fan-out both claim in the seam, and only the winner sends."""
         ...
 
     def remove_subscription(self, connection_id: str, channel: str) -> bool: ...
@@ -89,6 +121,11 @@ class ConnectionStore(Protocol):
 
     def countdown_channels(self) -> Iterator[str]:
         """Countdown channels with at least one subscriber, each once, without scanning the table."""
+        ...
+
+    def connections_in(self, bucket: int) -> Iterator[str]:
+        """Ids of the live connections of heartbeat bucket `bucket` (put_connection files each in one of
+        HEARTBEAT_BUCKETS), without scanning the table."""
         ...
 
     def claim_event(self, event_id: str, expires_at: datetime) -> bool:
@@ -141,4 +178,18 @@ class InvoiceView:
 class InvoiceReader(Protocol):
     def get(self, tenant_id: str, invoice_id: str) -> InvoiceView | None:
         """The tenant's invoice, or None when missing or soft-deleted."""
+        ...
+
+
+class ResourceHistory(Protocol):
+    """What a resume reads of the event history (shared.events.ports.EventHistory has the same methods)."""
+
+    def latest_sequence(self, tenant_id: str, resource_type: str, resource_id: str) -> int:
+        """The resource's last assigned sequence (0 before its first event), read strongly consistent."""
+        ...
+
+    def replay(
+        self, tenant_id: str, resource_id: str, after_sequence: int, through_sequence: int
+    ) -> list[StoredEvent]:
+        """The resource's events with `after_sequence < sequence <= through_sequence`, oldest first."""
         ...

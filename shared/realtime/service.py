@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,18 +25,21 @@ from shared.outbox.publisher import BusEventDetail
 from shared.outbox.records import iso
 from shared.realtime.channels import Channel, ChannelKind, may_view, parse_channel
 from shared.realtime.ports import (
+    HEARTBEAT_BUCKETS,
     ROLE_CONSUMER,
     Connection,
     ConnectionStore,
     InvoiceReader,
     Pusher,
     PushOutcome,
+    ResourceHistory,
     SubscribeOutcome,
     Subscriber,
     Viewer,
     WalletSnapshot,
     WalletSnapshots,
 )
+from shared.realtime.resume import Replayer, after_sequence_of, event_message
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +49,8 @@ MAX_SUBSCRIPTIONS = 50
 # Long enough to absorb EventBridge and stream redeliveries, short enough to keep the table small.
 EVENT_CLAIM_LIFETIME = timedelta(days=1)
 MAX_CLIENT_MESSAGE_BYTES = 4096
+# Concurrent @connections posts of one heartbeat bucket.
+HEARTBEAT_PUSHERS = 16
 
 
 def server_message(event: str, channel: str | None, data: Mapping[str, Any], now: datetime) -> dict[str, Any]:
@@ -97,6 +103,9 @@ class FanOutReport:
     gone: int = 0
     failed: int = 0
     withheld: int = 0
+    # Left to (or already sent by) a resumed subscription's replay.
+    replayed: int = 0
+    heartbeats: int = 0
     duplicate: bool = False
     gone_connections: set[str] = field(default_factory=set)
 
@@ -109,12 +118,14 @@ class RealtimeService:
         wallets: WalletSnapshots,
         invoices: InvoiceReader,
         clock: Clock,
+        history: ResourceHistory,
     ) -> None:
         self._connections = connections
         self._pusher = pusher
         self._wallets = wallets
         self._invoices = invoices
         self._clock = clock
+        self._replayer = Replayer(history, connections, pusher, clock)
 
     def connect(self, connection_id: str, viewer: Viewer) -> None:
         now = self._clock.now()
@@ -136,22 +147,29 @@ class RealtimeService:
             parsed = parse_channel(message.get("channel"))
             channel = parsed.name
             if action == "subscribe":
-                return self.subscribe(connection_id, parsed)
+                return self.subscribe(connection_id, parsed, after_sequence_of(message))
             return self.unsubscribe(connection_id, parsed)
         except WalletsError as exc:
             error = {"code": exc.code, "message": exc.message}
             return server_message("error", channel, error, self._clock.now())
 
-    def subscribe(self, connection_id: str, channel: Channel) -> dict[str, Any]:
+    def subscribe(
+        self, connection_id: str, channel: Channel, after_sequence: int | None = None
+    ) -> dict[str, Any]:
+        """Answer with the channel's current state; with `after_sequence`, the resource's events after it
+        are pushed first (shared/realtime/resume.py), so they reach the client before the answer."""
         connection = self._connections.get_connection(connection_id)
         if connection is None:
             raise Unauthorized("this connection is not registered; reconnect")
         viewer = connection.viewer
         reply = self._current_state(viewer, channel)
         channel = channel.for_viewer(viewer)
+        resumption = None
+        if after_sequence is not None:
+            resumption = self._replayer.begin(viewer, channel, after_sequence)
         now = self._clock.now()
         outcome = self._connections.add_subscription(
-            Subscriber(connection_id, viewer),
+            Subscriber(connection_id, viewer, resumption.live_after if resumption else None),
             channel.name,
             countdown=channel.kind is ChannelKind.COUNTDOWN,
             limit=MAX_SUBSCRIPTIONS,
@@ -161,6 +179,24 @@ class RealtimeService:
             raise LimitExceeded(f"a connection may hold at most {MAX_SUBSCRIPTIONS} subscriptions")
         if outcome is SubscribeOutcome.NO_CONNECTION:
             raise Unauthorized("this connection is not registered; reconnect")
+        if resumption is None:
+            return reply
+        if outcome is SubscribeOutcome.ALREADY_SUBSCRIBED and not self._connections.resume_subscription(
+            connection_id, channel.name, resumption.live_after
+        ):
+            raise Unauthorized("this connection is not registered; reconnect")
+        report = self._replayer.replay(connection_id, viewer, channel, resumption)
+        if report.gone:
+            self._forget(connection_id)
+        logger.info(
+            "resumed %s after %d: %d replayed through %d, %d left to live, %d failed",
+            channel.name,
+            after_sequence,
+            report.replayed,
+            report.through,
+            report.skipped_by_live,
+            report.failed,
+        )
         return reply
 
     def unsubscribe(self, connection_id: str, channel: Channel) -> dict[str, Any]:
@@ -190,6 +226,12 @@ class RealtimeService:
         if channel.kind is ChannelKind.PLATFORM:
             if not viewer.is_operator:
                 raise Forbidden("the platform channel needs the operator role")
+            return server_message("subscribed", channel.name, {"channel": channel.name}, now)
+        if channel.kind in (ChannelKind.PAYOUT, ChannelKind.IMPORT):
+            # No lookup: a tenant's payout and import events reach its own merchants and admins only (the
+            # fan-out's tenant rule, the history's tenant partition), so another tenant's id receives nothing.
+            if not viewer.acts_for_tenant:
+                raise Forbidden(f"the {channel.kind.value} channel needs the merchant or admin role")
             return server_message("subscribed", channel.name, {"channel": channel.name}, now)
         resource_id = channel.resource_id or ""
         if channel.kind is ChannelKind.INVOICE:
@@ -229,17 +271,25 @@ class RealtimeService:
             except ValidationFailed:
                 logger.warning("event %s names an unknown channel %r", detail.event_id, name)
                 continue
-            message = {
-                "event": detail.event,
-                "channel": channel.public_name,
-                "data": detail.data,
-                "ts": detail.ts,
-            }
-            self._push_channel(channel, detail.tenant_id, message, report)
+            sequence = detail.sequence if channel.is_about(detail.resource) else None
+            message = event_message(detail.event, channel, detail.data, detail.ts, sequence)
+            self._push_channel(channel, detail.tenant_id, message, report, sequence)
 
-    def tick(self) -> FanOutReport:
-        """Push `countdown:update` to every followed countdown; a wallet that is gone is skipped."""
+    def tick(self, scheduled_at: datetime | None = None) -> FanOutReport:
+        """The minute tick: `countdown:update` to every followed countdown (a wallet that is gone is skipped),
+        and `heartbeat` to the connections of this minute's bucket.
+
+        The bucket comes from the firing's scheduled minute (`scheduled_at`, the rule's `time`), so buckets
+        take turns even when an invocation starts late: with HEARTBEAT_BUCKETS = 2 every connection hears a
+        heartbeat every 2 minutes, and still within the contract's 5 if one firing is lost.
+        """
         report = FanOutReport()
+        self._countdowns(report)
+        minute = int((scheduled_at or self._clock.now()).timestamp() // 60)
+        self._heartbeat(minute % HEARTBEAT_BUCKETS, report)
+        return report
+
+    def _countdowns(self, report: FanOutReport) -> None:
         for name in self._connections.countdown_channels():
             channel = parse_channel(name)
             wallet = self._wallets.get(channel.resource_id or "", None)
@@ -249,10 +299,32 @@ class RealtimeService:
             now = self._clock.now()
             message = server_message("countdown:update", channel.name, countdown_data(wallet, now), now)
             self._push_channel(channel, wallet.tenant_id, message, report)
-        return report
+
+    def _heartbeat(self, bucket: int, report: FanOutReport) -> None:
+        """Every connection of the bucket, pushed from a bounded pool: a push is a round trip to API Gateway,
+        and a bucket of thousands one after another would outlast the function."""
+        message = server_message("heartbeat", None, {}, self._clock.now())
+        connections = [
+            c for c in self._connections.connections_in(bucket) if c not in report.gone_connections
+        ]
+        if not connections:
+            return
+        workers = min(HEARTBEAT_PUSHERS, len(connections))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="heartbeat") as pool:
+            outcomes = list(pool.map(lambda conn: self._pusher.push(conn, message), connections))
+        for connection_id, outcome in zip(connections, outcomes, strict=True):
+            if outcome is PushOutcome.DELIVERED:
+                report.heartbeats += 1
+            else:
+                self._count(outcome, connection_id, report)
 
     def _push_channel(
-        self, channel: Channel, tenant_id: str | None, message: Mapping[str, Any], report: FanOutReport
+        self,
+        channel: Channel,
+        tenant_id: str | None,
+        message: Mapping[str, Any],
+        report: FanOutReport,
+        sequence: int | None = None,
     ) -> None:
         for subscriber in self._connections.subscribers(channel.name):
             if subscriber.connection_id in report.gone_connections:
@@ -260,15 +332,22 @@ class RealtimeService:
             if not _receives(subscriber.viewer, channel, tenant_id):
                 report.withheld += 1
                 continue
-            outcome = self._pusher.push(subscriber.connection_id, message)
-            if outcome is PushOutcome.DELIVERED:
-                report.delivered += 1
-            elif outcome is PushOutcome.GONE:
-                report.gone += 1
-                report.gone_connections.add(subscriber.connection_id)
-                self._forget(subscriber.connection_id)
-            else:
-                report.failed += 1
+            if not self._replayer.admits(subscriber, channel, sequence):
+                report.replayed += 1
+                continue
+            self._count(
+                self._pusher.push(subscriber.connection_id, message), subscriber.connection_id, report
+            )
+
+    def _count(self, outcome: PushOutcome, connection_id: str, report: FanOutReport) -> None:
+        if outcome is PushOutcome.DELIVERED:
+            report.delivered += 1
+        elif outcome is PushOutcome.GONE:
+            report.gone += 1
+            report.gone_connections.add(connection_id)
+            self._forget(connection_id)
+        else:
+            report.failed += 1
 
     def _forget(self, connection_id: str) -> None:
         """Drop a gone connection; failing to is not worth failing the fan-out (its TTL reaps it)."""

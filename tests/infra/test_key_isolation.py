@@ -1,5 +1,7 @@
 """Key isolation, function by function: who may use which KMS key (under which condition), who reads which
-secret, who touches the wallet key table, and that erasing from that table is final (no stream, no PITR)."""
+secret, who touches the wallet key table, and that erasing from that table is final (no stream, no PITR).
+The webhook key seals merchants' signing secrets: only the endpoints function (seal, and open for an
+idempotent replay) and the delivery function (open, to sign) use it, each under an endpoint's context."""
 
 from __future__ import annotations
 
@@ -88,6 +90,15 @@ WALLET_CONTEXT = {
     "StringLike": {"kms:EncryptionContext:wallet_id": "wal_*"},
     "ForAllValues:StringEquals": {"kms:EncryptionContextKeys": ["wallet_id"]},
 }
+# What each function may do with the webhook key (infra/functions.py WebhookSecretAccess).
+WEBHOOK_KEY_ACTIONS = {
+    "webhook_endpoints": ["kms:Encrypt", "kms:Decrypt"],
+    "webhook_delivery": ["kms:Decrypt"],
+}
+WEBHOOK_CONTEXT = {
+    "StringLike": {"kms:EncryptionContext:webhook_endpoint_id": "we_*"},
+    "ForAllValues:StringEquals": {"kms:EncryptionContextKeys": ["webhook_endpoint_id"]},
+}
 _CDK_HASH = re.compile(r"[0-9A-F]{8}$")
 
 
@@ -141,7 +152,7 @@ def test_every_function_is_covered(template: dict[str, Any]) -> None:
 
 def test_wallet_keys_are_wrapped_by_their_own_key(template: dict[str, Any]) -> None:
     keys = keys_by_name(template)
-    assert sorted(keys) == ["Key", "WalletKey"]
+    assert sorted(keys) == ["Key", "WalletKey", "WebhookKey"]
     wallet_key = template["Resources"][keys["WalletKey"]]
     assert wallet_key["Properties"]["EnableKeyRotation"] is True
     env = template["Resources"][function_ids(template)["create_wallet"]]["Properties"]["Environment"]
@@ -232,3 +243,40 @@ def test_key_table_keeps_no_copy_of_an_erased_key(template: dict[str, Any]) -> N
     assert referenced_ids(sse["KMSMasterKeyId"]) == {keys_by_name(template)["Key"]}
     table = template["Resources"][KEY_TABLE]
     assert table["DeletionPolicy"] == "Retain" and props["DeletionProtectionEnabled"] is True
+
+
+@pytest.mark.parametrize("folder", FOLDERS)
+def test_only_the_webhook_functions_use_the_webhook_key_under_an_endpoint_context(
+    template: dict[str, Any], folder: str
+) -> None:
+    keys = keys_by_name(template)
+    grants = kms_grants(template, folder, keys["WebhookKey"])
+    env = template["Resources"][function_ids(template)[folder]]["Properties"]["Environment"]["Variables"]
+    if folder not in WEBHOOK_KEY_ACTIONS:
+        assert grants == [] and "WEBHOOK_KEY_ID" not in env
+        return
+    assert [as_list(g["Action"]) for g in grants] == [WEBHOOK_KEY_ACTIONS[folder]]
+    assert grants[0]["Condition"] == WEBHOOK_CONTEXT
+    assert referenced_ids(env["WEBHOOK_KEY_ID"]) == {keys["WebhookKey"]}
+
+
+def test_webhook_key_policy_denies_everyone_else_and_any_other_context(template: dict[str, Any]) -> None:
+    keys = keys_by_name(template)
+    webhook_key = template["Resources"][keys["WebhookKey"]]
+    assert webhook_key["Properties"]["EnableKeyRotation"] is True
+    statements = webhook_key["Properties"]["KeyPolicy"]["Statement"]
+    denies = {s["Sid"]: s for s in statements if s["Effect"] == "Deny"}
+    use = {"kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*"}
+    users = denies["DenyWebhookKeyUseButTheEndpointFunctions"]
+    assert users["Principal"] == {"AWS": "*"} and set(users["Action"]) == use
+    ids = function_ids(template)
+    roles = [template["Resources"][ids[folder]]["Properties"]["Role"] for folder in WEBHOOK_KEY_ACTIONS]
+    assert users["Condition"] == {"StringNotEquals": {"aws:PrincipalArn": roles}}
+    context = denies["DenyWebhookKeyUseOutsideAnEndpointContext"]
+    assert context["Condition"] == {"StringNotLike": {"kms:EncryptionContext:webhook_endpoint_id": "we_*"}}
+    # It seals secrets only: no table, secret, queue or topic is encrypted with it.
+    for lid, resource in template["Resources"].items():
+        if resource["Type"].startswith(
+            ("AWS::DynamoDB::", "AWS::SecretsManager::", "AWS::SQS::", "AWS::SNS::")
+        ):
+            assert keys["WebhookKey"] not in referenced_ids(resource.get("Properties", {})), lid

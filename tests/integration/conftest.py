@@ -66,6 +66,13 @@ def dynamodb() -> Iterator[Any]:
         yield client
 
 
+@pytest.fixture
+def webhook_key_id(dynamodb: Any) -> str:
+    """A KMS key in the active moto mock, as the stack's WebhookKey seals endpoints' signing secrets."""
+    kms = boto3.client("kms", region_name="us-east-1")
+    return str(kms.create_key(Description="WebhookKey")["KeyMetadata"]["KeyId"])
+
+
 def scan_all(client: Any, *, rate_windows: bool = False) -> list[dict[str, Any]]:
     """Every item of the table, sorted; the rate limiter's window counters (`RATE#`) only when asked."""
     items: list[dict[str, Any]] = []

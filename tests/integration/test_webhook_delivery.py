@@ -6,10 +6,14 @@ DNS rebinding at send time, fan-out filters, and redelivery."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
 import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
@@ -18,6 +22,7 @@ from shared.adapters.dynamodb_event_history import DynamoDBEventHistory
 from shared.adapters.dynamodb_events import transact_write
 from shared.adapters.dynamodb_table import put_new
 from shared.adapters.dynamodb_webhook_endpoints import DynamoDBWebhookEndpoints
+from shared.adapters.kms_webhook_secrets import KmsSecretSealer
 from shared.adapters.webhook_sender import HttpxWebhookSender
 from shared.auth import Principal
 from shared.clock import FixedClock
@@ -56,14 +61,37 @@ class Timers:
         self.due.pop(delivery_id, None)
 
 
+class OneCallAtATime:
+    """The DynamoDB client with each call atomic, as the service is (moto in-process is not thread-safe)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._client, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return method(*args, **kwargs)
+
+        return call
+
+
 class World:
-    def __init__(self, dynamodb: Any, sink: WebhookSink) -> None:
+    def __init__(self, dynamodb: Any, sink: WebhookSink, webhook_key_id: str) -> None:
+        # One event's attempts run side by side: their DynamoDB calls go through one at a time.
+        dynamodb = OneCallAtATime(dynamodb)
         self.dynamodb, self.sink = dynamodb, sink
         self.clock = FixedClock(T0)
         self.timers, self.resolver = Timers(), Resolver()
         self.history = DynamoDBEventHistory(dynamodb, TABLE)
         store = DynamoDBWebhookEndpoints(dynamodb, TABLE)
-        self.endpoints = WebhookEndpointService(store, self.resolver, self.clock, allow_loopback=True)
+        self.kms = boto3.client("kms", region_name="us-east-1")
+        self.sealer = KmsSecretSealer(self.kms, webhook_key_id)
+        self.endpoints = WebhookEndpointService(
+            store, self.resolver, self.clock, self.sealer, allow_loopback=True
+        )
         self.sender = HttpxWebhookSender()
         self.service = WebhookDeliveryService(
             store,
@@ -73,6 +101,8 @@ class World:
             self.timers,
             self.resolver,
             self.clock,
+            # A sealer of its own (nothing cached from the endpoints service): signing opens through KMS.
+            KmsSecretSealer(self.kms, webhook_key_id),
             allow_loopback=True,
         )
 
@@ -118,8 +148,8 @@ def sink() -> Iterator[WebhookSink]:
 
 
 @pytest.fixture
-def world(dynamodb: Any, sink: WebhookSink) -> World:
-    return World(dynamodb, sink)
+def world(dynamodb: Any, sink: WebhookSink, webhook_key_id: str) -> World:
+    return World(dynamodb, sink, webhook_key_id)
 
 
 def verified(secret: str, received: Any) -> dict[str, Any]:
@@ -288,3 +318,34 @@ def test_redelivery_names_its_original_and_ranges_are_bounded(world: World) -> N
     log = world.service.deliveries(MERCHANT, endpoint_id, 10, None)
     assert {d.id for d in log.items} == {original.id, again.id, ranged[0].id}
     assert json.loads(json.dumps(log.items[0].to_api()))["state"] in {"succeeded", "pending"}
+
+
+def test_a_hanging_endpoint_delays_neither_its_tenants_other_endpoints_nor_another_tenant(
+    dynamodb: Any, webhook_key_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(delivery_service, "SEND_TIMEOUT", timedelta(seconds=2))
+    hanging, fast, other = (
+        WebhookSink(default=("hang", 4.0)).start(),
+        WebhookSink().start(),
+        WebhookSink().start(),
+    )
+    try:
+        world = World(dynamodb, fast, webhook_key_id)
+        world.endpoint(url=hanging.url)  # tenant A's first endpoint: tried first when one at a time
+        world.clock.advance(seconds=1)
+        world.endpoint(url=fast.url)
+        tenant_b = Principal(sub="m-9", tenant_id="tenant-b", roles=frozenset({"merchant"}))
+        world.endpoint(url=other.url, principal=tenant_b)
+        events = [world.event(invoice="inv_a"), world.event(invoice="inv_b", tenant="tenant-b")]
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=2) as invocations:  # two bus events, two function invocations
+            outcomes = list(invocations.map(world.service.fan_out, events))
+        took = {name: sink.received[0].at - started for name, sink in (("fast", fast), ("other", other))}
+        # Both arrive long before the hanging endpoint's attempt gives up (2 s): nothing waited on it.
+        assert took["fast"] < 1.5 and took["other"] < 1.5, took
+        states = sorted((d.endpoint_id, d.state.value, d.error) for d in outcomes[0])
+        assert [s[1:] for s in states if s[2]] == [("pending", "timed out")]
+        assert {d.state for d in outcomes[1]} == {DeliveryState.SUCCEEDED}
+    finally:
+        for sink in (hanging, fast, other):
+            sink.stop()

@@ -24,13 +24,15 @@ T0 = datetime(2030, 1, 1, tzinfo=UTC)
 
 
 class World:
-    def __init__(self, dynamodb: Any, sink: WebhookSink) -> None:
+    def __init__(self, dynamodb: Any, sink: WebhookSink, webhook_key_id: str) -> None:
         import functions.webhook_delivery.handler as handler
         import functions.webhook_endpoints.handler as endpoints
 
         self.handler, self.endpoints, self.dynamodb, self.sink = handler, endpoints, dynamodb, sink
         self.clock, self.timers = FixedClock(T0), Timers()
-        settings = get_settings().model_copy(update={"webhook_allow_loopback": True})
+        settings = get_settings().model_copy(
+            update={"webhook_allow_loopback": True, "webhook_key_id": webhook_key_id}
+        )
         bootstrap.use(
             Adapters(
                 settings,
@@ -69,9 +71,9 @@ class World:
 
 
 @pytest.fixture
-def world(dynamodb: Any) -> Iterator[World]:
+def world(dynamodb: Any, webhook_key_id: str) -> Iterator[World]:
     sink = WebhookSink().start()
-    yield World(dynamodb, sink)
+    yield World(dynamodb, sink, webhook_key_id)
     sink.stop()
 
 

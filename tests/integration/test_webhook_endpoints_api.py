@@ -3,10 +3,13 @@ URL rules (deployed and local), unknown event names, the per-tenant cap, and ten
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import botocore.exceptions
 import pytest
 
 from shared import bootstrap
@@ -16,9 +19,11 @@ from shared.config import get_settings
 from tests.integration.conftest import (
     CONSUMER,
     OTHER_MERCHANT,
+    TABLE,
     FakeLambdaContext,
     api_event,
     body_of,
+    header,
     scan_all,
 )
 
@@ -44,13 +49,16 @@ class Resolver:
 
 
 class World:
-    def __init__(self, dynamodb: Any, *, loopback: bool) -> None:
+    def __init__(self, dynamodb: Any, webhook_key_id: str, *, loopback: bool) -> None:
         import functions.webhook_endpoints.handler as handler
 
         self.handler = handler
         self.dynamodb = dynamodb
+        self.key_id = webhook_key_id
         self.clock = FixedClock(T0)
-        settings = get_settings().model_copy(update={"webhook_allow_loopback": loopback})
+        settings = get_settings().model_copy(
+            update={"webhook_allow_loopback": loopback, "webhook_key_id": webhook_key_id}
+        )
         bootstrap.use(Adapters(settings, dynamodb=dynamodb, clock=self.clock, address_resolver=Resolver()))
 
     def call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
@@ -64,13 +72,13 @@ class World:
 
 
 @pytest.fixture
-def world(dynamodb: Any) -> Iterator[World]:
-    yield World(dynamodb, loopback=False)
+def world(dynamodb: Any, webhook_key_id: str) -> Iterator[World]:
+    yield World(dynamodb, webhook_key_id, loopback=False)
 
 
 @pytest.fixture
-def local_world(dynamodb: Any) -> Iterator[World]:
-    yield World(dynamodb, loopback=True)
+def local_world(dynamodb: Any, webhook_key_id: str) -> Iterator[World]:
+    yield World(dynamodb, webhook_key_id, loopback=True)
 
 
 def test_create_answers_the_secret_once_and_reads_never_do(world: World) -> None:
@@ -151,11 +159,16 @@ def test_rotation_keeps_the_old_secret_for_a_day(world: World) -> None:
     assert rotated["statusCode"] == 200
     fresh = body_of(rotated)["data"]["secret"]
     assert fresh.startswith("whsec_") and fresh != created["secret"]
-    endpoint = bootstrap.app().webhook_endpoints.get(_merchant(), created["id"])
-    assert endpoint.live_secrets(T0) == [created["secret"], fresh]
+    service = bootstrap.app().webhook_endpoints
+    endpoint = service.get(_merchant(), created["id"])
+
+    def live(at: datetime) -> list[str]:
+        return [s.text(endpoint.id, service) for s in endpoint.live_secrets(at)]
+
+    assert live(T0) == [created["secret"], fresh]
     from datetime import timedelta
 
-    assert endpoint.live_secrets(T0 + timedelta(hours=24, seconds=1)) == [fresh]
+    assert live(T0 + timedelta(hours=24, seconds=1)) == [fresh]
 
 
 def test_delete_frees_a_place_under_the_cap(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -198,3 +211,67 @@ def _merchant() -> Any:
     from shared.auth import principal_from_event
 
     return principal_from_event(api_event("GET", BASE))
+
+
+def _table_text(world: World) -> str:
+    return json.dumps(scan_all(world.dynamodb), default=str)
+
+
+def test_secrets_are_stored_sealed_and_an_idempotent_replay_opens_the_same_one(world: World) -> None:
+    headers = {"Idempotency-Key": "create-hooks-1"}
+    first = world.create(headers=headers)
+    created = body_of(first)["data"]
+    again = world.create(headers=headers)
+    assert again["statusCode"] == 201 and header(again, "Idempotent-Replayed") == "true"
+    assert body_of(again)["data"] == created
+    rotated = world.call(
+        "POST", f"{BASE}/{created['id']}/rotate-secret", headers={"Idempotency-Key": "rot-1"}
+    )
+    fresh = body_of(rotated)["data"]["secret"]
+    # Neither the endpoint item nor the idempotency records hold a secret in clear, nor its key bytes.
+    text = _table_text(world)
+    for secret in (created["secret"], fresh):
+        assert secret not in text and secret.removeprefix("whsec_") not in text
+    (item,) = world.endpoints()
+    stored = item["secrets"]["L"]
+    assert [sorted(s["M"]) for s in stored] == [
+        ["created_at", "expires_at", "sealed"],
+        ["created_at", "sealed"],
+    ]
+
+
+def test_a_sealed_secret_opens_only_for_its_own_endpoint(world: World) -> None:
+    first = body_of(world.create())["data"]["id"]
+    second = body_of(world.create())["data"]["id"]
+    service = bootstrap.app().webhook_endpoints
+    sealed = service.get(_merchant(), first).secrets[0].sealed
+    # A fresh process (no secret remembered): KMS checks the endpoint id bound into the ciphertext.
+    bootstrap.use(
+        Adapters(get_settings().model_copy(update={"webhook_key_id": world.key_id}), dynamodb=world.dynamodb)
+    )
+    opener = bootstrap.app().webhook_endpoints
+    assert opener.open(first, sealed).startswith("whsec_")
+    with pytest.raises(botocore.exceptions.ClientError):
+        opener.open(second, sealed)
+
+
+def test_a_secret_stored_in_clear_before_sealing_keeps_signing_and_is_sealed_on_the_next_change(
+    world: World,
+) -> None:
+    endpoint_id = body_of(world.create())["data"]["id"]
+    legacy = "whsec_" + base64.b64encode(b"k" * 32).decode()
+    world.dynamodb.update_item(
+        TableName=TABLE,
+        Key={"pk": {"S": f"WHEP#{endpoint_id}"}, "sk": {"S": "ENDPOINT"}},
+        UpdateExpression="SET secrets = :s",
+        ExpressionAttributeValues={
+            ":s": {"L": [{"M": {"value": {"S": legacy}, "created_at": {"S": "2029-12-01T00:00:00.000Z"}}}]}
+        },
+    )
+    service = bootstrap.app().webhook_endpoints
+    (secret,) = service.get(_merchant(), endpoint_id).live_secrets(T0)
+    assert secret.text(endpoint_id, service) == legacy
+    assert world.call("PATCH", f"{BASE}/{endpoint_id}", body={"enabled": True})["statusCode"] == 200
+    assert legacy not in _table_text(world)
+    (resealed,) = service.get(_merchant(), endpoint_id).live_secrets(T0)
+    assert resealed.legacy_value is None and resealed.text(endpoint_id, service) == legacy

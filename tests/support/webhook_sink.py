@@ -14,6 +14,8 @@ from typing import Any
 class Received:
     headers: dict[str, str]
     body: bytes
+    # When the request arrived (time.monotonic), for tests of what waits on what.
+    at: float = field(default_factory=time.monotonic)
 
 
 @dataclass

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from shared.events.records import StoredEvent
+from shared.outbox.records import iso
 from shared.realtime.channels import may_view
 from shared.realtime.ports import (
     Connection,
@@ -16,6 +18,7 @@ from shared.realtime.ports import (
     Subscriber,
     Viewer,
     WalletSnapshot,
+    heartbeat_bucket,
 )
 
 
@@ -26,6 +29,7 @@ class InMemoryConnectionStore:
     countdowns: set[tuple[str, str]] = field(default_factory=set)
     claimed: set[str] = field(default_factory=set)
     expiries: dict[str, datetime] = field(default_factory=dict)
+    sequence_claims: set[tuple[str, str, int]] = field(default_factory=set)
 
     def put_connection(self, connection: Connection, expires_at: datetime) -> None:
         self.connections[connection.connection_id] = connection
@@ -56,6 +60,28 @@ class InMemoryConnectionStore:
         if countdown:
             self.countdowns.add((channel, subscriber.connection_id))
         return SubscribeOutcome.ADDED
+
+    def resume_subscription(self, connection_id: str, channel: str, live_after: int) -> bool:
+        held = self.subscriptions.get(connection_id, {})
+        if channel not in held:
+            return False
+        held[channel] = replace(held[channel], live_after=live_after, replay_through=None)
+        return True
+
+    def finish_replay(self, connection_id: str, channel: str, through: int) -> None:
+        held = self.subscriptions.get(connection_id, {})
+        if channel in held:
+            held[channel] = replace(held[channel], replay_through=through)
+
+    def claim_sequence(self, connection_id: str, channel: str, sequence: int, expires_at: datetime) -> bool:
+        key = (connection_id, channel, sequence)
+        if key in self.sequence_claims:
+            return False
+        self.sequence_claims.add(key)
+        return True
+
+    def connections_in(self, bucket: int) -> Iterator[str]:
+        yield from sorted(c for c in self.connections if heartbeat_bucket(c) == bucket)
 
     def remove_subscription(self, connection_id: str, channel: str) -> bool:
         self.countdowns.discard((channel, connection_id))
@@ -96,6 +122,10 @@ class RecordingPusher:
     def to(self, connection_id: str) -> list[dict[str, Any]]:
         return [message for conn, message in self.sent if conn == connection_id]
 
+    def events_to(self, connection_id: str) -> list[dict[str, Any]]:
+        """What reached the connection apart from heartbeats."""
+        return [message for message in self.to(connection_id) if message["event"] != "heartbeat"]
+
 
 @dataclass
 class FakeWallets:
@@ -130,3 +160,54 @@ class FakeInvoices:
 
     def get(self, tenant_id: str, invoice_id: str) -> InvoiceView | None:
         return self.invoices.get((tenant_id, invoice_id))
+
+
+@dataclass
+class InMemoryHistory:
+    """The history as realtime reads it: events by tenant and resource, and each resource's counter.
+
+    `hidden` holds sequences the index does not show yet (a GSI lagging its table)."""
+
+    events: list[StoredEvent] = field(default_factory=list)
+    counters: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    hidden: set[int] = field(default_factory=set)
+
+    def record(
+        self,
+        tenant_id: str,
+        resource: tuple[str, str],
+        name: str,
+        channels: list[str],
+        at: datetime,
+        data: dict[str, Any] | None = None,
+    ) -> StoredEvent:
+        key = (tenant_id, *resource)
+        self.counters[key] = self.counters.get(key, 0) + 1
+        event = StoredEvent(
+            id=f"evt_{len(self.events):024d}",
+            type=name,
+            resource_type=resource[0],
+            resource_id=resource[1],
+            sequence=self.counters[key],
+            data={"tenant_id": tenant_id, **(data or {})},
+            created_at=iso(at),
+            tenant_id=tenant_id,
+            channels=tuple(channels),
+        )
+        self.events.append(event)
+        return event
+
+    def latest_sequence(self, tenant_id: str, resource_type: str, resource_id: str) -> int:
+        return self.counters.get((tenant_id, resource_type, resource_id), 0)
+
+    def replay(
+        self, tenant_id: str, resource_id: str, after_sequence: int, through_sequence: int
+    ) -> list[StoredEvent]:
+        return [
+            e
+            for e in self.events
+            if e.tenant_id == tenant_id
+            and e.resource_id == resource_id
+            and after_sequence < e.sequence <= through_sequence
+            and e.sequence not in self.hidden
+        ]

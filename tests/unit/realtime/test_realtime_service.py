@@ -14,7 +14,13 @@ from shared.errors import DependencyUnavailable
 from shared.outbox.publisher import BusEventDetail
 from shared.realtime.ports import Subscriber, Viewer, WalletSnapshot
 from shared.realtime.service import MAX_SUBSCRIPTIONS, RealtimeService
-from tests.unit.realtime.fakes import FakeInvoices, FakeWallets, InMemoryConnectionStore, RecordingPusher
+from tests.unit.realtime.fakes import (
+    FakeInvoices,
+    FakeWallets,
+    InMemoryConnectionStore,
+    InMemoryHistory,
+    RecordingPusher,
+)
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 WALLET = "wal_abc123"
@@ -38,7 +44,10 @@ class World:
         self.pusher = RecordingPusher()
         self.wallets = FakeWallets()
         self.invoices = FakeInvoices()
-        self.service = RealtimeService(self.store, self.pusher, self.wallets, self.invoices, self.clock)
+        self.history = InMemoryHistory()
+        self.service = RealtimeService(
+            self.store, self.pusher, self.wallets, self.invoices, self.clock, self.history
+        )
         self.invoices.add("ten_a", INVOICE, customer_id="usr_customer")
         self.wallets.wallets[WALLET] = WalletSnapshot(
             wallet_id=WALLET,
@@ -354,7 +363,7 @@ def test_tick_pushes_countdowns_and_skips_missing_wallets(world: World) -> None:
 
     assert report.delivered == 2
     for conn in (customer, merchant):
-        (message,) = world.pusher.to(conn)
+        (message,) = world.pusher.events_to(conn)
         assert message["event"] == "countdown:update" and message["channel"] == f"countdown:{WALLET}"
         assert message["data"]["remaining_seconds"] == 1740
         assert message["data"]["server_time"] == "2026-03-01T12:01:00.000Z"
@@ -366,7 +375,7 @@ def test_tick_stops_at_an_ended_countdown_and_shows_expiry_before_any_trigger(wo
     world.pusher.sent.clear()
     world.clock.advance(hours=1)
     world.service.tick()
-    (message,) = world.pusher.to(merchant)
+    (message,) = world.pusher.events_to(merchant)
     assert (message["data"]["remaining_seconds"], message["data"]["status"]) == (0, "expired")
     world.wallets.wallets[WALLET] = replace(world.wallets.wallets[WALLET], status="destroyed")
     world.pusher.sent.clear()
@@ -377,7 +386,7 @@ def test_tick_never_crosses_tenants(world: World) -> None:
     theirs = world.connect("theirs", OTHER_MERCHANT)
     world.store.add_subscription(Subscriber(theirs, OTHER_MERCHANT), f"countdown:{WALLET}", True, 50, NOW)
     report = world.service.tick()
-    assert world.pusher.to(theirs) == [] and report.withheld == 1
+    assert world.pusher.events_to(theirs) == [] and report.withheld == 1
 
 
 class BrokenSubscribersStore(InMemoryConnectionStore):
@@ -387,7 +396,7 @@ class BrokenSubscribersStore(InMemoryConnectionStore):
 
 def test_failed_fan_out_releases_its_claim_so_the_retry_pushes(world: World) -> None:
     broken = BrokenSubscribersStore()
-    service = RealtimeService(broken, world.pusher, world.wallets, world.invoices, world.clock)
+    service = RealtimeService(broken, world.pusher, world.wallets, world.invoices, world.clock, world.history)
     event = detail("wallet:funded", [f"wallet:{WALLET}"], {"tenant_id": "ten_a"}, event_id="evt_retry")
     with pytest.raises(DependencyUnavailable):
         service.fan_out(event)
@@ -401,7 +410,7 @@ class StickyStore(InMemoryConnectionStore):
 
 def test_gone_connection_that_cannot_be_deleted_does_not_stop_the_fan_out(world: World) -> None:
     store = StickyStore()
-    service = RealtimeService(store, world.pusher, world.wallets, world.invoices, world.clock)
+    service = RealtimeService(store, world.pusher, world.wallets, world.invoices, world.clock, world.history)
     for conn, viewer in (("gone", CUSTOMER), ("live", MERCHANT)):
         service.connect(conn, viewer)
         service.handle_message(conn, json.dumps({"action": "subscribe", "channel": f"wallet:{WALLET}"}))
