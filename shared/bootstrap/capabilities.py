@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 from shared.bootstrap.adapters import Adapters
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from shared.adapters.dynamodb_provider_health import DynamoDBProviderHealthRepository
     from shared.adapters.eventbus_stream import OutboxBatchProcessor
     from shared.checkout.links import PaymentLinks
@@ -452,6 +454,7 @@ class Capabilities:
         from shared.adapters.dynamodb_card_intents import DynamoDBCardIntentStore
         from shared.adapters.dynamodb_claims import DynamoDBClaimIndex
         from shared.consumer.money_events import ConsumerMoneyFinisher
+        from shared.sweeper.ports import ClaimKind
         from shared.sweeper.service import ClaimSweeper
         from shared.wallets.orphan_cards import OrphanCards
 
@@ -467,9 +470,13 @@ class Capabilities:
             OrphanCards(
                 DynamoDBCardIntentStore(a.dynamodb, table), self._wallet_repository, a.cards, a.clock
             ),
-            consumer_money=ConsumerMoneyFinisher(
-                self._money_ops, lambda: self.deposits, lambda: self.withdrawals
-            ),
+            consumer={
+                ClaimKind.CONSUMER_MONEY: ConsumerMoneyFinisher(
+                    self._money_ops, lambda: self.deposits, lambda: self.withdrawals
+                ),
+                ClaimKind.CONSUMER_BATCH: _Later(lambda: self.batch_transfers),
+                ClaimKind.CONSUMER_SWAP: _Later(lambda: self.swaps),
+            },
         )
 
     @cached_property
@@ -606,6 +613,16 @@ class Capabilities:
         if not (a.overridden("providers") or a.settings.tempo_api_base or a.settings.circle_api_base):
             return None
         return ProvidersSupply(_providers_or_unavailable(a))
+
+
+class _Later:
+    """A consumer use case the sweeper finishes claims with, built only when a claim of its kind is due."""
+
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self._build = build
+
+    def finish(self, tenant_id: str, user_id: str, record_id: str) -> str:
+        return str(self._build().finish(tenant_id, user_id, record_id))
 
 
 def _providers_or_unavailable(adapters: Adapters) -> Any:
