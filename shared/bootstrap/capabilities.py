@@ -169,6 +169,7 @@ class Capabilities:
     @cached_property
     def wallets(self) -> WalletService:
         from shared.adapters.kms_keys import KmsDataKeys
+        from shared.consumer.joined import ConsumerWalletJoining
         from shared.wallets.service import WalletService
 
         a = self.adapters
@@ -182,6 +183,7 @@ class Capabilities:
             self._cardholder,
             self.invoices,
             limits=a.tenant_limits,
+            owners=ConsumerWalletJoining(self._consumer_store, self._ledger),
         )
 
     @cached_property

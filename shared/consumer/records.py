@@ -170,6 +170,8 @@ class Profile:
     # The latest KYC upgrade asked for, and how many were ever started (each its own Stripe idempotency key).
     verification: Verification | None = None
     kyc_sessions: int = 0
+    # Invoice wallets made persistent for this person's invoices: they count in the balance and portfolio.
+    joined_wallets: tuple[str, ...] = ()
 
     def to_api(self) -> dict[str, Any]:
         return {
@@ -189,6 +191,8 @@ class TransactionType(StrEnum):
     SWAP = "swap"
     DEPOSIT = "deposit"
     WITHDRAWAL = "withdrawal"
+    WALLET_JOINED = "wallet_joined"
+    """An invoice wallet made persistent joined the person's wallets with what it held (one line a coin)."""
 
 
 class TransactionStatus(StrEnum):

@@ -35,7 +35,7 @@ from shared.ledger import movements
 from shared.ledger.accounts import Account
 from shared.ledger.assets import STABLECOINS
 from shared.ledger.ports import LedgerStore
-from shared.models.wallet import Wallet
+from shared.models.wallet import CONSUMER_FEATURES, Wallet
 from shared.outbox.records import Record, Resource, audit_item, domain_event, iso
 
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -71,7 +71,7 @@ def wallet_view(wallet: Wallet) -> dict[str, Any]:
         "wallet_address": wallet.evm_address,
         "solana_address": wallet.solana_address,
         "status": wallet.status.value,
-        "features": ["p2p_enabled", "savings_enabled", "multi_currency"],
+        "features": list(CONSUMER_FEATURES),
         "created_at": iso(wallet.created_at),
     }
 
@@ -351,9 +351,12 @@ class ConsumerService:
 
     # -- reads ----------------------------------------------------------------------------------------
     def _holdings(self, profile: Profile) -> list[tuple[str, int]]:
-        accounts = [Account.wallet(profile.wallet_id, coin) for coin in COINS]
+        """Per coin, what the person's wallets hold together: the onboarding wallet and every invoice wallet
+        that joined it when made persistent."""
+        wallets = (profile.wallet_id, *profile.joined_wallets)
+        accounts = [Account.wallet(wallet_id, coin) for wallet_id in wallets for coin in COINS]
         balances = self._ledger.balances(accounts)
-        return [(account.asset, balances[account]) for account in accounts]
+        return [(coin, sum(balances[Account.wallet(w, coin)] for w in wallets)) for coin in COINS]
 
     def balance(self, principal: Principal) -> dict[str, Any]:
         holdings = self._holdings(self.profile(principal))

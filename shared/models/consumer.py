@@ -12,7 +12,9 @@ from shared.models.common import ShortText
 from shared.money import TOKEN_DECIMALS, parse_amount
 
 Coin = Literal["USDC", "USDT", "PYUSD", "USDB", "EURC"]
-TransactionKind = Literal["transfer_sent", "transfer_received", "deposit", "withdrawal", "swap"]
+TransactionKind = Literal[
+    "transfer_sent", "transfer_received", "deposit", "withdrawal", "swap", "wallet_joined"
+]
 _EMAIL = re.compile(
     r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
 )
