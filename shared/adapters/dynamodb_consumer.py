@@ -80,6 +80,7 @@ class DynamoDBConsumerStore:
                 preferred_currency=prefs.get("preferred_currency", Preferences.preferred_currency),
                 smart_routing=bool(prefs.get("smart_routing", True)),
                 instant_notifications=bool(prefs.get("instant_notifications", True)),
+                auto_pay=bool(prefs.get("auto_pay", False)),
             ),
             verification=(
                 Verification.from_record(values["kyc_verification"])

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from shared.invoices.overdue import OverdueInvoices
     from shared.invoices.recurring import RecurringInvoices
     from shared.invoices.service import InvoiceService
+    from shared.models.invoice import Invoice
     from shared.payments.pay_invoice import PayInvoice
     from shared.payments.service import PaymentService
     from shared.providers.port import ProviderHealthRepository, ProviderHistory
@@ -164,7 +165,9 @@ class Capabilities:
 
         a = self.adapters
         index = DynamoDBRecurringIndex(a.dynamodb, a.settings.table_name)
-        return RecurringInvoices(index, self._invoice_repository, a.clock)
+        # Built on the first invoice made: a run that makes none never loads the consumer capability.
+        auto_pay = _LaterAutoPay(lambda: self.pay_requests)
+        return RecurringInvoices(index, self._invoice_repository, a.clock, auto_pay)
 
     @cached_property
     def wallets(self) -> WalletService:
@@ -625,6 +628,16 @@ class _Later:
 
     def finish(self, tenant_id: str, user_id: str, record_id: str) -> str:
         return str(self._build().finish(tenant_id, user_id, record_id))
+
+
+class _LaterAutoPay:
+    """Requests to pay, built when a recurring invoice is made (shared/consumer/requests.py)."""
+
+    def __init__(self, build: Callable[[], PayRequests]) -> None:
+        self._build = build
+
+    def pay_from_balance(self, invoice: Invoice) -> bool:
+        return self._build().pay_from_balance(invoice)
 
 
 def _providers_or_unavailable(adapters: Adapters) -> Any:

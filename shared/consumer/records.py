@@ -99,12 +99,16 @@ class Preferences:
     preferred_currency: str = DEFAULT_CURRENCY
     smart_routing: bool = True
     instant_notifications: bool = True
+    auto_pay: bool = False
+    """Recurring invoices addressed to this person are paid from their wallet when made (if it holds enough
+    and the limit allows); off until they turn it on."""
 
     def to_api(self) -> dict[str, Any]:
         return {
             "preferred_currency": self.preferred_currency,
             "smart_routing": self.smart_routing,
             "instant_notifications": self.instant_notifications,
+            "auto_pay": self.auto_pay,
         }
 
     def merged(self, changes: dict[str, Any]) -> Preferences:

@@ -71,6 +71,7 @@ class PreferencesPatch(BaseModel):
     preferred_currency: Coin | None = None
     smart_routing: Annotated[bool, Field(strict=True)] | None = None
     instant_notifications: Annotated[bool, Field(strict=True)] | None = None
+    auto_pay: Annotated[bool, Field(strict=True)] | None = None
 
 
 class UpgradeKyc(BaseModel):
