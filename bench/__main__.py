@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from bench import (
     cold_import,
+    consumer,
     cost,
     destruction,
     funding,
@@ -29,6 +30,10 @@ PARTS: tuple[tuple[str, Callable[[], object]], ...] = (
     ("reconciliation: 1k vs 100k wallets", reconcile.run),
     ("ledger hot items: share of postings on the busiest item vs 1/N shards", ledger_hot.run),
     ("AWS cost per paid ephemeral invoice", cost.run),
+    (
+        "consumer: a transfer, a batch of 100 on Tempo, 20 concurrent transfers against the limit",
+        consumer.run,
+    ),
 )
 
 

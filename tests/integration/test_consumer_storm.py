@@ -45,7 +45,7 @@ from tests.integration.test_consumer_money import servers as servers
 from tests.integration.test_funding_faults import FaultyTable, cancelled
 from tests.unit.stripe_standin.conftest import control
 
-SEED = 20300115
+SEED = int(os.environ.get("CONSUMER_STORM_SEED", "20300115"))
 OPERATIONS = int(os.environ.get("CONSUMER_STORM_OPERATIONS", "90"))
 THREADS = 4
 PEOPLE = [
