@@ -83,8 +83,6 @@ class Storm:
         answer = request()
         status = answer["statusCode"]
         code = body_of(answer).get("code") if status >= 400 else None
-        if code == "internal_error":
-            self.errors.append(f"{kind}: {answer['body']}")
         with self.lock:
             self.outcomes[f"{kind}:{status}" + (f":{code}" if code else "")] += 1
             # As clients do: a 5xx, a 429 or a 409 conflict (not a refused quote) is asked again later.
@@ -246,7 +244,8 @@ def test_a_seeded_consumer_storm_under_faults_leaves_the_books_exact(
     import shared.api
 
     def bug(message: str, *args: Any, **kwargs: Any) -> None:
-        storm.errors.append(traceback.format_exc())
+        with storm.lock:
+            storm.errors.append(traceback.format_exc())
 
     monkeypatch.setattr(shared.api.logger, "exception", bug)
 
@@ -308,7 +307,11 @@ def test_a_seeded_consumer_storm_under_faults_leaves_the_books_exact(
         "\noutcomes:",
         dict(sorted(storm.outcomes.items())),
     )
-    print("internal errors:", storm.errors)
+    # A 5xx is a bug, save one: the threads here share each handler module's resolver, whose per-request
+    # context Powertools keeps on the module-level app (one request per process in Lambda), so two requests
+    # in one module at once may lose it. Those were retried like any 5xx; any other is a failure.
+    bugs = [error for error in storm.errors if "KeyError: '_route'" not in error]
+    assert bugs == [], bugs
     assert faults > 0
     _assert_books(storm, wallets)
 
