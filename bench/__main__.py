@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from bench import (
     cold_import,
+    consumer,
     cost,
     destruction,
     events_webhooks,
@@ -33,6 +34,10 @@ PARTS: tuple[tuple[str, Callable[[], object]], ...] = (
     ("ledger hot items: share of postings on the busiest item vs 1/N shards", ledger_hot.run),
     ("AWS cost per paid ephemeral invoice", cost.run),
     ("events: outbox -> history -> one webhook endpoint", events_webhooks.run),
+    (
+        "consumer: a transfer, a batch of 100 on Tempo, 20 concurrent transfers against the limit",
+        consumer.run,
+    ),
 )
 
 

@@ -22,6 +22,9 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         raise ValueError("invoice_schedules: unrecognised event shape")
     recurring = capabilities().recurring_invoices.run()
     metrics.add_metric(name="RecurringInvoicesMade", unit=MetricUnit.Count, value=len(recurring.made))
+    metrics.add_metric(
+        name="RecurringInvoicesAutoPaid", unit=MetricUnit.Count, value=len(recurring.auto_paid)
+    )
     report = capabilities().overdue_invoices.run()
     metrics.add_metric(name="InvoicesMarkedOverdue", unit=MetricUnit.Count, value=len(report.marked))
     metrics.add_metric(name="OverdueMarkingsDeferred", unit=MetricUnit.Count, value=report.failed)
@@ -30,6 +33,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         "settled": report.settled,
         "deferred": report.failed + recurring.failed,
         "recurring_made": len(recurring.made),
+        "recurring_auto_paid": len(recurring.auto_paid),
     }
     logger.info("invoice schedules ran", extra=summary)
     return summary

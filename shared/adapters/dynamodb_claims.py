@@ -3,7 +3,8 @@
 An open claim item (`FUNDING` while minting, `FUNDREFUND#` while its reversal or refund is due,
 `FUNDPROCESSING#` while a bank payment settles, `DESTRUCTION` until it finishes, `REFUND` while a merchant's
 refund is in flight, `CARDINTENT` while a wallet's card is asked for and its wallet not committed,
-`CARDCANCEL#` until a card whose wallet never committed is cancelled) carries `gsi3pk` =
+`CARDCANCEL#` until a card whose wallet never committed is cancelled, a consumer's `OP#`, `BATCH#` or `SWAP#`
+while it has steps left) carries `gsi3pk` =
 `CLAIMDUE#{shard}` and `gsi3sk` = `{deadline}|{pk}|{sk}`, written in the same write as the claim and removed
 in the same write that settles it: gsi3 is sparse, so it holds open claims only. Shards spread the writes of
 busy hours over several partitions; the sweeper reads each up to now. Any item with a `wallet_id` and an
@@ -31,9 +32,17 @@ KIND_OF_ENTITY = {
     "funding_processing": ClaimKind.PAYMENT_PROCESSING,
     "wallet_destruction": ClaimKind.DESTRUCTION,
     "consumer_money_op": ClaimKind.CONSUMER_MONEY,
+    "consumer_batch": ClaimKind.CONSUMER_BATCH,
+    "consumer_swap": ClaimKind.CONSUMER_SWAP,
     "wallet_refund": ClaimKind.WALLET_REFUND,
     "card_intent": ClaimKind.CARD_INTENT,
     "card_cancel": ClaimKind.CARD_CANCEL,
+}
+# A consumer's claim names its record by this attribute (with `tenant_id` and `user_id`).
+_CONSUMER_RECORD_ID = {
+    ClaimKind.CONSUMER_MONEY: "op_id",
+    ClaimKind.CONSUMER_BATCH: "batch_id",
+    ClaimKind.CONSUMER_SWAP: "swap_id",
 }
 
 
@@ -123,8 +132,13 @@ def _claim_of(item: dict[str, Any]) -> DueClaim | None:
         datetime.fromisoformat(token.split("|", 1)[0].replace("Z", "+00:00")),
         str(values["intent_id"]) if values.get("intent_id") else None,
         token,
-        reference=f"{values['tenant_id']}|{values['user_id']}|{values['op_id']}"
-        if kind is ClaimKind.CONSUMER_MONEY
-        else None,
+        reference=_consumer_reference(kind, values),
         generation=int(values["generation"]) if values.get("generation") is not None else None,
     )
+
+
+def _consumer_reference(kind: ClaimKind, values: dict[str, Any]) -> str | None:
+    record_id = _CONSUMER_RECORD_ID.get(kind)
+    if record_id is None:
+        return None
+    return f"{values['tenant_id']}|{values['user_id']}|{values[record_id]}"

@@ -80,6 +80,7 @@ class DynamoDBConsumerStore:
                 preferred_currency=prefs.get("preferred_currency", Preferences.preferred_currency),
                 smart_routing=bool(prefs.get("smart_routing", True)),
                 instant_notifications=bool(prefs.get("instant_notifications", True)),
+                auto_pay=bool(prefs.get("auto_pay", False)),
             ),
             verification=(
                 Verification.from_record(values["kyc_verification"])
@@ -87,6 +88,7 @@ class DynamoDBConsumerStore:
                 else None
             ),
             kyc_sessions=int(values.get("kyc_sessions", 0)),
+            joined_wallets=tuple(values.get("joined_wallets") or ()),
         )
 
     def holder_of(self, tenant_id: str, kind: str, value_text: str) -> str | None:
@@ -121,6 +123,23 @@ class DynamoDBConsumerStore:
             for kind, text in (("email", profile.email), ("phone", profile.phone))
         ]
         return [body, *holders]
+
+    def join_wallet(self, tenant_id: str, user_id: str, wallet_id: str, now: datetime) -> dict[str, Any]:
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": _profile_key(tenant_id, user_id),
+                "UpdateExpression": "SET #joined = list_append(if_not_exists(#joined, :none), :wallet), "
+                "#updated = :now",
+                "ConditionExpression": "attribute_exists(pk)",
+                "ExpressionAttributeNames": {"#joined": "joined_wallets", "#updated": "updated_at"},
+                "ExpressionAttributeValues": {
+                    ":none": {"L": []},
+                    ":wallet": {"L": [{"S": wallet_id}]},
+                    ":now": value(iso(now)),
+                },
+            }
+        }
 
     def save_preferences(self, tenant_id: str, user_id: str, preferences: Preferences, now: datetime) -> None:
         with translated_errors():

@@ -1,5 +1,6 @@
 """SwapStore on the one table: quotes `CONSUMER#{tenant}#{user}` / `SWAPQUOTE#{id}` (TTL'd soon after they
-expire, used at most once) and swaps `SWAP#{id}` with the quote they carried out and their state."""
+expire, used at most once) and swaps `SWAP#{id}` with the quote they carried out and their state; a swap in
+the claim index (gsi3) from its hold to its end, so the sweeper finishes one nobody retried."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from shared.adapters.dynamodb_claims import REMOVE_INDEX, due_attributes
 from shared.adapters.dynamodb_consumer import consumer_pk
 from shared.adapters.dynamodb_table import (
     from_item,
@@ -18,6 +20,7 @@ from shared.adapters.dynamodb_table import (
 )
 from shared.consumer.swaps import Quote, Swap, SwapState
 from shared.outbox.records import iso
+from shared.sweeper.ports import CLAIM_DEADLINE
 
 _QUOTE, _SWAP = "SWAPQUOTE#", "SWAP#"
 # A quote is answered "expired" for a day after it ran out, then TTL takes it.
@@ -118,11 +121,15 @@ class DynamoDBSwapStore:
                 "ExpressionAttributeValues": {":swap": value(swap.id), ":now": value(iso(now))},
             }
         }
+        pk, sk = consumer_pk(quote.tenant_id, quote.user_id), f"{_SWAP}{swap.id}"
         record = {
-            "pk": consumer_pk(quote.tenant_id, quote.user_id),
-            "sk": f"{_SWAP}{swap.id}",
+            **due_attributes(pk, sk, now + CLAIM_DEADLINE),
+            "pk": pk,
+            "sk": sk,
             "entity": "consumer_swap",
             "swap_id": swap.id,
+            "tenant_id": quote.tenant_id,
+            "user_id": quote.user_id,
             "quote": _quote_record(quote),
             "wallet_id": swap.wallet_id,
             "provider": swap.provider,
@@ -138,7 +145,7 @@ class DynamoDBSwapStore:
             "Update": {
                 "TableName": self._table,
                 "Key": _key(quote.tenant_id, quote.user_id, f"{_SWAP}{swap.id}"),
-                "UpdateExpression": "SET #state = :state, #settled = :settled",
+                "UpdateExpression": "SET #state = :state, #settled = :settled " + REMOVE_INDEX,
                 "ConditionExpression": "#state = :processing",
                 "ExpressionAttributeNames": {"#state": "state", "#settled": "settled_at"},
                 "ExpressionAttributeValues": {

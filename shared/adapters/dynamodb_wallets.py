@@ -4,6 +4,7 @@ in the wallet key table (no stream, no PITR), written in the same transactions."
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -217,6 +218,7 @@ class DynamoDBWalletRepository:
         now: datetime,
         records: list[Record],
         stats: dict[str, int],
+        also: Sequence[Any] = (),
     ) -> None:
         names = {
             "#type": "wallet_type",
@@ -256,6 +258,7 @@ class DynamoDBWalletRepository:
             operations.append({"Delete": {"TableName": self._table, "Key": lease_key(updated.wallet_id)}})
         operations.extend(self._put_new(record) for record in records)
         operations.append(stats_update(self._table, updated.tenant_id, stats))
+        operations.extend(also)
         self._transact(operations)
 
     def erase_keys(self, wallet_id: str, erased_at: datetime, records: list[Record]) -> None:

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 from shared.bootstrap.adapters import Adapters
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from shared.adapters.dynamodb_provider_health import DynamoDBProviderHealthRepository
     from shared.adapters.eventbus_stream import OutboxBatchProcessor
     from shared.checkout.links import PaymentLinks
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     from shared.invoices.overdue import OverdueInvoices
     from shared.invoices.recurring import RecurringInvoices
     from shared.invoices.service import InvoiceService
+    from shared.models.invoice import Invoice
     from shared.payments.pay_invoice import PayInvoice
     from shared.payments.service import PaymentService
     from shared.providers.port import ProviderHealthRepository, ProviderHistory
@@ -162,11 +165,14 @@ class Capabilities:
 
         a = self.adapters
         index = DynamoDBRecurringIndex(a.dynamodb, a.settings.table_name)
-        return RecurringInvoices(index, self._invoice_repository, a.clock)
+        # Built on the first invoice made: a run that makes none never loads the consumer capability.
+        auto_pay = _LaterAutoPay(lambda: self.pay_requests)
+        return RecurringInvoices(index, self._invoice_repository, a.clock, auto_pay)
 
     @cached_property
     def wallets(self) -> WalletService:
         from shared.adapters.kms_keys import KmsDataKeys
+        from shared.consumer.joined import ConsumerWalletJoining
         from shared.wallets.service import WalletService
 
         a = self.adapters
@@ -180,6 +186,7 @@ class Capabilities:
             self._cardholder,
             self.invoices,
             limits=a.tenant_limits,
+            owners=ConsumerWalletJoining(self._consumer_store, self._ledger),
         )
 
     @cached_property
@@ -452,6 +459,7 @@ class Capabilities:
         from shared.adapters.dynamodb_card_intents import DynamoDBCardIntentStore
         from shared.adapters.dynamodb_claims import DynamoDBClaimIndex
         from shared.consumer.money_events import ConsumerMoneyFinisher
+        from shared.sweeper.ports import ClaimKind
         from shared.sweeper.service import ClaimSweeper
         from shared.wallets.orphan_cards import OrphanCards
 
@@ -467,9 +475,13 @@ class Capabilities:
             OrphanCards(
                 DynamoDBCardIntentStore(a.dynamodb, table), self._wallet_repository, a.cards, a.clock
             ),
-            consumer_money=ConsumerMoneyFinisher(
-                self._money_ops, lambda: self.deposits, lambda: self.withdrawals
-            ),
+            consumer={
+                ClaimKind.CONSUMER_MONEY: ConsumerMoneyFinisher(
+                    self._money_ops, lambda: self.deposits, lambda: self.withdrawals
+                ),
+                ClaimKind.CONSUMER_BATCH: _Later(lambda: self.batch_transfers),
+                ClaimKind.CONSUMER_SWAP: _Later(lambda: self.swaps),
+            },
         )
 
     @cached_property
@@ -613,6 +625,26 @@ class Capabilities:
         if not (a.overridden("providers") or a.settings.tempo_api_base or a.settings.circle_api_base):
             return None
         return ProvidersSupply(_providers_or_unavailable(a))
+
+
+class _Later:
+    """A consumer use case the sweeper finishes claims with, built only when a claim of its kind is due."""
+
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self._build = build
+
+    def finish(self, tenant_id: str, user_id: str, record_id: str) -> str:
+        return str(self._build().finish(tenant_id, user_id, record_id))
+
+
+class _LaterAutoPay:
+    """Requests to pay, built when a recurring invoice is made (shared/consumer/requests.py)."""
+
+    def __init__(self, build: Callable[[], PayRequests]) -> None:
+        self._build = build
+
+    def pay_from_balance(self, invoice: Invoice) -> bool:
+        return self._build().pay_from_balance(invoice)
 
 
 def _providers_or_unavailable(adapters: Adapters) -> Any:

@@ -44,6 +44,10 @@ class ItemStatus(StrEnum):
     """Refused for good (nothing moved); its money and limit use went back to the sender."""
 
 
+# Held in the batch and not yet paid or failed: while a batch has one, it has steps left.
+OPEN_ITEMS = (ItemStatus.PENDING, ItemStatus.PROCESSING)
+
+
 class BatchStatus(StrEnum):
     PROCESSING = "processing"
     COMPLETED = "completed"

@@ -23,8 +23,10 @@ from shared.clock import Clock
 from shared.consumer.batch_records import (
     ADDRESS,
     NETWORK_TERMS,
+    OPEN_ITEMS,
     Batch,
     BatchItem,
+    BatchStatus,
     ItemStatus,
 )
 from shared.consumer.commands import Recipient
@@ -77,8 +79,10 @@ class BatchStore(Protocol):
         """The operation putting a new batch (refused if its id exists)."""
         ...
 
-    def item_changes(self, batch: Batch, changes: list[tuple[BatchItem, BatchItem]]) -> Any:
-        """One operation replacing each (before, after) item, only while each is still as read."""
+    def item_changes(self, batch: Batch, changes: list[tuple[BatchItem, BatchItem]], now: datetime) -> Any:
+        """One operation replacing each (before, after) item, only while each is still as read; the batch
+        stays in the claim index (deadline from `now`) while it has open items, and leaves it with the
+        last."""
         ...
 
 
@@ -127,7 +131,7 @@ class BatchTransfers:
             batch_id, sender.tenant_id, sender.user_id, sender.wallet_id, reference, now, tuple(items)
         )
         self._hold(sender, batch, list(batch.items), None)
-        return self._run(principal, batch_id).to_api()
+        return self._run(sender, batch_id).to_api()
 
     def get(self, principal: Principal, batch_id: str) -> dict[str, Any]:
         return self._batch(self._consumer.profile(principal), batch_id).to_api()
@@ -146,7 +150,23 @@ class BatchTransfers:
             provider = self._provider_for(fresh)
             again = self._with_fees(fresh, provider.name if provider else None)
             self._hold(sender, batch, again, failed)
-        return self._run(principal, batch_id).to_api()
+        return self._run(sender, batch_id).to_api()
+
+    def finish(self, tenant_id: str, user_id: str, batch_id: str) -> str:
+        """The sweeper's way in: a batch left with open items (a crash or an outage after its hold, and no
+        retry) is run again, each item under its own attempt's key, so a provider that paid already answers
+        the same transfer. Still open afterwards (the provider down): DependencyUnavailable, and the claim
+        stays for the next sweep."""
+        sender = self._store.profile(tenant_id, user_id)
+        found = self._batches.batch(tenant_id, user_id, batch_id)
+        if sender is None or found is None:
+            return "settled"
+        if not any(item.status in OPEN_ITEMS for item in found.items):
+            return "settled"
+        status = self._run(sender, batch_id).status
+        if status is BatchStatus.PROCESSING:
+            raise DependencyUnavailable(f"batch {batch_id} still has items its provider has not answered")
+        return status.value
 
     # -- validation -----------------------------------------------------------------------------------
     def _validated(self, sender: Profile, recipients: Sequence[Recipient]) -> list[BatchItem]:
@@ -228,7 +248,7 @@ class BatchTransfers:
             if replacing is None:
                 record = self._batches.new_batch(_replace_items(batch, charged))
             else:
-                record = self._batches.item_changes(batch, list(zip(replacing, charged, strict=True)))
+                record = self._batches.item_changes(batch, list(zip(replacing, charged, strict=True)), now)
             lines = self._sender_lines(batch, items, now, TransactionType.TRANSFER_SENT)
             operations = self._store.movement_operations(
                 sender.tenant_id,
@@ -278,13 +298,12 @@ class BatchTransfers:
         ]
 
     # -- paying ---------------------------------------------------------------------------------------
-    def _run(self, principal: Principal, batch_id: str) -> Batch:
-        sender = self._consumer.profile(principal)
+    def _run(self, sender: Profile, batch_id: str) -> Batch:
         batch = self._batch(sender, batch_id)
         pending = [item for item in batch.items if item.status is ItemStatus.PENDING]
         known: dict[str, Profile] = {}
         for start in range(0, len(pending), INTERNAL_CHUNK):
-            self._pay_internal(sender, batch, pending[start : start + INTERNAL_CHUNK], known)
+            batch = self._pay_internal(sender, batch, pending[start : start + INTERNAL_CHUNK], known)
         sending = [item for item in batch.items if item.status is ItemStatus.PROCESSING]
         if sending:
             wallet = self._wallets.get(sender.wallet_id)
@@ -292,12 +311,12 @@ class BatchTransfers:
                 raise NotFound("the consumer's wallet is gone")
             address = wallet.evm_address
             for group in _provider_groups(sending):
-                self._send(sender, batch, group, address)
+                batch = self._send(sender, batch, group, address)
         return self._batch(sender, batch_id)
 
     def _pay_internal(
         self, sender: Profile, batch: Batch, items: list[BatchItem], known: dict[str, Profile]
-    ) -> None:
+    ) -> Batch:
         now = self._clock.now()
         moves: dict[Account, int] = defaultdict(int)
         history: list[tuple[str, ConsumerTransaction]] = []
@@ -349,9 +368,9 @@ class BatchTransfers:
         )
         paid = [(item, item.changed(status=ItemStatus.PAID)) for item in items]
         operations = self._store.movement_operations(batch.tenant_id, sender.user_id, [], history, events)
-        self._commit(journal, [self._batches.item_changes(batch, paid), *operations])
+        return self._commit(batch, paid, journal, operations, now)
 
-    def _send(self, sender: Profile, batch: Batch, items: list[BatchItem], address: str) -> None:
+    def _send(self, sender: Profile, batch: Batch, items: list[BatchItem], address: str) -> Batch:
         """Outside items of one provider and coin: one batch call (Tempo) or one call each (Circle)."""
         name = items[0].provider
         assert name is not None
@@ -359,11 +378,12 @@ class BatchTransfers:
         if NETWORK_TERMS[name].batch_call:
             for group in _by_attempt(items):
                 key = f"batch-{batch.id}-{asset.value}-{group[0].attempt}"
-                self._settle(sender, batch, group, _batch_call(asset, group, address, key), name)
-            return
+                batch = self._settle(sender, batch, group, _batch_call(asset, group, address, key), name)
+            return batch
         for item in items:
             key = f"batch-{batch.id}-{item.index}-{item.attempt}"
-            self._settle(sender, batch, [item], _item_call(asset, item, address, key), name)
+            batch = self._settle(sender, batch, [item], _item_call(asset, item, address, key), name)
+        return batch
 
     def _settle(
         self,
@@ -372,15 +392,14 @@ class BatchTransfers:
         items: list[BatchItem],
         call: Callable[[StablecoinProvider], str],
         provider: str,
-    ) -> None:
+    ) -> Batch:
         try:
             tx_id = self._router().call(provider, call)
         except ProviderRejected as refused:
-            self._fail(sender, batch, items, refused.message)
-            return
+            return self._fail(sender, batch, items, refused.message)
         except (ProviderUnavailable, DependencyUnavailable):
             # Not known to have moved or not: left processing, to be sent again under the same key.
-            return
+            return batch
         now = self._clock.now()
         coin = items[0].currency
         sent, fees = sum(i.amount for i in items), sum(i.fee for i in items)
@@ -397,9 +416,9 @@ class BatchTransfers:
             {"batch_id": batch.id, "tenant_id": batch.tenant_id, "provider_tx": tx_id},
         )
         paid = [(item, item.changed(status=ItemStatus.PAID, provider_tx=tx_id)) for item in items]
-        self._commit_quietly(journal, [self._batches.item_changes(batch, paid)])
+        return self._commit_quietly(batch, paid, journal, [], now)
 
-    def _fail(self, sender: Profile, batch: Batch, items: list[BatchItem], reason: str) -> None:
+    def _fail(self, sender: Profile, batch: Batch, items: list[BatchItem], reason: str) -> Batch:
         """Refused for good by the provider: the items' money back to the sender, their limit use released."""
         now = self._clock.now()
         moves: dict[Account, int] = defaultdict(int)
@@ -425,22 +444,40 @@ class BatchTransfers:
             self._sender_lines(batch, items, now, TransactionType.TRANSFER_RECEIVED),
             [self._balance_event(batch.tenant_id, sender.user_id, sender.wallet_id, now)],
         )
-        self._commit_quietly(journal, [self._batches.item_changes(batch, failed), *operations])
+        return self._commit_quietly(batch, failed, journal, operations, now)
 
-    def _commit(self, journal: Journal, operations: list[Any]) -> None:
+    def _commit(
+        self,
+        batch: Batch,
+        changes: list[tuple[BatchItem, BatchItem]],
+        journal: Journal,
+        operations: list[Any],
+        now: datetime,
+    ) -> Batch:
+        """The items changed with the journal, in one transaction; the batch as it now is (its later
+        changes in this run decide whether it leaves the claim index), or as read when another run of
+        this batch moved the items first."""
         try:
-            self._ledger.post(journal, operations)
+            self._ledger.post(journal, [self._batches.item_changes(batch, changes, now), *operations])
         except ConcurrentUpdate:
-            # The items are no longer as read: another run of this batch moved them first.
-            return
+            return batch
+        changed = {after.index: after for _, after in changes}
+        return _replace_items(batch, [changed.get(item.index, item) for item in batch.items])
 
-    def _commit_quietly(self, journal: Journal, operations: list[Any]) -> None:
+    def _commit_quietly(
+        self,
+        batch: Batch,
+        changes: list[tuple[BatchItem, BatchItem]],
+        journal: Journal,
+        operations: list[Any],
+        now: datetime,
+    ) -> Batch:
         """Commit after a provider's answer; if the table fails now, the items stay processing and a retry
         sends the same request again (the provider answers it without moving twice) and commits then."""
         try:
-            self._commit(journal, operations)
+            return self._commit(batch, changes, journal, operations, now)
         except DependencyUnavailable:
-            return
+            return batch
 
     # -- helpers --------------------------------------------------------------------------------------
     def _batch(self, sender: Profile, batch_id: str) -> Batch:

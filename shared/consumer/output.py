@@ -134,6 +134,7 @@ class ConsumerPreferences(Output):
     preferred_currency: str
     smart_routing: bool
     instant_notifications: bool
+    auto_pay: bool
 
 
 class ConsumerProviderStatus(ProviderStatusOut):

@@ -92,6 +92,11 @@ class ConsumerStore(Protocol):
         cursor: str | None,
     ) -> TransactionPage: ...
 
+    def join_wallet(self, tenant_id: str, user_id: str, wallet_id: str, now: datetime) -> Any:
+        """The operation adding `wallet_id` to the person's joined wallets (the wallet's own transform
+        commits once, so this runs once)."""
+        ...
+
     def save_preferences(
         self, tenant_id: str, user_id: str, preferences: Preferences, now: datetime
     ) -> None: ...

@@ -99,12 +99,16 @@ class Preferences:
     preferred_currency: str = DEFAULT_CURRENCY
     smart_routing: bool = True
     instant_notifications: bool = True
+    auto_pay: bool = False
+    """Recurring invoices addressed to this person are paid from their wallet when made (if it holds enough
+    and the limit allows); off until they turn it on."""
 
     def to_api(self) -> dict[str, Any]:
         return {
             "preferred_currency": self.preferred_currency,
             "smart_routing": self.smart_routing,
             "instant_notifications": self.instant_notifications,
+            "auto_pay": self.auto_pay,
         }
 
     def merged(self, changes: dict[str, Any]) -> Preferences:
@@ -170,6 +174,8 @@ class Profile:
     # The latest KYC upgrade asked for, and how many were ever started (each its own Stripe idempotency key).
     verification: Verification | None = None
     kyc_sessions: int = 0
+    # Invoice wallets made persistent for this person's invoices: they count in the balance and portfolio.
+    joined_wallets: tuple[str, ...] = ()
 
     def to_api(self) -> dict[str, Any]:
         return {
@@ -189,6 +195,8 @@ class TransactionType(StrEnum):
     SWAP = "swap"
     DEPOSIT = "deposit"
     WITHDRAWAL = "withdrawal"
+    WALLET_JOINED = "wallet_joined"
+    """An invoice wallet made persistent joined the person's wallets with what it held (one line a coin)."""
 
 
 class TransactionStatus(StrEnum):

@@ -4,6 +4,10 @@ invoices' counter, listed to the payer like any invoice addressed to them), paid
 
 The request's own record (`pending` -> `accepted` | `declined`) changes in the same transaction as the
 transfer, so two accepts can never both pay; the invoice's status follows right after.
+
+The same path pays a merchant's recurring invoice when it is made, if its customer is a consumer with
+`auto_pay` on: from their wallet into the tenant's settlement account, their limit counted in the same
+transaction, under an id that follows from the invoice (a second attempt posts nothing).
 """
 
 from __future__ import annotations
@@ -19,7 +23,14 @@ from shared.auth import Principal
 from shared.clock import Clock
 from shared.consumer.records import format_token, token_minor
 from shared.consumer.service import ConsumerService, consumer_channel
-from shared.errors import ConcurrentUpdate, InvalidState, NotFound, ValidationFailed
+from shared.errors import (
+    ConcurrentUpdate,
+    InsufficientBalance,
+    InvalidState,
+    LimitExceeded,
+    NotFound,
+    ValidationFailed,
+)
 from shared.ids import new_id
 from shared.invoices.ports import InvoiceRepository
 from shared.invoices.service import format_number
@@ -29,6 +40,7 @@ from shared.money import decimals_of
 from shared.outbox.records import Record, Resource, audit_item, domain_event, iso
 
 DUE_IN = timedelta(days=30)
+AUTO_PAY_ACTOR = "auto-pay"
 _INVOICE_ID = re.compile(r"^inv_[0-9a-z]{24}$")
 _ATTEMPTS = 10
 
@@ -172,8 +184,27 @@ class PayRequests:
                 accepted, self._events("request:accepted", accepted, self._clock.now())
             ),
         )
-        self._invoice_to(principal, request, InvoiceStatus.PAID)
+        self._invoice_to(principal.sub, request.tenant_id, request.id, InvoiceStatus.PAID)
         return {"request": accepted.to_api(), "transaction": moved["transaction"]}
+
+    def pay_from_balance(self, invoice: Invoice) -> bool:
+        """A new invoice paid from its customer's wallet when they turned `auto_pay` on; False (the invoice
+        stays sent) when they did not, or no coin of theirs is backed by its currency, or their wallet or
+        limit cannot cover it now."""
+        try:
+            payer = self._consumer.recipient(invoice.tenant_id, invoice.customer_id)
+        except NotFound:
+            return False
+        coin = _coin_for(invoice, payer.preferences.preferred_currency)
+        if not payer.preferences.auto_pay or coin is None or invoice.amount_due <= 0:
+            return False
+        memo = f"auto-pay {invoice.number}"
+        try:
+            self._consumer.pay_merchant(payer, invoice.id, token_minor(invoice.amount_due), coin, memo)
+        except (InsufficientBalance, LimitExceeded):
+            return False
+        self._invoice_to(AUTO_PAY_ACTOR, invoice.tenant_id, invoice.id, InvoiceStatus.PAID, auto_paid=True)
+        return True
 
     def decline(self, principal: Principal, request_id: str) -> dict[str, Any]:
         request = self._pending_for_payer(principal, request_id)
@@ -182,7 +213,7 @@ class PayRequests:
             self._requests.settle_now(declined, self._events("request:declined", declined, self._clock.now()))
         except ConcurrentUpdate as exc:
             raise InvalidState("the request was answered already") from exc
-        self._invoice_to(principal, request, InvoiceStatus.VOID)
+        self._invoice_to(principal.sub, request.tenant_id, request.id, InvoiceStatus.VOID)
         return {"request": declined.to_api()}
 
     # -- helpers --------------------------------------------------------------------------------------
@@ -197,17 +228,20 @@ class PayRequests:
             raise InvalidState(f"the request is {found.state.value} already")
         return found
 
-    def _invoice(self, request: PayRequest) -> Invoice:
-        invoice = self._invoices.get(request.tenant_id, request.id)
+    def _invoice(self, tenant_id: str, invoice_id: str) -> Invoice:
+        invoice = self._invoices.get(tenant_id, invoice_id)
         if invoice is None:
             raise NotFound("request not found")
         return invoice
 
-    def _invoice_to(self, principal: Principal, request: PayRequest, status: InvoiceStatus) -> None:
-        """The invoice follows its request, once the request's own record was answered (which already
-        decided it: a lost race here only means another run moved the invoice first)."""
+    def _invoice_to(
+        self, actor: str, tenant_id: str, invoice_id: str, status: InvoiceStatus, auto_paid: bool = False
+    ) -> None:
+        """The invoice follows its request (or its payment), once the money moved or the request's own
+        record was answered (which already decided it: a lost race here only means another run moved the
+        invoice first)."""
         for _ in range(3):
-            invoice, now = self._invoice(request), self._clock.now()
+            invoice, now = self._invoice(tenant_id, invoice_id), self._clock.now()
             if invoice.status is status:
                 return
             stamps: dict[str, Any] = (
@@ -217,9 +251,25 @@ class PayRequests:
                 stamps["voided_at"] = now
             changed = invoice.model_copy(update={"status": status, "updated_at": now, **stamps})
             action = f"invoice.{'paid' if status is InvoiceStatus.PAID else 'voided'}"
-            audit = audit_item(invoice.id, action, principal.sub, invoice.tenant_id, now, {})
+            records: list[Record] = [audit_item(invoice.id, action, actor, invoice.tenant_id, now, {})]
+            if auto_paid:
+                data = {
+                    "tenant_id": invoice.tenant_id,
+                    "invoice_id": invoice.id,
+                    "number": invoice.number,
+                    "customer_id": invoice.customer_id,
+                    "amount": f"{invoice.total_amount}",
+                    "currency": invoice.currency,
+                    "auto_pay": True,
+                }
+                channels = [f"invoice:{invoice.id}", consumer_channel(invoice.customer_id), "admin"]
+                records.append(
+                    domain_event(
+                        "invoice.paid", channels, data, now, resource=Resource("invoice", invoice.id)
+                    )
+                )
             try:
-                self._invoices.change_status(changed, invoice.status, [audit])
+                self._invoices.change_status(changed, invoice.status, records)
             except ConcurrentUpdate:
                 continue
             return
@@ -229,6 +279,17 @@ class PayRequests:
         data = {"tenant_id": request.tenant_id, **request.to_api()}
         channels = [consumer_channel(request.payer), consumer_channel(request.requester)]
         return [domain_event(name, channels, data, now, resource=Resource("invoice", request.id))]
+
+
+def _coin_for(invoice: Invoice, preferred: str) -> str | None:
+    """The coin an invoice is paid in: the one it names, else the person's preferred coin when it is backed by
+    the invoice's currency, else the first coin that is; None when no coin is."""
+    named = invoice.metadata.get("coin")
+    if named in STABLECOINS and STABLECOINS[named] == invoice.currency:
+        return named
+    if STABLECOINS.get(preferred) == invoice.currency:
+        return preferred
+    return next((coin for coin, fiat in STABLECOINS.items() if fiat == invoice.currency), None)
 
 
 def _replace_state(request: PayRequest, state: RequestState) -> PayRequest:

@@ -34,8 +34,9 @@ from shared.invoices.service import jittered_backoff
 from shared.ledger import movements
 from shared.ledger.accounts import Account
 from shared.ledger.assets import STABLECOINS
+from shared.ledger.journal import JournalKind, journal_id_for
 from shared.ledger.ports import LedgerStore
-from shared.models.wallet import Wallet
+from shared.models.wallet import CONSUMER_FEATURES, Wallet
 from shared.outbox.records import Record, Resource, audit_item, domain_event, iso
 
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -65,7 +66,7 @@ def wallet_view(wallet: Wallet) -> dict[str, Any]:
         "wallet_address": wallet.evm_address,
         "solana_address": wallet.solana_address,
         "status": wallet.status.value,
-        "features": ["p2p_enabled", "savings_enabled", "multi_currency"],
+        "features": list(CONSUMER_FEATURES),
         "created_at": iso(wallet.created_at),
     }
 
@@ -230,29 +231,65 @@ class ConsumerService:
         if recipient.user_id == sender.user_id:
             detail = {"field": "to", "message": "a transfer needs another consumer", "type": "value_error"}
             raise ValidationFailed("cannot transfer to yourself", [detail])
-        minor = token_minor(amount)
+        txn_id = new_id("txn")
+        return self._send(sender, recipient, token_minor(amount), currency, memo, txn_id, also)
+
+    def pay_merchant(
+        self,
+        payer: Profile,
+        invoice_id: str,
+        minor: int,
+        currency: str,
+        memo: str,
+    ) -> None:
+        """An invoice of the tenant paid from the payer's wallet into the tenant's settlement account, as an
+        internal transfer: the same one transaction with the payer's limit counters inside. Its id follows
+        from the invoice, so paying the same invoice again posts nothing twice (and is not refused by the
+        limit the first payment used)."""
+        txn_id = "txn_" + journal_id_for(JournalKind.TRANSFER, "invoice", invoice_id).removeprefix("jrn_")
+        if self._ledger.journal(journal_id_for(JournalKind.TRANSFER, txn_id)) is not None:
+            return
+        self._send(payer, None, minor, currency, memo, txn_id, (), f"invoice:{invoice_id}")
+
+    def _send(
+        self,
+        sender: Profile,
+        recipient: Profile | None,
+        minor: int,
+        currency: str,
+        memo: str | None,
+        txn_id: str,
+        also: Sequence[Any],
+        counterparty: str | None = None,
+    ) -> dict[str, Any]:
+        """`minor` of `currency` from the sender's wallet to a consumer's, or to the tenant's settlement
+        account (`recipient` None), with the sender's limit charged in the same transaction."""
         usd = usd_micro(minor, self._rate_of(currency).usd)
         now = self._clock.now()
         level, windows = KYC_LEVELS[sender.kyc_level], windows_at(now)
-        txn_id = new_id("txn")
+        destination = (
+            Account.wallet(recipient.wallet_id, currency)
+            if recipient is not None
+            else Account.settlement(sender.tenant_id, currency)
+        )
         journal = movements.transfer(
             operation_id=txn_id,
             source=Account.wallet(sender.wallet_id, currency),
-            destination=Account.wallet(recipient.wallet_id, currency),
+            destination=destination,
             amount=minor,
             created_at=now,
             transaction_id=txn_id,
-            tenant_id=principal.tenant_id,
+            tenant_id=sender.tenant_id,
         )
 
-        def line(kind: TransactionType, counterparty: str) -> ConsumerTransaction:
+        def line(kind: TransactionType, other: str) -> ConsumerTransaction:
             return ConsumerTransaction(
                 txn_id,
                 kind,
                 minor,
                 currency,
                 TransactionStatus.COMPLETED,
-                counterparty,
+                other,
                 None,
                 now,
                 now,
@@ -260,9 +297,10 @@ class ConsumerService:
                 memo,
             )
 
-        sent = line(TransactionType.TRANSFER_SENT, recipient.user_id)
-        received = line(TransactionType.TRANSFER_RECEIVED, sender.user_id)
-        history = [(sender.user_id, sent), (recipient.user_id, received)]
+        sent = line(TransactionType.TRANSFER_SENT, recipient.user_id if recipient else counterparty or "")
+        history = [(sender.user_id, sent)]
+        if recipient is not None:
+            history.append((recipient.user_id, line(TransactionType.TRANSFER_RECEIVED, sender.user_id)))
         for attempt in range(self._max_attempts):
             used = self._store.usage(sender.tenant_id, sender.user_id, windows)
             self._refuse_over_limit(level, windows, used, usd)
@@ -282,7 +320,7 @@ class ConsumerService:
         raise ConcurrentUpdate("too many concurrent transfers of this consumer; retry")
 
     def _transfer_events(
-        self, sender: Profile, recipient: Profile, sent: ConsumerTransaction, now: datetime
+        self, sender: Profile, recipient: Profile | None, sent: ConsumerTransaction, now: datetime
     ) -> list[Record]:
         common = {
             "tenant_id": sender.tenant_id,
@@ -290,21 +328,28 @@ class ConsumerService:
             "amount": format_token(sent.amount),
             "currency": sent.currency,
         }
-        return [
+        events = [
             domain_event(
                 "transfer:sent",
                 [consumer_channel(sender.user_id)],
-                {**common, "to": recipient.user_id},
+                {**common, "to": recipient.user_id if recipient else sent.counterparty},
                 now,
                 resource=Resource("consumer", sender.user_id),
-            ),
-            domain_event(
-                "transfer:received",
-                [consumer_channel(recipient.user_id)],
-                {**common, "from": sender.user_id},
-                now,
-                resource=Resource("consumer", recipient.user_id),
-            ),
+            )
+        ]
+        if recipient is not None:
+            events.append(
+                domain_event(
+                    "transfer:received",
+                    [consumer_channel(recipient.user_id)],
+                    {**common, "from": sender.user_id},
+                    now,
+                    resource=Resource("consumer", recipient.user_id),
+                )
+            )
+        people = [sender] if recipient is None else [sender, recipient]
+        return [
+            *events,
             *(
                 domain_event(
                     "balance:updated",
@@ -313,7 +358,7 @@ class ConsumerService:
                     now,
                     resource=Resource("consumer", who.user_id),
                 )
-                for who in (sender, recipient)
+                for who in people
             ),
         ]
 
@@ -345,9 +390,12 @@ class ConsumerService:
 
     # -- reads ----------------------------------------------------------------------------------------
     def _holdings(self, profile: Profile) -> list[tuple[str, int]]:
-        accounts = [Account.wallet(profile.wallet_id, coin) for coin in COINS]
+        """Per coin, what the person's wallets hold together: the onboarding wallet and every invoice wallet
+        that joined it when made persistent."""
+        wallets = (profile.wallet_id, *profile.joined_wallets)
+        accounts = [Account.wallet(wallet_id, coin) for wallet_id in wallets for coin in COINS]
         balances = self._ledger.balances(accounts)
-        return [(account.asset, balances[account]) for account in accounts]
+        return [(coin, sum(balances[Account.wallet(w, coin)] for w in wallets)) for coin in COINS]
 
     def balance(self, principal: Principal) -> dict[str, Any]:
         holdings = self._holdings(self.profile(principal))

@@ -120,7 +120,7 @@ class SwapStore(Protocol):
         ...
 
     def finish(self, swap: Swap) -> Any:
-        """The operation moving the swap from processing to `swap.state`."""
+        """The operation moving the swap from processing to `swap.state` (and out of the claim index)."""
         ...
 
 
@@ -257,6 +257,19 @@ class SwapService:
             }
             message = f"{exc.message}; the swap is held, retry it by quote_id"
             raise ProviderUnavailable(message, [detail]) from exc
+
+    def finish(self, tenant_id: str, user_id: str, swap_id: str) -> str:
+        """The sweeper's way in: a swap held and not settled (a crash or an outage after the hold, and the
+        quote never sent again) is completed under its own burn and mint keys, or released when the provider
+        refuses the burn. A provider still down raises, and the claim stays for the next sweep."""
+        profile = self._store.profile(tenant_id, user_id)
+        swap = self._swaps.swap_of(tenant_id, user_id, swap_id)
+        if profile is None or swap is None or swap.state is not SwapState.PROCESSING:
+            return "settled"
+        try:
+            return self._complete(profile, swap).state.value
+        except InvalidState:
+            return "released"
 
     def _complete(self, profile: Profile, swap: Swap) -> Swap:
         """Burn and mint at the swap's provider under the swap's keys, then settle the journal. An outage

@@ -63,6 +63,15 @@ class RecurringMarker:
     key: tuple[str, str]
 
 
+class InvoiceAutoPay(Protocol):
+    """Paying a new invoice from its customer's consumer wallet when they asked for it (shared/consumer)."""
+
+    def pay_from_balance(self, invoice: Invoice) -> bool:
+        """True when `invoice` was paid now (or had been by an earlier run); False when its customer is no
+        consumer with `auto_pay` on, or their wallet or limit cannot cover it: it stays sent."""
+        ...
+
+
 class RecurringIndex(Protocol):
     def due(self, now: datetime, limit: int) -> list[RecurringMarker]: ...
 

@@ -3,7 +3,10 @@
 Run on the invoice schedule over the recurring index (one marker per series, by when its next invoice is
 due), never a scan. The next invoice repeats the latest one's lines with its due date a period later; it is
 numbered from the tenant's counter and stored with the marker's move in one transaction, so a second run
-(or a racing one) makes nothing twice. A series with `end_after` stops after that many invoices.
+(or a racing one) makes nothing twice. A series with `end_after` stops after that many invoices. A customer
+who is a consumer with `auto_pay` on has the new invoice paid from their wallet right away (when it holds
+enough and their limit allows; otherwise it is sent as usual); the payment's id follows from the invoice, so
+it never moves twice.
 """
 
 from __future__ import annotations
@@ -11,13 +14,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from aws_lambda_powertools import Logger
+
 from shared.clock import Clock
 from shared.errors import ConcurrentUpdate, WalletsError
 from shared.ids import new_id
 from shared.invoices.periods import next_period
-from shared.invoices.ports import InvoiceRepository, RecurringIndex, RecurringMarker
+from shared.invoices.ports import InvoiceAutoPay, InvoiceRepository, RecurringIndex, RecurringMarker
 from shared.invoices.service import format_number, invoice_records, jittered_backoff
-from shared.models.invoice import InvoiceStatus
+from shared.models.invoice import Invoice, InvoiceStatus
+
+logger = Logger(child=True)
 
 ACTOR = "invoice-schedules"
 BATCH = 500
@@ -27,12 +34,20 @@ MAX_ATTEMPTS = 20
 @dataclass
 class RecurringReport:
     made: list[str] = field(default_factory=list)
+    auto_paid: list[str] = field(default_factory=list)
     ended: int = 0
     failed: int = 0
 
 
 class RecurringInvoices:
-    def __init__(self, index: RecurringIndex, repository: InvoiceRepository, clock: Clock) -> None:
+    def __init__(
+        self,
+        index: RecurringIndex,
+        repository: InvoiceRepository,
+        clock: Clock,
+        auto_pay: InvoiceAutoPay | None = None,
+    ) -> None:
+        self._auto_pay = auto_pay
         self._index = index
         self._repository = repository
         self._clock = clock
@@ -86,5 +101,18 @@ class RecurringInvoices:
                 jittered_backoff(attempt)
                 continue
             report.made.append(invoice.id)
+            self._pay_if_asked(invoice, report)
             return
         report.failed += 1
+
+    def _pay_if_asked(self, invoice: Invoice, report: RecurringReport) -> None:
+        if self._auto_pay is None:
+            return
+        try:
+            paid = self._auto_pay.pay_from_balance(invoice)
+        except WalletsError:
+            # Made and sent: the customer pays it as any other invoice.
+            logger.exception("auto-pay of a recurring invoice failed", extra={"invoice_id": invoice.id})
+            return
+        if paid:
+            report.auto_paid.append(invoice.id)

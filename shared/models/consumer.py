@@ -12,7 +12,9 @@ from shared.models.common import ShortText
 from shared.money import TOKEN_DECIMALS, parse_amount
 
 Coin = Literal["USDC", "USDT", "PYUSD", "USDB", "EURC"]
-TransactionKind = Literal["transfer_sent", "transfer_received", "deposit", "withdrawal", "swap"]
+TransactionKind = Literal[
+    "transfer_sent", "transfer_received", "deposit", "withdrawal", "swap", "wallet_joined"
+]
 _EMAIL = re.compile(
     r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
 )
@@ -69,6 +71,7 @@ class PreferencesPatch(BaseModel):
     preferred_currency: Coin | None = None
     smart_routing: Annotated[bool, Field(strict=True)] | None = None
     instant_notifications: Annotated[bool, Field(strict=True)] | None = None
+    auto_pay: Annotated[bool, Field(strict=True)] | None = None
 
 
 class UpgradeKyc(BaseModel):

@@ -47,6 +47,10 @@ FEATURES: dict[WalletMode, tuple[str, ...]] = {
     WalletMode.PERSISTENT: ("invoice_payment", "virtual_card", "recurring_payments", "multi_currency"),
 }
 
+# What a wallet of a consumer offers beside its type's features: the onboarding wallet, and an invoice wallet
+# made persistent for a consumer's invoice (it joins that consumer's wallets).
+CONSUMER_FEATURES: tuple[str, ...] = ("p2p_enabled", "savings_enabled", "multi_currency")
+
 ModeName = Literal["ephemeral", "adaptive", "persistent"]
 
 

@@ -28,12 +28,22 @@ class ClaimKind(StrEnum):
     CONSUMER_MONEY = "consumer_money"
     """`OP#{id}` of a consumer: a deposit, withdrawal or transfer out whose outside steps have not all
     landed (shared/consumer/money.py); finished with the operation's own keys."""
+    CONSUMER_BATCH = "consumer_batch"
+    """`BATCH#{id}` of a consumer: a batch transfer with items held and not yet paid or failed
+    (shared/consumer/batches.py); its items are sent again under their own attempt's keys."""
+    CONSUMER_SWAP = "consumer_swap"
+    """`SWAP#{id}` of a consumer: a swap held whose burn, mint or settlement has not all landed
+    (shared/consumer/swaps.py); finished under the swap's burn and mint keys."""
     WALLET_REFUND = "wallet_refund"
     """`REFUND`: a merchant's refund of a wallet in flight (burn, Stripe refund, journal not all done)."""
     CARD_INTENT = "card_intent"
     """`CARDINTENT`: a card asked of Stripe for a wallet whose creation has not committed."""
     CARD_CANCEL = "card_cancel"
     """`CARDCANCEL#{generation}`: a card whose wallet never committed, fenced off and due to be cancelled."""
+
+
+# Claims of a consumer's records (`CONSUMER#{tenant}#{user}`): their reference names the person and record.
+CONSUMER_KINDS = frozenset({ClaimKind.CONSUMER_MONEY, ClaimKind.CONSUMER_BATCH, ClaimKind.CONSUMER_SWAP})
 
 
 @dataclass(frozen=True)
@@ -45,7 +55,7 @@ class DueClaim:
     token: str = ""
     """The index position as read: settling or postponing only applies while it is unchanged."""
     reference: str | None = None
-    """For a consumer operation: `{tenant}|{user}|{operation id}`."""
+    """For a consumer operation, batch or swap: `{tenant}|{user}|{its id}`."""
     generation: int | None = None
     """A card claim's generation (the card idempotency key it stands for)."""
 

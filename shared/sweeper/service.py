@@ -6,7 +6,7 @@ down) stays in the index for the next run and shows in the report's age of the o
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -15,7 +15,7 @@ from aws_lambda_powertools import Logger
 from shared.clock import Clock
 from shared.destruction.ports import Trigger
 from shared.stripe_events.ports import FundingRelease
-from shared.sweeper.ports import PROCESSING_RECHECK, ClaimIndex, ClaimKind, DueClaim
+from shared.sweeper.ports import CONSUMER_KINDS, PROCESSING_RECHECK, ClaimIndex, ClaimKind, DueClaim
 
 logger = Logger(child=True)
 
@@ -52,7 +52,9 @@ class Destroying(Protocol):
 
 
 class OperationFinishing(Protocol):
-    """Consumer deposits, withdrawals and transfers out (shared/consumer/money_events.py)."""
+    """A consumer's open operations by kind: deposits, withdrawals and transfers out
+    (shared/consumer/money_events.py), batch transfers (shared/consumer/batches.py), swaps
+    (shared/consumer/swaps.py)."""
 
     def finish(self, tenant_id: str, user_id: str, op_id: str) -> str: ...
 
@@ -81,9 +83,9 @@ class ClaimSweeper:
         refunds: RefundFinishing,
         cards: CardFinishing,
         batch: int = BATCH,
-        consumer_money: OperationFinishing | None = None,
+        consumer: Mapping[ClaimKind, OperationFinishing] | None = None,
     ) -> None:
-        self._consumer_money = consumer_money
+        self._consumer = dict(consumer or {})
         self._index = index
         self._refunds = refunds
         self._cards = cards
@@ -131,11 +133,12 @@ class ClaimSweeper:
                 self._release.release(claim.wallet_id, claim.intent_id or "", [])
                 return "released"
             return outcome
-        if claim.kind is ClaimKind.CONSUMER_MONEY:
-            if self._consumer_money is None or not claim.reference:
-                raise RuntimeError("a consumer operation's claim, and no consumer money to finish it with")
+        if claim.kind in CONSUMER_KINDS:
+            finishing = self._consumer.get(claim.kind)
+            if finishing is None or not claim.reference:
+                raise RuntimeError(f"a {claim.kind.value} claim, and nothing composed to finish it with")
             tenant_id, user_id, op_id = claim.reference.split("|", 2)
-            return self._consumer_money.finish(tenant_id, user_id, op_id)
+            return finishing.finish(tenant_id, user_id, op_id)
         if claim.kind is ClaimKind.WALLET_REFUND:
             return self._refunds.finish_in_flight(claim.wallet_id)
         if claim.kind is ClaimKind.CARD_INTENT:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from shared.auth import Principal
 from shared.crypto.envelope import SealedSecret
@@ -50,6 +51,19 @@ class WalletPage:
     next_cursor: str | None
 
 
+class WalletOwners(Protocol):
+    """Whom a wallet made persistent joins: the consumer its invoice is addressed to (shared/consumer)."""
+
+    def joining(self, wallet: Wallet, now: datetime) -> list[Any] | None:
+        """Operations joining `wallet` to the consumer that is its customer, to commit with the transform;
+        None when its customer is no consumer of the tenant."""
+        ...
+
+    def joined(self, wallet: Wallet) -> bool:
+        """Whether `wallet` joined a consumer's wallets."""
+        ...
+
+
 class WalletRepository(Protocol):
     """Wallets and the items around them (keys, card, invoice uniqueness, lease, per-tenant counters).
 
@@ -84,9 +98,10 @@ class WalletRepository(Protocol):
         now: datetime,
         records: list[Record],
         stats: dict[str, int],
+        also: Sequence[Any] = (),
     ) -> None:
         """Persist `updated` (a type change) if the stored wallet still is `expected` and has not expired by
-        `now`; drop the lease in the same transaction."""
+        `now`; drop the lease in the same transaction, with `also` (the wallet joining its consumer)."""
         ...
 
     def stats(self, tenant_id: str) -> dict[str, int]:

@@ -27,6 +27,7 @@ from shared.ids import is_wallet_id, new_id
 from shared.invoices.service import jittered_backoff
 from shared.models.invoice import Invoice, InvoiceStatus
 from shared.models.wallet import (
+    CONSUMER_FEATURES,
     DEFAULT_TTL_SECONDS,
     FEATURES,
     FINISHED,
@@ -46,6 +47,7 @@ from shared.wallets.ports import (
     InvoiceLookup,
     NewWallet,
     TenantWalletLimits,
+    WalletOwners,
     WalletRepository,
 )
 from shared.wallets.stats import LIVE_EPHEMERAL, creation_deltas, transform_deltas
@@ -200,7 +202,9 @@ class WalletService:
         max_attempts: int = 8,
         backoff: Callable[[int], None] = jittered_backoff,
         limits: TenantWalletLimits | None = None,
+        owners: WalletOwners | None = None,
     ) -> None:
+        self._owners = owners
         self._wallets = wallets
         self._limits = limits
         self._invoices = invoices
@@ -472,7 +476,8 @@ class WalletService:
     # -- transformation ------------------------------------------------------------------------------
     def transform(self, principal: Principal, wallet_id: str) -> dict[str, Any]:
         """Ephemeral or adaptive -> persistent, for good. Repeating it answers the same and finishes any
-        schedule deletion a previous call did not get to."""
+        schedule deletion a previous call did not get to. A wallet whose customer is a consumer joins that
+        consumer's wallets in the same transaction (their balance, portfolio and history count it)."""
         require_role(principal, MERCHANT, ADMIN, CONSUMER)
         for _ in range(3):
             wallet = self.visible_wallet(principal, wallet_id)
@@ -480,7 +485,8 @@ class WalletService:
             if wallet.wallet_type is WalletMode.PERSISTENT:
                 if wallet.transformed_at is not None:
                     self._scheduler.cancel_destruction(wallet.wallet_id)
-                return _transformed(wallet.wallet_id)
+                joined = self._owners is not None and self._owners.joined(wallet)
+                return _transformed(wallet.wallet_id, joined)
             if wallet.status in FINISHED or wallet.is_expired(now):
                 raise InvalidState(f"a wallet that is {wallet.status_at(now).value} cannot be transformed")
             updated = wallet.model_copy(
@@ -513,8 +519,11 @@ class WalletService:
                     "wallet:transformed", channels, data, now, resource=Resource("wallet", wallet.wallet_id)
                 ),
             ]
+            joining = self._owners.joining(wallet, now) if self._owners is not None else None
             try:
-                self._wallets.transform(updated, wallet, now, records, transform_deltas(wallet.wallet_type))
+                self._wallets.transform(
+                    updated, wallet, now, records, transform_deltas(wallet.wallet_type), joining or ()
+                )
             except ConcurrentUpdate:
                 continue
             # Deleted after the commit: deleting first and then failing to commit would leave an ephemeral
@@ -522,7 +531,7 @@ class WalletService:
             # which leaves persistent wallets alone. A failure here is finished by repeating the call.
             if wallet.wallet_type is WalletMode.EPHEMERAL:
                 self._scheduler.cancel_destruction(wallet.wallet_id)
-            return _transformed(wallet.wallet_id)
+            return _transformed(wallet.wallet_id, joining is not None)
         raise ConcurrentUpdate("the wallet changed while it was being transformed; retry")
 
     # -- shared reads --------------------------------------------------------------------------------
@@ -582,9 +591,8 @@ def remaining_limit(cards: CardIssuer, card: Card | None) -> int | None:
         return None
 
 
-def _transformed(wallet_id: str) -> dict[str, Any]:
-    return {
-        "wallet_id": wallet_id,
-        "new_type": WalletMode.PERSISTENT.value,
-        "features": list(FEATURES[WalletMode.PERSISTENT]),
-    }
+def _transformed(wallet_id: str, joined_consumer: bool) -> dict[str, Any]:
+    features = list(FEATURES[WalletMode.PERSISTENT])
+    if joined_consumer:
+        features += [f for f in CONSUMER_FEATURES if f not in features]
+    return {"wallet_id": wallet_id, "new_type": WalletMode.PERSISTENT.value, "features": features}

@@ -175,6 +175,9 @@ def rig_fixture(dynamodb: Any, servers: tuple[BackgroundTempo, BackgroundCircle]
             "KMS_KEY_ID": key_id,
             "USD_RATES": EUR_RATE,
             "POWERTOOLS_SERVICE_NAME": "consumer",
+            # The sweeper is composed with destruction, which schedules: its settings as deployed.
+            "DESTROY_FUNCTION_ARN": "arn:aws:lambda:us-east-1:123456789012:function:destroy",
+            "SCHEDULER_ROLE_ARN": "arn:aws:iam::123456789012:role/scheduler",
         }
     )
     timeout = httpx.Timeout(connect=1.0, read=2.0, write=1.0, pool=1.0)
@@ -196,6 +199,8 @@ def rig_fixture(dynamodb: Any, servers: tuple[BackgroundTempo, BackgroundCircle]
             providers=providers,
             rates=(rates := MovingRates(clock)),
             clock=clock,
+            # The sweeper's funding path holds a Stripe client; no test of this rig reaches Stripe.
+            stripe_keys={"stripe_secret_key": "sk_test_rig", "stripe_webhook_secret": "whsec_rig"},
         )
     )
     ledger = DynamoDBLedger(dynamodb, TABLE)

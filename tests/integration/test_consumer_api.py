@@ -417,15 +417,23 @@ def test_preferences_read_and_patch(env: Env) -> None:
         "preferred_currency": "USDC",
         "smart_routing": True,
         "instant_notifications": True,
+        "auto_pay": False,
     }
-    patched = env.call("PATCH", "preferences", ALICE, {"preferred_currency": "EURC", "smart_routing": False})
+    patched = env.call(
+        "PATCH",
+        "preferences",
+        ALICE,
+        {"preferred_currency": "EURC", "smart_routing": False, "auto_pay": True},
+    )
     assert patched["statusCode"] == 200, patched["body"]
     assert body_of(env.call("GET", "preferences"))["data"] == {
         "preferred_currency": "EURC",
         "smart_routing": False,
         "instant_notifications": True,
+        "auto_pay": True,
     }
-    for body in ({"preferred_currency": "DOGE"}, {"smart_routing": "yes"}, {"theme": "dark"}):
+    bad = ({"preferred_currency": "DOGE"}, {"smart_routing": "yes"}, {"theme": "dark"}, {"auto_pay": "on"})
+    for body in bad:
         response = env.call("PATCH", "preferences", ALICE, body)
         assert response["statusCode"] == 400 and body_of(response)["code"] == "validation_error", body
 

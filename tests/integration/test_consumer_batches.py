@@ -261,3 +261,78 @@ def test_concurrent_batches_pass_the_daily_limit_never_together(people: Rig) -> 
     assert people.balance(BOB, "USDC") == 600 * USDC and people.balance(CAROL, "USDC") == 300 * USDC
     assert body_of(people.call("GET", "limits", ALICE))["data"]["daily"]["used"] == "900.00"
     people.assert_balanced()
+
+
+# -- the sweeper finishes a batch nobody retried ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "crash_at", [2, 3], ids=["before-the-consumers-are-paid", "after-the-provider-paid-before-the-commit"]
+)
+def test_a_batch_left_by_a_crash_is_finished_by_the_sweeper_without_paying_twice(
+    people: Rig, monkeypatch: pytest.MonkeyPatch, crash_at: int
+) -> None:
+    from shared import bootstrap
+
+    ledger = bootstrap.app().batch_transfers._ledger
+    real_post = ledger.post
+    posts: list[str] = []
+
+    def post(journal: Any, also: Any = ()) -> Any:
+        posts.append(journal.id)
+        if len(posts) == crash_at:
+            raise RuntimeError("the function died between its provider call and its commit")
+        return real_post(journal, also)
+
+    # The hold (post 1), the consumers paid inside the ledger (2), the Tempo batch committed (3).
+    monkeypatch.setattr(ledger, "post", post)
+    outside = [address() for _ in range(2)]
+    lines = [{"to": a, "amount": "7", "currency": "USDC"} for a in outside]
+    lines.append({"to": "usr_bob", "amount": "4", "currency": "USDC"})
+    assert batch(people, lines)["statusCode"] == 500
+    monkeypatch.setattr(ledger, "post", real_post)
+    assert people.balance(ALICE, "USDC") == (500 - 18) * USDC - 100_000  # held, not finished
+    sweeper = bootstrap.app().sweeper
+    assert sweeper.sweep().due == 0  # not yet past its deadline
+    people.clock.advance(minutes=6)
+    report = sweeper.sweep()
+    assert report.due == 1 and report.left_open == 0 and report.outcomes["completed"] == 1, report
+    # One batch call at Tempo (a crash after it met the same key again), every item paid once.
+    assert len(people.operations("tempo", "batch_transfer")) == 1
+    for target in outside:
+        assert people.tempo.get("/_control/state").json()["balances"][target]["USDC"] == 7 * USDC
+    assert people.balance(BOB, "USDC") == 4 * USDC
+    assert people.balance(ALICE, "USDC") == (500 - 18) * USDC - 100_000
+    listed = body_of(people.call("GET", "transactions", ALICE))["data"]["transactions"]
+    batch_id = next(t["batch_id"] for t in listed if t.get("batch_id"))
+    assert people.ledger.balance(Account.wallet(batch_id, "USDC")) == 0
+    done = body_of(people.call("GET", f"batch-transfer/{batch_id}", ALICE))["data"]["batch"]
+    assert done["status"] == "completed" and [i["status"] for i in done["items"]] == ["paid"] * 3
+    people.clock.advance(minutes=10)
+    assert sweeper.sweep().due == 0
+    people.assert_balanced()
+
+
+def test_a_batch_whose_provider_stays_down_stays_claimed_and_a_finished_one_leaves_the_index(
+    people: Rig,
+) -> None:
+    from shared import bootstrap
+
+    people.tempo.post(
+        "/_control/fail", json={"mode": "error", "status": 503, "count": 2, "path": "/v1/transfers/batch"}
+    )
+    response = batch(people, [{"to": address(), "amount": "3", "currency": "USDC"}])
+    assert body_of(response)["data"]["batch"]["status"] == "processing", response["body"]
+    sweeper = bootstrap.app().sweeper
+    people.clock.advance(minutes=6)
+    report = sweeper.sweep()
+    assert report.due == 1 and report.outcomes["failed"] == 1, report  # still down: kept for the next run
+    people.clock.advance(minutes=6)
+    report = sweeper.sweep()
+    assert report.due == 1 and report.outcomes["completed"] == 1, report
+    assert len(people.operations("tempo", "batch_transfer")) == 1
+    finished = batch(people, [{"to": "usr_bob", "amount": "1", "currency": "USDC"}])
+    assert body_of(finished)["data"]["batch"]["status"] == "completed"
+    people.clock.advance(minutes=6)
+    assert sweeper.sweep().due == 0
+    people.assert_balanced()

@@ -5,6 +5,7 @@ refusals (expired quote, slippage, same coin, Circle without the coin) that swap
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -138,4 +139,46 @@ def test_an_outage_after_the_burn_is_finished_by_the_same_quote_without_moving_t
     assert len(alice.operations("tempo", "burn")) == 1
     assert [m["asset"] for m in alice.operations("tempo", "mint")].count("EURC") == 1
     assert alice.balance(ALICE, "EURC") == int(Decimal(str(q["to_amount"])) * USDC)
+    alice.assert_balanced()
+
+
+# -- the sweeper finishes a swap nobody retried -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cut", ["crash-before-the-commit", "mint-outage"])
+def test_a_swap_left_mid_way_is_finished_by_the_sweeper_without_moving_twice(
+    alice: Rig, monkeypatch: pytest.MonkeyPatch, cut: str
+) -> None:
+    from shared import bootstrap
+
+    q = quote(alice, **{"from": "USDC", "to": "EURC", "amount": "40"})
+    ledger = bootstrap.app().swaps._ledger
+    real_post = ledger.post
+    if cut == "mint-outage":
+        alice.tempo.post("/_control/fail", json={"path": "/v1/mints", "count": 1, "status": 503})
+    else:
+
+        def post(journal: Any, also: Any = ()) -> Any:
+            if journal.kind.value == "swap":
+                raise RuntimeError("the function died after the burn and the mint, before its commit")
+            return real_post(journal, also)
+
+        monkeypatch.setattr(ledger, "post", post)
+    cut_short = alice.call("POST", "swap", ALICE, {"quote_id": q["quote_id"]})
+    assert cut_short["statusCode"] in (500, 503), cut_short["body"]
+    monkeypatch.setattr(ledger, "post", real_post)
+    assert alice.balance(ALICE, "USDC") == 160 * USDC and alice.balance(ALICE, "EURC") == 0
+    sweeper = bootstrap.app().sweeper
+    assert sweeper.sweep().due == 0  # not yet past its deadline
+    alice.clock.advance(minutes=6)
+    report = sweeper.sweep()
+    assert report.due == 1 and report.outcomes["completed"] == 1, report
+    assert len(alice.operations("tempo", "burn")) == 1
+    assert [m["asset"] for m in alice.operations("tempo", "mint")].count("EURC") == 1
+    assert alice.balance(ALICE, "EURC") == int(Decimal(str(q["to_amount"])) * USDC)
+    assert alice.balance(ALICE, "USDC") == 160 * USDC
+    swaps = [t for t in body_of(alice.call("GET", "transactions", ALICE))["data"]["transactions"]]
+    assert [t["status"] for t in swaps if t["type"] == "swap"] == ["completed"]
+    alice.clock.advance(minutes=10)
+    assert sweeper.sweep().due == 0
     alice.assert_balanced()

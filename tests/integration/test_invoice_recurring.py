@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -96,3 +97,90 @@ def test_month_arithmetic_clamps_to_the_month_end() -> None:
     assert add_months(date(2030, 1, 31), 1) == date(2030, 2, 28)
     assert add_months(date(2032, 1, 31), 1) == date(2032, 2, 29)
     assert add_months(date(2030, 11, 30), 3) == date(2031, 2, 28)
+
+
+# -- auto_pay: the customer's consumer wallet pays the next invoice ----------------------------------------
+
+
+def _consumer(dynamodb: Any, clock: FixedClock, auto_pay: bool, usdc: int) -> str:
+    """`cus_alice` as a consumer of tenant-a holding `usdc` whole USDC, with auto_pay as given."""
+    from shared.adapters.dynamodb_consumer import DynamoDBConsumerStore
+    from shared.adapters.dynamodb_ledger import DynamoDBLedger
+    from shared.adapters.dynamodb_table import put_new
+    from shared.consumer.records import Preferences, Profile
+    from shared.consumer.service import consumer_wallet_id
+    from shared.ledger import movements
+
+    table = get_settings().table_name
+    store = DynamoDBConsumerStore(dynamodb, table)
+    wallet_id = consumer_wallet_id("tenant-a", "cus_alice")
+    profile = Profile("tenant-a", "cus_alice", "alice@example.com", "+14155550101", wallet_id, 1, clock.now())
+    dynamodb.transact_write_items(
+        TransactItems=[put_new(table, r) for r in store.onboarding_records(profile)]
+    )
+    store.save_preferences("tenant-a", "cus_alice", Preferences(auto_pay=auto_pay), clock.now())
+    if usdc:
+        DynamoDBLedger(dynamodb, table).post(
+            movements.funding(
+                operation_id=f"seed-{wallet_id}",
+                wallet_id=wallet_id,
+                tenant_id="tenant-a",
+                currency="USD",
+                token="USDC",
+                fiat_amount=usdc * 100,
+                created_at=clock.now(),
+            )
+        )
+    return wallet_id
+
+
+def test_with_auto_pay_on_the_next_invoice_is_paid_from_the_consumer_wallet_once(
+    clock: FixedClock, dynamodb: Any
+) -> None:
+    from shared.adapters.dynamodb_ledger import DynamoDBLedger
+    from shared.ledger.accounts import Account
+
+    wallet_id = _consumer(dynamodb, clock, auto_pay=True, usdc=1000)
+    create({"interval": "month", "interval_count": 1})
+    clock.advance(days=28)
+    ran = run_schedule()
+    assert (ran["recurring_made"], ran["recurring_auto_paid"]) == (1, 1)
+    second = stored(dynamodb)[1]
+    assert second["status"]["S"] == "paid"
+    total = int(Decimal(second["total_amount"]["N"]) * 10**6)  # USDC minor units
+    ledger = DynamoDBLedger(dynamodb, get_settings().table_name)
+    assert ledger.balance(Account.wallet(wallet_id, "USDC")) == 1000 * 10**6 - total
+    assert ledger.balance(Account.settlement("tenant-a", "USDC")) == total
+    usage = [i for i in scan_all(dynamodb) if i["sk"]["S"].startswith("USAGE#")]
+    assert usage and all(int(i["used"]["N"]) == total for i in usage)  # micro-USD, counted on the limit
+    paid = [i for i in scan_all(dynamodb) if i["pk"]["S"].startswith("OUTBOX#")]
+    assert [i["event_name"]["S"] for i in paid].count("invoice.paid") == 1
+    # Paying the same invoice again (a re-run, a retried run) moves nothing twice.
+    from shared.models.invoice import InvoiceStatus
+
+    invoice = bootstrap.app()._invoice_repository.get("tenant-a", second["sk"]["S"].removeprefix("INVOICE#"))
+    assert bootstrap.app().pay_requests.pay_from_balance(
+        invoice.model_copy(update={"status": InvoiceStatus.SENT, "amount_paid": 0})
+    )
+    assert run_schedule()["recurring_made"] == 0
+    assert ledger.balance(Account.wallet(wallet_id, "USDC")) == 1000 * 10**6 - total
+    assert ledger.balance(Account.settlement("tenant-a", "USDC")) == total
+
+
+@pytest.mark.parametrize(("auto_pay", "usdc"), [(True, 100), (False, 1000)], ids=["short", "off"])
+def test_without_auto_pay_or_enough_balance_the_invoice_is_sent_as_usual(
+    clock: FixedClock, dynamodb: Any, auto_pay: bool, usdc: int
+) -> None:
+    from shared.adapters.dynamodb_ledger import DynamoDBLedger
+    from shared.ledger.accounts import Account
+
+    wallet_id = _consumer(dynamodb, clock, auto_pay=auto_pay, usdc=usdc)
+    create({"interval": "month", "interval_count": 1})
+    clock.advance(days=28)
+    ran = run_schedule()
+    assert (ran["recurring_made"], ran["recurring_auto_paid"]) == (1, 0)
+    assert stored(dynamodb)[1]["status"]["S"] == "sent"
+    ledger = DynamoDBLedger(dynamodb, get_settings().table_name)
+    assert ledger.balance(Account.wallet(wallet_id, "USDC")) == usdc * 10**6
+    assert ledger.balance(Account.settlement("tenant-a", "USDC")) == 0
+    assert [i for i in scan_all(dynamodb) if i["sk"]["S"].startswith("USAGE#")] == []

@@ -294,6 +294,57 @@ def test_transform_deletes_schedule_and_lease_and_is_idempotent(env: Env) -> Non
     assert countdown["statusCode"] == 404
 
 
+def test_a_wallet_transformed_for_a_consumers_invoice_joins_their_wallets(env: Env) -> None:
+    import functions.consumer.handler as consumer
+    from shared.adapters.dynamodb_ledger import DynamoDBLedger
+    from shared.ledger import movements
+
+    def as_consumer(method: str, path: str, body: Any = None) -> dict[str, Any]:
+        event = api_event(method, f"/api/consumer/{path}", body=body, principal=CONSUMER)
+        response = consumer.lambda_handler(event, FakeLambdaContext(function_name="consumer"))
+        assert response["statusCode"] in (200, 201), response["body"]
+        return dict(body_of(response)["data"])
+
+    as_consumer("POST", "onboard", {"email": "alice@example.com", "phone": "+14155550101"})
+    wallet_id = body_of(env.create({"invoice_id": env.invoice()}))["data"]["wallet"]["wallet_id"]
+    # Funded with 251.00 USDC (the invoice's total), as a card payment would.
+    ledger = DynamoDBLedger(env.dynamodb, TABLE)
+    ledger.post(
+        movements.funding(
+            operation_id=f"fund-{wallet_id}",
+            wallet_id=wallet_id,
+            tenant_id="tenant-a",
+            currency="USD",
+            token="USDC",
+            fiat_amount=25100,
+            created_at=env.clock.now(),
+        )
+    )
+    assert as_consumer("GET", "balance")["total_usd"] == "0.00"
+    path = f"/api/v2/invoice-wallets/{wallet_id}/transform"
+    first = env.call(api_event("POST", path))
+    assert first["statusCode"] == 200, first["body"]
+    features = body_of(first)["data"]["features"]
+    assert {"p2p_enabled", "savings_enabled", "multi_currency"} <= set(features)
+    balance = as_consumer("GET", "balance")
+    assert balance["total_usd"] == "251.00"
+    assert {b["currency"]: b["available"] for b in balance["balances"]}["USDC"] == "251.00"
+    assert as_consumer("GET", "portfolio")["total_usd"] == "251.00"
+    lines = as_consumer("GET", "transactions")["transactions"]
+    assert [(t["type"], t["amount"], t["counterparty"]) for t in lines] == [
+        ("wallet_joined", "251.00", wallet_id)
+    ]
+    # Again: the same answer, and the wallet joined once.
+    second = env.call(api_event("POST", path))
+    assert body_of(second)["data"] == body_of(first)["data"]
+    assert as_consumer("GET", "balance")["total_usd"] == "251.00"
+    assert len(as_consumer("GET", "transactions")["transactions"]) == 1
+    # An invoice of a customer who is no consumer: transformed as before, joining nobody.
+    other = body_of(env.create({"invoice_id": env.invoice(customer_id="cus_nobody")}))["data"]["wallet"]
+    plain = env.call(api_event("POST", f"/api/v2/invoice-wallets/{other['wallet_id']}/transform"))
+    assert "p2p_enabled" not in body_of(plain)["data"]["features"]
+
+
 def test_decrypt_then_erase_on_kms(env: Env) -> None:
     wallet = body_of(env.create({"invoice_id": env.invoice()}))["data"]["wallet"]
     vault = WalletKeyVault(

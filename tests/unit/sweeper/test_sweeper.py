@@ -165,3 +165,49 @@ def test_a_failed_bank_payment_releases_the_wallet() -> None:
     report = sweeper(index, paths).sweep()
     assert ("release", "wal_c", "pi_c") in paths.calls
     assert dict(report.outcomes) == {"released": 1} and index.claims == []
+
+
+@dataclass
+class ConsumerRecords:
+    """A consumer capability's `finish`, recording what it was asked; `failing` ids stay unfinished."""
+
+    name: str
+    calls: list[tuple[str, str, str, str]] = field(default_factory=list)
+    failing: set[str] = field(default_factory=set)
+
+    def finish(self, tenant_id: str, user_id: str, record_id: str) -> str:
+        self.calls.append((self.name, tenant_id, user_id, record_id))
+        if record_id in self.failing:
+            raise ProviderUnavailable("the provider is still down")
+        return "completed"
+
+
+def test_consumer_money_batches_and_swaps_go_to_their_own_capability_by_reference() -> None:
+    def of(kind: ClaimKind, record_id: str, minutes_late: float) -> DueClaim:
+        base = claim(kind, "wal_person", minutes_late)
+        return DueClaim(kind, base.wallet_id, base.due_at, None, base.token, f"ten|usr_a|{record_id}")
+
+    index = MemoryIndex(
+        [
+            of(ClaimKind.CONSUMER_MONEY, "dep_1", 3),
+            of(ClaimKind.CONSUMER_BATCH, "bat_1", 2),
+            of(ClaimKind.CONSUMER_SWAP, "swp_1", 1),
+        ]
+    )
+    money, batches, swaps = ConsumerRecords("money"), ConsumerRecords("batches"), ConsumerRecords("swaps")
+    batches.failing.add("bat_1")
+    paths = Paths()
+    consumer = {
+        ClaimKind.CONSUMER_MONEY: money,
+        ClaimKind.CONSUMER_BATCH: batches,
+        ClaimKind.CONSUMER_SWAP: swaps,
+    }
+    report = ClaimSweeper(
+        index, paths, paths, paths, FixedClock(NOW), paths, paths, consumer=consumer
+    ).sweep()
+    assert money.calls == [("money", "ten", "usr_a", "dep_1")]
+    assert batches.calls == [("batches", "ten", "usr_a", "bat_1")]
+    assert swaps.calls == [("swaps", "ten", "usr_a", "swp_1")]
+    # The batch whose provider is still down stays in the index; the others leave it.
+    assert [c.kind for c in index.claims] == [ClaimKind.CONSUMER_BATCH]
+    assert report.outcomes == {"completed": 2, "failed": 1} and report.left_open == 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -205,6 +205,7 @@ class FakeWallets:
         self.unique: dict[str, tuple[str, str]] = {}
         self.leases: dict[str, int] = {}
         self.records: list[dict[str, Any]] = []
+        self.joined: list[Any] = []  # operations a transform committed beside the wallet (its consumer join)
         self.counters: dict[str, dict[str, int]] = {}
         self.holders: dict[str, str] = {}
         # Open card intents: wallet id -> generation (the commit drops the one its card was made under).
@@ -274,6 +275,7 @@ class FakeWallets:
         now: datetime,
         records: list[dict[str, Any]],
         stats: dict[str, int],
+        also: Sequence[Any] = (),
     ) -> None:
         stored = self.wallets[updated.wallet_id]
         if stored != expected or (stored.expires_at is not None and stored.expires_at <= now):
@@ -282,6 +284,7 @@ class FakeWallets:
         self.wallets[updated.wallet_id] = updated
         self.leases.pop(updated.wallet_id, None)
         self.records.extend(as_items(records))
+        self.joined.extend(also)
         self._add(updated.tenant_id, stats)
 
     def stats(self, tenant_id: str) -> dict[str, int]:
