@@ -101,6 +101,8 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v1/audit", "audit_views"),
     Route("GET", "/api/v2/destruction-logs", "audit_views"),
     Route("GET", "/api/v2/destruction-logs/{walletId}", "audit_views"),
+    Route("GET", "/api/v1/treasury", "payouts"),
+    Route("POST", "/api/v1/treasury/deposit", "payouts", json_body=True),
     # Stripe signs the raw bytes: no authorizer and no body model in front of the signature check.
     Route("POST", "/webhooks/stripe", "webhooks", public=True),
 )

@@ -40,6 +40,7 @@ DOCUMENTED_FUNCTIONS = (
     "webhook_delivery",
     "invoice_batches",
     "audit_views",
+    "payouts",
 )
 
 # Methods API Gateway serves without the authorizer (infra/api.py `public=True`; a test holds them equal).

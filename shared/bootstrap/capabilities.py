@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from shared.reserve.service import ReconciliationService, ReserveMetrics, SupplyReporter
     from shared.stripe_events.service import StripeEventService
     from shared.sweeper.service import ClaimSweeper
+    from shared.treasury.service import TreasuryService
     from shared.wallets.checkout import InvoiceWalletCheckout
     from shared.wallets.reads import WalletQueries
     from shared.wallets.service import CardholderProfile, WalletService
@@ -300,6 +301,11 @@ class Capabilities:
     def _consumer_wallets(self) -> WalletService:
         """Wallet making for the consumer function, which holds no Scheduler grant and no Stripe secret: its
         wallets are persistent and card-less (PersistentOnly and Cardless refuse if that changes)."""
+        return self._persistent_wallets
+
+    @cached_property
+    def _persistent_wallets(self) -> WalletService:
+        """Persistent, card-less wallets (a consumer's, a tenant's treasury): no Scheduler, no Stripe."""
         from shared.adapters.kms_keys import KmsDataKeys
         from shared.wallets.service import Cardless, PersistentOnly, WalletService
 
@@ -330,6 +336,37 @@ class Capabilities:
             a.provider_router,
             self._ledger,
             a.clock,
+        )
+
+    @cached_property
+    def treasury(self) -> TreasuryService:
+        """A tenant's treasury wallet (made on first use) and its balances."""
+        from shared.treasury.service import TreasuryService
+
+        a = self.adapters
+        return TreasuryService(
+            self._wallet_repository, lambda: self._persistent_wallets, self._ledger, a.rates
+        )
+
+    @cached_property
+    def treasury_deposits(self) -> DepositService:
+        """Deposits into the treasury: the consumer deposit engine, its holder the treasury (no KYC
+        limits; events on `admin`); completed by the webhooks function as a consumer's are."""
+        from shared.consumer.deposits import DepositService
+        from shared.treasury.service import TREASURY_DEPOSIT_KIND, treasury_deposit_events
+
+        a = self.adapters
+        return DepositService(
+            self.treasury,
+            self._money_ops,
+            self._wallet_repository,
+            a.payments,
+            self._provider_chooser,
+            a.provider_router,
+            self._ledger,
+            a.clock,
+            kind=TREASURY_DEPOSIT_KIND,
+            announce=treasury_deposit_events,
         )
 
     @cached_property
@@ -391,7 +428,9 @@ class Capabilities:
             self._funding_store,
             a.clock,
             identity=self.kyc,
-            consumer_money=ConsumerMoneyEvents(lambda: self.deposits, lambda: self.withdrawals),
+            consumer_money=ConsumerMoneyEvents(
+                lambda: self.deposits, lambda: self.withdrawals, lambda: self.treasury_deposits
+            ),
         )
 
     @cached_property
@@ -468,7 +507,10 @@ class Capabilities:
                 DynamoDBCardIntentStore(a.dynamodb, table), self._wallet_repository, a.cards, a.clock
             ),
             consumer_money=ConsumerMoneyFinisher(
-                self._money_ops, lambda: self.deposits, lambda: self.withdrawals
+                self._money_ops,
+                lambda: self.deposits,
+                lambda: self.withdrawals,
+                lambda: self.treasury_deposits,
             ),
         )
 
