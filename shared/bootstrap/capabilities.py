@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from shared.invoices.service import InvoiceService
     from shared.payments.pay_invoice import PayInvoice
     from shared.payments.service import PaymentService
+    from shared.payouts.service import PayoutService
     from shared.providers.port import ProviderHealthRepository, ProviderHistory
     from shared.providers.service import HealthCheckService
     from shared.realtime.service import RealtimeService
@@ -367,6 +368,25 @@ class Capabilities:
             a.clock,
             kind=TREASURY_DEPOSIT_KIND,
             announce=treasury_deposit_events,
+        )
+
+    @cached_property
+    def payouts(self) -> PayoutService:
+        """Payroll and vendor payouts from the treasury: created and decided by the payouts function, run by
+        payout_worker."""
+        from shared.adapters.dynamodb_payouts import DynamoDBPayoutStore
+        from shared.payouts.service import PayoutService
+
+        a = self.adapters
+        return PayoutService(
+            DynamoDBPayoutStore(a.dynamodb, a.settings.table_name),
+            self.consumer,
+            self._consumer_store,
+            self._ledger,
+            self._wallet_repository,
+            lambda: a.provider_router,
+            lambda: a.payout_timer,
+            a.clock,
         )
 
     @cached_property

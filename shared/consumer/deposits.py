@@ -31,9 +31,8 @@ from shared.cards.ports import PaymentDeclined, PaymentProcessor, PaymentResult
 from shared.clock import Clock
 from shared.consumer.money import OPEN, MoneyOp, MoneyOpStore, OpKind, OpState, money_event, operation_id
 from shared.consumer.ports import CounterCharge
-from shared.consumer.records import TransactionStatus, windows_at
+from shared.consumer.records import Preferences, TransactionStatus, windows_at
 from shared.consumer.routing import ProviderChooser, deposit_route
-from shared.consumer.records import Preferences
 from shared.consumer.service import consumer_channel
 from shared.errors import ConcurrentUpdate, InvalidState, NotFound, PaymentFailed, ProviderUnavailable
 from shared.funding.ports import ProviderGateway

@@ -76,6 +76,10 @@ CONTRACT_ROUTES = {
     ("GET", "/api/v1/audit"): "audit_views",
     ("GET", "/api/v2/destruction-logs"): "audit_views",
     ("GET", "/api/v2/destruction-logs/{walletId}"): "audit_views",
+    ("GET", "/api/v1/treasury"): "payouts",
+    ("POST", "/api/v1/treasury/deposit"): "payouts",
+    ("POST", "/api/v1/payouts"): "payouts",
+    ("ANY", "/api/v1/payouts/{proxy+}"): "payouts",
 }
 JSON_BODY = {
     ("POST", "/api/v1/invoices"),
@@ -94,6 +98,8 @@ JSON_BODY = {
     ("POST", "/api/consumer/transfer"),
     ("POST", "/api/v1/webhook-endpoints"),
     ("POST", "/api/v1/webhook-endpoints/{id}/redeliver"),
+    ("POST", "/api/v1/treasury/deposit"),
+    ("POST", "/api/v1/payouts"),
 }
 
 
