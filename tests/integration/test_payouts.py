@@ -280,3 +280,37 @@ def test_the_reference_answers_the_same_payout_within_30_days_and_large_payouts_
     assert people.balance(BOB, "USDC") == 125 * USDC and people.balance(CAROL, "USDC") == 125 * USDC
     assert treasury_balance(people) == 750 * USDC
     people.assert_balanced()
+
+
+def test_a_scheduled_vendor_payout_is_held_at_approval_and_paid_by_its_at_schedule(people: Rig) -> None:
+    from datetime import timedelta
+
+    from shared import bootstrap
+    from shared.adapters.payout_timers import SchedulerPayoutTimer
+
+    adapters = bootstrap.app().adapters
+    worker_arn = "arn:aws:lambda:us-east-1:123456789012:function:payout_worker"
+    adapters.__dict__["payout_timer"] = SchedulerPayoutTimer(
+        adapters.scheduler,
+        group_name="default",
+        role_arn="arn:aws:iam::123456789012:role/scheduler",
+        dead_letter_arn="",
+        target=lambda: worker_arn,
+    )
+    fund_treasury(people, "100.00")
+    when = people.clock.now() + timedelta(hours=2)
+    body = [item({"consumer_id": "usr_bob"}, "25", "rent"), item({"address": address()}, "5", "fee")]
+    payout = data(create(body, scheduled_for=when.isoformat()), 201)["payout"]
+    assert payout["scheduled_for"].startswith(when.strftime("%Y-%m-%dT%H:%M:%S"))
+    data(call("POST", f"/api/v1/payouts/{payout['id']}/approve", CHECKER))
+    assert treasury_balance(people) == 70 * USDC
+    schedule = adapters.scheduler.get_schedule(Name=f"payout-{payout['id']}", GroupName="default")
+    assert schedule["ScheduleExpression"] == f"at({when.strftime('%Y-%m-%dT%H:%M:%S')})"
+    assert schedule["Target"]["Arn"] == worker_arn and payout["id"] in schedule["Target"]["Input"]
+    # The bus delivers payout.approved at once: too early, nothing is paid.
+    assert run(payout["id"])["status"] == "approved" and people.balance(BOB, "USDC") == 0
+    people.clock.advance(hours=2)
+    assert run(payout["id"])["status"] == "completed"
+    assert people.balance(BOB, "USDC") == 25 * USDC
+    assert len(people.operations("tempo", "batch_transfer")) == 1
+    people.assert_balanced()
