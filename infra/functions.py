@@ -136,11 +136,20 @@ FUNCTION_SPECS: dict[str, FunctionSpec] = {
         wallet_keys=WalletKeyAccess.MAKE,
         stripe=True,
         scheduler=True,
+        payment_links=True,
         stablecoins=True,
     ),
     # Runs approved payouts (bus rule on payout.* run events, or a scheduled payout's timer): the ledger and
     # the providers.
-    "payout_worker": FunctionSpec(timeout_s=300, memory_mb=512, rest_api=False, stablecoins=True),
+    "payout_worker": FunctionSpec(
+        timeout_s=300,
+        memory_mb=512,
+        rest_api=False,
+        wallet_keys=WalletKeyAccess.MAKE,
+        scheduler=True,
+        payment_links=True,
+        stablecoins=True,
+    ),
     # Admin reads of the audit trail and destruction logs.
     "audit_views": FunctionSpec(table=TableAccess.READ),
     "sweeper": FunctionSpec(

@@ -49,6 +49,7 @@ PUBLIC_OPERATIONS = frozenset(
         ("get", "/health"),
         ("get", "/api/v2/invoice-wallets/{wallet_id}/countdown"),
         ("get", "/public/pay/{token}"),
+        ("get", "/public/claim/{token}"),
         ("post", "/webhooks/stripe"),
     }
 )

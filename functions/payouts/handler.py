@@ -1,18 +1,22 @@
-"""Payouts function: the tenant's treasury (its wallet, balances and deposits) and payroll and vendor
-payouts with maker-checker approval (shared/treasury, shared/payouts); processing runs in payout_worker."""
+"""Payouts function: the tenant's treasury (its wallet, balances and deposits), payroll and vendor payouts
+with maker-checker approval (shared/treasury, shared/payouts; processing runs in payout_worker), and the
+payroll claim links `/public/claim/{token}` (the page or JSON to anyone holding the link; the claim itself
+to the consumer it is addressed to, signed in)."""
 
 from __future__ import annotations
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from shared.api import Answer, answer, caller, ok, rest_function
+from shared.api import Answer, answer, caller, html_response, ok, rest_function, wants_html
 from shared.api.idempotency import IdempotencyKey, Outcome, idempotent
 from shared.bootstrap import app as capabilities
 from shared.consumer.output import Deposited
+from shared.errors import InvalidLink
 from shared.models.consumer_money import Deposit
 from shared.models.payouts import PayoutCreate
-from shared.payouts.output import PayoutData
+from shared.payouts.claim_page import claim_error_page, claim_page
+from shared.payouts.output import ClaimData, PayoutData
 from shared.treasury.output import TreasuryData
 
 metrics = Metrics()
@@ -108,6 +112,30 @@ def cancel_payout(payout_id: str) -> Answer[PayoutData]:
 )
 def retry_failed_items(payout_id: str) -> Answer[PayoutData]:
     return ok(PayoutData.of(capabilities().payouts.retry_failed(caller(router), payout_id)))
+
+
+@router.get(
+    "/public/claim/<token>",
+    summary="A payroll claim link: JSON for API clients, the hosted claim page for browsers",
+    responses={200: answer(ClaimData, "amount, employer and countdown of the pay")},
+)
+def view_claim(token: str) -> Answer[ClaimData]:
+    claims = capabilities().payroll_claims
+    if wants_html((router.current_event.headers or {}).get("accept") or ""):
+        try:
+            return html_response(200, claim_page(claims.view(token)))
+        except InvalidLink as exc:
+            return html_response(400, claim_error_page(exc.message))
+    return ok(ClaimData.of(claims.view(token)), headers={"Cache-Control": "no-store"})
+
+
+@router.post(
+    "/public/claim/<token>",
+    summary="Claim the pay into the signed-in consumer's wallet (the one the item names, by id or email)",
+    responses={200: answer(ClaimData, "the pay, claimed")},
+)
+def claim_pay(token: str) -> Answer[ClaimData]:
+    return ok(ClaimData.of(capabilities().payroll_claims.claim(token, caller(router))))
 
 
 app, lambda_handler = rest_function(router, metrics=metrics)

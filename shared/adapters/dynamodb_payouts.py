@@ -28,6 +28,21 @@ from shared.payouts.records import Payout, PayoutChunk, PayoutItem, PayoutStatus
 DEFAULT_APPROVALS = 1
 
 
+def claim_marker_item(wallet_id: str, payout_id: str, chunk: int, index: int) -> dict[str, Any]:
+    """Put with a payroll claim wallet: which payout item it holds."""
+    return {
+        "pk": f"PAYROLL#{wallet_id}",
+        "sk": "ITEM",
+        "payout_id": payout_id,
+        "chunk": chunk,
+        "index": index,
+    }
+
+
+def claim_marker_key(wallet_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"PAYROLL#{wallet_id}"}, "sk": {"S": "ITEM"}}
+
+
 def _pk(payout_id: str) -> str:
     return f"PAYOUT#{payout_id}"
 
@@ -102,6 +117,21 @@ class DynamoDBPayoutStore:
             if "LastEvaluatedKey" not in page:
                 return found
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def chunk(self, payout_id: str, number: int) -> PayoutChunk | None:
+        key = {"pk": {"S": _pk(payout_id)}, "sk": {"S": _chunk_sk(number)}}
+        item = get_consistent(self._client, self._table, key)
+        return _chunk(from_item(item)) if item else None
+
+    def claim_marker(self, wallet_id: str) -> tuple[str, int, int] | None:
+        item = get_consistent(self._client, self._table, claim_marker_key(wallet_id))
+        if item is None:
+            return None
+        values = from_item(item)
+        return values["payout_id"], int(values["chunk"]), int(values["index"])
+
+    def claim_marker_record(self, wallet_id: str, payout_id: str, chunk: int, index: int) -> Record:
+        return claim_marker_item(wallet_id, payout_id, chunk, index)
 
     def approvals_required(self, tenant_id: str) -> int:
         key = {"pk": {"S": f"TENANT#{tenant_id}"}, "sk": {"S": "PAYOUT_POLICY"}}

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from shared.invoices.service import InvoiceService
     from shared.payments.pay_invoice import PayInvoice
     from shared.payments.service import PaymentService
+    from shared.payouts.payroll import PayrollClaims
     from shared.payouts.service import PayoutService
     from shared.providers.port import ProviderHealthRepository, ProviderHistory
     from shared.providers.service import HealthCheckService
@@ -387,6 +388,59 @@ class Capabilities:
             lambda: a.provider_router,
             lambda: a.payout_timer,
             a.clock,
+            payroll=lambda: self.payroll_claims,
+        )
+
+    @cached_property
+    def payroll_claims(self) -> PayrollClaims:
+        """Payroll items' claim wallets and links: funded by payout_worker, claimed through the payouts
+        function, returned to the treasury by destruction at expiry."""
+        from shared.adapters.dynamodb_payouts import DynamoDBPayoutStore
+        from shared.payouts.payroll import PayrollClaims
+
+        a = self.adapters
+        return PayrollClaims(
+            DynamoDBPayoutStore(a.dynamodb, a.settings.table_name),
+            self._ledger,
+            self._wallet_repository,
+            lambda: self._payroll_wallets,
+            lambda: self.claim_links,
+            self.consumer,
+            self._consumer_store,
+            a.clock,
+        )
+
+    @cached_property
+    def claim_links(self) -> PaymentLinks:
+        """Payroll claim links: the payment links' signing under the claim domain and path."""
+        from shared.checkout.links import PaymentLinks
+        from shared.payouts.payroll import CLAIM_LINK_DOMAIN, CLAIM_PATH
+
+        a = self.adapters
+        return PaymentLinks(
+            a.payment_link_secret,
+            a.clock,
+            a.settings.public_base_url,
+            domain=CLAIM_LINK_DOMAIN,
+            path=CLAIM_PATH,
+        )
+
+    @cached_property
+    def _payroll_wallets(self) -> WalletService:
+        """Claim wallets: ephemeral (destruction scheduled at expiry) and card-less."""
+        from shared.adapters.kms_keys import KmsDataKeys
+        from shared.wallets.service import Cardless, WalletService
+
+        a = self.adapters
+        return WalletService(
+            self._wallet_repository,
+            self._invoice_repository,
+            KmsDataKeys(a.kms, a.settings.kms_key_id),
+            Cardless(),
+            a.destruction_scheduler,
+            a.clock,
+            self._cardholder,
+            self.invoices,
         )
 
     @cached_property
@@ -502,6 +556,7 @@ class Capabilities:
             a.clock,
             SettleAll(paying, refunds),
             a.destruction_metrics,
+            payroll=lambda: self.payroll_claims,
         )
         pay_invoice = PayInvoice(paying, destruction, self._wallet_repository)
         return Settlement(paying, destruction, refunds, pay_invoice)

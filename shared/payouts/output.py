@@ -20,6 +20,7 @@ class PayoutItemOut(Output):
     transaction_id: str | None
     error: str | None
     claim_expires_at: str | None
+    claim_url: str | None = Field(description="payroll: the signed link the employee claims the item with")
 
 
 class PayoutTotalOut(Output):
@@ -49,3 +50,21 @@ class PayoutOut(Output):
 
 class PayoutData(Output):
     payout: PayoutOut
+
+
+class ClaimOut(Output):
+    payout_id: str
+    employer: str
+    reference: str
+    amount: str
+    currency: str
+    status: str = Field(description="paid (waiting to be claimed), claimed or returned")
+    recipient: dict[str, str]
+    expires_at: str
+    remaining_seconds: int
+    server_time: str
+    transaction_id: str | None = Field(default=None, description="the claim's line in the consumer's history")
+
+
+class ClaimData(Output):
+    claim: ClaimOut

@@ -37,6 +37,16 @@ class PayoutStore(Protocol):
         """Every chunk, in order, strongly consistent."""
         ...
 
+    def chunk(self, payout_id: str, number: int) -> PayoutChunk | None: ...
+
+    def claim_marker(self, wallet_id: str) -> tuple[str, int, int] | None:
+        """The payout, chunk number and item index a payroll claim wallet was made for."""
+        ...
+
+    def claim_marker_record(self, wallet_id: str, payout_id: str, chunk: int, index: int) -> Record:
+        """The marker committed with a claim wallet's creation (claim_marker reads it)."""
+        ...
+
     def approvals_required(self, tenant_id: str) -> int:
         """The tenant's approval policy (1 unless the tenant set more)."""
         ...

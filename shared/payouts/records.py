@@ -62,6 +62,7 @@ class PayoutItem:
     provider_tx: str | None = None
     error: str | None = None
     claim_expires_at: str | None = None
+    claim_url: str | None = None
 
     @property
     def external(self) -> bool:
@@ -97,6 +98,7 @@ class PayoutItem:
             "transaction_id": self.provider_tx,
             "error": self.error,
             "claim_expires_at": self.claim_expires_at,
+            "claim_url": self.claim_url,
         }
 
 

@@ -13,6 +13,7 @@ from tests.support.template import resources_of_type
 
 PUBLIC = {
     ("GET", "/health"),
+    ("GET", "/public/claim/{token}"),
     ("GET", "/api/v2/invoice-wallets/{walletId}/countdown"),
     ("GET", "/public/pay/{token}"),
     ("POST", "/webhooks/stripe"),
@@ -80,6 +81,8 @@ CONTRACT_ROUTES = {
     ("POST", "/api/v1/treasury/deposit"): "payouts",
     ("POST", "/api/v1/payouts"): "payouts",
     ("ANY", "/api/v1/payouts/{proxy+}"): "payouts",
+    ("GET", "/public/claim/{token}"): "payouts",
+    ("POST", "/public/claim/{token}"): "payouts",
 }
 JSON_BODY = {
     ("POST", "/api/v1/invoices"),

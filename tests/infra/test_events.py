@@ -211,7 +211,15 @@ def test_schedule_managers_are_scoped_to_the_group(template: dict[str, Any]) -> 
         statements = role_statements(template, lid)
         scheduler = [s for s in statements if any(a.startswith("scheduler:") for a in as_list(s["Action"]))]
         pass_role = [s for s in statements if "iam:PassRole" in as_list(s["Action"])]
-        if folder not in {"create_wallet", "pay", "destroy", "sweeper", "webhook_delivery", "payouts"}:
+        if folder not in {
+            "create_wallet",
+            "pay",
+            "destroy",
+            "sweeper",
+            "webhook_delivery",
+            "payouts",
+            "payout_worker",
+        }:
             assert scheduler == [] and pass_role == [], folder
             continue
         assert len(scheduler) == 1

@@ -75,9 +75,22 @@ EXPECTED_ENV = {
         *SCHEDULES,
         "DESTROY_FUNCTION_ARN",
         "PAYOUT_WORKER_FUNCTION_ARN",
+        LINKS,
+        "PUBLIC_BASE_URL",
         *PROVIDER_URLS,
     },
-    "payout_worker": {"TABLE_NAME", PROVIDERS, *PROVIDER_URLS},
+    # Payroll claim wallets (keys, their destruction schedules, their links) and provider transfers.
+    "payout_worker": {
+        "TABLE_NAME",
+        "KEY_TABLE_NAME",
+        "KMS_KEY_ID",
+        PROVIDERS,
+        LINKS,
+        "PUBLIC_BASE_URL",
+        *SCHEDULES,
+        "DESTROY_FUNCTION_ARN",
+        *PROVIDER_URLS,
+    },
     "stream": {"EVENT_BUS_NAME"},
     # Finishes destructions (so it erases keys) and funding claims (Stripe and the providers).
     "sweeper": {

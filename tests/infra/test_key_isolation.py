@@ -75,8 +75,8 @@ EXPECTED_SECRETS: dict[str, set[str]] = {
     "invoice_imports": set(),
     "audit_views": set(),
     # The treasury's deposits (Stripe) and the payouts' provider transfers.
-    "payouts": {"StripeSecret", "ProvidersSecret"},
-    "payout_worker": {"ProvidersSecret"},
+    "payouts": {"StripeSecret", "ProvidersSecret", "PaymentLinkSecret"},
+    "payout_worker": {"ProvidersSecret", "PaymentLinkSecret"},
 }
 # Exactly these DynamoDB actions on the wallet key table: creation puts the sealed keys, destruction (run by
 # destroy, and by pay when it completes an ephemeral wallet's invoice) reads them and removes the wrapped key.
@@ -84,12 +84,14 @@ EXPECTED_KEY_TABLE_ACTIONS: dict[str, set[str]] = {
     "create_wallet": {"dynamodb:PutItem"},
     "consumer": {"dynamodb:PutItem"},
     "payouts": {"dynamodb:PutItem"},
+    "payout_worker": {"dynamodb:PutItem"},
     "pay": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
     "destroy": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
     "sweeper": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
 }
-# Wallet creation, consumer onboarding (it makes the person's persistent wallet) and the treasury's wallet.
-KEY_MAKERS = ("create_wallet", "consumer", "payouts")
+# Wallet creation, consumer onboarding (the person's persistent wallet), the treasury's wallet and payroll
+# claim wallets.
+KEY_MAKERS = ("create_wallet", "consumer", "payouts", "payout_worker")
 WALLET_CONTEXT = {
     "StringLike": {"kms:EncryptionContext:wallet_id": "wal_*"},
     "ForAllValues:StringEquals": {"kms:EncryptionContextKeys": ["wallet_id"]},
