@@ -11,6 +11,7 @@ from bench import (
     funding,
     init_request,
     ledger_hot,
+    payouts,
     reconcile,
     round_trips,
     runtime_overhead,
@@ -29,6 +30,7 @@ PARTS: tuple[tuple[str, Callable[[], object]], ...] = (
     ("reconciliation: 1k vs 100k wallets", reconcile.run),
     ("ledger hot items: share of postings on the busiest item vs 1/N shards", ledger_hot.run),
     ("AWS cost per paid ephemeral invoice", cost.run),
+    ("payout of 1,000 vendor items on Tempo: provider calls and ledger writes per item", payouts.run),
 )
 
 
