@@ -314,3 +314,56 @@ def test_a_scheduled_vendor_payout_is_held_at_approval_and_paid_by_its_at_schedu
     assert people.balance(BOB, "USDC") == 25 * USDC
     assert len(people.operations("tempo", "batch_transfer")) == 1
     people.assert_balanced()
+
+
+def test_a_storm_of_provider_faults_and_concurrent_runs_pays_every_item_once_or_fails_it(people: Rig) -> None:
+    """Circle (one call per item) failing a third of calls with 503s and hung answers, three workers running
+    the payout at once and retry-failed between rounds: every item ends paid exactly once or failed, what was
+    not paid is back in the treasury, and the ledger balances."""
+    people.tempo.post("/_control/down")
+    checked()
+    source = fund_treasury(people, "500.00", at="circle")
+    outside = [address() for _ in range(30)]
+    items = [item({"address": a}, f"{1 + n % 4}.5", f"s{n}") for n, a in enumerate(outside)]
+    payout = data(create(items), 201)["payout"]
+    data(call("POST", f"/api/v1/payouts/{payout['id']}/approve", CHECKER))
+    people.circle.post("/_control/reset", json={"seed": 7})
+    people.mint_at("circle", "USDC", 500 * USDC, source)
+    people.circle.post("/_control/fail", json={"mode": "error", "status": 503, "probability": 0.3})
+    people.circle.post(
+        "/_control/fail",
+        json={"mode": "timeout_after", "probability": 0.1, "hang_seconds": 0.3, "path": "/v1"},
+    )
+    for _ in range(4):
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            list(pool.map(lambda _: run(payout["id"]), range(3)))
+        current = data(call("GET", f"/api/v1/payouts/{payout['id']}"))["payout"]
+        if current["status"] in ("processing", "completed_with_errors"):
+            call("POST", f"/api/v1/payouts/{payout['id']}/retry-failed", CHECKER)
+        checked()
+    people.circle.post("/_control/clear_faults")
+    # The failures opened Circle's circuit breaker: its cool-down passes before the last rounds.
+    people.clock.advance(minutes=10)
+    checked()
+    for _ in range(3):
+        if data(call("GET", f"/api/v1/payouts/{payout['id']}"))["payout"]["status"] == "completed":
+            break
+        call("POST", f"/api/v1/payouts/{payout['id']}/retry-failed", CHECKER)
+        run(payout["id"])
+    final = data(call("GET", f"/api/v1/payouts/{payout['id']}"))["payout"]
+    assert final["status"] in ("completed", "completed_with_errors"), final["counts"]
+    state = people.circle.get("/_control/state").json()["balances"]
+    paid_total = 0
+    for entry, target in zip(final["items"], outside, strict=True):
+        expected = int(entry["amount"].replace(".", "")) * USDC // 100
+        received = state.get(target, {}).get("USDC", 0)
+        if entry["status"] == "paid":
+            assert received == expected, entry  # exactly once
+            paid_total += expected
+        else:
+            assert entry["status"] == "failed" and received == 0, entry
+    transfers = people.operations("circle", "transfer")
+    assert len(transfers) == sum(1 for i in final["items"] if i["status"] == "paid")
+    assert people.ledger.balance(Account.wallet(payout["id"], "USDC")) == 0
+    assert treasury_balance(people) == 500 * USDC - paid_total
+    people.assert_balanced()
