@@ -81,9 +81,10 @@ synth: install $(CHECKOV_STAMP)
 	rm -rf cdk.out
 	JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1 CDK_OUTDIR=cdk.out $(PY) app.py $(addprefix -c ,$(CONTEXT))
 	$(PY) tools/nag_summary.py cdk.out/validation-report.json
+	@# The root template and the nested ones beside it (*.nested.template.json), for cfn-lint and checkov.
 	$(VENV)/bin/cfn-lint cdk.out/*.template.json
 	@# Suppressions are Metadata.checkov.skip on the resources, each with its reason (infra/checkov.py).
-	$(CHECKOV_VENV)/bin/checkov --quiet --compact --framework cloudformation -f cdk.out/MonayWallets.template.json
+	$(CHECKOV_VENV)/bin/checkov --quiet --compact --framework cloudformation -f cdk.out/*.template.json
 	@echo "cdk.out/ written; cfn-lint: 0 errors; checkov: 0 failed checks"
 
 bench: install

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import traceback
 from collections.abc import Callable
 
 from bench import (
@@ -36,11 +38,22 @@ PARTS: tuple[tuple[str, Callable[[], object]], ...] = (
 
 def main() -> None:
     # Each part runs with the process state it found restored afterwards (environment, cached settings,
-    # boto3's default session, the installed composition root), so one part cannot break the next.
+    # boto3's default session, the installed composition root), so one part cannot break the next. A part
+    # that fails prints why and the rest still run; the exit status then tells the run was incomplete.
+    failed: list[str] = []
     for title, run in PARTS:
-        print(f"== {title}")
-        with restored_process_state():
-            run()
+        print(f"== {title}", flush=True)
+        try:
+            with restored_process_state():
+                run()
+        except Exception:
+            failed.append(title)
+            print(f"  FAILED: {title}")
+            traceback.print_exc(file=sys.stdout)
+        sys.stdout.flush()
+    if failed:
+        print(f"== {len(failed)} of {len(PARTS)} parts failed: {', '.join(failed)}")
+        sys.exit(1)
 
 
 if __name__ == "__main__":

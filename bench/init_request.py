@@ -32,9 +32,10 @@ from moto.server import ThreadedMotoServer
 
 from bench.cold_import import deployed_environment
 from bench.lambda_env import ACCOUNT, REGION, FunctionEnvironment, function_environments, resolve
-from bench.lambda_events import stream_event, websocket_event
+from bench.lambda_events import bus_event, sqs_event, stream_event, websocket_event
 from local.runtime.cfn_dynamodb import create_table_from_definition
 from shared.adapters.dynamodb_events import event_item
+from shared.outbox.publisher import EVENT_SOURCE
 from shared.outbox.records import Resource, domain_event
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -195,6 +196,22 @@ def _stream_event() -> dict[str, Any]:
     return stream_event([{name: serializer.serialize(value) for name, value in item.items()}])
 
 
+def _bus_event_of_unknown() -> dict[str, Any]:
+    detail = {
+        "event": "invoice.created",
+        "channels": ["admin"],
+        "data": {"tenant_id": "ten_bench"},
+        "ts": datetime.now(UTC).isoformat(),
+        "event_id": "evt_" + "0" * 24,
+    }
+    return bus_event({"DetailType": "invoice.created", "Source": EVENT_SOURCE, "Detail": json.dumps(detail)})
+
+
+def _import_message_of_unknown() -> dict[str, Any]:
+    body = json.dumps({"import_id": "imp_" + "0" * 24, "batch": 0})
+    return sqs_event([body])
+
+
 # One cheap request per function that still runs its real init path (settings, clients, routing, models).
 EVENTS: dict[str, tuple[str, Callable[[], dict[str, Any]]]] = {
     "authorizer": ("TOKEN authorizer, a valid JWT", _authorizer_event),
@@ -236,8 +253,41 @@ EVENTS: dict[str, tuple[str, Callable[[], dict[str, Any]]]] = {
         _rest("POST", "/webhooks/stripe", body={}, principal=None),
     ),
     "consumer": (
-        "GET /api/v1/consumer/wallets",
-        _rest("GET", "/api/v1/consumer/wallets", principal=MERCHANT),
+        "GET /api/consumer/balance, not onboarded",
+        _rest("GET", "/api/consumer/balance", principal=CONSUMER),
+    ),
+    "consumer_requests": (
+        "POST /api/consumer/requests/{missing}/decline",
+        _rest("POST", f"/api/consumer/requests/{MISSING_INVOICE}/decline", principal=CONSUMER),
+    ),
+    "consumer_swaps": (
+        "POST /api/consumer/swap/quote, not onboarded",
+        _rest(
+            "POST",
+            "/api/consumer/swap/quote",
+            body={"from": "USDC", "to": "EURC", "amount": "10.00"},
+            principal=CONSUMER,
+        ),
+    ),
+    "consumer_transfers": (
+        "GET /api/consumer/batch-transfer/{missing}",
+        _rest("GET", "/api/consumer/batch-transfer/bat_" + "0" * 24, principal=CONSUMER),
+    ),
+    "audit_views": ("GET /api/v1/audit (admin)", _rest("GET", "/api/v1/audit", principal=ADMIN)),
+    "events": ("GET /api/v1/events", _rest("GET", "/api/v1/events", principal=MERCHANT)),
+    "webhook_endpoints": (
+        "GET /api/v1/webhook-endpoints",
+        _rest("GET", "/api/v1/webhook-endpoints", principal=MERCHANT),
+    ),
+    "webhook_delivery": ("bus event of an unknown history event", _bus_event_of_unknown),
+    "invoice_batches": (
+        "POST /api/v1/invoices/bulk, no invoices",
+        _rest("POST", "/api/v1/invoices/bulk", body={"invoices": []}, principal=MERCHANT),
+    ),
+    "invoice_imports": ("SQS batch message of an unknown import", _import_message_of_unknown),
+    "invoice_schedules": (
+        "scheduled run, nothing due",
+        lambda: {"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}},
     ),
     "consumer_money": (
         "POST /api/consumer/deposit, not onboarded",

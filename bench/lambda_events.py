@@ -1,5 +1,5 @@
-"""Non-REST Lambda events as AWS delivers them: a DynamoDB stream batch, an EventBridge rule target event and
-a WebSocket route event (REST events come from tests/integration/conftest.py's `api_event`)."""
+"""Non-REST Lambda events as AWS delivers them: a DynamoDB stream batch, an EventBridge rule target event, an
+SQS batch and a WebSocket route event (REST events come from tests/integration/conftest.py's `api_event`)."""
 
 from __future__ import annotations
 
@@ -53,6 +53,31 @@ def bus_event(entry: Mapping[str, Any]) -> dict[str, Any]:
         "resources": list(entry.get("Resources", [])),
         "detail": json.loads(entry["Detail"]),
     }
+
+
+def sqs_event(bodies: list[str]) -> dict[str, Any]:
+    """One SQS batch as an event source mapping hands it to the function."""
+    queue_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:bench-queue"
+    records = [
+        {
+            "messageId": str(uuid.uuid4()),
+            "receiptHandle": uuid.uuid4().hex,
+            "body": body,
+            "attributes": {
+                "ApproximateReceiveCount": "1",
+                "SentTimestamp": str(int(datetime.now(UTC).timestamp() * 1000)),
+                "SenderId": ACCOUNT,
+                "ApproximateFirstReceiveTimestamp": str(int(datetime.now(UTC).timestamp() * 1000)),
+            },
+            "messageAttributes": {},
+            "md5OfBody": "",
+            "eventSource": "aws:sqs",
+            "eventSourceARN": queue_arn,
+            "awsRegion": REGION,
+        }
+        for body in bodies
+    ]
+    return {"Records": records}
 
 
 def websocket_event(

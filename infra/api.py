@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, NestedStack, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -206,6 +206,11 @@ class Api(Construct):
             schema=apigw.JsonSchema(schema=apigw.JsonSchemaVersion.DRAFT4, type=apigw.JsonSchemaType.OBJECT),
         )
         self._add_gateway_responses(cors_origins)
+        # The route tree (resources, methods, CORS preflights: three resources or more a route) lives in a
+        # nested stack, the rest of the API here: the root stack stays clear of CloudFormation's 500.
+        # Methods still belong to `rest_api`, so its deployment is re-hashed and ordered after them.
+        self.routes = NestedStack(self, "Routes", description="Monay Wallets REST API routes")
+        self._top_level: dict[str, apigw.Resource] = {}
         self.methods: dict[tuple[str, str], apigw.Method] = {}
         for route in ROUTES:
             self.methods[(route.method, route.path)] = self._add_route(route, functions)
@@ -218,8 +223,17 @@ class Api(Construct):
             f"https://{self.rest_api.rest_api_id}.execute-api.{stack.region}.{stack.url_suffix}/{STAGE_NAME}"
         )
 
+    def _resource_for(self, path: str) -> apigw.IResource:
+        """The path's resource, its first segment created in the routes stack (the rest nest under it)."""
+        first, _, rest = path.strip("/").partition("/")
+        top = self._top_level.get(first)
+        if top is None:
+            top = apigw.Resource(self.routes, first, parent=self.rest_api.root, path_part=first)
+            self._top_level[first] = top
+        return top.resource_for_path(rest) if rest else top
+
     def _add_route(self, route: Route, functions: Functions) -> apigw.Method:
-        resource = self.rest_api.root.resource_for_path(route.path)
+        resource = self._resource_for(route.path)
         # One invoke permission per function scoped to this API, not two per method (stage + test-invoke):
         # with ~120 routes the per-method permissions alone passed CloudFormation's 500-resource limit.
         # Each method still integrates only its own function, so the wider source ARN grants nothing new.

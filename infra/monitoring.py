@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from aws_cdk import Duration, NestedStack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_kms as kms
@@ -27,7 +27,8 @@ STUCK_CLAIM_SECONDS = 3600
 
 
 class Monitoring(Construct):
-    """`AlarmTopic` (KMS-encrypted, TLS-only) and the alarms that notify it."""
+    """`AlarmTopic` (KMS-encrypted, TLS-only) and the alarms that notify it, in the nested stack `Alarms`
+    (the topic stays in the root stack: its ARN is what operators subscribe to)."""
 
     def __init__(
         self,
@@ -40,6 +41,7 @@ class Monitoring(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.topic = sns.Topic(self, "AlarmTopic", master_key=key, enforce_ssl=True)
+        self.alarms_stack = NestedStack(self, "Alarms", description="Monay Wallets alarms")
         self.alarms: list[cloudwatch.Alarm] = []
         notify = actions.SnsAction(self.topic)
 
@@ -108,7 +110,7 @@ class Monitoring(Construct):
         missing: cloudwatch.TreatMissingData = cloudwatch.TreatMissingData.NOT_BREACHING,
     ) -> None:
         alarm = metric.create_alarm(
-            self,
+            self.alarms_stack,
             construct_id,
             alarm_description=description,
             threshold=threshold,

@@ -94,16 +94,16 @@ def apply_nag_checks(app: cdk.App, stack: MonayWalletsStack) -> None:
             "(TOTP) is required and the password policy is strict without it."
         },
     )
-    acknowledge(
-        stack.api.rest_api,
-        {
-            "AwsSolutions-APIG3": "The stack's WAF web ACL is opt-in (-c wallets:waf=true) since WAF is "
-            "billed per ACL and request; without it the stage and the usage plan throttle, every non-public "
-            "method has an authorizer, and the contract's limits are counted exactly in the table.",
-            "AwsSolutions-APIG4": "Public by contract: GET /health, the countdown, GET /public/pay/{token} "
-            "(HMAC link) and POST /webhooks/stripe (Stripe signature).",
-        },
-    )
+    rest_api_acknowledgements = {
+        "AwsSolutions-APIG3": "The stack's WAF web ACL is opt-in (-c wallets:waf=true) since WAF is "
+        "billed per ACL and request; without it the stage and the usage plan throttle, every non-public "
+        "method has an authorizer, and the contract's limits are counted exactly in the table.",
+        "AwsSolutions-APIG4": "Public by contract: GET /health, the countdown, GET /public/pay/{token} "
+        "(HMAC link) and POST /webhooks/stripe (Stripe signature).",
+    }
+    # The methods live in the API's nested routes stack, outside the RestApi construct's subtree.
+    for rest_api_part in (stack.api.rest_api, stack.api.routes):
+        acknowledge(rest_api_part, rest_api_acknowledgements)
     acknowledge(
         stack.realtime.ws_api,
         {

@@ -14,8 +14,7 @@ from shared.api.idempotency import IdempotencyKey, Outcome, idempotent
 from shared.auth import Principal
 from shared.bootstrap import app as capabilities
 from shared.consumer import output as out
-from shared.consumer import providers
-from shared.consumer.service import require_consumer
+from shared.consumer.access import require_consumer
 from shared.models.consumer import Coin, Onboard, PreferencesPatch, TransactionKind
 
 metrics = Metrics()
@@ -50,6 +49,8 @@ def balance() -> Answer[out.ConsumerBalance]:
 
 @router.get("/api/consumer/portfolio", summary="Holdings valued in USD, with the rates' time")
 def portfolio() -> Answer[out.ConsumerPortfolio]:
+    from shared.consumer import providers  # provider views load with the routes that show them (cold start)
+
     principal, app = _consumer(), capabilities()
     held = app.consumer.portfolio(principal, providers.primary(app.provider_health))
     return ok(out.ConsumerPortfolio.of(held))
@@ -76,12 +77,16 @@ def patch_preferences(body: PreferencesPatch) -> Answer[out.ConsumerPreferences]
 
 @router.get("/api/consumer/provider-status", summary="Provider health and the primary, for consumers")
 def provider_status() -> Answer[out.StatusWithCoins]:
+    from shared.consumer import providers
+
     app, _ = capabilities(), _consumer()
     return ok(out.StatusWithCoins.of(providers.status_view(app.provider_health, app.adapters.clock.now())))
 
 
 @router.get("/api/consumer/health", summary="Each provider's recorded health and the coins it serves")
 def provider_health() -> Answer[out.HealthWithCoins]:
+    from shared.consumer import providers
+
     _consumer()
     return ok(out.HealthWithCoins.of(providers.health_list(capabilities().provider_health)))
 

@@ -9,8 +9,8 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from shared.api import Answer, caller, rest_function
 from shared.api.idempotency import IdempotencyKey, Outcome, idempotent
 from shared.bootstrap import app as capabilities
+from shared.consumer.access import require_consumer
 from shared.consumer.output import KycStarted
-from shared.consumer.service import require_consumer
 from shared.models.consumer import UpgradeKyc
 
 metrics = Metrics()

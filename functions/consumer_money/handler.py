@@ -9,9 +9,9 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from shared.api import Answer, answer, caller, rest_function
 from shared.api.idempotency import IdempotencyKey, Outcome, idempotent
 from shared.bootstrap import app as capabilities
+from shared.consumer.access import require_consumer
+from shared.consumer.commands import Destination
 from shared.consumer.output import Deposited, Transferred, Withdrawn
-from shared.consumer.service import require_consumer
-from shared.consumer.withdrawals import Destination
 from shared.models.consumer_money import (
     Deposit,
     TransferAny,

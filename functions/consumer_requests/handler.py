@@ -10,8 +10,8 @@ from shared.api import Answer, caller, rest_function
 from shared.api.idempotency import IdempotencyKey, Outcome, idempotent
 from shared.auth import Principal
 from shared.bootstrap import app as capabilities
+from shared.consumer.access import require_consumer
 from shared.consumer.output import PayRequestAnswer, PayRequestOut
-from shared.consumer.service import require_consumer
 from shared.models.consumer_transfers import PayRequestBody
 
 metrics = Metrics()

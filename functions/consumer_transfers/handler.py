@@ -10,9 +10,9 @@ from shared.api import Answer, caller, ok, rest_function
 from shared.api.idempotency import IdempotencyKey, Outcome, idempotent
 from shared.auth import Principal
 from shared.bootstrap import app as capabilities
-from shared.consumer.batches import Recipient
+from shared.consumer.access import require_consumer
+from shared.consumer.commands import Recipient
 from shared.consumer.output import BatchAnswer
-from shared.consumer.service import require_consumer
 from shared.models.consumer_transfers import BatchTransferBody
 
 metrics = Metrics()

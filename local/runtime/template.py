@@ -47,7 +47,7 @@ class Template:
 
     @classmethod
     def load(cls, path: Path) -> Template:
-        return cls(json.loads(path.read_text()), path)
+        return cls(with_nested_stacks(json.loads(path.read_text()), path.parent), path)
 
     # -- physical names ------------------------------------------------------------------------
     def set_physical(self, logical_id: str, physical_id: str, **attributes: Any) -> None:
@@ -307,6 +307,88 @@ class Template:
             return str(self._ref(name))
 
         return _SUB_VAR.sub(replace, text)
+
+
+NESTED_STACK = "AWS::CloudFormation::Stack"
+# CDK's asset metadata on a nested stack resource: its template's file name in the cloud assembly.
+ASSET_PATH = "aws:asset:path"
+
+
+def with_nested_stacks(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """The template with every nested stack CDK synthesized beside it (in `folder`) merged in, as one
+    template: the nested resources join the root's, each nested parameter is replaced by the value the
+    root passes it, and the root's `Fn::GetAtt [stack, Outputs.X]` by that output's value."""
+    merged = copy.deepcopy(raw)
+    resources: dict[str, Any] = merged.get("Resources", {})
+    outputs: dict[str, dict[str, Any]] = {}
+    for lid, res in list(resources.items()):
+        if res["Type"] != NESTED_STACK:
+            continue
+        file_name = res.get("Metadata", {}).get(ASSET_PATH)
+        if not file_name:
+            raise TemplateError(f"{lid}: a nested stack without its template's asset metadata")
+        nested = with_nested_stacks(json.loads((folder / file_name).read_text()), folder)
+        values = res.get("Properties", {}).get("Parameters", {})
+        declared = nested.get("Parameters", {})
+        for name, spec in declared.items():
+            if name not in values and "Default" not in spec:
+                raise TemplateError(f"{lid}: no value for the nested stack's parameter {name}")
+        nested = _with_parameters(
+            nested, {name: values.get(name, declared[name].get("Default")) for name in declared}
+        )
+        del resources[lid]
+        for section in ("Resources", "Conditions", "Mappings"):
+            into = merged.setdefault(section, {})
+            clash = set(into) & set(nested.get(section, {}))
+            if clash:
+                raise TemplateError(f"{lid}: {section} {sorted(clash)} are in the root and nested templates")
+            into.update(nested.get(section, {}))
+        outputs[lid] = {name: out["Value"] for name, out in nested.get("Outputs", {}).items()}
+    if not outputs:
+        return merged
+    for res in resources.values():
+        depends = res.get("DependsOn")
+        if depends is not None:
+            kept = [d for d in ([depends] if isinstance(depends, str) else depends) if d not in outputs]
+            res["DependsOn"] = kept
+    return _with_outputs(merged, outputs)  # type: ignore[no-any-return]
+
+
+def _with_parameters(template: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    body = {key: value for key, value in template.items() if key != "Parameters"}
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        if len(node) == 1 and isinstance(node.get("Ref"), str) and node["Ref"] in values:
+            return copy.deepcopy(values[node["Ref"]])
+        if len(node) == 1 and "Fn::Sub" in node:
+            text, variables = (node["Fn::Sub"], {}) if isinstance(node["Fn::Sub"], str) else node["Fn::Sub"]
+            used = {name for name in _SUB_VAR.findall(text) if name in values and name not in variables}
+            if used:
+                variables = {**variables, **{name: values[name] for name in used}}
+                return {"Fn::Sub": [text, walk(variables)]}
+        return {key: walk(value) for key, value in node.items()}
+
+    return walk(body)  # type: ignore[no-any-return]
+
+
+def _with_outputs(node: Any, outputs: dict[str, dict[str, Any]]) -> Any:
+    if isinstance(node, list):
+        return [_with_outputs(item, outputs) for item in node]
+    if not isinstance(node, dict):
+        return node
+    target = node.get("Fn::GetAtt") if len(node) == 1 else None
+    if isinstance(target, str):
+        target = target.split(".", 1)
+    if isinstance(target, list) and target[0] in outputs:
+        attribute = str(target[1])
+        if not attribute.startswith("Outputs.") or attribute[8:] not in outputs[target[0]]:
+            raise TemplateError(f"{target[0]} has no {attribute}")
+        return copy.deepcopy(outputs[target[0]][attribute[8:]])
+    return {key: _with_outputs(value, outputs) for key, value in node.items()}
 
 
 class _NoValue:

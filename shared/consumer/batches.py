@@ -15,9 +15,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, Protocol
 
 from shared.auth import Principal
@@ -29,6 +27,7 @@ from shared.consumer.batch_records import (
     BatchItem,
     ItemStatus,
 )
+from shared.consumer.commands import Recipient
 from shared.consumer.ports import ConsumerStore, CounterCharge, ExchangeRates
 from shared.consumer.providers import SERVES
 from shared.consumer.records import (
@@ -69,15 +68,6 @@ INTERNAL_CHUNK = 10
 _BATCH_ID = re.compile(r"^bat_[0-9a-z]{24}$")
 # Lost races on the sender's limit counters (concurrent transfers of one person) are read again this often.
 _COMMIT_ATTEMPTS = 12
-
-
-@dataclass(frozen=True)
-class Recipient:
-    """One validated line of the request."""
-
-    to: str
-    amount: Decimal
-    currency: str
 
 
 class BatchStore(Protocol):

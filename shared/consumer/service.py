@@ -51,12 +51,6 @@ def consumer_channel(user_id: str) -> str:
     return f"consumer:{user_id}"
 
 
-def require_consumer(principal: Principal) -> Principal:
-    """The caller, if a consumer: every consumer route is theirs alone (403 for other roles)."""
-    require_role(principal, CONSUMER)
-    return principal
-
-
 def wallet_view(wallet: Wallet) -> dict[str, Any]:
     return {
         "wallet_id": wallet.wallet_id,

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 from shared.auth import Principal
 from shared.clock import Clock
+from shared.consumer.commands import Destination
 from shared.consumer.deposits import WalletLookup, release_charges
 from shared.consumer.money import OPEN, MoneyOp, MoneyOpStore, OpKind, OpState, money_event, operation_id
 from shared.consumer.records import TransactionStatus, format_token
@@ -100,17 +101,6 @@ class BankPayouts(Protocol):
         ...
 
     def reverse_transfer(self, transfer_id: str, amount_minor: int, idempotency_key: str) -> str: ...
-
-
-@dataclass(frozen=True)
-class Destination:
-    """Where money out goes: a bank (`bank_account`, `speed`) or an outside address (`address`, `chain`)."""
-
-    type: str
-    bank_account: str | None = None
-    speed: str = "standard"
-    address: str | None = None
-    chain: str | None = None
 
 
 class WithdrawalService:

@@ -16,8 +16,8 @@ import app
 import infra.functions
 from infra.api import ROUTES
 from infra.functions import FUNCTION_SPECS, LIVE_ALIAS, SNAP_START_CONTEXT
-from infra.nag import apply_nag_checks
 from infra.stack import MonayWalletsStack
+from local.runtime.template import with_nested_stacks
 from tests.infra.conftest import function_ids
 from tests.support.template import STACK_TEMPLATE, resources_of_type
 
@@ -27,18 +27,9 @@ SKIP_BUNDLING = {"aws:cdk:bundling-stacks": []}
 
 
 @pytest.fixture(scope="module")
-def snap_outdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The deploy-mode stack with the flag on, synthesized as app.py does it: cdk-nag included."""
-    outdir = tmp_path_factory.mktemp("cdk.out.snap")
-    snap_app = cdk.App(outdir=str(outdir), context={**SKIP_BUNDLING, SNAP_START_CONTEXT: "true"})
-    apply_nag_checks(snap_app, MonayWalletsStack(snap_app))
-    snap_app.synth()  # raises on an unacknowledged cdk-nag finding
-    return outdir
-
-
-@pytest.fixture(scope="module")
 def snap_template(snap_outdir: Path) -> dict[str, Any]:
-    return dict(json.loads((snap_outdir / STACK_TEMPLATE).read_text()))
+    """The root template with its nested stacks (the routes, the alarms) merged in."""
+    return with_nested_stacks(json.loads((snap_outdir / STACK_TEMPLATE).read_text()), snap_outdir)
 
 
 def aliases_by_function(template: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
@@ -115,9 +106,15 @@ def test_api_gateway_may_invoke_the_aliases_only(snap_template: dict[str, Any]) 
 
 
 def test_cfn_lint_and_cdk_nag_pass_with_snap_start(snap_outdir: Path) -> None:
-    text = (snap_outdir / STACK_TEMPLATE).read_text()
-    findings = [m for m in lint(text, config=ManualArgs(regions=["us-east-1"])) if m.rule.id[0] in "EW"]
-    assert [f"{m.rule.id} {m.message}" for m in findings] == []
+    paths = sorted(snap_outdir.glob("*.template.json"))
+    assert STACK_TEMPLATE in {path.name for path in paths} and len(paths) > 1
+    for path in paths:
+        found = [
+            m
+            for m in lint(path.read_text(), config=ManualArgs(regions=["us-east-1"]))
+            if m.rule.id[0] in "EW"
+        ]
+        assert [f"{path.name} {m.rule.id} {m.message}" for m in found] == []
     reports = json.loads((snap_outdir / "validation-report.json").read_text())["pluginReports"]
     assert [(r["conclusion"], r["violations"]) for r in reports if r["pluginName"] == "AwsSolutions"] == [
         ("success", [])

@@ -10,6 +10,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from local.runtime.template import with_nested_stacks
+
 ROOT = Path(__file__).resolve().parents[2]
 STACK_TEMPLATE = "MonayWallets.template.json"
 
@@ -20,15 +22,25 @@ def synth_outdir() -> Path:
     return ROOT / ".cache" / f"cdk.out.test-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 
 
+def synthesize(outdir: Path, **context: str) -> None:
+    """`app.py` into `outdir`, bundling skipped, with `context` beside cdk.json's."""
+    env = dict(os.environ, CDK_OUTDIR=str(outdir), JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION="1")
+    env["CDK_CONTEXT_JSON"] = json.dumps({"aws:cdk:bundling-stacks": [], **context})
+    subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, check=True)
+
+
 @lru_cache(maxsize=1)
 def synthesized_template() -> dict[str, Any]:
-    """The local-mode template, bundling skipped (as `make run` and the tests use it)."""
+    """The local-mode template, bundling skipped (as `make run` and the tests use it), its nested stacks
+    merged in as the local runtime reads it: a check of a resource holds wherever the resource lives."""
     outdir = synth_outdir()
-    env = dict(os.environ, CDK_OUTDIR=str(outdir), JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION="1")
-    context = {"aws:cdk:bundling-stacks": [], "wallets:local": "true"}
-    env["CDK_CONTEXT_JSON"] = json.dumps(context)
-    subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, check=True)
-    return json.loads((outdir / STACK_TEMPLATE).read_text())
+    synthesize(outdir, **{"wallets:local": "true"})
+    return with_nested_stacks(json.loads((outdir / STACK_TEMPLATE).read_text()), outdir)
+
+
+def stack_templates(outdir: Path) -> dict[str, dict[str, Any]]:
+    """Each template of a synthesized assembly as CloudFormation deploys it: the root and every nested one."""
+    return {path.name: json.loads(path.read_text()) for path in sorted(outdir.glob("*.template.json"))}
 
 
 def resources_of_type(template: dict[str, Any], type_name: str) -> dict[str, dict[str, Any]]:

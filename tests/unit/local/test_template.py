@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from local.runtime.template import Template, TemplateError
+from local.runtime.template import Template, TemplateError, with_nested_stacks
 
 
 def template(resources: dict[str, Any], **extra: Any) -> Template:
@@ -111,3 +113,65 @@ def test_api_ids_are_stable_and_websocket_endpoint_uses_wss() -> None:
 def test_unsupported_intrinsic_is_an_error() -> None:
     with pytest.raises(TemplateError, match="Fn::ImportValue"):
         template({"Q": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": {"Fn::ImportValue": "x"}}}})
+
+
+def _nested_assembly(folder: Path, nested: dict[str, Any], parameters: dict[str, Any]) -> dict[str, Any]:
+    (folder / "StkChild.nested.template.json").write_text(json.dumps(nested))
+    return {
+        "Resources": {
+            "Fn": FN,
+            "Child": {
+                "Type": "AWS::CloudFormation::Stack",
+                "Metadata": {"aws:asset:path": "StkChild.nested.template.json"},
+                "Properties": {"TemplateURL": "s3://x", "Parameters": parameters},
+            },
+            "Uses": {
+                "Type": "AWS::SSM::Parameter",
+                "DependsOn": ["Child", "Fn"],
+                "Properties": {"Name": "n", "Value": {"Fn::GetAtt": ["Child", "Outputs.QueueArn"]}},
+            },
+        }
+    }
+
+
+def test_nested_stacks_merge_into_one_template(tmp_path: Path) -> None:
+    nested = {
+        "Parameters": {"FnArn": {"Type": "String"}, "Level": {"Type": "String", "Default": "INFO"}},
+        "Resources": {
+            "Queue": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "q"}},
+            "Perm": {
+                "Type": "AWS::Lambda::Permission",
+                "Properties": {
+                    "FunctionName": {"Ref": "FnArn"},
+                    "SourceArn": {"Fn::Sub": "${FnArn}/${Level}/${Queue.Arn}"},
+                },
+            },
+        },
+        "Outputs": {"QueueArn": {"Value": {"Fn::GetAtt": ["Queue", "Arn"]}}},
+    }
+    raw = _nested_assembly(tmp_path, nested, {"FnArn": {"Fn::GetAtt": ["Fn", "Arn"]}})
+    (tmp_path / "Stk.template.json").write_text(json.dumps(raw))
+    tpl = Template.load(tmp_path / "Stk.template.json")
+    assert sorted(tpl.resources) == ["Fn", "Perm", "Queue", "Uses"]
+    fn_arn = tpl.arn("Fn")
+    perm = tpl.resources["Perm"]["Properties"]
+    assert perm["FunctionName"] == fn_arn
+    assert perm["SourceArn"] == f"{fn_arn}/INFO/{tpl.arn('Queue')}"
+    assert tpl.resources["Uses"]["Properties"]["Value"] == tpl.arn("Queue")
+    assert tpl.raw["Resources"]["Uses"]["DependsOn"] == ["Fn"]
+
+
+def test_nested_stack_errors(tmp_path: Path) -> None:
+    clash = {"Resources": {"Fn": FN}, "Outputs": {"QueueArn": {"Value": "x"}}}
+    with pytest.raises(TemplateError, match="root and nested"):
+        with_nested_stacks(_nested_assembly(tmp_path, clash, {}), tmp_path)
+    unset = {"Parameters": {"FnArn": {"Type": "String"}}, "Resources": {"Q": {"Type": "AWS::SQS::Queue"}}}
+    with pytest.raises(TemplateError, match="parameter FnArn"):
+        with_nested_stacks(_nested_assembly(tmp_path, unset, {}), tmp_path)
+    no_output = {"Resources": {"Q": {"Type": "AWS::SQS::Queue"}}}
+    with pytest.raises(TemplateError, match=r"no Outputs\.QueueArn"):
+        with_nested_stacks(_nested_assembly(tmp_path, no_output, {}), tmp_path)
+    raw = _nested_assembly(tmp_path, no_output, {})
+    del raw["Resources"]["Child"]["Metadata"]
+    with pytest.raises(TemplateError, match="asset metadata"):
+        with_nested_stacks(raw, tmp_path)
