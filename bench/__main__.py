@@ -15,6 +15,7 @@ from bench import (
     funding,
     init_request,
     ledger_hot,
+    payouts,
     reconcile,
     round_trips,
     runtime_overhead,
@@ -38,6 +39,7 @@ PARTS: tuple[tuple[str, Callable[[], object]], ...] = (
         "consumer: a transfer, a batch of 100 on Tempo, 20 concurrent transfers against the limit",
         consumer.run,
     ),
+    ("payout of 1,000 vendor items on Tempo: provider calls and ledger writes per item", payouts.run),
 )
 
 

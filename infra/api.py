@@ -101,6 +101,15 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v1/audit", "audit_views"),
     Route("GET", "/api/v2/destruction-logs", "audit_views"),
     Route("GET", "/api/v2/destruction-logs/{walletId}", "audit_views"),
+    Route("GET", "/api/v1/treasury", "payouts"),
+    Route("POST", "/api/v1/treasury/deposit", "payouts", json_body=True),
+    Route("POST", "/api/v1/payouts", "payouts", json_body=True),
+    # One proxy for a payout's reads and decisions (its GET, approve, reject, cancel, retry-failed): six
+    # resources with their CORS preflights fewer, where the stack is near CloudFormation's 500.
+    Route("ANY", "/api/v1/payouts/{proxy+}", "payouts"),
+    # A payroll claim link: its page to anyone holding it; the claim to the consumer it names (authorized).
+    Route("GET", "/public/claim/{token}", "payouts", public=True),
+    Route("POST", "/public/claim/{token}", "payouts"),
     # Stripe signs the raw bytes: no authorizer and no body model in front of the signature check.
     Route("POST", "/webhooks/stripe", "webhooks", public=True),
 )

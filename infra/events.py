@@ -23,6 +23,9 @@ OUTBOX_FILTER = {
     "eventName": ["INSERT"],
     "dynamodb": {"NewImage": {"pk": {"S": [{"prefix": "OUTBOX#"}]}}},
 }
+# The events that start or continue a payout's run (shared/payouts/service.py RUN_EVENTS; a test holds them
+# equal).
+PAYOUT_RUN_EVENTS = ("payout.approved", "payout.retrying", "payout.continued")
 # Only deletions made by DynamoDB's TTL process: a user's DeleteItem has no userIdentity at all.
 LEASE_EXPIRY_FILTER = {
     "eventName": ["REMOVE"],
@@ -78,6 +81,11 @@ class Events(Construct):
         destroy.grant_invoke(self.scheduler_role)
         # Webhook retry timers run the webhook_delivery function (its own schedules, in the same group).
         functions["webhook_delivery"].grant_invoke(self.scheduler_role)
+        # A scheduled payout's timer runs payout_worker (made by the payouts function at its approval).
+        functions["payout_worker"].grant_invoke(self.scheduler_role)
+        functions["payouts"].add_environment(
+            "PAYOUT_WORKER_FUNCTION_ARN", functions["payout_worker"].function_arn
+        )
         self.schedule_dlq.grant_send_messages(self.scheduler_role)
 
         # Schedules are created at run time (one per wallet): these functions manage them in the group only.
@@ -157,6 +165,16 @@ class Events(Construct):
             description="Domain events fanned out to merchants' webhook endpoints",
         )
 
+        self._rule(
+            "PayoutRuns",
+            event_pattern=events.EventPattern(source=[EVENT_SOURCE], detail_type=list(PAYOUT_RUN_EVENTS)),
+            event_bus=self.bus,
+            function=functions["payout_worker"],
+            description="Approved and retried payouts run in the background",
+            # Runs that kept failing wait beside the scheduled payouts' failed timers, in one queue.
+            dead_letter_queue=self.schedule_dlq,
+        )
+
         self._stream_mapping(
             "OutboxStream", functions["stream"], table, OUTBOX_FILTER, batch_size=100, retry_attempts=10
         )
@@ -202,6 +220,7 @@ class Events(Construct):
         schedule: events.Schedule | None = None,
         event_pattern: events.EventPattern | None = None,
         event_bus: events.IEventBus | None = None,
+        dead_letter_queue: sqs.IQueue | None = None,
     ) -> events.Rule:
         return events.Rule(
             self,
@@ -213,7 +232,7 @@ class Events(Construct):
             targets=[
                 targets.LambdaFunction(
                     function,
-                    dead_letter_queue=self._dlq(f"{construct_id}Dlq"),
+                    dead_letter_queue=dead_letter_queue or self._dlq(f"{construct_id}Dlq"),
                     retry_attempts=3,
                     max_event_age=Duration.hours(1),
                 )

@@ -145,6 +145,28 @@ FUNCTION_SPECS: dict[str, FunctionSpec] = {
     "invoice_imports": FunctionSpec(timeout_s=60, memory_mb=512, rest_api=False),
     # Overdue (and recurring) invoices on a schedule, over the due-date index.
     "invoice_schedules": FunctionSpec(timeout_s=240, rest_api=False),
+    # Treasury and payouts: the treasury's wallet (made on first use: real keys), its deposits (Stripe, the
+    # providers) and payouts' creation and approval; processing runs in payout_worker.
+    "payouts": FunctionSpec(
+        timeout_s=28,
+        memory_mb=512,
+        wallet_keys=WalletKeyAccess.MAKE,
+        stripe=True,
+        scheduler=True,
+        payment_links=True,
+        stablecoins=True,
+    ),
+    # Runs approved payouts (bus rule on payout.* run events, or a scheduled payout's timer): the ledger and
+    # the providers.
+    "payout_worker": FunctionSpec(
+        timeout_s=300,
+        memory_mb=512,
+        rest_api=False,
+        wallet_keys=WalletKeyAccess.MAKE,
+        scheduler=True,
+        payment_links=True,
+        stablecoins=True,
+    ),
     # Admin reads of the audit trail and destruction logs.
     "audit_views": FunctionSpec(table=TableAccess.READ),
     "sweeper": FunctionSpec(

@@ -113,7 +113,9 @@ def apply_nag_checks(app: cdk.App, stack: MonayWalletsStack) -> None:
     )
     destroy = functions["destroy"].node.default_child
     webhook_delivery = functions["webhook_delivery"].node.default_child
+    payout_worker = functions["payout_worker"].node.default_child
     assert isinstance(destroy, cdk.CfnElement) and isinstance(webhook_delivery, cdk.CfnElement)
+    assert isinstance(payout_worker, cdk.CfnElement)
     acknowledge(
         stack.events.scheduler_role,
         {
@@ -121,6 +123,8 @@ def apply_nag_checks(app: cdk.App, stack: MonayWalletsStack) -> None:
             "destroy function's own versions and aliases.",
             f"AwsSolutions-IAM5[Resource::<{stack.get_logical_id(webhook_delivery)}.Arn>:*]": "Invoke of "
             "the webhook_delivery function's own versions and aliases (webhook retry timers).",
+            f"AwsSolutions-IAM5[Resource::<{stack.get_logical_id(payout_worker)}.Arn>:*]": "Invoke of "
+            "the payout_worker function's own versions and aliases (scheduled payouts' timers).",
         },
     )
     execute_api = REGIONAL.format(service="execute-api")

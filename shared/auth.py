@@ -20,13 +20,15 @@ ROLES = frozenset({"consumer", "merchant", "admin", "operator"})
 # span every tenant, so they are the operator's alone (a tenant's admin sees its own tenant only).
 CONSUMER, MERCHANT, ADMIN, OPERATOR = "consumer", "merchant", "admin", "operator"
 # Ids the platform itself stands behind: `link-payer` is the customer of an invoice paid through its link,
-# `link:<invoice>` the subject of a payment-link caller. A JWT naming one would act as that payer.
+# `link:<invoice>` the subject of a payment-link caller, `treasury` the holder of a tenant's treasury
+# deposits (shared/treasury). A JWT naming one would act as that payer or holder.
 LINK_PAYER = "link-payer"
 LINK_SUBJECT_PREFIX = "link:"
+TREASURY_HOLDER = "treasury"
 
 
 def is_reserved_subject(sub: str) -> bool:
-    return sub == LINK_PAYER or sub.startswith(LINK_SUBJECT_PREFIX)
+    return sub in (LINK_PAYER, TREASURY_HOLDER) or sub.startswith(LINK_SUBJECT_PREFIX)
 
 
 @dataclass(frozen=True)

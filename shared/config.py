@@ -63,6 +63,8 @@ class Settings(BaseModel):
     webhook_allow_loopback: bool = Field(default=False, alias="WEBHOOK_ALLOW_LOOPBACK")
     # The function webhook retry timers invoke (webhook_delivery names itself from its context instead).
     webhook_delivery_function_arn: str = Field(default="", alias="WEBHOOK_DELIVERY_FUNCTION_ARN")
+    # The function scheduled payouts' timers invoke (payout_worker), given to the payouts function.
+    payout_worker_function_arn: str = Field(default="", alias="PAYOUT_WORKER_FUNCTION_ARN")
     clock_speed: float = Field(default=1.0, gt=0, alias="WALLETS_SPEED")
     clock_origin: float = Field(default=0.0, ge=0, alias="WALLETS_CLOCK_ORIGIN")
     # Consumer valuation: USD per unit of each non-USD reserve currency and when the source published it,

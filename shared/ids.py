@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 
@@ -10,6 +11,17 @@ _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 def new_id(prefix: str, length: int = 24) -> str:
     return f"{prefix}_" + "".join(secrets.choice(_ALPHABET) for _ in range(length))
+
+
+def derived_id(prefix: str, *parts: str, length: int = 24) -> str:
+    """The one id that `parts` name (a person's first wallet, a tenant's treasury): concurrent or retried
+    creations all compute it, so the table keeps one."""
+    digest = int.from_bytes(hashlib.sha256("\x1f".join(parts).encode()).digest(), "big")
+    chars = []
+    for _ in range(length):
+        digest, digit = divmod(digest, 36)
+        chars.append(_ALPHABET[digit])
+    return f"{prefix}_" + "".join(chars)
 
 
 _WALLET_ID = re.compile(r"^wal_[0-9a-z]{24}$")

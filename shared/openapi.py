@@ -40,6 +40,7 @@ DOCUMENTED_FUNCTIONS = (
     "webhook_delivery",
     "invoice_batches",
     "audit_views",
+    "payouts",
 )
 
 # Methods API Gateway serves without the authorizer (infra/api.py `public=True`; a test holds them equal).
@@ -48,6 +49,7 @@ PUBLIC_OPERATIONS = frozenset(
         ("get", "/health"),
         ("get", "/api/v2/invoice-wallets/{wallet_id}/countdown"),
         ("get", "/public/pay/{token}"),
+        ("get", "/public/claim/{token}"),
         ("post", "/webhooks/stripe"),
     }
 )

@@ -110,6 +110,7 @@ ROUTE_CLASSES: tuple[tuple[str, re.Pattern[str], str, str], ...] = tuple(
         ("POST", r"/webhooks/stripe", EXEMPT, ""),
         ("GET", r"/health", EXEMPT, ""),
         ("GET", rf"/public/pay/{_ID}", PUBLIC, ""),
+        ("GET", rf"/public/claim/{_ID}", PUBLIC, ""),
         ("GET", rf"/api/v2/invoice-wallets/{_ID}/countdown", PUBLIC, ""),
         ("POST", r"/api/v2/invoice-wallets/create-from-invoice", CREATION, "create-wallet"),
         ("POST", r"/api/v1/invoices/create-wallet", CREATION, "create-wallet"),

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from shared.destruction.ports import DestructionMetrics
     from shared.events.ports import RetryTimer, SecretSealer, WebhookSender
     from shared.events.urls import AddressResolver
+    from shared.payouts.ports import PayoutTimer
     from shared.providers.port import MetricsSink, StablecoinProvider
     from shared.providers.service import ProviderRouter
     from shared.wallets.ports import DestructionScheduler
@@ -148,6 +149,19 @@ class Adapters:
             role_arn=settings.scheduler_role_arn,
             dead_letter_arn=settings.scheduler_dlq_arn,
             target=lambda: settings.webhook_delivery_function_arn or self._webhook_delivery_arn,
+        )
+
+    @cached_property
+    def payout_timer(self) -> PayoutTimer:
+        from shared.adapters.payout_timers import SchedulerPayoutTimer
+
+        settings = self.settings
+        return SchedulerPayoutTimer(
+            self.scheduler,
+            group_name=settings.schedule_group_name,
+            role_arn=settings.scheduler_role_arn,
+            dead_letter_arn=settings.scheduler_dlq_arn,
+            target=lambda: settings.payout_worker_function_arn,
         )
 
     _webhook_delivery_arn = ""

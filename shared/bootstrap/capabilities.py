@@ -40,12 +40,15 @@ if TYPE_CHECKING:
     from shared.models.invoice import Invoice
     from shared.payments.pay_invoice import PayInvoice
     from shared.payments.service import PaymentService
+    from shared.payouts.payroll import PayrollClaims
+    from shared.payouts.service import PayoutService
     from shared.providers.port import ProviderHealthRepository, ProviderHistory
     from shared.providers.service import HealthCheckService
     from shared.realtime.service import RealtimeService
     from shared.reserve.service import ReconciliationService, ReserveMetrics, SupplyReporter
     from shared.stripe_events.service import StripeEventService
     from shared.sweeper.service import ClaimSweeper
+    from shared.treasury.service import TreasuryService
     from shared.wallets.checkout import InvoiceWalletCheckout
     from shared.wallets.reads import WalletQueries
     from shared.wallets.service import CardholderProfile, WalletService
@@ -307,6 +310,11 @@ class Capabilities:
     def _consumer_wallets(self) -> WalletService:
         """Wallet making for the consumer function, which holds no Scheduler grant and no Stripe secret: its
         wallets are persistent and card-less (PersistentOnly and Cardless refuse if that changes)."""
+        return self._persistent_wallets
+
+    @cached_property
+    def _persistent_wallets(self) -> WalletService:
+        """Persistent, card-less wallets (a consumer's, a tenant's treasury): no Scheduler, no Stripe."""
         from shared.adapters.kms_keys import KmsDataKeys
         from shared.wallets.service import Cardless, PersistentOnly, WalletService
 
@@ -337,6 +345,109 @@ class Capabilities:
             a.provider_router,
             self._ledger,
             a.clock,
+        )
+
+    @cached_property
+    def treasury(self) -> TreasuryService:
+        """A tenant's treasury wallet (made on first use) and its balances."""
+        from shared.treasury.service import TreasuryService
+
+        a = self.adapters
+        return TreasuryService(
+            self._wallet_repository, lambda: self._persistent_wallets, self._ledger, a.rates
+        )
+
+    @cached_property
+    def treasury_deposits(self) -> DepositService:
+        """Deposits into the treasury: the consumer deposit engine, its holder the treasury (no KYC
+        limits; events on `admin`); completed by the webhooks function as a consumer's are."""
+        from shared.consumer.deposits import DepositService
+        from shared.treasury.service import TREASURY_DEPOSIT_KIND, treasury_deposit_events
+
+        a = self.adapters
+        return DepositService(
+            self.treasury,
+            self._money_ops,
+            self._wallet_repository,
+            a.payments,
+            self._provider_chooser,
+            a.provider_router,
+            self._ledger,
+            a.clock,
+            kind=TREASURY_DEPOSIT_KIND,
+            announce=treasury_deposit_events,
+        )
+
+    @cached_property
+    def payouts(self) -> PayoutService:
+        """Payroll and vendor payouts from the treasury: created and decided by the payouts function, run by
+        payout_worker."""
+        from shared.adapters.dynamodb_payouts import DynamoDBPayoutStore
+        from shared.payouts.service import PayoutService
+
+        a = self.adapters
+        return PayoutService(
+            DynamoDBPayoutStore(a.dynamodb, a.settings.table_name),
+            self.consumer,
+            self._consumer_store,
+            self._ledger,
+            self._wallet_repository,
+            lambda: a.provider_router,
+            lambda: a.payout_timer,
+            a.clock,
+            payroll=lambda: self.payroll_claims,
+        )
+
+    @cached_property
+    def payroll_claims(self) -> PayrollClaims:
+        """Payroll items' claim wallets and links: funded by payout_worker, claimed through the payouts
+        function, returned to the treasury by destruction at expiry."""
+        from shared.adapters.dynamodb_payouts import DynamoDBPayoutStore
+        from shared.payouts.payroll import PayrollClaims
+
+        a = self.adapters
+        return PayrollClaims(
+            DynamoDBPayoutStore(a.dynamodb, a.settings.table_name),
+            self._ledger,
+            self._wallet_repository,
+            lambda: self._payroll_wallets,
+            lambda: self.claim_links,
+            self.consumer,
+            self._consumer_store,
+            a.clock,
+        )
+
+    @cached_property
+    def claim_links(self) -> PaymentLinks:
+        """Payroll claim links: the payment links' signing under the claim domain and path."""
+        from shared.checkout.links import PaymentLinks
+        from shared.payouts.payroll import CLAIM_LINK_DOMAIN, CLAIM_PATH
+
+        a = self.adapters
+        return PaymentLinks(
+            a.payment_link_secret,
+            a.clock,
+            a.settings.public_base_url,
+            domain=CLAIM_LINK_DOMAIN,
+            path=CLAIM_PATH,
+        )
+
+    @cached_property
+    def _payroll_wallets(self) -> WalletService:
+        """Claim wallets: ephemeral (destruction scheduled at expiry) and card-less."""
+        from shared.adapters.kms_keys import KmsDataKeys
+        from shared.wallets.service import Cardless, WalletService
+
+        a = self.adapters
+        return WalletService(
+            self._wallet_repository,
+            self._invoice_repository,
+            KmsDataKeys(a.kms, a.settings.kms_key_id),
+            Cardless(),
+            a.destruction_scheduler,
+            a.clock,
+            self._cardholder,
+            self.invoices,
         )
 
     @cached_property
@@ -398,7 +509,9 @@ class Capabilities:
             self._funding_store,
             a.clock,
             identity=self.kyc,
-            consumer_money=ConsumerMoneyEvents(lambda: self.deposits, lambda: self.withdrawals),
+            consumer_money=ConsumerMoneyEvents(
+                lambda: self.deposits, lambda: self.withdrawals, lambda: self.treasury_deposits
+            ),
         )
 
     @cached_property
@@ -450,6 +563,7 @@ class Capabilities:
             a.clock,
             SettleAll(paying, refunds),
             a.destruction_metrics,
+            payroll=lambda: self.payroll_claims,
         )
         pay_invoice = PayInvoice(paying, destruction, self._wallet_repository)
         return Settlement(paying, destruction, refunds, pay_invoice)
@@ -477,7 +591,10 @@ class Capabilities:
             ),
             consumer={
                 ClaimKind.CONSUMER_MONEY: ConsumerMoneyFinisher(
-                    self._money_ops, lambda: self.deposits, lambda: self.withdrawals
+                    self._money_ops,
+                    lambda: self.deposits,
+                    lambda: self.withdrawals,
+                    lambda: self.treasury_deposits,
                 ),
                 ClaimKind.CONSUMER_BATCH: _Later(lambda: self.batch_transfers),
                 ClaimKind.CONSUMER_SWAP: _Later(lambda: self.swaps),

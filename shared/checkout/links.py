@@ -1,4 +1,6 @@
 """Payment links: `/public/pay/{token}` tokens signed with HMAC-SHA256, carrying invoice and wallet ids.
+Payroll claim links (`/public/claim/{token}`, shared/payouts/payroll.py) are the same tokens under their own
+signing domain and path, so neither kind of token is ever accepted as the other.
 
 A token is `base64url(JSON claims) "." base64url(HMAC-SHA256(secret, "pl1." + claims part))`. The claims
 name the tenant, invoice and wallet and an expiry (epoch seconds, 30 days after issue). Verification
@@ -43,23 +45,35 @@ def _unb64(text: str) -> bytes:
 
 
 class PaymentLinks:
-    def __init__(self, secret: str | bytes, clock: Clock, base_url: str) -> None:
+    def __init__(
+        self,
+        secret: str | bytes,
+        clock: Clock,
+        base_url: str,
+        *,
+        domain: bytes = _DOMAIN,
+        path: str = "/public/pay/",
+    ) -> None:
         key = secret.encode("utf-8") if isinstance(secret, str) else secret
         if len(key) < 16:
             raise ValueError("the payment-link secret must be at least 16 bytes")
         self._key = key
         self._clock = clock
         self._base_url = base_url.rstrip("/")
+        self._domain = domain
+        self._path = path
 
-    def issue(self, tenant_id: str, invoice_id: str, wallet_id: str) -> tuple[str, datetime]:
-        """A token for the invoice's wallet and the instant it stops working."""
-        expires_at = self._clock.now().replace(microsecond=0) + LINK_LIFETIME
+    def issue(
+        self, tenant_id: str, invoice_id: str, wallet_id: str, expires_at: datetime | None = None
+    ) -> tuple[str, datetime]:
+        """A token for the invoice's wallet and the instant it stops working (30 days unless given)."""
+        expires_at = (expires_at or self._clock.now() + LINK_LIFETIME).replace(microsecond=0)
         claims = {"t": tenant_id, "inv": invoice_id, "wal": wallet_id, "exp": int(expires_at.timestamp())}
         body = _b64(json.dumps(claims, separators=(",", ":"), sort_keys=True).encode("utf-8"))
         return f"{body}.{_b64(self._mac(body))}", expires_at
 
     def url(self, token: str) -> str:
-        return f"{self._base_url}/public/pay/{token}"
+        return f"{self._base_url}{self._path}{token}"
 
     def verify(self, token: str) -> LinkClaims:
         """The token's claims, or InvalidLink when it is malformed, tampered with or expired."""
@@ -80,7 +94,7 @@ class PaymentLinks:
         return claims
 
     def _mac(self, body: str) -> bytes:
-        return hmac.new(self._key, _DOMAIN + body.encode("ascii"), hashlib.sha256).digest()
+        return hmac.new(self._key, self._domain + body.encode("ascii"), hashlib.sha256).digest()
 
     @staticmethod
     def _claims(body: str) -> LinkClaims:

@@ -90,7 +90,7 @@ def _escrow(batch_id: str, coin: str) -> Account:
     return Account.wallet(batch_id, coin)
 
 
-def _netted(moves: Mapping[Account, int]) -> list[Entry]:
+def netted(moves: Mapping[Account, int]) -> list[Entry]:
     """Signed moves per account (debit positive) as entries, zero moves left out."""
     return [debit(a, n) if n > 0 else credit(a, -n) for a, n in sorted(moves.items()) if n]
 
@@ -234,7 +234,7 @@ class BatchTransfers:
         journal = Journal(
             journal_id_for(JournalKind.TRANSFER, batch.id, "hold", *_item_keys(items)),
             JournalKind.TRANSFER,
-            tuple(_netted(moves)),
+            tuple(netted(moves)),
             self._clock.now(),
             {"batch_id": batch.id, "tenant_id": batch.tenant_id},
         )
@@ -362,7 +362,7 @@ class BatchTransfers:
         journal = Journal(
             journal_id_for(JournalKind.TRANSFER, batch.id, "items", *_item_keys(items)),
             JournalKind.TRANSFER,
-            tuple(_netted(moves)),
+            tuple(netted(moves)),
             now,
             {"batch_id": batch.id, "tenant_id": batch.tenant_id},
         )
@@ -411,7 +411,7 @@ class BatchTransfers:
         journal = Journal(
             journal_id_for(JournalKind.TRANSFER, batch.id, "sent", *_item_keys(items)),
             JournalKind.TRANSFER,
-            tuple(_netted(moves)),
+            tuple(netted(moves)),
             now,
             {"batch_id": batch.id, "tenant_id": batch.tenant_id, "provider_tx": tx_id},
         )
@@ -432,7 +432,7 @@ class BatchTransfers:
         journal = Journal(
             journal_id_for(JournalKind.TRANSFER, batch.id, "back", *_item_keys(items)),
             JournalKind.TRANSFER,
-            tuple(_netted(moves)),
+            tuple(netted(moves)),
             now,
             {"batch_id": batch.id, "tenant_id": batch.tenant_id},
         )

@@ -12,6 +12,10 @@ Order and keys (shared/consumer/money.py has the record):
 - a card completes at once (200); a bank debit answers 202 `processing` and completes on Stripe's signed
   `payment_intent.succeeded` (shared/stripe_events/service.py), or fails on `payment_intent.payment_failed`,
   which gives the limit headroom back.
+
+Whose wallet is funded is a `DepositHolders`: the consumer capability (a person's wallet, their KYC limits,
+their `consumer:<id>` events), or a tenant's treasury (shared/treasury/service.py: no personal limits, its
+events on `admin`). The engine is the same for both; each kind of holder has its own PaymentIntent `kind`.
 """
 
 from __future__ import annotations
@@ -27,9 +31,9 @@ from shared.cards.ports import PaymentDeclined, PaymentProcessor, PaymentResult
 from shared.clock import Clock
 from shared.consumer.money import OPEN, MoneyOp, MoneyOpStore, OpKind, OpState, money_event, operation_id
 from shared.consumer.ports import CounterCharge
-from shared.consumer.records import TransactionStatus, windows_at
+from shared.consumer.records import Preferences, TransactionStatus, windows_at
 from shared.consumer.routing import ProviderChooser, deposit_route
-from shared.consumer.service import ConsumerService, consumer_channel
+from shared.consumer.service import consumer_channel
 from shared.errors import ConcurrentUpdate, InvalidState, NotFound, PaymentFailed, ProviderUnavailable
 from shared.funding.ports import ProviderGateway
 from shared.ledger import movements
@@ -37,6 +41,7 @@ from shared.ledger.assets import STABLECOINS, fiat_to_token
 from shared.ledger.ports import LedgerStore
 from shared.models.wallet import Wallet
 from shared.money import minor_units
+from shared.outbox.records import DomainEvent
 from shared.providers.errors import ProviderRejected
 from shared.providers.models import Asset
 
@@ -66,6 +71,41 @@ class WalletLookup(Protocol):
     def get(self, wallet_id: str) -> Wallet | None: ...
 
 
+class DepositHolder(Protocol):
+    """Who a deposit funds: the keys of its operation records and the wallet the mint goes to."""
+
+    @property
+    def tenant_id(self) -> str: ...
+
+    @property
+    def user_id(self) -> str: ...
+
+    @property
+    def wallet_id(self) -> str: ...
+
+    @property
+    def preferences(self) -> Preferences: ...
+
+
+class DepositHolders(Protocol):
+    """The holders one DepositService funds (ConsumerService is one: people, within their KYC limits)."""
+
+    def profile(self, principal: Principal) -> DepositHolder: ...
+
+    def usd_value(self, coin: str, token_amount: int) -> int: ...
+
+    def limit_charges(self, profile: Any, usd: int, now: datetime) -> list[CounterCharge]: ...
+
+
+def consumer_deposit_events(op: MoneyOp, wallet_id: str, now: datetime) -> list[DomainEvent]:
+    """A person's completed deposit, on their own channel."""
+    channel = consumer_channel(op.user_id)
+    return [
+        money_event("deposit:complete", channel, op, now, status="completed"),
+        money_event("balance:updated", channel, op, now, wallet_id=wallet_id),
+    ]
+
+
 def release_charges(op: MoneyOp) -> list[CounterCharge]:
     """What gives back a failed operation's limit charge: the windows it was charged in."""
     return [CounterCharge(window, 0, op.usd) for window in windows_at(op.created_at)]
@@ -74,7 +114,7 @@ def release_charges(op: MoneyOp) -> list[CounterCharge]:
 class DepositService:
     def __init__(
         self,
-        consumer: ConsumerService,
+        holders: DepositHolders,
         store: MoneyOpStore,
         wallets: WalletLookup,
         payments: PaymentProcessor,
@@ -83,9 +123,13 @@ class DepositService:
         ledger: LedgerStore,
         clock: Clock,
         *,
+        kind: str = DEPOSIT_KIND,
+        announce: Callable[[MoneyOp, str, datetime], list[DomainEvent]] = consumer_deposit_events,
         timer: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._consumer = consumer
+        self._holders = holders
+        self.kind = kind
+        self._announce = announce
         self._store = store
         self._wallets = wallets
         self._payments = payments
@@ -106,7 +150,7 @@ class DepositService:
     ) -> tuple[int, dict[str, Any]]:
         """(status, answer): 200 with the completed transaction, or 202 while a bank debit settles."""
         started = self._timer()
-        profile = self._consumer.profile(principal)
+        profile = self._holders.profile(principal)
         coin = currency or profile.preferences.preferred_currency
         fiat = STABLECOINS[coin]
         fiat_amount = int(amount.scaleb(minor_units(fiat)))
@@ -140,7 +184,7 @@ class DepositService:
 
     # -- Stripe's events --------------------------------------------------------------------------------
     def handles(self, payment: PaymentResult) -> bool:
-        return payment.metadata.get("kind") == DEPOSIT_KIND
+        return payment.metadata.get("kind") == self.kind
 
     def payment_succeeded(self, payment: PaymentResult, records: Sequence[dict[str, Any]]) -> str:
         op = self._op_of(payment)
@@ -194,7 +238,7 @@ class DepositService:
 
     def _charge(self, op: MoneyOp) -> PaymentResult:
         metadata = {
-            "kind": DEPOSIT_KIND,
+            "kind": self.kind,
             "tenant_id": op.tenant_id,
             "user_id": op.user_id,
             "operation_id": op.op_id,
@@ -209,12 +253,12 @@ class DepositService:
     ) -> MoneyOp:
         fiat = STABLECOINS[coin]
         token_amount = fiat_to_token(fiat_amount, fiat, coin)
-        usd = self._consumer.usd_value(coin, token_amount)
+        usd = self._holders.usd_value(coin, token_amount)
         provider = self._chooser.choose(coin, deposit_route(urgency, usd).order)
         for _ in range(_ATTEMPTS):
-            profile = self._consumer.profile(principal)
+            profile = self._holders.profile(principal)
             now = self._clock.now()
-            charges = self._consumer.limit_charges(profile, usd, now)
+            charges = self._holders.limit_charges(profile, usd, now)
             op = MoneyOp(
                 op_id,
                 profile.tenant_id,
@@ -306,11 +350,7 @@ class DepositService:
             transaction_hash=tx.tx_hash or tx.tx_id,
             settlement_time_ms=str(elapsed_ms()),
         )
-        channel = consumer_channel(op.user_id)
-        events = [
-            money_event("deposit:complete", channel, done, now, status="completed"),
-            money_event("balance:updated", channel, done, now, wallet_id=wallet.wallet_id),
-        ]
+        events = self._announce(done, wallet.wallet_id, now)
         operations = [
             *self._store.advance(done, OPEN, done.line(TransactionStatus.COMPLETED)),
             *self._store.records([*events, *records]),

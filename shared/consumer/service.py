@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -29,7 +28,7 @@ from shared.consumer.records import (
     windows_at,
 )
 from shared.errors import ConcurrentUpdate, Conflict, LimitExceeded, NotFound, ValidationFailed
-from shared.ids import new_id
+from shared.ids import derived_id, new_id
 from shared.invoices.service import jittered_backoff
 from shared.ledger import movements
 from shared.ledger.accounts import Account
@@ -39,19 +38,13 @@ from shared.ledger.ports import LedgerStore
 from shared.models.wallet import CONSUMER_FEATURES, Wallet
 from shared.outbox.records import Record, Resource, audit_item, domain_event, iso
 
-_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 FREE = "0.00"
 
 
 def consumer_wallet_id(tenant_id: str, user_id: str) -> str:
     """The one id a person's first wallet can have: concurrent or retried onboardings all compute it, so
     the table keeps one wallet per person."""
-    digest = int.from_bytes(hashlib.sha256(f"consumer\x1f{tenant_id}\x1f{user_id}".encode()).digest(), "big")
-    chars = []
-    for _ in range(24):
-        digest, digit = divmod(digest, 36)
-        chars.append(_ALPHABET[digit])
-    return "wal_" + "".join(chars)
+    return derived_id("wal", "consumer", tenant_id, user_id)
 
 
 def consumer_channel(user_id: str) -> str:

@@ -124,5 +124,12 @@ class FundingClaims(Protocol):
         ...
 
 
+class PayrollReturns(Protocol):
+    """A payroll claim wallet's money back to its treasury before the wallet is destroyed
+    (shared/payouts/payroll.py)."""
+
+    def return_unclaimed(self, wallet: Wallet) -> bool: ...
+
+
 class DestructionMetrics(Protocol):
     def destroyed(self, reason: DestructionReason, trigger: Trigger, delay_seconds: float | None) -> None: ...

@@ -20,6 +20,7 @@ between leaves the reserve holding more than it owes, never less.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,6 +38,7 @@ from shared.destruction.ports import (
     FundingClaims,
     InFlightPayments,
     PaymentInFlight,
+    PayrollReturns,
     Trigger,
 )
 from shared.errors import ConcurrentUpdate, InvalidState
@@ -101,7 +103,9 @@ class DestructionService:
         clock: Clock,
         in_flight: InFlightPayments,
         metrics: DestructionMetrics | None = None,
+        payroll: Callable[[], PayrollReturns] | None = None,
     ) -> None:
+        self._payroll = payroll
         self._wallets = wallets
         self._store = store
         self._funding = funding
@@ -203,6 +207,9 @@ class DestructionService:
     ) -> DestructionOutcome:
         if progress.forward_journal_id is None and progress.balance_minor > 0:
             progress = self._forward(wallet, progress, resumed)
+        if wallet.purpose == "payroll" and self._payroll is not None:
+            # Funded from a treasury inside the ledger, not by a payer: what it holds goes back there.
+            self._payroll().return_unclaimed(wallet)
         card_status = None
         if wallet.card_id:
             card_status = self._cards.deactivate_card(wallet.card_id, card_key(wallet.wallet_id)).status

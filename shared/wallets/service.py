@@ -304,6 +304,50 @@ class WalletService:
         )
         return self._create(principal, plan)
 
+    def create_treasury_wallet(
+        self, principal: Principal, wallet_id: str, records: list[Record]
+    ) -> WalletView:
+        """A tenant's persistent treasury wallet (real keys, no card, no countdown) under the one id the
+        treasury capability derives, with `records` (its marker, put only if absent): a lost condition means
+        it exists, and is the caller's to read (ConcurrentUpdate at once, never retried here)."""
+        require_role(principal, MERCHANT, ADMIN)
+        plan = _Plan(
+            wallet_id=wallet_id,
+            tenant_id=principal.tenant_id,
+            invoice=None,
+            customer_id=None,
+            mode=WalletMode.PERSISTENT,
+            ttl_seconds=0,
+            spending_limit=Decimal(0),
+            currency=STANDALONE_CURRENCY,
+            purpose="treasury",
+            announce_invoice=False,
+            extra_records=tuple(records),
+        )
+        return self._create(principal, plan)
+
+    def create_payroll_wallet(
+        self, principal: Principal, wallet_id: str, ttl_seconds: int, records: list[Record]
+    ) -> WalletView:
+        """A payroll item's claim wallet: ephemeral (its destruction scheduled at expiry, as every ephemeral
+        wallet's), card-less, under the id the payout derives for the item's attempt, with `records` (its
+        marker, put only if absent): a lost condition means it exists (ConcurrentUpdate at once)."""
+        require_role(principal, MERCHANT, ADMIN)
+        plan = _Plan(
+            wallet_id=wallet_id,
+            tenant_id=principal.tenant_id,
+            invoice=None,
+            customer_id=None,
+            mode=WalletMode.EPHEMERAL,
+            ttl_seconds=ttl_seconds,
+            spending_limit=Decimal(0),
+            currency=STANDALONE_CURRENCY,
+            purpose="payroll",
+            announce_invoice=False,
+            extra_records=tuple(records),
+        )
+        return self._create(principal, plan)
+
     def _create(self, principal: Principal, plan: _Plan) -> WalletView:
         now = self._clock.now().replace(microsecond=0)
         cap = self._live_ephemeral_cap(plan)

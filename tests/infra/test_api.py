@@ -13,6 +13,7 @@ from tests.support.template import resources_of_type
 
 PUBLIC = {
     ("GET", "/health"),
+    ("GET", "/public/claim/{token}"),
     ("GET", "/api/v2/invoice-wallets/{walletId}/countdown"),
     ("GET", "/public/pay/{token}"),
     ("POST", "/webhooks/stripe"),
@@ -76,6 +77,12 @@ CONTRACT_ROUTES = {
     ("GET", "/api/v1/audit"): "audit_views",
     ("GET", "/api/v2/destruction-logs"): "audit_views",
     ("GET", "/api/v2/destruction-logs/{walletId}"): "audit_views",
+    ("GET", "/api/v1/treasury"): "payouts",
+    ("POST", "/api/v1/treasury/deposit"): "payouts",
+    ("POST", "/api/v1/payouts"): "payouts",
+    ("ANY", "/api/v1/payouts/{proxy+}"): "payouts",
+    ("GET", "/public/claim/{token}"): "payouts",
+    ("POST", "/public/claim/{token}"): "payouts",
 }
 JSON_BODY = {
     ("POST", "/api/v1/invoices"),
@@ -94,6 +101,8 @@ JSON_BODY = {
     ("POST", "/api/consumer/transfer"),
     ("POST", "/api/v1/webhook-endpoints"),
     ("POST", "/api/v1/webhook-endpoints/{id}/redeliver"),
+    ("POST", "/api/v1/treasury/deposit"),
+    ("POST", "/api/v1/payouts"),
 }
 
 

@@ -139,7 +139,7 @@ def test_webhook_delivery_gets_the_domain_events(template: dict[str, Any]) -> No
 
 def test_rule_targets_have_dead_letter_queues_and_bounded_retries(template: dict[str, Any]) -> None:
     rules = resources_of_type(template, "AWS::Events::Rule").values()
-    assert len(rules) == 7
+    assert len(rules) == 8
     for rule in rules:
         for target in rule["Properties"]["Targets"]:
             dlq = target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0]
@@ -169,7 +169,9 @@ def scheduler_role(template: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return next(iter(roles.items()))
 
 
-def test_scheduler_role_may_only_invoke_destroy_and_webhook_delivery(template: dict[str, Any]) -> None:
+def test_scheduler_role_may_only_invoke_destroy_webhook_delivery_and_payout_worker(
+    template: dict[str, Any],
+) -> None:
     role_id, role = scheduler_role(template)
     trust = role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
     assert "aws:SourceAccount" in trust["Condition"]["StringEquals"]
@@ -182,7 +184,7 @@ def test_scheduler_role_may_only_invoke_destroy_and_webhook_delivery(template: d
     ]
     invoke = [s for s in statements if "lambda:InvokeFunction" in as_list(s["Action"])]
     ids = function_ids(template)
-    allowed = (ids["destroy"], ids["webhook_delivery"])
+    allowed = (ids["destroy"], ids["webhook_delivery"], ids["payout_worker"])
     resources = [r for s in invoke for r in as_list(s["Resource"])]
     for function in allowed:
         assert {"Fn::GetAtt": [function, "Arn"]} in resources
@@ -209,7 +211,15 @@ def test_schedule_managers_are_scoped_to_the_group(template: dict[str, Any]) -> 
         statements = role_statements(template, lid)
         scheduler = [s for s in statements if any(a.startswith("scheduler:") for a in as_list(s["Action"]))]
         pass_role = [s for s in statements if "iam:PassRole" in as_list(s["Action"])]
-        if folder not in {"create_wallet", "pay", "destroy", "sweeper", "webhook_delivery"}:
+        if folder not in {
+            "create_wallet",
+            "pay",
+            "destroy",
+            "sweeper",
+            "webhook_delivery",
+            "payouts",
+            "payout_worker",
+        }:
             assert scheduler == [] and pass_role == [], folder
             continue
         assert len(scheduler) == 1
@@ -223,3 +233,19 @@ def test_schedule_managers_are_scoped_to_the_group(template: dict[str, Any]) -> 
         env = template["Resources"][lid]["Properties"]["Environment"]["Variables"]
         assert env["SCHEDULE_GROUP_NAME"] == group_name
         assert env["SCHEDULER_ROLE_ARN"] == {"Fn::GetAtt": [role_id, "Arn"]}
+
+
+def test_the_payout_rule_runs_the_worker_on_the_run_events_the_service_writes(
+    template: dict[str, Any],
+) -> None:
+    from infra.events import PAYOUT_RUN_EVENTS
+    from shared.payouts.service import RUN_EVENTS
+
+    assert PAYOUT_RUN_EVENTS == RUN_EVENTS
+    worker = {"Fn::GetAtt": [function_ids(template)["payout_worker"], "Arn"]}
+    [rule] = [
+        r
+        for r in resources_of_type(template, "AWS::Events::Rule").values()
+        if any(t["Arn"] == worker for t in r["Properties"]["Targets"])
+    ]
+    assert rule["Properties"]["EventPattern"]["detail-type"] == list(RUN_EVENTS)

@@ -64,6 +64,33 @@ EXPECTED_ENV = {
     "invoice_imports": {"TABLE_NAME"},
     "invoice_schedules": {"TABLE_NAME"},
     "audit_views": {"TABLE_NAME", "CORS_ORIGINS"},
+    # The treasury's wallet (keys), deposits (Stripe, providers), scheduled payouts' timers.
+    "payouts": {
+        "TABLE_NAME",
+        "KEY_TABLE_NAME",
+        "KMS_KEY_ID",
+        STRIPE,
+        PROVIDERS,
+        "CORS_ORIGINS",
+        *SCHEDULES,
+        "DESTROY_FUNCTION_ARN",
+        "PAYOUT_WORKER_FUNCTION_ARN",
+        LINKS,
+        "PUBLIC_BASE_URL",
+        *PROVIDER_URLS,
+    },
+    # Payroll claim wallets (keys, their destruction schedules, their links) and provider transfers.
+    "payout_worker": {
+        "TABLE_NAME",
+        "KEY_TABLE_NAME",
+        "KMS_KEY_ID",
+        PROVIDERS,
+        LINKS,
+        "PUBLIC_BASE_URL",
+        *SCHEDULES,
+        "DESTROY_FUNCTION_ARN",
+        *PROVIDER_URLS,
+    },
     "stream": {"EVENT_BUS_NAME"},
     # Finishes destructions (so it erases keys) and funding claims (Stripe and the providers).
     "sweeper": {

@@ -43,6 +43,8 @@ FOLDERS = (
     "invoice_schedules",
     "audit_views",
     "invoice_imports",
+    "payouts",
+    "payout_worker",
 )
 # The secrets each function's code reads (shared/bootstrap/adapters.py, functions/authorizer), nothing more.
 EXPECTED_SECRETS: dict[str, set[str]] = {
@@ -74,18 +76,24 @@ EXPECTED_SECRETS: dict[str, set[str]] = {
     "invoice_schedules": set(),
     "invoice_imports": set(),
     "audit_views": set(),
+    # The treasury's deposits (Stripe) and the payouts' provider transfers.
+    "payouts": {"StripeSecret", "ProvidersSecret", "PaymentLinkSecret"},
+    "payout_worker": {"ProvidersSecret", "PaymentLinkSecret"},
 }
 # Exactly these DynamoDB actions on the wallet key table: creation puts the sealed keys, destruction (run by
 # destroy, and by pay when it completes an ephemeral wallet's invoice) reads them and removes the wrapped key.
 EXPECTED_KEY_TABLE_ACTIONS: dict[str, set[str]] = {
     "create_wallet": {"dynamodb:PutItem"},
     "consumer": {"dynamodb:PutItem"},
+    "payouts": {"dynamodb:PutItem"},
+    "payout_worker": {"dynamodb:PutItem"},
     "pay": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
     "destroy": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
     "sweeper": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
 }
-# Wallet creation, and consumer onboarding (it makes the person's persistent wallet).
-KEY_MAKERS = ("create_wallet", "consumer")
+# Wallet creation, consumer onboarding (the person's persistent wallet), the treasury's wallet and payroll
+# claim wallets.
+KEY_MAKERS = ("create_wallet", "consumer", "payouts", "payout_worker")
 WALLET_CONTEXT = {
     "StringLike": {"kms:EncryptionContext:wallet_id": "wal_*"},
     "ForAllValues:StringEquals": {"kms:EncryptionContextKeys": ["wallet_id"]},

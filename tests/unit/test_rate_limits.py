@@ -76,6 +76,7 @@ class Clock:
         ("POST", "/api/v1/wallets/ephemeral/create", ("creation", "create-wallet")),
         ("POST", "/api/v2/invoice-wallets/create-from-invoice", ("creation", "create-wallet")),
         ("GET", "/public/pay/tok", ("public", "")),
+        ("GET", "/public/claim/tok.sig", ("public", "")),
         ("GET", "/api/v2/invoice-wallets/wal_1/countdown", ("public", "")),
         ("POST", "/webhooks/stripe", ("exempt", "")),
         ("GET", "/health", ("exempt", "")),

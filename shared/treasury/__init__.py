@@ -1,0 +1,1 @@
+"""A tenant's treasury: its persistent wallet, balances and deposits; payouts draw from it."""
