@@ -284,6 +284,14 @@ EVENTS: dict[str, tuple[str, Callable[[], dict[str, Any]]]] = {
         "POST /api/v1/invoices/bulk, no invoices",
         _rest("POST", "/api/v1/invoices/bulk", body={"invoices": []}, principal=MERCHANT),
     ),
+    "payouts": (
+        "GET /api/v1/payouts/{missing}",
+        _rest("GET", "/api/v1/payouts/po_" + "0" * 24, principal=MERCHANT),
+    ),
+    "payout_worker": (
+        "Scheduler at() run of a missing payout",
+        lambda: {"payout_id": "po_" + "0" * 24},
+    ),
     "invoice_imports": ("SQS batch message of an unknown import", _import_message_of_unknown),
     "invoice_schedules": (
         "scheduled run, nothing due",
