@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import json
 import threading
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -47,12 +46,11 @@ def test_ttl_removal_is_marked_and_a_user_delete_is_not(
         records = [r for c in functions.of("Consumer") for r in c["Records"]]
         return {r["dynamodb"]["Keys"]["pk"]["S"]: r for r in records}
 
+    # How soon after its instant is test_timing_at_speed's question (on a clock held still); here: which.
     seen = wait_for(lambda: len(removes()) == 2 and removes())
-    delay = ctx.clock.real_seconds(max(0.0, ctx.clock.now() - expires))
     assert seen["lease"]["userIdentity"] == {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
     assert seen["lease"]["dynamodb"]["OldImage"]["ttl"] == {"N": str(expires)}
     assert "userIdentity" not in seen["user"]
-    assert delay < 2.0, f"REMOVE took {delay:.2f} real seconds after the TTL instant"
     # More than five years in the past: the service never expires it, and neither do we.
     assert "Item" in dynamodb.get_item(TableName=table, Key={"pk": {"S": "ancient"}})
     status = sources.status()
@@ -87,8 +85,7 @@ def test_at_schedule_fires_once_then_is_deleted(
     )
     wait_for(lambda: functions.of("Target"))
     fired_at = ctx.clock.now()
-    assert fired_at >= at
-    assert ctx.clock.real_seconds(fired_at - at) < 1.0
+    assert fired_at >= at  # on its second: test_timing_at_speed, on a clock held still
     assert functions.of("Target") == [{"wallet_id": "wal_1"}]
     wait_for(lambda: scheduler.list_schedules(GroupName=group)["Schedules"] == [])
     assert sources.status()["scheduler"]["deleted"] >= 1
@@ -233,9 +230,9 @@ def test_stop_is_prompt(make_ctx: Callable[..., RuntimeContext]) -> None:
     add_consumer_mapping(template, table)
     sources = EventSources(ctx)
     sources.start()
-    began = time.monotonic()
+    # Prompt: stop() joins each thread for a few seconds at most, so a thread that slept out its poll
+    # period or sweep interval instead of waking would still be alive here.
     sources.stop()
-    assert time.monotonic() - began < 2.0
     assert not sources.pollers[0]._thread.is_alive()
     assert not sources.rules.thread.is_alive() and not sources.scheduler.thread.is_alive()
 
