@@ -36,3 +36,25 @@ def _fresh_composition_root() -> object:
     bootstrap.reset()
     yield
     bootstrap.reset()
+
+
+# -- distribution over pytest-xdist workers (`make test`: -n 2 --dist loadgroup --no-loadscope-reorder) ----
+# Each file is one unit of work, as with --dist loadfile (module fixtures such as a runtime or a synth run
+# once per file), unless a test names its own `xdist_group`: the long single tests (the fuzzing run's
+# parts, the funding storm's variants) do, so they run on both workers. Units are handed out slowest kinds
+# first (those long tests, then end-to-end, infra, integration, unit), so a worker that frees up near the
+# end takes a short unit; xdist's default order, by test count, put the one-test fuzzing file last.
+_AFTER_OWN_GROUPS = ("tests/e2e/", "tests/infra/", "tests/integration/")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank: dict[str, int] = {}
+    for item in items:
+        if item.get_closest_marker("xdist_group") is not None:
+            rank[item.nodeid] = 0
+            continue
+        item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+        kinds = [n for n, prefix in enumerate(_AFTER_OWN_GROUPS, 1) if item.nodeid.startswith(prefix)]
+        rank[item.nodeid] = kinds[0] if kinds else len(_AFTER_OWN_GROUPS) + 1
+    items.sort(key=lambda item: rank[item.nodeid])

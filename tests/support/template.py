@@ -3,32 +3,42 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
+import logging
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+from local.runtime.config import RuntimeConfig, ensure_template
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK_TEMPLATE = "MonayWallets.template.json"
 
 
+PROJECT_CONFIG = ROOT / "local" / "runtime.toml"
+
+
+def project_template() -> Path:
+    """The local-mode template (bundling skipped), synthesized when a source changed, exactly as `make run`
+    and every test runtime get it (local/runtime.toml's synth command, under its lock): one synth per
+    checkout and change, shared by the test workers and the runtimes they start."""
+    config = RuntimeConfig.load(PROJECT_CONFIG)
+    assert config.template is not None
+    ensure_template(config.template, config, logging.getLogger("tests.template"))
+    return config.template
+
+
 def synth_outdir() -> Path:
-    """This test process's synth folder: one per pytest-xdist worker, since two synths staging assets into
-    one folder collide (EEXIST)."""
-    return ROOT / ".cache" / f"cdk.out.test-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    """The folder of the synthesized local-mode stack (assets, validation report): read it after
+    `synthesized_template()` or `project_template()`."""
+    template = RuntimeConfig.load(PROJECT_CONFIG).template
+    assert template is not None
+    return template.parent
 
 
 @lru_cache(maxsize=1)
 def synthesized_template() -> dict[str, Any]:
     """The local-mode template, bundling skipped (as `make run` and the tests use it)."""
-    outdir = synth_outdir()
-    env = dict(os.environ, CDK_OUTDIR=str(outdir), JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION="1")
-    context = {"aws:cdk:bundling-stacks": [], "wallets:local": "true"}
-    env["CDK_CONTEXT_JSON"] = json.dumps(context)
-    subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, check=True)
-    return json.loads((outdir / STACK_TEMPLATE).read_text())
+    return dict(json.loads(project_template().read_text()))
 
 
 def resources_of_type(template: dict[str, Any], type_name: str) -> dict[str, dict[str, Any]]:
