@@ -69,9 +69,8 @@ def test_the_parts_cover_every_operation_once() -> None:
     assert all(any(_in_part(path, part) for path in _paths()) for part in PARTS), "a part fuzzes nothing"
 
 
-@pytest.mark.parametrize(
-    "part", [pytest.param(part, marks=pytest.mark.xdist_group(f"fuzz-{part}")) for part in PARTS]
-)
+# Each part is a unit of xdist work of its own (tests/conftest.py OWN_UNITS).
+@pytest.mark.parametrize("part", list(PARTS))
 def test_every_operation_answers_as_documented(part: str, tmp_path: Path) -> None:
     operations = sum(count for path, count in _paths().items() if _in_part(path, part))
     with project_system(tmp_path, pool="fuzz") as system:

@@ -385,14 +385,7 @@ WALLETS = int(os.environ.get("FUNDING_STORM_WALLETS", "40"))
 OPERATIONS = int(os.environ.get("FUNDING_STORM_OPERATIONS", "300"))
 
 
-@pytest.mark.parametrize(
-    "webhooks",
-    [
-        # Minutes each on a loaded 2-core machine: each its own xdist group, so both workers take one.
-        pytest.param(True, id="redelivered", marks=pytest.mark.xdist_group("funding-storm-redelivered")),
-        pytest.param(False, id="sweeper_only", marks=pytest.mark.xdist_group("funding-storm-sweeper")),
-    ],
-)
+@pytest.mark.parametrize("webhooks", [True, False], ids=["redelivered", "sweeper_only"])
 def test_a_seeded_storm_of_concurrent_operations_under_faults_leaves_the_books_exact(
     rig: Rig, webhooks: bool
 ) -> None:
