@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 for _name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL"):
     os.environ.pop(_name, None)
@@ -36,3 +37,40 @@ def _fresh_composition_root() -> object:
     bootstrap.reset()
     yield
     bootstrap.reset()
+
+
+# -- distribution over pytest-xdist workers (`make test`: -n 2 --dist loadfile --no-loadscope-reorder) ----
+# Each file is one unit of work, as --dist loadfile makes it (module fixtures such as a runtime or a synth
+# run once per file), except the long single tests below, each a unit of its own so both workers take
+# some. (xdist_group marks cannot say this: xdist 3.8 renames `item._nodeid`, which pytest 9 no longer
+# reads, so --dist loadgroup schedules test by test.) Units are handed out slowest kinds first (those long
+# tests, then end-to-end, infra, integration, unit), so a worker that frees up near the end takes a short
+# unit; xdist's default order, by test count, put the one-test fuzzing file last.
+OWN_UNITS = (
+    "tests/e2e/test_openapi_fuzz_e2e.py::test_every_operation_answers_as_documented[",
+    "tests/integration/test_funding_faults.py::test_a_seeded_storm_of_concurrent_operations",
+)
+_BY_KIND = ("tests/e2e/", "tests/infra/", "tests/integration/")
+
+
+def _rank(nodeid: str) -> int:
+    if nodeid.startswith(OWN_UNITS):
+        return 0
+    kinds = [n for n, prefix in enumerate(_BY_KIND, 1) if nodeid.startswith(prefix)]
+    return kinds[0] if kinds else len(_BY_KIND) + 1
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: _rank(item.nodeid))
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class FilesAndLongTests(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return nodeid if nodeid.startswith(OWN_UNITS) else super()._split_scope(nodeid)
+
+    return FilesAndLongTests(config, log)

@@ -64,7 +64,7 @@ class _Shard:
     exhausted: bool = False
     last_read: str | None = None
     buffer: list[_Pending] = field(default_factory=list)
-    window_started: float = 0.0
+    window_started: float = 0.0  # virtual instant the oldest buffered record was taken
 
 
 @dataclass
@@ -245,14 +245,13 @@ class StreamPoller:
             shard.exhausted = shard.iterator is None
             return got > 0
         full = len(shard.buffer) >= self.settings.batch_size
-        # The window is a duration of the emulated world, like MaximumRecordAgeInSeconds: virtual seconds.
-        waited = time.monotonic() - shard.window_started >= self.ctx.clock.real_seconds(
-            self.settings.batching_window
-        )
+        # The window is a duration of the emulated world, like MaximumRecordAgeInSeconds: virtual seconds,
+        # read on the runtime's clock (which a test may hold still).
+        waited = self.ctx.clock.now() - shard.window_started >= self.settings.batching_window
         if full or waited or shard.iterator is None:
             batch = shard.buffer[: self.settings.batch_size]
             del shard.buffer[: self.settings.batch_size]
-            shard.window_started = time.monotonic()
+            shard.window_started = self.ctx.clock.now()
             self._deliver(shard, batch)
             return True
         return got > 0
@@ -265,7 +264,7 @@ class StreamPoller:
             self.counts["filtered"] += 1
             return
         if not shard.buffer:
-            shard.window_started = time.monotonic()
+            shard.window_started = self.ctx.clock.now()
         shard.buffer.append(pending)
 
     def _lambda_record(self, raw: dict[str, Any]) -> _Pending:

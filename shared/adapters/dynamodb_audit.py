@@ -1,16 +1,22 @@
 """The audit trail and destruction logs read per tenant: Queries on the entity's partition or the tenant's
-list (gsi1) or the tenant's actor list (gsi2), as shared/outbox/records.audit_item keys them."""
+list (gsi1) or the tenant's actor list (gsi2), as shared/adapters/dynamodb_audit_entries.py keys them."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
+from shared.adapters.dynamodb_audit_entries import (
+    AUDIT_PREFIX,
+    actor_partition,
+    audit_entry_of,
+    entity_partition,
+    tenant_partition,
+)
 from shared.adapters.dynamodb_cursor import decode_cursor, encode_cursor
 from shared.adapters.dynamodb_table import from_item, get_consistent, translated_errors
 from shared.destruction.ports import DestructionLog
 from shared.enterprise.ports import (
-    AuditEntry,
     AuditPage,
     AuditQuery,
     DestructionLogPage,
@@ -36,7 +42,7 @@ class DynamoDBAuditTrail:
         filters: list[str] = []
         if query.resource_id is not None:
             index, pk_name, sk_name = None, "pk", "sk"
-            partition = f"AUDIT#{query.resource_id}"
+            partition = entity_partition(query.resource_id)
             # The entity's entries are every tenant's that touched it: only the caller's are shown.
             filters.append("#tenant = :tenant")
             names["#tenant"] = "tenant_id"
@@ -47,10 +53,10 @@ class DynamoDBAuditTrail:
                 values[":actor"] = {"S": query.actor}
         elif query.actor is not None:
             index, pk_name, sk_name = "gsi2", "gsi2pk", "gsi2sk"
-            partition = f"TENANT#{query.tenant_id}#AUDIT#ACTOR#{query.actor}"
+            partition = actor_partition(query.tenant_id, query.actor)
         else:
             index, pk_name, sk_name = "gsi1", "gsi1pk", "gsi1sk"
-            partition = f"TENANT#{query.tenant_id}#AUDIT"
+            partition = tenant_partition(query.tenant_id)
         condition = f"{pk_name} = :partition"
         values[":partition"] = {"S": partition}
         if query.since is not None:
@@ -71,11 +77,11 @@ class DynamoDBAuditTrail:
         key_names = ("pk", "sk") if index is None else ("pk", "sk", pk_name, sk_name)
 
         def issued_here(plain: dict[str, str]) -> bool:
-            return plain[key_names[-2]] == partition and plain["pk"].startswith("AUDIT#")
+            return plain[key_names[-2]] == partition and plain["pk"].startswith(AUDIT_PREFIX)
 
         start = decode_cursor(query.cursor, key_names, issued_here) if query.cursor else None
         items, cursor = _collect(self._client, request, start, query.limit, key_names)
-        return AuditPage([_entry(item) for item in items], cursor)
+        return AuditPage([audit_entry_of(from_item(item)) for item in items], cursor)
 
 
 class DynamoDBDestructionLogs:
@@ -134,21 +140,6 @@ def _collect(
     elif more and start:
         cursor = encode_cursor(start, key_names)
     return items, cursor
-
-
-def _entry(item: dict[str, Any]) -> AuditEntry:
-    values = from_item(item)
-    return AuditEntry(
-        audit_id=values["audit_id"],
-        entity_id=values["entity_id"],
-        action=values["action"],
-        actor=values["actor"],
-        tenant_id=values["tenant_id"],
-        changes=values.get("changes") or {},
-        ip_address=values.get("ip_address"),
-        request_id=values.get("request_id"),
-        at=datetime.fromisoformat(values["created_at"]),
-    )
 
 
 def _log(item: dict[str, Any]) -> StoredDestructionLog:

@@ -40,7 +40,7 @@ from shared.funding.ports import (
 )
 from shared.ledger.ports import PostOutcome
 from shared.models.wallet import Wallet, WalletStatus
-from shared.outbox.records import Record, audit_item, iso
+from shared.outbox.records import Record, iso
 from shared.sweeper.ports import CLAIM_DEADLINE
 
 CLAIM_SK = "FUNDING"
@@ -167,7 +167,9 @@ class DynamoDBFundingStore:
             raise ConcurrentUpdate("the refund record moved while it was read; retry")
         return record
 
-    def record_refund(self, wallet: Wallet, record: RefundRecord, actor: str, now: datetime) -> None:
+    def record_refund(
+        self, wallet: Wallet, record: RefundRecord, now: datetime, records: Sequence[Record]
+    ) -> None:
         refund_item: dict[str, Any] = {
             "pk": wallet_pk(wallet.wallet_id),
             "sk": f"FUNDREFUND#{record.intent_id}",
@@ -223,13 +225,7 @@ class DynamoDBFundingStore:
             }
         update["ExpressionAttributeNames"] = names
         update["ExpressionAttributeValues"] = values
-        changes = {
-            "payment_intent_id": record.intent_id,
-            "amount_minor": record.amount_minor,
-            "reason": record.reason,
-        }
-        audit = audit_item(wallet.wallet_id, "wallet.funding_refunded", actor, wallet.tenant_id, now, changes)
-        operations = [self._put_new(refund_item), {"Update": update}, self._put_new(audit)]
+        operations = [self._put_new(refund_item), {"Update": update}, *(self._put_new(r) for r in records)]
         try:
             with translated_errors():
                 transact_write(self._client, operations)

@@ -13,7 +13,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from shared.errors import ConcurrentUpdate, DependencyUnavailable
-from shared.outbox.records import DomainEvent
+from shared.outbox.records import AuditEntry, DomainEvent
 
 # Short timeouts: an API call waits for us, and botocore's standard mode already retries throttles.
 CLIENT_CONFIG = Config(
@@ -94,14 +94,18 @@ def get_consistent(client: Any, table: str, key: dict[str, Any]) -> dict[str, An
     return item
 
 
-def put_new(table: str, item: dict[str, Any] | DomainEvent) -> dict[str, Any]:
+def put_new(table: str, item: dict[str, Any] | DomainEvent | AuditEntry) -> dict[str, Any]:
     """The TransactWriteItems Put of an item that must not exist yet (audit, events, logs, markers). A
-    DomainEvent becomes its stored event item; send the operations through
-    shared.adapters.dynamodb_events.transact_write so it gets its sequence."""
+    DomainEvent becomes its stored event item and an AuditEntry its `AUDIT#` item; send the operations
+    through shared.adapters.dynamodb_events.transact_write so an event gets its sequence."""
     if isinstance(item, DomainEvent):
         from shared.adapters.dynamodb_events import event_item  # that module builds on this one
 
         item = event_item(item)
+    elif isinstance(item, AuditEntry):
+        from shared.adapters.dynamodb_audit_entries import audit_item
+
+        item = audit_item(item)
     return {
         "Put": {"TableName": table, "Item": to_item(item), "ConditionExpression": "attribute_not_exists(pk)"}
     }

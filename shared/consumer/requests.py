@@ -37,7 +37,7 @@ from shared.invoices.service import format_number
 from shared.ledger.assets import STABLECOINS
 from shared.models.invoice import Invoice, InvoiceStatus, LineItemInput, price_lines
 from shared.money import decimals_of
-from shared.outbox.records import Record, Resource, audit_item, domain_event, iso
+from shared.outbox.records import Record, Resource, audit_entry, domain_event, iso
 
 DUE_IN = timedelta(days=30)
 AUTO_PAY_ACTOR = "auto-pay"
@@ -161,7 +161,7 @@ class PayRequests:
             )
             records = [
                 self._requests.new_request(request),
-                audit_item(invoice_id, "request.created", requester.user_id, requester.tenant_id, now, {}),
+                audit_entry(invoice_id, "request.created", requester.user_id, requester.tenant_id, now, {}),
                 *self._events("request:created", request, now),
             ]
             try:
@@ -251,7 +251,7 @@ class PayRequests:
                 stamps["voided_at"] = now
             changed = invoice.model_copy(update={"status": status, "updated_at": now, **stamps})
             action = f"invoice.{'paid' if status is InvoiceStatus.PAID else 'voided'}"
-            records: list[Record] = [audit_item(invoice.id, action, actor, invoice.tenant_id, now, {})]
+            records: list[Record] = [audit_entry(invoice.id, action, actor, invoice.tenant_id, now, {})]
             if auto_paid:
                 data = {
                     "tenant_id": invoice.tenant_id,

@@ -36,7 +36,7 @@ from shared.ledger.assets import STABLECOINS
 from shared.ledger.journal import JournalKind, journal_id_for
 from shared.ledger.ports import LedgerStore
 from shared.models.wallet import CONSUMER_FEATURES, Wallet
-from shared.outbox.records import Record, Resource, audit_item, domain_event, iso
+from shared.outbox.records import Record, Resource, audit_entry, domain_event, iso
 
 FREE = "0.00"
 
@@ -105,7 +105,7 @@ class ConsumerService:
         )
         records: list[Record] = [
             *self._store.onboarding_records(profile),
-            audit_item(profile.user_id, "consumer.onboarded", principal.sub, principal.tenant_id, now, {}),
+            audit_entry(profile.user_id, "consumer.onboarded", principal.sub, principal.tenant_id, now, {}),
         ]
         try:
             view = self._wallets().create_consumer_wallet(principal, profile.wallet_id, records)

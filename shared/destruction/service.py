@@ -46,7 +46,7 @@ from shared.funding.ports import ClaimState, ProviderGateway
 from shared.funding.remainder import RemainderReturn, ReturnKeys
 from shared.models.wallet import EXPIRABLE, Wallet, WalletMode, WalletStatus, to_minor
 from shared.money import format_minor
-from shared.outbox.records import Record, Resource, audit_item, domain_event, iso
+from shared.outbox.records import Record, Resource, audit_entry, domain_event, iso
 from shared.wallets.ports import DestructionScheduler, WalletRepository
 from shared.wallets.stats import destroyed_deltas, status_change_deltas
 
@@ -187,7 +187,7 @@ class DestructionService:
             "trigger": trigger.value,
         }
         records: list[Record] = [
-            audit_item(wallet.wallet_id, "wallet.destruction_started", ACTOR, wallet.tenant_id, now, changes)
+            audit_entry(wallet.wallet_id, "wallet.destruction_started", ACTOR, wallet.tenant_id, now, changes)
         ]
         if reason is DestructionReason.EXPIRED:
             channels = [f"wallet:{wallet.wallet_id}", f"countdown:{wallet.wallet_id}"]
@@ -251,7 +251,7 @@ class DestructionService:
             "refund_id": returned.refund_id,
             "burn_tx": returned.burn_tx,
         }
-        record = audit_item(
+        record = audit_entry(
             wallet.wallet_id, "wallet.remainder_refunded", ACTOR, wallet.tenant_id, now, changes
         )
         self._store.forward(wallet, journal, forwarded, [record])
@@ -313,7 +313,7 @@ class DestructionService:
         }
         channels = [f"wallet:{wallet.wallet_id}", f"countdown:{wallet.wallet_id}", "admin"]
         records: list[Record] = [
-            audit_item(
+            audit_entry(
                 wallet.wallet_id,
                 "wallet.destroyed",
                 ACTOR,

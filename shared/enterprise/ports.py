@@ -7,20 +7,7 @@ from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from shared.destruction.ports import DestructionLog
-from shared.outbox.records import Record
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    audit_id: str
-    entity_id: str
-    action: str
-    actor: str
-    tenant_id: str
-    changes: dict[str, Any]
-    ip_address: str | None
-    request_id: str | None
-    at: datetime
+from shared.outbox.records import AuditEntry, Record
 
 
 @dataclass(frozen=True)

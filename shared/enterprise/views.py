@@ -8,7 +8,7 @@ from datetime import datetime
 
 from shared.auth import ADMIN, Principal, require_role
 from shared.destruction.log import facts_of, verify
-from shared.enterprise.ports import AuditEntry, AuditQuery, AuditTrail, DestructionLogs, StoredDestructionLog
+from shared.enterprise.ports import AuditQuery, AuditTrail, DestructionLogs, StoredDestructionLog
 from shared.errors import NotFound, ValidationFailed
 from shared.ids import is_wallet_id
 from shared.models.enterprise import (
@@ -18,7 +18,7 @@ from shared.models.enterprise import (
     DestructionLogOut,
     DestructionLogPageOut,
 )
-from shared.outbox.records import iso
+from shared.outbox.records import AuditEntry, iso
 
 
 class EnterpriseViews:
@@ -72,12 +72,11 @@ class EnterpriseViews:
 
 
 def _audit_out(entry: AuditEntry) -> AuditEntryOut:
-    kind = entry.action.split(".", 1)[0]
     return AuditEntryOut(
-        id=entry.audit_id,
+        id=entry.id,
         actor=entry.actor,
         action=entry.action,
-        resource=AuditResource(type=kind, id=entry.entity_id),
+        resource=AuditResource(type=entry.resource_type, id=entry.resource_id),
         ip_address=entry.ip_address,
         request_id=entry.request_id,
         changes=json.loads(json.dumps(entry.changes, default=str)),

@@ -21,7 +21,7 @@ from shared.events.endpoints import (
 from shared.events.ports import EndpointStore, SecretSealer
 from shared.events.urls import AddressResolver, UrlRefused, check_url
 from shared.ids import new_id
-from shared.outbox.records import Record, audit_item
+from shared.outbox.records import Record, audit_entry
 
 _ENDPOINT_ID = re.compile(r"we_[0-9a-z]{24}")
 
@@ -168,5 +168,5 @@ class WebhookEndpointService:
             "enabled_events": list(endpoint.enabled_events),
         }
         return [
-            audit_item(endpoint.id, action, principal.sub, endpoint.tenant_id, self._clock.now(), changes)
+            audit_entry(endpoint.id, action, principal.sub, endpoint.tenant_id, self._clock.now(), changes)
         ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -121,10 +121,12 @@ class FundingStore(Protocol):
 
     def refund_of(self, wallet_id: str, intent_id: str) -> RefundRecord | None: ...
 
-    def record_refund(self, wallet: Wallet, record: RefundRecord, actor: str, now: datetime) -> None:
-        """Write the refund record and its audit item, count the refund on the claim and release the claim
-        when `intent_id` held it; recording the same refund twice changes nothing. When `intent_id`
-        funded the wallet meanwhile, nothing is written and it raises ConcurrentUpdate."""
+    def record_refund(
+        self, wallet: Wallet, record: RefundRecord, now: datetime, records: Sequence[Record]
+    ) -> None:
+        """Write the refund record and `records` (its audit entry), count the refund on the claim and
+        release the claim when `intent_id` held it; recording the same refund twice changes nothing. When
+        `intent_id` funded the wallet meanwhile, nothing is written and it raises ConcurrentUpdate."""
         ...
 
     def refund_issued(self, wallet_id: str, intent_id: str, refund_id: str) -> None: ...

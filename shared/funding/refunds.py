@@ -30,6 +30,7 @@ from shared.funding.ports import (
 )
 from shared.ledger.assets import fiat_to_token
 from shared.models.wallet import Wallet
+from shared.outbox.records import AuditEntry, audit_entry
 from shared.providers.errors import IDEMPOTENCY_CONFLICT, ProviderRejected
 from shared.providers.models import Asset
 
@@ -76,7 +77,7 @@ class FundingRefunds:
         if record is None:
             record = self._new_record(wallet, payment, reason)
             try:
-                self._store.record_refund(wallet, record, principal.sub, now)
+                self._store.record_refund(wallet, record, now, [_refunded(wallet, record, principal, now)])
             except ConcurrentUpdate:
                 claim = self._store.claim_of(wallet.wallet_id)
                 if claim.intent_id == payment.intent_id and claim.state is ClaimState.FUNDED:
@@ -147,3 +148,14 @@ class FundingRefunds:
             token_amount=fiat_to_token(payment.amount_received_minor, wallet.currency, asset.value),
             address=wallet.evm_address,
         )
+
+
+def _refunded(wallet: Wallet, record: RefundRecord, principal: Principal, now: datetime) -> AuditEntry:
+    changes = {
+        "payment_intent_id": record.intent_id,
+        "amount_minor": record.amount_minor,
+        "reason": record.reason,
+    }
+    return audit_entry(
+        wallet.wallet_id, "wallet.funding_refunded", principal.sub, wallet.tenant_id, now, changes
+    )

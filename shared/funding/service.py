@@ -68,7 +68,7 @@ from shared.ledger.ports import PostOutcome
 from shared.models.invoice import FUNDABLE
 from shared.models.wallet import FINISHED, Wallet, WalletStatus, to_minor
 from shared.money import format_amount, format_minor, from_minor, minor_units
-from shared.outbox.records import Record, Resource, audit_item, domain_event
+from shared.outbox.records import Record, Resource, audit_entry, domain_event
 from shared.providers.models import Asset
 from shared.providers.port import StablecoinProvider
 from shared.wallets.service import may_act_on
@@ -500,7 +500,7 @@ class FundingService:
             "provider": claim.provider,
         }
         records: list[Record] = [
-            audit_item(before.wallet_id, "wallet.funded", principal.sub, before.tenant_id, now, changes),
+            audit_entry(before.wallet_id, "wallet.funded", principal.sub, before.tenant_id, now, changes),
             domain_event("wallet:funded", channels, data, now, resource=Resource("wallet", before.wallet_id)),
             domain_event(
                 "payment:received", channels, data, now, resource=Resource("wallet", before.wallet_id)

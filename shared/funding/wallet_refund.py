@@ -34,7 +34,7 @@ from shared.ids import is_wallet_id
 from shared.ledger.ports import PostOutcome
 from shared.models.wallet import Wallet, WalletStatus, to_minor
 from shared.money import format_minor
-from shared.outbox.records import Record, Resource, audit_item, domain_event
+from shared.outbox.records import Record, Resource, audit_entry, domain_event
 from shared.wallets.service import may_see
 from shared.wallets.stats import status_change_deltas
 
@@ -174,7 +174,7 @@ class WalletRefundService:
             "journal_id": returned.journal.id,
         }
         records: list[Record] = [
-            audit_item(wallet.wallet_id, "wallet.refunded", refund.actor, wallet.tenant_id, now, changes),
+            audit_entry(wallet.wallet_id, "wallet.refunded", refund.actor, wallet.tenant_id, now, changes),
             domain_event(REFUNDED_EVENT, channels, data, now, resource=Resource("wallet", wallet.wallet_id)),
         ]
         stats = status_change_deltas(wallet.status, WalletStatus.ACTIVE)

@@ -24,7 +24,7 @@ from shared.models.invoice import (
     price_lines,
 )
 from shared.money import format_amount, minor_units
-from shared.outbox.records import Record, Resource, audit_item, domain_event
+from shared.outbox.records import Record, Resource, audit_entry, domain_event
 
 _random = secrets.SystemRandom()
 _INVOICE_ID = re.compile(r"^inv_[0-9a-z]{24}$")
@@ -88,7 +88,7 @@ def invoice_records(
         "amount_due": format_amount(invoice.amount_due, places),
     }
     return [
-        audit_item(invoice.id, event_name, actor, invoice.tenant_id, moment, changes),
+        audit_entry(invoice.id, event_name, actor, invoice.tenant_id, moment, changes),
         domain_event(
             event_name,
             [f"invoice:{invoice.id}", "admin"],

@@ -3,8 +3,9 @@
 Events leave through the table's stream (see docs/DESIGN.md): an event committed is an event published, even
 if the writer dies right after. A `DomainEvent` names the resource it is about (`invoice`, `wallet`, ...);
 the DynamoDB adapter (shared/adapters/dynamodb_events.py) stores it, keys it for the history and assigns its
-per-resource `sequence` inside the same transaction. Audit items are plain Python values (Decimal for
-numbers) that the adapters serialize.
+per-resource `sequence` inside the same transaction. An `AuditEntry` says who did what to which resource,
+when and from where; the DynamoDB adapter (shared/adapters/dynamodb_audit.py) turns it into its `AUDIT#`
+item and reads it back for the admin view.
 """
 
 from __future__ import annotations
@@ -76,32 +77,46 @@ def domain_event(
     )
 
 
-def audit_item(
-    entity_id: str, action: str, actor: str, tenant_id: str, now: datetime, changes: dict[str, Any]
-) -> dict[str, Any]:
-    """One audit entry: by entity (`AUDIT#{id}`), and on the tenant's audit list (gsi1) and its actor's
-    (gsi2) for GET /api/v1/audit; with the client IP and request id of the request being served, if any."""
-    audit_id = new_id("aud")
-    order = f"{iso(now)}#{audit_id}"
+@dataclass(frozen=True)
+class AuditEntry:
+    """One audit entry, as the domain states it: `actor` did `action` to the resource `resource_id` of
+    `tenant_id` at `at`, changing `changes`; `ip_address` and `request_id` are the request's being served
+    (None for scheduled and stream work). Keys and indexes are the adapter's business."""
+
+    resource_id: str
+    action: str
+    actor: str
+    tenant_id: str
+    at: datetime
+    changes: dict[str, Any]
+    ip_address: str | None = None
+    request_id: str | None = None
+    id: str = field(default_factory=lambda: new_id("aud"))
+
+    @property
+    def resource_type(self) -> str:
+        """What kind of resource it is about, as the audit view shows it: the action's first part."""
+        return self.action.split(".", 1)[0]
+
+
+def audit_entry(
+    resource_id: str, action: str, actor: str, tenant_id: str, now: datetime, changes: dict[str, Any]
+) -> AuditEntry:
+    """The entry of `action` on `resource_id`, with the client IP and request id of the request being
+    served, if any (shared.outbox.request_origin)."""
     origin = current_origin()
-    return {
-        "pk": f"AUDIT#{entity_id}",
-        "sk": order,
-        "gsi1pk": f"TENANT#{tenant_id}#AUDIT",
-        "gsi1sk": order,
-        "gsi2pk": f"TENANT#{tenant_id}#AUDIT#ACTOR#{actor}",
-        "gsi2sk": order,
-        "audit_id": audit_id,
-        "entity_id": entity_id,
-        "action": action,
-        "actor": actor,
-        "tenant_id": tenant_id,
-        "changes": changes,
-        "ip_address": origin.ip_address if origin else None,
-        "request_id": origin.request_id if origin else None,
-        "created_at": iso(now),
-    }
+    return AuditEntry(
+        resource_id=resource_id,
+        action=action,
+        actor=actor,
+        tenant_id=tenant_id,
+        at=now,
+        changes=changes,
+        ip_address=origin.ip_address if origin else None,
+        request_id=origin.request_id if origin else None,
+    )
 
 
-# What a state change's transaction carries beside it: audit items (plain dicts) and domain events.
-Record: TypeAlias = dict[str, Any] | DomainEvent
+# What a state change's transaction carries beside it: its audit entries and domain events (and the odd
+# marker item of a capability's own, such as a Stripe event's).
+Record: TypeAlias = dict[str, Any] | DomainEvent | AuditEntry

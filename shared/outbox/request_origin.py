@@ -1,6 +1,6 @@
-"""Where the request being served came from (client IP, request id), for the audit items it writes.
+"""Where the request being served came from (client IP, request id), for the audit entries it writes.
 
-Set by the REST edge (shared/api) around each request and read by `audit_item`, so every service's audit
+Set by the REST edge (shared/api) around each request and read by `audit_entry`, so every service's audit
 entries carry them without each use case passing them along. A Lambda process serves one request at a
 time; a context variable also keeps threads a service starts from reading another request's origin.
 """

@@ -42,7 +42,7 @@ from shared.ledger.ports import PostOutcome
 from shared.models.invoice import Invoice, InvoiceStatus
 from shared.models.wallet import FINISHED, Wallet, WalletStatus, to_minor
 from shared.money import format_amount, format_minor, from_minor, minor_units
-from shared.outbox.records import Record, Resource, audit_item, domain_event
+from shared.outbox.records import Record, Resource, audit_entry, domain_event
 from shared.payments.ports import (
     InvoiceReader,
     PaymentClaim,
@@ -334,7 +334,7 @@ class PaymentService:
         }
         channels = [f"wallet:{wallet.wallet_id}", f"invoice:{invoice.id}", "admin"]
         records: list[Record] = [
-            audit_item(
+            audit_entry(
                 wallet.wallet_id,
                 "wallet.paid",
                 claim.actor,
@@ -347,7 +347,7 @@ class PaymentService:
                     "transaction_hash": claim.transaction_hash,
                 },
             ),
-            audit_item(
+            audit_entry(
                 invoice.id,
                 "invoice.paid" if fully_paid else "invoice.partially_paid",
                 claim.actor,
@@ -375,7 +375,7 @@ class PaymentService:
 
     def _release(self, claim: PaymentClaim, refused: WalletsError) -> None:
         now = self._clock.now()
-        record = audit_item(
+        record = audit_entry(
             claim.wallet_id,
             "wallet.payment_refused",
             claim.actor,

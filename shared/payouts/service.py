@@ -56,7 +56,7 @@ from shared.ledger.accounts import Account
 from shared.ledger.journal import Journal, JournalKind, journal_id_for
 from shared.ledger.ports import LedgerStore
 from shared.models.payouts import PayoutCreate
-from shared.outbox.records import DomainEvent, Record, Resource, audit_item, domain_event, iso
+from shared.outbox.records import DomainEvent, Record, Resource, audit_entry, domain_event, iso
 from shared.payouts.ports import PayoutStore, PayoutTimer, ReferenceTaken
 from shared.payouts.records import (
     CHUNK_ITEMS,
@@ -150,7 +150,7 @@ class PayoutService:
         )
         changes = {"purpose": body.purpose, "items": len(items), "reference": body.reference}
         records: list[Record] = [
-            audit_item(payout_id, "payout.created", principal.sub, principal.tenant_id, now, changes),
+            audit_entry(payout_id, "payout.created", principal.sub, principal.tenant_id, now, changes),
             self._event(payout, "payout.created", now),
         ]
         try:
@@ -264,7 +264,7 @@ class PayoutService:
             name = "payout.approved" if last else "payout.approval_recorded"
             changes = {"approvals": len(approvals), "required": payout.approvals_required}
             records: list[Record] = [
-                audit_item(payout.id, name, principal.sub, payout.tenant_id, now, changes),
+                audit_entry(payout.id, name, principal.sub, payout.tenant_id, now, changes),
                 self._event(after, name, now),
             ]
             operations = [self._store.payout_change(payout, after), *self._store.records(records)]
@@ -308,7 +308,7 @@ class PayoutService:
             after = payout.changed(now, status=outcome, decided_by=principal.sub)
             name = f"payout.{outcome.value}"
             records: list[Record] = [
-                audit_item(
+                audit_entry(
                     payout.id, name, principal.sub, payout.tenant_id, now, {"from": payout.status.value}
                 ),
                 self._event(after, name, now),
@@ -349,7 +349,7 @@ class PayoutService:
             now = self._clock.now()
             after = current.changed(now, status=PayoutStatus.PROCESSING)
             records: list[Record] = [
-                audit_item(current.id, "payout.retrying", principal.sub, current.tenant_id, now, {}),
+                audit_entry(current.id, "payout.retrying", principal.sub, current.tenant_id, now, {}),
                 self._event(after, "payout.retrying", now),
             ]
             try:

@@ -6,7 +6,7 @@ from shared.clock import Clock
 from shared.crypto.envelope import DataKeyService, unseal
 from shared.crypto.keys import WalletKeys
 from shared.errors import NotFound
-from shared.outbox.records import audit_item
+from shared.outbox.records import audit_entry
 from shared.wallets.ports import WalletRepository
 
 
@@ -34,5 +34,5 @@ class WalletKeyVault:
             return
         now = self._clock.now()
         changes = {"wrapped_key": "removed", "key_id": sealed.key_id}
-        record = audit_item(wallet_id, "wallet.keys_erased", actor, tenant_id, now, changes)
+        record = audit_entry(wallet_id, "wallet.keys_erased", actor, tenant_id, now, changes)
         self._wallets.erase_keys(wallet_id, now, [record])

@@ -38,7 +38,7 @@ from shared.models.wallet import (
     WalletStatus,
     to_minor,
 )
-from shared.outbox.records import Record, Resource, audit_item, domain_event, iso
+from shared.outbox.records import Record, Resource, audit_entry, domain_event, iso
 from shared.wallets.mode import InvoiceTraits, choose_mode
 from shared.wallets.ports import (
     CardIntent,
@@ -502,7 +502,7 @@ class WalletService:
             "ttl": wallet.ttl_seconds,
         }
         records: list[Record] = [
-            audit_item(wallet.wallet_id, "wallet.created", principal.sub, wallet.tenant_id, now, changes),
+            audit_entry(wallet.wallet_id, "wallet.created", principal.sub, wallet.tenant_id, now, changes),
             domain_event(
                 "wallet:created", channels, data, now, resource=Resource("wallet", wallet.wallet_id)
             ),
@@ -556,7 +556,7 @@ class WalletService:
             if wallet.invoice_id:
                 channels.insert(2, f"invoice:{wallet.invoice_id}")
             records: list[Record] = [
-                audit_item(
+                audit_entry(
                     wallet.wallet_id, "wallet.transformed", principal.sub, wallet.tenant_id, now, changes
                 ),
                 domain_event(

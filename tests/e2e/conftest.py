@@ -226,3 +226,12 @@ def runtime_factory(
         return start_runtime(template, config, tmp_path, speed=speed, env=env)
 
     return factory
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shared_systems() -> Iterator[None]:
+    """Stops the systems tests/e2e/system.py `project_system` shared between this process's files."""
+    yield
+    from tests.e2e.system import stop_shared_systems  # that module builds on this one
+
+    stop_shared_systems()

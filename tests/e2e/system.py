@@ -4,25 +4,60 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import jwt
 
-from local.runtime.config import RuntimeConfig
 from tests.e2e.conftest import ROOT, RunningRuntime, start_runtime
+from tests.support.template import project_template
 
 PROJECT_CONFIG = ROOT / "local" / "runtime.toml"
 
 
+# This test process's shared systems at speed 1, by pool: started by their first user, stopped when the
+# session ends (tests/e2e/conftest.py), so the files of one xdist worker start one system instead of one
+# each (a start and the functions' cold imports behind the first requests cost tens of seconds on a
+# loaded 2-core machine). Systems at other speeds are started per file: an idle one fires its minute
+# rules every few real seconds and would load the machine for the rest of the session.
+_SHARED: dict[str, RunningRuntime] = {}
+_SHARED_STOPS = ExitStack()
+
+
 @contextmanager
-def project_system(folder: Path, speed: float = 1) -> Iterator[RunningRuntime]:
-    template = RuntimeConfig.load(PROJECT_CONFIG).template
-    assert template is not None
-    with start_runtime(template, PROJECT_CONFIG, folder, speed=speed) as runtime:
-        yield runtime
+def project_system(
+    folder: Path, speed: float = 1, *, own: bool = False, pool: str = "e2e"
+) -> Iterator[RunningRuntime]:
+    """The project's system at `speed`, as `make run` serves it.
+
+    At speed 1, by default, the test process's shared system (of `pool`): a file using it keeps to its
+    own tenants, users and ids and asserts nothing about platform-wide totals, since the files before it
+    on this worker ran there too. `own=True` (and any other speed) starts a system for this block alone,
+    for a file that needs a quiet platform (one that reconciles the whole reserve, say). `folder` holds
+    the runtime's log and state (of a shared system: its first user's folder).
+    """
+    # Synthesized (if stale) here, before the runtime's start timeout runs.
+    template = project_template()
+    if own or speed != 1:
+        with start_runtime(template, PROJECT_CONFIG, folder, speed=speed) as runtime:
+            yield runtime
+        return
+    if pool not in _SHARED:
+        _SHARED[pool] = _SHARED_STOPS.enter_context(start_runtime(template, PROJECT_CONFIG, folder))
+    else:
+        # Every file shares 127.0.0.1: its payment-link budget starts afresh, as on a system of its own.
+        fresh_ip_windows(_SHARED[pool])
+    yield _SHARED[pool]
+
+
+def stop_shared_systems() -> None:
+    """SIGTERM every shared system (each checks it exited cleanly, as start_runtime does)."""
+    try:
+        _SHARED_STOPS.close()
+    finally:
+        _SHARED.clear()
 
 
 def token(system: RunningRuntime, **claims: Any) -> str:

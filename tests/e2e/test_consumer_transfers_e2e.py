@@ -21,7 +21,8 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRuntime]:
-    with project_system(tmp_path_factory.mktemp("consumer-transfers")) as runtime:
+    # A system of its own: the test reconciles the whole reserve, which other files' seeded ledgers move.
+    with project_system(tmp_path_factory.mktemp("consumer-transfers"), own=True) as runtime:
         yield runtime
 
 

@@ -32,7 +32,8 @@ UNITS_PER_CENT = 10_000  # token minor units (6 decimals) per fiat cent
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRuntime]:
-    with project_system(tmp_path_factory.mktemp("funding"), speed=SPEED) as runtime:
+    # A system of its own (as at any speed but 1): the module reconciles the whole reserve.
+    with project_system(tmp_path_factory.mktemp("funding"), speed=SPEED, own=True) as runtime:
         yield runtime
 
 

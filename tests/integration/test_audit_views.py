@@ -77,6 +77,9 @@ def test_audit_entries_carry_ip_and_request_id_and_filter_by_resource_actor_and_
     first = create_invoice(MERCHANT, "203.0.113.7", "req-first")
     clock.advance(minutes=5)
     second = create_invoice({**MERCHANT, "sub": "merchant-2"}, "198.51.100.2", "req-second")
+    # A second later: entries of one millisecond have no order between them (the sort key's tie-break is
+    # the random audit id), so the send must come after the second invoice for the order asserted below.
+    clock.advance(seconds=1)
     send_invoice(first)
     create_invoice(OTHER_MERCHANT, "192.0.2.1", "req-other")
 

@@ -3,39 +3,45 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
+import logging
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from local.runtime.config import RuntimeConfig, ensure_template
 from local.runtime.template import with_nested_stacks
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK_TEMPLATE = "MonayWallets.template.json"
 
 
+PROJECT_CONFIG = ROOT / "local" / "runtime.toml"
+
+
+def project_template() -> Path:
+    """The local-mode template (bundling skipped), synthesized when a source changed, exactly as `make run`
+    and every test runtime get it (local/runtime.toml's synth command, under its lock): one synth per
+    checkout and change, shared by the test workers and the runtimes they start."""
+    config = RuntimeConfig.load(PROJECT_CONFIG)
+    assert config.template is not None
+    ensure_template(config.template, config, logging.getLogger("tests.template"))
+    return config.template
+
+
 def synth_outdir() -> Path:
-    """This test process's synth folder: one per pytest-xdist worker, since two synths staging assets into
-    one folder collide (EEXIST)."""
-    return ROOT / ".cache" / f"cdk.out.test-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
-
-
-def synthesize(outdir: Path, **context: str) -> None:
-    """`app.py` into `outdir`, bundling skipped, with `context` beside cdk.json's."""
-    env = dict(os.environ, CDK_OUTDIR=str(outdir), JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION="1")
-    env["CDK_CONTEXT_JSON"] = json.dumps({"aws:cdk:bundling-stacks": [], **context})
-    subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, check=True)
+    """The folder of the synthesized local-mode stack (assets, validation report): read it after
+    `synthesized_template()` or `project_template()`."""
+    template = RuntimeConfig.load(PROJECT_CONFIG).template
+    assert template is not None
+    return template.parent
 
 
 @lru_cache(maxsize=1)
 def synthesized_template() -> dict[str, Any]:
     """The local-mode template, bundling skipped (as `make run` and the tests use it), its nested stacks
     merged in as the local runtime reads it: a check of a resource holds wherever the resource lives."""
-    outdir = synth_outdir()
-    synthesize(outdir, **{"wallets:local": "true"})
-    return with_nested_stacks(json.loads((outdir / STACK_TEMPLATE).read_text()), outdir)
+    template = project_template()
+    return with_nested_stacks(json.loads(template.read_text()), template.parent)
 
 
 def stack_templates(outdir: Path) -> dict[str, dict[str, Any]]:

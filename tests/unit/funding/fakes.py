@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
@@ -23,7 +23,7 @@ from shared.funding.ports import (
 from shared.ledger.ports import PostOutcome
 from shared.models.invoice import FUNDABLE, Invoice, InvoiceStatus
 from shared.models.wallet import Wallet, WalletStatus
-from shared.outbox.records import audit_item
+from shared.outbox.records import Record
 from shared.providers.errors import INSUFFICIENT_FUNDS, ProviderRejected
 from shared.providers.models import Asset, ProviderTx
 from tests.support.events import as_items
@@ -218,7 +218,9 @@ class MemoryFundingStore:
     def refund_of(self, wallet_id: str, intent_id: str) -> RefundRecord | None:
         return self.refund_records.get((wallet_id, intent_id))
 
-    def record_refund(self, wallet: Wallet, record: RefundRecord, actor: str, now: datetime) -> None:
+    def record_refund(
+        self, wallet: Wallet, record: RefundRecord, now: datetime, records: Sequence[Record]
+    ) -> None:
         key = (wallet.wallet_id, record.intent_id)
         if key in self.refund_records:
             return
@@ -230,10 +232,7 @@ class MemoryFundingStore:
         if stored.intent_id == record.intent_id and stored.state is ClaimState.MINTING:
             state = ClaimState.REFUNDED
         self.claims[wallet.wallet_id] = replace(stored, state=state, refunds=stored.refunds + 1)
-        changes = {"payment_intent_id": record.intent_id, "reason": record.reason}
-        self.records.append(
-            audit_item(wallet.wallet_id, "wallet.funding_refunded", actor, wallet.tenant_id, now, changes)
-        )
+        self.records.extend(as_items(records))
         self.crashes.reach("recorded")
 
     def refund_issued(self, wallet_id: str, intent_id: str, refund_id: str) -> None:

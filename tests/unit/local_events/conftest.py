@@ -40,12 +40,11 @@ def make_ctx(moto_url: str) -> Callable[..., RuntimeContext]:
                 clients[service] = session.client(service, endpoint_url=moto_url, region_name=REGION)  # type: ignore[call-overload]
             return clients[service]
 
-    def build(speed: float = 1.0) -> RuntimeContext:
-
+    def build(speed: float = 1.0, clock: VirtualClock | None = None) -> RuntimeContext:
         return RuntimeContext(
             template=FakeTemplate(),
             functions=FakeFunctions(),
-            clock=VirtualClock(speed=speed),
+            clock=clock or VirtualClock(speed=speed),
             aws=aws,
             moto_url=moto_url,
             log=logging.getLogger("local-events-test"),

@@ -7,8 +7,10 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Any
 
+from local.runtime.clock import VirtualClock
 from local.runtime.context import FunctionError, RuntimeContext
 
 REGION = "us-east-1"
@@ -58,6 +60,36 @@ class FakeFunctions:
     def of(self, logical_id: str) -> list[dict[str, Any]]:
         with self.lock:
             return list(self.calls.get(logical_id, []))
+
+
+class SteppedClock(VirtualClock):
+    """The runtime's clock held still: virtual time moves only when the test sets it, so what an event
+    source fires at which virtual instant does not depend on how loaded the machine is. `speed` still
+    converts virtual durations into the real waits the sources take."""
+
+    def __init__(self, speed: float) -> None:
+        super().__init__(speed)
+        self.instant = self.origin
+
+    def now(self) -> float:
+        return self.instant
+
+    def set(self, instant: float) -> None:
+        self.instant = instant
+
+
+class InlineInvoker:
+    """An invoker running each target at once on the caller's thread (the scheduler's, in tests that
+    drive it by hand), so a firing is complete when the call that fired it returns."""
+
+    def __init__(self, functions: FakeFunctions) -> None:
+        self.functions = functions
+
+    def submit(self, function: str, payload: Any, on_failure: Any = None) -> Future[None]:
+        done: Future[None] = Future()
+        self.functions.invoke(function, payload)
+        done.set_result(None)
+        return done
 
 
 def fail(message: str = "boom") -> FunctionError:

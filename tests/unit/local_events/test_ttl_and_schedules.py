@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import threading
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +15,7 @@ from .fakes import (
     ACCOUNT,
     REGION,
     REMOVES_ONLY,
+    SteppedClock,
     add_consumer_mapping,
     create_table,
     launch,
@@ -47,12 +46,11 @@ def test_ttl_removal_is_marked_and_a_user_delete_is_not(
         records = [r for c in functions.of("Consumer") for r in c["Records"]]
         return {r["dynamodb"]["Keys"]["pk"]["S"]: r for r in records}
 
+    # How soon after its instant is test_timing_at_speed's question (on a clock held still); here: which.
     seen = wait_for(lambda: len(removes()) == 2 and removes())
-    delay = ctx.clock.real_seconds(max(0.0, ctx.clock.now() - expires))
     assert seen["lease"]["userIdentity"] == {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
     assert seen["lease"]["dynamodb"]["OldImage"]["ttl"] == {"N": str(expires)}
     assert "userIdentity" not in seen["user"]
-    assert delay < 2.0, f"REMOVE took {delay:.2f} real seconds after the TTL instant"
     # More than five years in the past: the service never expires it, and neither do we.
     assert "Item" in dynamodb.get_item(TableName=table, Key={"pk": {"S": "ancient"}})
     status = sources.status()
@@ -87,8 +85,7 @@ def test_at_schedule_fires_once_then_is_deleted(
     )
     wait_for(lambda: functions.of("Target"))
     fired_at = ctx.clock.now()
-    assert fired_at >= at
-    assert ctx.clock.real_seconds(fired_at - at) < 1.0
+    assert fired_at >= at  # on its second: test_timing_at_speed, on a clock held still
     assert functions.of("Target") == [{"wallet_id": "wal_1"}]
     wait_for(lambda: scheduler.list_schedules(GroupName=group)["Schedules"] == [])
     assert sources.status()["scheduler"]["deleted"] >= 1
@@ -115,7 +112,11 @@ def test_at_schedule_fires_once_then_is_deleted(
 
 
 def test_rate_rule_fires_on_virtual_time(make_ctx: Callable[..., RuntimeContext], running: list) -> None:
-    ctx = make_ctx(speed=SPEED)
+    # Virtual time held still and moved by the test: a rule's period is a virtual minute however long the
+    # machine takes to start the sources (one real second of start-up is ten virtual minutes here).
+    clock = SteppedClock(SPEED)
+    clock.set(float(int(clock.now())))
+    ctx = make_ctx(clock=clock)
     template, functions = parts(ctx)
     template.add("Ticker", "AWS::Lambda::Function", {})
     template.add(
@@ -135,14 +136,12 @@ def test_rate_rule_fires_on_virtual_time(make_ctx: Callable[..., RuntimeContext]
             datetime.fromisoformat(e["time"][:-1] + "+00:00").timestamp() for e in functions.of("Ticker")
         )
 
-    def three_in_a_row() -> bool:
-        # Asynchronous invocations run concurrently, so they are recorded in any order.
-        times = fire_times()
-        return len(times) >= 3 and [b - a for a, b in itertools.pairwise(times[:3])] == [60, 60]
-
-    wait_for(three_in_a_row)
-    # The first firing is one period after the rule starts (allow one real second of start-up).
-    assert 60 <= fire_times()[0] - started <= 60 + SPEED
+    clock.set(started + 59)
+    for minute in (1, 2, 3):
+        clock.set(started + 60 * minute)
+        wait_for(lambda n=minute: len(fire_times()) >= n, timeout=30)
+    # One period after the rule starts, then every period, each firing stamped with its own minute.
+    assert fire_times() == [started + 60, started + 120, started + 180]
     events = functions.of("Ticker")
     first = events[0]
     assert first["detail-type"] == "Scheduled Event"
@@ -223,7 +222,8 @@ def test_unreachable_schedule_target_goes_to_its_dead_letter_queue(
     attributes = {k: v["StringValue"] for k, v in messages[0]["MessageAttributes"].items()}
     assert attributes["ERROR_CODE"] == "ResourceNotFoundException"
     assert attributes["SCHEDULE_ARN"].endswith(f"schedule/default/{name}")
-    assert sources.status()["scheduler"]["dead_lettered"] == 1
+    # Counted just after the message is sent.
+    wait_for(lambda: sources.status()["scheduler"]["dead_lettered"] == 1)
 
 
 def test_stop_is_prompt(make_ctx: Callable[..., RuntimeContext]) -> None:
@@ -233,9 +233,9 @@ def test_stop_is_prompt(make_ctx: Callable[..., RuntimeContext]) -> None:
     add_consumer_mapping(template, table)
     sources = EventSources(ctx)
     sources.start()
-    began = time.monotonic()
+    # Prompt: stop() joins each thread for a few seconds at most, so a thread that slept out its poll
+    # period or sweep interval instead of waking would still be alive here.
     sources.stop()
-    assert time.monotonic() - began < 2.0
     assert not sources.pollers[0]._thread.is_alive()
     assert not sources.rules.thread.is_alive() and not sources.scheduler.thread.is_alive()
 
