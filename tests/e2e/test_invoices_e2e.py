@@ -42,8 +42,9 @@ create = create_invoice
 # Written by background work (realtime fan-out dedupe, WebSocket connections of other tests) or by the rate
 # limiter metering every admitted request (a window count, not a resource), never as a resource by a
 # REST request: a bad-input check compares everything else.
-# Written by realtime fan-out, connections, rate windows and the scheduled provider health check.
-BACKGROUND_PREFIXES = ("FANOUT#", "CONN#", "RATE#", "PROVIDER#")
+# Written by realtime fan-out, connections, rate windows and the scheduled provider health check (its
+# PROVIDER# records and PROVIDERHISTORY; its status-change events still land in the outbox).
+BACKGROUND_PREFIXES = ("FANOUT#", "CONN#", "RATE#", "PROVIDER")
 
 
 def table_items(system: RunningRuntime) -> list[dict[str, Any]]:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -29,19 +32,22 @@ def project_template() -> Path:
 
 
 def synth_outdir() -> Path:
-    """The folder of the synthesized local-mode stack (assets, validation report): read it after
-    `synthesized_template()` or `project_template()`."""
-    template = RuntimeConfig.load(PROJECT_CONFIG).template
-    assert template is not None
-    return template.parent
+    """This test process's synth folder: one per pytest-xdist worker, since two synths staging assets into
+    one folder collide (EEXIST). Not the runtime's folder: the runtime runs the staged assets and so writes
+    __pycache__ into them, which the infra tests check the synth never stages."""
+    return ROOT / ".cache" / f"cdk.out.test-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
 
 
 @lru_cache(maxsize=1)
 def synthesized_template() -> dict[str, Any]:
     """The local-mode template, bundling skipped (as `make run` and the tests use it), its nested stacks
     merged in as the local runtime reads it: a check of a resource holds wherever the resource lives."""
-    template = project_template()
-    return with_nested_stacks(json.loads(template.read_text()), template.parent)
+    outdir = synth_outdir()
+    env = dict(os.environ, CDK_OUTDIR=str(outdir), JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION="1")
+    context = {"aws:cdk:bundling-stacks": [], "wallets:local": "true"}
+    env["CDK_CONTEXT_JSON"] = json.dumps(context)
+    subprocess.run([sys.executable, "app.py"], cwd=ROOT, env=env, check=True)
+    return with_nested_stacks(json.loads((outdir / STACK_TEMPLATE).read_text()), outdir)
 
 
 def stack_templates(outdir: Path) -> dict[str, dict[str, Any]]:
