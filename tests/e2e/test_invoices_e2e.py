@@ -47,13 +47,23 @@ create = create_invoice
 BACKGROUND_PREFIXES = ("FANOUT#", "CONN#", "RATE#", "PROVIDER")
 
 
+def _background(item: dict[str, Any]) -> bool:
+    """Written by the runtime's own schedules and connections, not by a request: the provider health check's
+    records, its `provider.statusChange` events and their sequence counters, socket and rate bookkeeping."""
+    key = item["pk"]["S"]
+    provider_event = item.get("resource_type", {}).get("S") == "provider"
+    provider_counter = key.startswith("SEQ#") and "#provider#" in key
+    about_a_provider = provider_event or provider_counter
+    return key.startswith(BACKGROUND_PREFIXES) or about_a_provider
+
+
 def table_items(system: RunningRuntime) -> list[dict[str, Any]]:
     """Every item a request could have written, in a stable order."""
     client = system.aws("dynamodb")
     name = next(n for n in client.list_tables()["TableNames"] if "WalletsTable" in n)
     items: list[dict[str, Any]] = []
     for page in client.get_paginator("scan").paginate(TableName=name, ConsistentRead=True):
-        items.extend(i for i in page["Items"] if not i["pk"]["S"].startswith(BACKGROUND_PREFIXES))
+        items.extend(i for i in page["Items"] if not _background(i))
     return sorted(items, key=lambda item: (item["pk"]["S"], item["sk"]["S"]))
 
 
@@ -325,9 +335,12 @@ def test_provider_health_is_recorded_by_the_scheduled_check(fast_system: Running
     merchant = auth(fast_system.tokens["merchant"])
 
     def recorded() -> dict[str, Any] | None:
-        answer = httpx.get(
-            f"{fast_system.rest_url}/api/v2/provider-health/status", headers=merchant, timeout=10
-        )
+        try:
+            answer = httpx.get(
+                f"{fast_system.rest_url}/api/v2/provider-health/status", headers=merchant, timeout=20
+            )
+        except httpx.TimeoutException:
+            return None  # a loaded machine: ask again until the deadline
         assert answer.status_code == 200
         data = dict(answer.json()["data"])
         return data if data["tempo"]["status"] == "healthy" and data["primary"] == "tempo" else None
