@@ -3,14 +3,13 @@ payout_worker with `{"payout_id": ...}` and deleted after it fires."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from shared.adapters.scheduler import at_expression, scheduler_call
+from shared.adapters.scheduler import OneOffTarget, create_at_schedule
 
 INPUT_KEY = "payout_id"
 
@@ -30,27 +29,15 @@ class SchedulerPayoutTimer:
         self._target = target
 
     def schedule(self, payout_id: str, at: datetime) -> None:
-        target: dict[str, Any] = {
-            "Arn": self._target(),
-            "RoleArn": self._role,
-            "Input": json.dumps({INPUT_KEY: payout_id}),
-            "RetryPolicy": {"MaximumEventAgeInSeconds": 86_400, "MaximumRetryAttempts": 185},
-        }
-        if self._dlq:
-            target["DeadLetterConfig"] = {"Arn": self._dlq}
+        where = OneOffTarget(self._group, self._target(), self._role, self._dlq)
         try:
-            scheduler_call(
+            create_at_schedule(
                 self._client,
-                "create_schedule",
-                Name=timer_name(payout_id),
-                GroupName=self._group,
-                ScheduleExpression=at_expression(at),
-                ScheduleExpressionTimezone="UTC",
-                FlexibleTimeWindow={"Mode": "OFF"},
-                ActionAfterCompletion="DELETE",
-                State="ENABLED",
-                Description=f"Payout {payout_id}: paid at its scheduled moment",
-                Target=target,
+                where,
+                timer_name(payout_id),
+                at,
+                {INPUT_KEY: payout_id},
+                f"Payout {payout_id}: paid at its scheduled moment",
             )
         except ClientError as exc:
             # The same approval again (a retry after a lost race): its schedule is already there.

@@ -1,9 +1,11 @@
-"""DestructionScheduler on EventBridge Scheduler: one `at()` schedule per ephemeral wallet."""
+"""DestructionScheduler on EventBridge Scheduler: one `at()` schedule per ephemeral wallet; and the one-off
+`at()` schedule and the error translation every Scheduler timer of the house shares."""
 
 from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,26 +54,14 @@ class EventBridgeDestructionScheduler:
         self._dlq = dead_letter_arn
 
     def schedule_destruction(self, wallet_id: str, at: datetime) -> datetime:
-        target: dict[str, Any] = {
-            "Arn": self._target,
-            "RoleArn": self._role,
-            "Input": json.dumps({"wallet_id": wallet_id, "trigger": "schedule"}),
-            "RetryPolicy": {"MaximumEventAgeInSeconds": 86_400, "MaximumRetryAttempts": 185},
-        }
-        if self._dlq:
-            target["DeadLetterConfig"] = {"Arn": self._dlq}
         try:
-            self._call(
-                "create_schedule",
-                Name=schedule_name(wallet_id),
-                GroupName=self._group,
-                ScheduleExpression=at_expression(at),
-                ScheduleExpressionTimezone="UTC",
-                FlexibleTimeWindow={"Mode": "OFF"},
-                ActionAfterCompletion="DELETE",
-                State="ENABLED",
-                Description=f"Destroy wallet {wallet_id} at its expiry",
-                Target=target,
+            create_at_schedule(
+                self._client,
+                OneOffTarget(self._group, self._target, self._role, self._dlq),
+                schedule_name(wallet_id),
+                at,
+                {"wallet_id": wallet_id, "trigger": "schedule"},
+                f"Destroy wallet {wallet_id} at its expiry",
             )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConflictException":
@@ -90,6 +80,46 @@ class EventBridgeDestructionScheduler:
 
     def _call(self, operation: str, **kwargs: Any) -> Any:
         return scheduler_call(self._client, operation, **kwargs)
+
+
+@dataclass(frozen=True)
+class OneOffTarget:
+    """Where a one-off schedule goes: its group, the function it invokes, the role Scheduler assumes for that
+    and the dead-letter queue of invocations that kept failing ("" for none)."""
+
+    group_name: str
+    function_arn: str
+    role_arn: str
+    dead_letter_arn: str
+
+
+def create_at_schedule(
+    client: Any, where: OneOffTarget, name: str, at: datetime, payload: dict[str, Any], description: str
+) -> None:
+    """One `at()` schedule invoking `where.function_arn` with `payload` once at `at` (UTC, to the second) and
+    deleted after it fires; retried by Scheduler for a day. A schedule of that name already there raises
+    ClientError `ConflictException`: each caller decides what an existing one means to it."""
+    target: dict[str, Any] = {
+        "Arn": where.function_arn,
+        "RoleArn": where.role_arn,
+        "Input": json.dumps(payload),
+        "RetryPolicy": {"MaximumEventAgeInSeconds": 86_400, "MaximumRetryAttempts": 185},
+    }
+    if where.dead_letter_arn:
+        target["DeadLetterConfig"] = {"Arn": where.dead_letter_arn}
+    scheduler_call(
+        client,
+        "create_schedule",
+        Name=name,
+        GroupName=where.group_name,
+        ScheduleExpression=at_expression(at),
+        ScheduleExpressionTimezone="UTC",
+        FlexibleTimeWindow={"Mode": "OFF"},
+        ActionAfterCompletion="DELETE",
+        State="ENABLED",
+        Description=description,
+        Target=target,
+    )
 
 
 def scheduler_call(client: Any, operation: str, **kwargs: Any) -> Any:

@@ -4,14 +4,13 @@ Rescheduling replaces the schedule (delete, then create: the functions may only 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from shared.adapters.scheduler import at_expression, scheduler_call
+from shared.adapters.scheduler import OneOffTarget, create_at_schedule, scheduler_call
 
 INPUT_KEY = "webhook_delivery_id"
 
@@ -31,26 +30,15 @@ class SchedulerRetryTimer:
         self._target = target
 
     def schedule(self, delivery_id: str, at: datetime) -> None:
-        target: dict[str, Any] = {
-            "Arn": self._target(),
-            "RoleArn": self._role,
-            "Input": json.dumps({INPUT_KEY: delivery_id}),
-            "RetryPolicy": {"MaximumEventAgeInSeconds": 86_400, "MaximumRetryAttempts": 185},
-        }
-        if self._dlq:
-            target["DeadLetterConfig"] = {"Arn": self._dlq}
+        where = OneOffTarget(self._group, self._target(), self._role, self._dlq)
         self.cancel(delivery_id)
-        self._call(
-            "create_schedule",
-            Name=timer_name(delivery_id),
-            GroupName=self._group,
-            ScheduleExpression=at_expression(at),
-            ScheduleExpressionTimezone="UTC",
-            FlexibleTimeWindow={"Mode": "OFF"},
-            ActionAfterCompletion="DELETE",
-            State="ENABLED",
-            Description=f"Webhook delivery {delivery_id}: next attempt",
-            Target=target,
+        create_at_schedule(
+            self._client,
+            where,
+            timer_name(delivery_id),
+            at,
+            {INPUT_KEY: delivery_id},
+            f"Webhook delivery {delivery_id}: next attempt",
         )
 
     def cancel(self, delivery_id: str) -> None:
