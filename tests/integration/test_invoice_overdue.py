@@ -88,7 +88,13 @@ def test_an_unpaid_invoice_turns_overdue_once_its_due_date_has_ended(
     assert status_of(invoice_id) == "sent"
     clock.advance(minutes=1)  # 2030-02-01T00:00 UTC
     client.calls.clear()
-    assert run_schedule() == {"overdue": 1, "settled": 0, "deferred": 0, "recurring_made": 0, "recurring_auto_paid": 0}
+    assert run_schedule() == {
+        "overdue": 1,
+        "settled": 0,
+        "deferred": 0,
+        "recurring_made": 0,
+        "recurring_auto_paid": 0,
+    }
     assert "scan" not in client.calls and "query" in client.calls
     assert status_of(invoice_id) == "overdue"
     assert status_of(draft.id) == "draft"
@@ -120,7 +126,13 @@ def test_partially_paid_turns_overdue_and_settled_ones_only_leave_the_index(
         )
     bootstrap.app().invoices.void(MERCHANT, voided)
     clock.advance(days=31)
-    assert run_schedule() == {"overdue": 1, "settled": 2, "deferred": 0, "recurring_made": 0, "recurring_auto_paid": 0}
+    assert run_schedule() == {
+        "overdue": 1,
+        "settled": 2,
+        "deferred": 0,
+        "recurring_made": 0,
+        "recurring_auto_paid": 0,
+    }
     assert [status_of(i) for i in (partial, voided, paid)] == ["overdue", "void", "paid"]
     assert markers(client) == []
 
