@@ -288,11 +288,23 @@ def test_an_unpaid_wallet_is_destroyed_by_its_schedule_within_two_seconds(
     assert countdown["is_expired"] is True and countdown["remaining_seconds"] == 0
 
 
+def receive_each(socket: ClientConnection, events: set[str], timeout: float) -> dict[str, dict[str, Any]]:
+    """The first message of each named event, in whatever order they arrive (pushes of one stream batch may
+    overtake each other; `sequence` tells their order)."""
+    deadline, seen = time.monotonic() + timeout, {}
+    while set(seen) != events:
+        message = json.loads(socket.recv(timeout=max(0.1, deadline - time.monotonic())))
+        if message.get("event") in events:
+            seen.setdefault(message["event"], dict(message))
+    return seen
+
+
 def test_countdown_followers_see_expired_then_destroyed(cohort: Cohort) -> None:
-    expired = receive(cohort.socket, "wallet.expired", timeout=30)
-    destroyed = receive(cohort.socket, "wallet:destroyed", timeout=30)
+    seen = receive_each(cohort.socket, {"wallet.expired", "wallet:destroyed"}, timeout=60)
+    expired, destroyed = seen["wallet.expired"], seen["wallet:destroyed"]
     channel = f"countdown:{cohort.scheduled['wallet_id']}"
     assert expired["channel"] == destroyed["channel"] == channel
+    assert expired["sequence"] < destroyed["sequence"], (expired, destroyed)
     assert destroyed["data"]["wallet_id"] == cohort.scheduled["wallet_id"]
     assert destroyed["data"]["status"] == "destroyed"
 
