@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 from shared.adapters.dynamodb_events import transact_write
 from shared.adapters.dynamodb_invoices import invoice_item, tenant_pk
 from shared.adapters.dynamodb_table import (
+    batch_write_all,
     failed_conditions,
     from_item,
     get_consistent,
@@ -64,7 +65,8 @@ class DynamoDBImportStore:
         # Batches first (nothing refers to them until the META below commits).
         for start in range(0, len(parts), 25):
             chunk = parts[start : start + 25]
-            self._batch_write([{"PutRequest": {"Item": to_item({**p, "ttl": expires})}} for p in chunk])
+            puts = [{"PutRequest": {"Item": to_item({**p, "ttl": expires})}} for p in chunk]
+            batch_write_all(self._client, self._table, puts, "the import's rows")
         operations = [put_new(self._table, _meta_item(record)), *(put_new(self._table, r) for r in records)]
         if record.reference is not None and reference_until is not None:
             operations.append(
@@ -216,16 +218,6 @@ class DynamoDBImportStore:
             if "LastEvaluatedKey" not in page:
                 return items
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-    def _batch_write(self, requests: list[dict[str, Any]]) -> None:
-        pending = {self._table: requests}
-        for _ in range(8):
-            with translated_errors():
-                response = self._client.batch_write_item(RequestItems=pending)
-            pending = response.get("UnprocessedItems") or {}
-            if not pending:
-                return
-        raise ConcurrentUpdate("the table did not take the import's rows; retry")
 
 
 def _meta_item(record: InvoiceImport) -> dict[str, Any]:

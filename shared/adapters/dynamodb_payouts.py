@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 
 from shared.adapters.dynamodb_events import transact_write
 from shared.adapters.dynamodb_table import (
+    batch_write_all,
     failed_conditions,
     from_item,
     get_consistent,
@@ -20,7 +21,6 @@ from shared.adapters.dynamodb_table import (
     to_item,
     translated_errors,
 )
-from shared.errors import ConcurrentUpdate
 from shared.outbox.records import Record, iso
 from shared.payouts.ports import ReferenceTaken
 from shared.payouts.records import Payout, PayoutChunk, PayoutItem, PayoutStatus
@@ -69,7 +69,7 @@ class DynamoDBPayoutStore:
     ) -> None:
         for start in range(0, len(chunks), 25):
             requests = [{"PutRequest": {"Item": to_item(_chunk_item(c))}} for c in chunks[start : start + 25]]
-            self._batch_write(requests)
+            batch_write_all(self._client, self._table, requests, "the payout's items")
         reference = {
             "Put": {
                 "TableName": self._table,
@@ -163,16 +163,6 @@ class DynamoDBPayoutStore:
                 "ExpressionAttributeValues": {":v": {"N": str(version)}},
             }
         }
-
-    def _batch_write(self, requests: list[dict[str, Any]]) -> None:
-        pending = {self._table: requests}
-        for _ in range(8):
-            with translated_errors():
-                response = self._client.batch_write_item(RequestItems=pending)
-            pending = response.get("UnprocessedItems") or {}
-            if not pending:
-                return
-        raise ConcurrentUpdate("the table did not take the payout's items; retry")
 
 
 def _payout_item(payout: Payout) -> dict[str, Any]:

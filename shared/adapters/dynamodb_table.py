@@ -59,6 +59,19 @@ def number(raw: dict[str, Any]) -> Decimal:
     return Decimal(raw["N"])
 
 
+def batch_write_all(client: Any, table: str, requests: list[dict[str, Any]], what: str) -> None:
+    """BatchWriteItem of up to 25 `requests`, sending what DynamoDB left unprocessed again (8 rounds at most);
+    still refused after that, ConcurrentUpdate naming `what` (the caller's retry writes the same items)."""
+    pending = {table: requests}
+    for _ in range(8):
+        with translated_errors():
+            response = client.batch_write_item(RequestItems=pending)
+        pending = response.get("UnprocessedItems") or {}
+        if not pending:
+            return
+    raise ConcurrentUpdate(f"the table did not take {what}; retry")
+
+
 @contextmanager
 def translated_errors() -> Iterator[None]:
     """Lost conditions become ConcurrentUpdate; an unreachable or throttled table DependencyUnavailable."""
