@@ -51,6 +51,13 @@ $(CHROMIUM):
 
 browser: $(CHROMIUM)
 
+# Compiled bytecode kept in one folder outside the sources: a machine with PYTHONDONTWRITEBYTECODE set (this
+# one's default) otherwise compiles every module of ours, and pytest rewrites every test module, again in
+# each test worker, each local runtime and each of its function workers. Nothing lands in the sources or in
+# the staged Lambda assets the runtime runs from.
+export PYTHONPYCACHEPREFIX := $(CURDIR)/.cache/pycache
+unexport PYTHONDONTWRITEBYTECODE
+
 run: install
 	JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION=1 $(PY) -m local.runtime --config local/runtime.toml --port $(WALLETS_PORT)
 

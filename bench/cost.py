@@ -45,7 +45,7 @@ from bench.pricing import (
 from bench.support import load_handler
 from shared.config import get_settings
 from tests.integration.conftest import FakeLambdaContext, api_event
-from tests.support.template import synthesized_template
+from tests.support.template import local_template
 
 TARGET_USD = Decimal("0.0002")
 # The model's assumptions beyond what the run measures.
@@ -341,7 +341,7 @@ def _handlers(rig: Any) -> dict[str, ModuleType]:
 
 
 def run() -> Decimal | None:
-    memory = {folder: f.memory_mb for folder, f in function_environments(synthesized_template()).items()}
+    memory = {folder: f.memory_mb for folder, f in function_environments(local_template()).items()}
     saved = dict(os.environ)
     try:
         bench_environment(POWERTOOLS_METRICS_DISABLED_EMF="true")

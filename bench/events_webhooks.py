@@ -25,7 +25,7 @@ from local.runtime.cfn_dynamodb import create_table_from_definition
 from local.runtime.config import RuntimeConfig, ensure_template
 from tests.e2e.conftest import start_runtime
 from tests.integration.conftest import MERCHANT, FakeLambdaContext, api_event
-from tests.support.template import synthesized_template, table_properties
+from tests.support.template import local_template, table_properties
 from tests.support.webhook_sink import WebhookSink
 
 CONFIG = Path(__file__).resolve().parents[1] / "local" / "runtime.toml"
@@ -67,7 +67,7 @@ def _added_writes(transactions: list[dict[str, Any]], indexes: list[list[str]]) 
 
 
 def per_event_costs() -> dict[str, Any]:
-    properties = table_properties(synthesized_template())
+    properties = table_properties(local_template())
     indexes = [[k["AttributeName"] for k in i["KeySchema"]] for i in properties["GlobalSecondaryIndexes"]]
     os.environ.update(
         AWS_ACCESS_KEY_ID="testing",

@@ -359,9 +359,9 @@ def _sample(function: FunctionEnvironment | None, env: dict[str, str], event: An
 
 
 def run() -> dict[str, float]:
-    from tests.support.template import synthesized_template
+    from tests.support.template import local_template
 
-    template = synthesized_template()
+    template = local_template()
     folders = sorted(p.parent.name for p in ROOT.glob("functions/*/handler.py"))
     # WALLETS_BENCH_FUNCTIONS=a,b measures only those (a quick check of one function's line).
     if only := [name for name in os.environ.get("WALLETS_BENCH_FUNCTIONS", "").split(",") if name]:

@@ -32,7 +32,7 @@ from shared.ledger.journal import Journal, JournalKind, journal_id_for
 from shared.ledger.movements import funding, payment, refund
 from shared.ledger.shards import shard_of
 from tests.integration.conftest import FakeLambdaContext, api_event
-from tests.support.template import synthesized_template, table_properties
+from tests.support.template import local_template, table_properties
 
 OPERATOR = {"sub": "usr_bench_operator", "tenant_id": "ten_platform", "roles": "operator"}
 CREATED = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
@@ -119,7 +119,7 @@ def run() -> dict[str, float]:
     moto_transactions.install()
     shards = get_settings().ledger_shards
     journals = _mixed_postings(random.Random(20300101))  # seeded: the same workload every run
-    properties = table_properties(synthesized_template())
+    properties = table_properties(local_template())
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
         create_table_from_definition(client, properties, TABLE)

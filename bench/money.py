@@ -40,7 +40,7 @@ from shared.invoices.service import InvoiceService
 from shared.models.invoice import InvoiceCreate, LineItemInput
 from shared.providers.retry import RetryPolicy
 from tests.integration.conftest import FakeLambdaContext, api_event
-from tests.support.template import synthesized_template, table_properties
+from tests.support.template import local_template, table_properties
 
 TABLE = "WalletsTable"
 KEY_TABLE = "WalletKeysTable"
@@ -171,8 +171,8 @@ def money_rig(
     group, and the process's composition root installed over them (reset on exit). `attempts` is the
     providers' RetryPolicy attempts (its default when None), `service_name` the settings'
     POWERTOOLS_SERVICE_NAME (unset when None)."""
-    properties = table_properties(synthesized_template())
-    key_table_properties = table_properties(synthesized_template(), KEY_TABLE)
+    properties = table_properties(local_template())
+    key_table_properties = table_properties(local_template(), KEY_TABLE)
     with (
         mock_aws(),
         BackgroundStandIn() as stripe_server,

@@ -44,7 +44,7 @@ from shared.clock import FixedClock
 from shared.config import Settings
 from shared.ledger.movements import funding
 from tests.integration.conftest import FakeLambdaContext, api_event
-from tests.support.template import synthesized_template, table_properties
+from tests.support.template import local_template, table_properties
 
 OPERATOR = {"sub": "usr_bench_operator", "tenant_id": "ten_platform", "roles": "operator"}
 CREATED = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
@@ -138,7 +138,7 @@ def _add(client: Any, pk: str, sk: str, amounts: dict[str, int], times: int) -> 
 
 def run() -> dict[str, float]:
     bench_environment()
-    properties = table_properties(synthesized_template())
+    properties = table_properties(local_template())
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
         create_table_from_definition(client, properties, TABLE)

@@ -24,7 +24,7 @@ from local.runtime.cfn_dynamodb import create_table_from_definition
 from shared.bootstrap import Adapters
 from shared.config import get_settings
 from tests.integration.conftest import MERCHANT, FakeLambdaContext, api_event
-from tests.support.template import synthesized_template, table_properties
+from tests.support.template import local_template, table_properties
 
 BODY = {
     "customer_id": "usr_bench",
@@ -35,7 +35,7 @@ BODY = {
 
 
 def run() -> dict[str, int]:
-    properties = table_properties(synthesized_template())
+    properties = table_properties(local_template())
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
         create_table_from_definition(client, properties, "WalletsTable")

@@ -31,7 +31,7 @@ from shared.crypto.keys import generate_wallet_keys
 from shared.invoices.service import InvoiceService
 from shared.models.invoice import InvoiceCreate, LineItemInput
 from tests.integration.conftest import FakeLambdaContext, api_event
-from tests.support.template import synthesized_template, table_properties
+from tests.support.template import local_template, table_properties
 
 REPEAT = 50
 GROUP = "wallets"
@@ -79,8 +79,8 @@ def run() -> dict[str, float]:
     )
     os.environ.update(POWERTOOLS_METRICS_NAMESPACE="MonayWallets", POWERTOOLS_METRICS_DISABLED="true")
     os.environ.update(POWERTOOLS_TRACE_DISABLED="true")
-    properties = table_properties(synthesized_template())
-    key_table_properties = table_properties(synthesized_template(), "WalletKeysTable")
+    properties = table_properties(local_template())
+    key_table_properties = table_properties(local_template(), "WalletKeysTable")
     with mock_aws(), BackgroundStandIn() as stripe_standin:
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
         create_table_from_definition(dynamodb, properties, "WalletsTable")

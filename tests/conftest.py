@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any
 
@@ -19,6 +20,16 @@ os.environ.update(
         "POWERTOOLS_METRICS_NAMESPACE": "MonayWallets",
     }
 )
+
+# Every test starts moto afresh (mock_aws resets boto3's default session), so each boto3 client the test or
+# the code under test builds used to load its service model, the endpoint rules and the partitions from
+# botocore's JSON files again: about 150 ms a client, most of an integration test's setup. One loader per
+# data path for the whole process keeps those files parsed; botocore already shares the loaded models
+# between the clients of one session, read-only, as production's one session per process does.
+import botocore.loaders  # noqa: E402
+import botocore.session  # noqa: E402
+
+botocore.session.create_loader = functools.lru_cache(maxsize=None)(botocore.loaders.create_loader)
 
 # moto's TransactWriteItems copies the whole table per operation; ours costs what it touches (same semantics).
 from local.runtime import moto_transactions  # noqa: E402
@@ -50,7 +61,8 @@ OWN_UNITS = (
     "tests/e2e/test_openapi_fuzz_e2e.py::test_every_operation_answers_as_documented[",
     "tests/integration/test_funding_faults.py::test_a_seeded_storm_of_concurrent_operations",
 )
-_BY_KIND = ("tests/e2e/", "tests/infra/", "tests/integration/")
+INFRA = "tests/infra/"
+_BY_KIND = ("tests/e2e/", INFRA, "tests/integration/")
 
 
 def _rank(nodeid: str) -> int:
@@ -71,6 +83,12 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
     class FilesAndLongTests(LoadFileScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            return nodeid if nodeid.startswith(OWN_UNITS) else super()._split_scope(nodeid)
+            if nodeid.startswith(OWN_UNITS):
+                return nodeid
+            # The infra tests share one synthesis per worker (a minute on a busy machine): all of them on
+            # one worker synthesize once, where spread by file both workers did.
+            if nodeid.startswith(INFRA):
+                return INFRA
+            return super()._split_scope(nodeid)
 
     return FilesAndLongTests(config, log)

@@ -81,6 +81,23 @@ class RunningRuntime:
         return self.log_path.read_text(errors="replace")
 
 
+LOG_TAIL_LINES = 80
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A failed test shows the end of each runtime log it used: a 5xx or a lost event in CI is otherwise
+    only a status code, and the runtime's log (the function's traceback, a timed-out worker) is gone
+    with the machine."""
+    report = yield
+    if report.failed:
+        for name, value in getattr(item, "funcargs", {}).items():
+            if isinstance(value, RunningRuntime) and value.log_path.exists():
+                tail = value.log().splitlines()[-LOG_TAIL_LINES:]
+                report.sections.append((f"runtime log ({name}, last {len(tail)} lines)", "\n".join(tail)))
+    return report
+
+
 def _credentials() -> dict[str, str]:
     return {
         "aws_access_key_id": "testing",

@@ -4,6 +4,7 @@ hosted page driven in headless Chromium from the link to a paid invoice and a de
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -299,8 +300,10 @@ def test_the_page_keeps_a_stage_prefix_in_its_api_calls(browser: Browser) -> Non
     try:
         page = context.new_page()
         page.goto(f"https://stage.example/prod/public/pay/{token}")
-        assert countdown_seconds(page) in (59, 60)
-        assert page.inner_text("#countdown") in ("00:00:59", "00:01:00")
+        # Counted from the server's time (60 s left), not this machine's clock (73 years left); a loaded
+        # machine may take a few seconds between the page's load and these reads.
+        assert 50 <= countdown_seconds(page) <= 60
+        assert re.fullmatch(r"00:(00:5\d|01:00)", page.inner_text("#countdown"))
         page.click("#pay-button")
         page.wait_for_selector('#result[data-state="success"]')
     finally:

@@ -341,7 +341,7 @@ def test_provider_health_is_recorded_by_the_scheduled_check(fast_system: Running
             )
         except httpx.TimeoutException:
             return None  # a loaded machine: ask again until the deadline
-        assert answer.status_code == 200
+        assert answer.status_code == 200, answer.text
         data = dict(answer.json()["data"])
         return data if data["tempo"]["status"] == "healthy" and data["primary"] == "tempo" else None
 

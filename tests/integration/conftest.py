@@ -14,7 +14,7 @@ import pytest
 from moto import mock_aws
 
 from local.runtime.cfn_dynamodb import create_table_from_definition
-from tests.support.template import ROOT, synthesized_template, table_properties
+from tests.support.template import ROOT, local_template, table_properties
 
 TABLE = "WalletsTable"
 KEY_TABLE = "WalletKeysTable"
@@ -48,14 +48,14 @@ def fallback_table_properties_from_design_doc() -> dict[str, Any]:
 
 def wallets_table_properties() -> dict[str, Any]:
     if (ROOT / "app.py").exists():
-        return table_properties(synthesized_template())
+        return table_properties(local_template())
     return fallback_table_properties_from_design_doc()
 
 
 def create_tables(client: Any) -> None:
     """The main table and the wallet key table, as the stack defines them, in the active moto mock."""
     create_table_from_definition(client, wallets_table_properties(), TABLE)
-    create_table_from_definition(client, table_properties(synthesized_template(), KEY_TABLE), KEY_TABLE)
+    create_table_from_definition(client, table_properties(local_template(), KEY_TABLE), KEY_TABLE)
 
 
 @pytest.fixture

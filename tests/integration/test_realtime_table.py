@@ -10,7 +10,7 @@ import boto3
 from moto import mock_aws
 
 from local.runtime.cfn_dynamodb import create_table_from_definition
-from tests.support.template import synthesized_template, table_properties
+from tests.support.template import local_template, table_properties
 
 TABLE_NAME = "WalletsTable"
 
@@ -43,7 +43,7 @@ def design_md_table_fallback() -> dict[str, Any]:
 
 def wallets_table_properties() -> dict[str, Any]:
     try:
-        return table_properties(synthesized_template())
+        return table_properties(local_template())
     except (subprocess.CalledProcessError, LookupError, FileNotFoundError) as exc:
         warnings.warn(f"stack does not synthesize ({exc}); using the docs/DESIGN.md table", stacklevel=2)
         return design_md_table_fallback()

@@ -39,6 +39,16 @@ def synth_outdir() -> Path:
 
 
 @lru_cache(maxsize=1)
+def local_template() -> dict[str, Any]:
+    """The template `make run` serves (project_template()), its nested stacks merged in: what a test needs
+    to build the table or read a function's environment. Shared on disk by every test worker and runtime
+    and synthesized again only when a source changed, where synthesized_template() synthesizes once per
+    process (the infra tests, which inspect their own staged assets, need that one)."""
+    path = project_template()
+    return with_nested_stacks(json.loads(path.read_text()), path.parent)
+
+
+@lru_cache(maxsize=1)
 def synthesized_template() -> dict[str, Any]:
     """The local-mode template, bundling skipped (as `make run` and the tests use it), its nested stacks
     merged in as the local runtime reads it: a check of a resource holds wherever the resource lives."""

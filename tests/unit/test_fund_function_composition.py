@@ -12,14 +12,14 @@ from shared import bootstrap
 from shared.bootstrap import Adapters
 from shared.config import from_environment
 from tests.infra.conftest import function_ids
-from tests.support.template import synthesized_template
+from tests.support.template import local_template
 
 FUND_ONLY = ("TABLE_NAME", "STRIPE_SECRET_ARN", "PROVIDERS_SECRET_ARN", "CORS_ORIGINS")
 
 
 @pytest.fixture
 def fund_environment(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    template = synthesized_template()
+    template = local_template()
     variables = template["Resources"][function_ids(template)["fund"]]["Properties"]["Environment"][
         "Variables"
     ]
