@@ -20,6 +20,12 @@ from local.runtime.context import FunctionError
 from local.runtime.template import Template
 from local.runtime.worker import read_message, write_message
 
+LOCAL_INIT_SECONDS = 60.0  # Lambda: 10 s (see Worker.wait_ready)
+# Handler imports running at once. A system at WALLETS_SPEED fires every minute rule in its first seconds and
+# each target's first worker imports its handler (0.3-1 s of CPU): thirty of them sharing two cores took the
+# authorizer's first invoke past its 5 s timeout (a 500 Lambda never gives). Lambda runs each init on a CPU
+# of its own; queueing the imports gives each one a CPU as well.
+INIT_SLOTS = threading.BoundedSemaphore(max(2, os.cpu_count() or 2))
 WORKER_SCRIPT = Path(__file__).with_name("worker.py")
 _EXECUTE_API_URL = re.compile(
     r"(https|wss)://([a-z0-9]+)\.execute-api\.[a-z0-9-]+\.amazonaws\.com(/[^/\s]*)?"
@@ -133,29 +139,38 @@ class Worker:
         )
         self._log_thread.start()
         self.init_error: dict[str, Any] | None = None
-        write_message(
-            self._request_write,
-            {
-                "code_dir": str(spec.code_dir),
-                "layer_paths": [str(p) for p in spec.layer_paths],
-                "handler": spec.handler,
-                "function_name": spec.name,
-                "function_arn": spec.arn,
-                "memory": spec.memory,
-            },
-        )
         self._ready = False
 
     def wait_ready(self) -> None:
         """Block until the handler module is imported (Lambda's init phase).
 
         Lambda gives init 10 s and, when that runs out, retries it inside the first invoke under the
-        function's timeout; bounding init by 10 s + timeout keeps a slow import on a busy machine from
-        failing a request that Lambda would have served.
+        function's timeout. Lambda's 10 s is on a CPU of the function's own; here every function of the
+        template may start at once on a developer's or CI's few cores (a system at WALLETS_SPEED fires
+        its minute rules in its first seconds), and an import of 0.5 s then took over 15 s and answered
+        a 500 (the authorizer's 10 s + 5 s) that Lambda would never have. So init gets LOCAL_INIT_SECONDS
+        in place of Lambda's 10, plus the function's timeout: an import that hangs still fails.
         """
         if self._ready or self.init_error:
             return
-        reply = self._read(time.monotonic() + 10.0 + self.spec.timeout)
+        # The worker waits for this message before it imports the handler: at most INIT_SLOTS imports run
+        # at once, and a function's init time counts from its own start, not from the queue before it.
+        with INIT_SLOTS:
+            try:
+                write_message(
+                    self._request_write,
+                    {
+                        "code_dir": str(self.spec.code_dir),
+                        "layer_paths": [str(p) for p in self.spec.layer_paths],
+                        "handler": self.spec.handler,
+                        "function_name": self.spec.name,
+                        "function_arn": self.spec.arn,
+                        "memory": self.spec.memory,
+                    },
+                )
+                reply = self._read(time.monotonic() + LOCAL_INIT_SECONDS + self.spec.timeout)
+            except OSError:
+                reply = None
         if reply is None:
             self.init_error = {
                 "errorMessage": "init phase timed out or crashed",

@@ -282,6 +282,16 @@ class RestApi:
                 )
             )
         except AuthorizerDenied as denied:
+            if denied.status >= 500:
+                # API Gateway logs why the authorizer failed (a crash, a timeout, a malformed policy); the
+                # caller sees only the gateway response.
+                self.ctx.log.error(
+                    "%s %s: authorizer %s: %s",
+                    method.props.get("HttpMethod"),
+                    event["path"],
+                    spec.function_id,
+                    denied.__cause__ or denied.response_type,
+                )
             raise _Refusal(denied.response_type, denied.message, denied.status) from denied
 
     def _validate(self, method: Method, event: dict[str, Any], headers: dict[str, str], body: bytes) -> None:

@@ -31,6 +31,7 @@ AWS_ENV = {
     "AWS_DEFAULT_REGION": "us-east-1",
 }
 START_TIMEOUT = 60.0
+FUZZ = "tests/e2e/test_openapi_fuzz_e2e.py::"
 
 
 def free_port() -> int:
@@ -252,3 +253,18 @@ def _shared_systems() -> Iterator[None]:
     from tests.e2e.system import stop_shared_systems  # that module builds on this one
 
     stop_shared_systems()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """Stop the shared systems as soon as this worker's next test is not end-to-end.
+
+    End-to-end files are handed out first (tests/conftest.py), so a worker that moves on to other tests
+    does not come back for more; an idle system polling its streams, queues and schedules would otherwise
+    take CPU from every test left in the session. (One that does come back starts a system again.)"""
+    from tests.e2e.system import stop_shared_systems  # that module builds on this one
+
+    if nextitem is None or not nextitem.nodeid.startswith("tests/e2e/"):
+        stop_shared_systems()
+    elif item.nodeid.startswith(FUZZ) and not nextitem.nodeid.startswith(FUZZ):
+        stop_shared_systems("fuzz")

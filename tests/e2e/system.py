@@ -23,7 +23,7 @@ PROJECT_CONFIG = ROOT / "local" / "runtime.toml"
 # loaded 2-core machine). Systems at other speeds are started per file: an idle one fires its minute
 # rules every few real seconds and would load the machine for the rest of the session.
 _SHARED: dict[str, RunningRuntime] = {}
-_SHARED_STOPS = ExitStack()
+_SHARED_STOPS: dict[str, ExitStack] = {}
 
 
 @contextmanager
@@ -45,19 +45,22 @@ def project_system(
             yield runtime
         return
     if pool not in _SHARED:
-        _SHARED[pool] = _SHARED_STOPS.enter_context(start_runtime(template, PROJECT_CONFIG, folder))
+        stops = _SHARED_STOPS.setdefault(pool, ExitStack())
+        _SHARED[pool] = stops.enter_context(start_runtime(template, PROJECT_CONFIG, folder))
     else:
         # Every file shares 127.0.0.1: its payment-link budget starts afresh, as on a system of its own.
         fresh_ip_windows(_SHARED[pool])
     yield _SHARED[pool]
 
 
-def stop_shared_systems() -> None:
-    """SIGTERM every shared system (each checks it exited cleanly, as start_runtime does)."""
-    try:
-        _SHARED_STOPS.close()
-    finally:
-        _SHARED.clear()
+def stop_shared_systems(*pools: str) -> None:
+    """SIGTERM the shared systems of `pools`, or every one (each checks it exited cleanly, as start_runtime
+    does); a later user of a pool starts it again."""
+    for pool in pools or tuple(_SHARED_STOPS):
+        _SHARED.pop(pool, None)
+        stops = _SHARED_STOPS.pop(pool, None)
+        if stops is not None:
+            stops.close()
 
 
 def token(system: RunningRuntime, **claims: Any) -> str:
