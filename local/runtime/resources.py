@@ -27,6 +27,7 @@ from local.runtime.cfn_dynamodb import create_table_from_definition
 from local.runtime.config import RuntimeConfig
 from local.runtime.moto_queries import every_item
 from local.runtime.template import REGION, Template
+from local.runtime.wakeups import Wakeups
 
 FAKE_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -52,25 +53,36 @@ def free_port() -> int:
 
 
 class _AtomicDynamoDB:
-    """WSGI middleware running DynamoDB requests one at a time.
+    """WSGI middleware running DynamoDB requests one at a time, and pulsing the pollers' Wakeups after writes.
 
     moto's DynamoDB backend checks a transaction's conditions and then applies it without a lock, so two
     concurrent TransactWriteItems can both pass `value = :read` and both commit (duplicate invoice numbers
     under 20 concurrent creates). Real DynamoDB is atomic per request; serializing DynamoDB requests restores
     that. Other services are left concurrent: SQS long polls must not hold a global lock.
+
+    Every request to moto passes here, so this is where a write is seen: once it has completed (its body
+    materialized, the backend work done) the Wakeups of the pollers that may now have work are pulsed.
     """
 
-    def __init__(self, app: Callable[..., Any]) -> None:
+    def __init__(self, app: Callable[..., Any], wakeups: Wakeups) -> None:
         self._app = app
         self.lock = threading.Lock()
+        self.wakeups = wakeups
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        written = self.wakeups.written(environ)
         target = environ.get("HTTP_X_AMZ_TARGET", "")
-        if not target.startswith(("DynamoDB_", "DynamoDBStreams_")):
+        if target.startswith(("DynamoDB_", "DynamoDBStreams_")):
+            with self.lock:
+                # Materialize the body inside the lock: the backend work may be lazy in the iterable.
+                body = list(self._app(environ, start_response))
+        elif written:
+            body = list(self._app(environ, start_response))
+        else:
             return self._app(environ, start_response)
-        with self.lock:
-            # Materialize the body inside the lock: the backend work may be lazy in the iterable.
-            return list(self._app(environ, start_response))
+        for wakeup in written:
+            wakeup.pulse()
+        return body
 
 
 class _MotoHandler(MotoRequestHandler):
@@ -91,8 +103,10 @@ class _MotoHandler(MotoRequestHandler):
 class _MotoServer:
     """moto's server mode on a werkzeug thread, like moto's ThreadedMotoServer plus `_AtomicDynamoDB`."""
 
-    def __init__(self, host: str, port: int) -> None:
-        app = _AtomicDynamoDB(DomainDispatcherApplication(create_backend_app))
+    def __init__(self, host: str, port: int, wakeups: Wakeups | None = None) -> None:
+        self.port = port
+        self.wakeups = wakeups or Wakeups()
+        app = _AtomicDynamoDB(DomainDispatcherApplication(create_backend_app), self.wakeups)
         self.dynamodb_lock = app.lock
         self._server: BaseWSGIServer = make_server(
             host, port, app, threaded=True, request_handler=_MotoHandler
@@ -118,6 +132,7 @@ class Moto:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._server = _MotoServer("127.0.0.1", self.port)
+        self.wakeups = self._server.wakeups
         self._config = Config(retries={"max_attempts": 2, "mode": "standard"}, max_pool_connections=32)
         self._session = boto3.session.Session()
         self._clients: dict[str, Any] = {}
