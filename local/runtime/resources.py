@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -86,11 +87,18 @@ class _AtomicDynamoDB:
 
 
 class _MotoHandler(MotoRequestHandler):
-    """moto's request handler with TCP_NODELAY on each connection and no access-log line per request.
+    """moto's request handler keeping connections alive, with TCP_NODELAY and no access-log line per request.
 
-    werkzeug writes a response's headers and its body in two sends; with Nagle's algorithm on, the body
-    waits for the client's (delayed) ACK of the headers on a keep-alive connection, which every handler's
-    pooled boto3 connection is. The access log formatted a line per DynamoDB call only to drop it."""
+    werkzeug's server closes the connection after every response (it cannot tell where an unread request
+    body ends), so each call to moto paid a new TCP connection, a name lookup and a new server thread: the
+    runtime's pollers and every function's boto3 clients open thousands a minute. Here a request with a
+    Content-Length body (every AWS SDK call but S3's streaming ones) is read whole before the application
+    runs, so the next request starts where this one ended and the connection is kept; anything else takes
+    werkzeug's path and is closed as before.
+
+    The response's headers and body are two sends; with Nagle's algorithm on, the body would wait for the
+    client's (delayed) ACK of the headers on the kept connection. The access log formatted a line per
+    DynamoDB call only to drop it."""
 
     def setup(self) -> None:
         super().setup()
@@ -98,6 +106,51 @@ class _MotoHandler(MotoRequestHandler):
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         return
+
+    def run_wsgi(self) -> None:
+        length = self.headers.get("Content-Length", "0")
+        if (
+            self.command == "HEAD"
+            or self.headers.get("Transfer-Encoding")
+            or self.headers.get("Expect")
+            or not length.isdigit()
+        ):
+            super().run_wsgi()
+            return
+        environ = self.make_environ()
+        environ["wsgi.input"] = io.BytesIO(self.rfile.read(int(length)))
+        self.environ = environ
+        reply: list[Any] = []
+        chunks: list[bytes] = []
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            if exc_info is not None and reply:
+                raise exc_info[1].with_traceback(exc_info[2])
+            reply[:] = [status, headers]
+            return chunks.append
+
+        try:
+            answer = self.server.app(environ, start_response)
+            try:
+                chunks.extend(answer)
+            finally:
+                if hasattr(answer, "close"):
+                    answer.close()
+        except Exception:
+            logging.getLogger("moto").exception("moto failed on %s %s", self.command, self.path)
+            self.close_connection = True
+            reply, chunks = ["500 Internal Server Error", []], []
+        self._respond(reply[0], reply[1], b"".join(chunks))
+
+    def _respond(self, status: str, headers: list[tuple[str, str]], body: bytes) -> None:
+        code, _, reason = status.partition(" ")
+        self.send_response(int(code), reason)
+        for name, value in headers:
+            if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
 
 class _MotoServer:
