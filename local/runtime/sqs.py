@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from typing import Any
 
 from local.runtime.context import FunctionError, RuntimeContext
@@ -44,8 +45,8 @@ class SqsPoller:
         self.sqs = ctx.aws("sqs")
         self.counts = {"received": 0, "invocations": 0, "deleted": 0, "failed": 0, "errors": 0}
         self.wakeup = ctx.wakeups.sqs
-        # When (monotonic) the last failed message becomes visible again; None when none is coming back.
-        self._retry_at: float | None = None
+        # When (monotonic) each failed message becomes visible again, oldest first (one delay for all).
+        self._retries: deque[float] = deque()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"sqs-{logical_id}", daemon=True)
 
@@ -76,15 +77,13 @@ class SqsPoller:
 
     def _idle_wait(self) -> float:
         """The fallback, or until a failed message is visible again (nothing is sent to announce it)."""
-        if self._retry_at is None:
+        now = time.monotonic()
+        while self._retries and self._retries[0] <= now - RETRY_GRACE:
+            self._retries.popleft()
+        if not self._retries:
             return IDLE_POLL
-        until = self._retry_at - time.monotonic()
-        if until > 0:
-            return min(IDLE_POLL, until)
-        if until > -RETRY_GRACE:
-            return POLL_INTERVAL
-        self._retry_at = None
-        return IDLE_POLL
+        until = self._retries[0] - now
+        return min(IDLE_POLL, until) if until > 0 else POLL_INTERVAL
 
     def _poll(self) -> bool:
         messages = self.sqs.receive_message(
@@ -102,7 +101,7 @@ class SqsPoller:
                     ReceiptHandle=message["ReceiptHandle"],
                     VisibilityTimeout=RETRY_AFTER_SECONDS,
                 )
-                self._retry_at = time.monotonic() + RETRY_AFTER_SECONDS
+                self._retries.append(time.monotonic() + RETRY_AFTER_SECONDS)
             else:
                 self.counts["deleted"] += 1
                 self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
