@@ -18,7 +18,7 @@ from local.runtime.streams import StreamPoller
 from local.runtime.ttl import TtlDeletions
 from local.runtime.wakeups import Wakeup, Wakeups
 
-from .fakes import FakeTemplate, create_table, parts, stream_arn_in_template, unique, wait_for
+from .fakes import FakeTemplate, create_table, fail, parts, stream_arn_in_template, unique, wait_for
 
 HOUR = 3600.0
 # Far under the hour of fallback: only a pulse can deliver within it, even on a loaded machine.
@@ -156,3 +156,30 @@ def test_an_idle_sqs_poller_is_woken_by_a_send(
     sqs.send_message(QueueUrl=url, MessageBody="woken")
     wait_for(lambda: poller.counts["deleted"] == 1, timeout=PROMPTLY)
     assert functions.of("Consumer")[0]["Records"][0]["body"] == "woken"
+
+
+def test_a_failed_message_is_retried_when_due_without_a_pulse(
+    make_ctx: Callable[..., RuntimeContext], idle_for_an_hour: None, stoppable: list[Any]
+) -> None:
+    """Nothing is written when a failed message becomes visible again: the poller times that itself."""
+    ctx = make_ctx()
+    _, functions = parts(ctx)
+    sqs = ctx.aws("sqs")
+    url = sqs.create_queue(QueueName=unique("retried"))["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    ctx.template = template = _QueueTemplate(arn, url)
+    template.add("Queue", "AWS::SQS::Queue", {})
+    template.add("Consumer", "AWS::Lambda::Function", {})
+
+    def fails_first(event: dict[str, Any]) -> None:
+        if len(functions.of("Consumer")) == 1:
+            raise fail()
+
+    functions.handlers["Consumer"] = fails_first
+    poller = SqsPoller(ctx, "Mapping", {"EventSourceArn": arn, "FunctionName": "Consumer"})
+    poller.start()
+    stoppable.append(poller)
+    sqs.send_message(QueueUrl=url, MessageBody="again")
+    wait_for(lambda: poller.counts["failed"] == 1, timeout=PROMPTLY)
+    wait_for(lambda: poller.counts["deleted"] == 1, timeout=PROMPTLY)
+    assert [call["Records"][0]["body"] for call in functions.of("Consumer")] == ["again", "again"]
