@@ -1,5 +1,5 @@
-"""`make run` start to /health 200, a request through the local runtime vs the handler called directly, and
-the runtime's throughput of invoice creates at concurrency 8."""
+"""`make run` start to /health 200, a request through the local runtime vs the handler called directly, the
+runtime's throughput of invoice creates at concurrency 8, and the CPU the runtime burns when idle."""
 
 from __future__ import annotations
 
@@ -26,6 +26,11 @@ CONFIG = Path(__file__).resolve().parents[1] / "local" / "runtime.toml"
 REPEAT = 40
 CREATES = 200
 CONCURRENCY = 8
+IDLE_SECONDS = 10.0
+# Before the idle window: the creates' stream, rule and schedule work winds down (a second using less than
+# this share of a core), or this long at most.
+SETTLED_SHARE = 0.3
+MAX_SETTLE_SECONDS = 30.0
 BODY = {
     "customer_id": "usr_bench",
     "currency": "USD",
@@ -74,6 +79,33 @@ def timed_aws_calls() -> Iterator[list[float]]:
         yield spent
     finally:
         botocore.client.BaseClient._make_api_call = original  # type: ignore[method-assign]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used (its own threads, not its children)."""
+    try:
+        import psutil
+    except ImportError:
+        # /proc/PID/stat: fields 14 and 15 (utime, stime) in clock ticks; the name (2) may hold spaces.
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
+def idle_cpu_seconds(pid: int) -> float:
+    """CPU seconds the runtime process uses over IDLE_SECONDS with no requests, once earlier work settled."""
+    deadline = time.monotonic() + MAX_SETTLE_SECONDS
+    before = cpu_seconds(pid)
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        now = cpu_seconds(pid)
+        if now - before < SETTLED_SHARE:
+            break
+        before = now
+    before = cpu_seconds(pid)
+    time.sleep(IDLE_SECONDS)
+    return cpu_seconds(pid) - before
 
 
 def _ok(response: httpx.Response, status: int = 200) -> None:
@@ -174,6 +206,7 @@ def run() -> dict[str, float]:
             )
             direct = _direct(runtime.moto_url, table, created["id"])
             rate, latencies = _throughput(runtime.rest_url, headers)
+            idle_cpu = idle_cpu_seconds(runtime.process.pid)
     results = {
         "start_to_health_s": ready,
         "get_ratio": runtime_times["get_keep_alive"] / direct["get"],
@@ -181,6 +214,7 @@ def run() -> dict[str, float]:
         "create_ratio": runtime_times["post_keep_alive"] / direct["post"],
         "create_fresh_ratio": runtime_times["post_fresh"] / direct["post"],
         "creates_per_second": rate,
+        "idle_cpu_share": idle_cpu / IDLE_SECONDS,
     }
     ms = {name: seconds * 1000 for name, seconds in {**runtime_times, **direct}.items()}
     print(f"  make run start -> /health 200: {ready:.1f} s (target < 15 s)")
@@ -202,6 +236,10 @@ def run() -> dict[str, float]:
         f"  {CREATES} invoice creates at concurrency {CONCURRENCY}: {rate:.1f}/s,"
         f" p50 {statistics.median(latencies) * 1000:.0f} ms, p95 {_percentile(latencies, 0.95) * 1000:.0f} ms"
         " (target >= 40/s)"
+    )
+    print(
+        f"  idle runtime: {idle_cpu:.2f} CPU s over {IDLE_SECONDS:.0f} s with no requests"
+        f" -> {results['idle_cpu_share']:.0%} of a core"
     )
     return results
 

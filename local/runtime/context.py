@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from local.runtime.clock import VirtualClock
+from local.runtime.wakeups import Wakeups
 
 
 class FunctionError(Exception):
@@ -53,3 +54,5 @@ class RuntimeContext:
     ttl_candidates: (
         Callable[[str, str, int, int], list[tuple[dict[str, Any], dict[str, Any]]] | None] | None
     ) = None
+    # Pulsed by moto's middleware after writes (resources._AtomicDynamoDB); idle pollers wait on them.
+    wakeups: Wakeups = field(default_factory=Wakeups)

@@ -21,7 +21,9 @@ from local.runtime.sqs import SqsPoller, is_queue_mapping
 from local.runtime.streams import StreamPoller, stream_table_name
 from local.runtime.ttl import TtlDeletions, TtlSweeper
 
-BRIDGE_POLL = 0.1
+# Idle, the bridge waits for a PutEvents (wakeups.py): moto fills the twin queues within that call. This is
+# only the fallback.
+BRIDGE_IDLE_POLL = 2.0
 
 
 @dataclass
@@ -89,7 +91,10 @@ class PatternRules:
         return {b.logical_id: {"delivered": b.delivered} for b in self.bridges}
 
     def _run(self) -> None:
+        wakeup = self.ctx.wakeups.events
         while not self.stop.is_set():
+            # Read before draining: an event put meanwhile then ends the wait below at once.
+            seen = wakeup.count
             busy = False
             for bridge in self.bridges:
                 try:
@@ -97,7 +102,7 @@ class PatternRules:
                 except Exception:
                     self.ctx.log.exception("rule %s: could not read its queue", bridge.logical_id)
             if not busy:
-                self.stop.wait(BRIDGE_POLL)
+                wakeup.wait(seen, BRIDGE_IDLE_POLL)
 
     def _drain(self, bridge: _Bridge) -> bool:
         messages = self.sqs.receive_message(QueueUrl=bridge.queue_url, MaxNumberOfMessages=10).get(
@@ -120,7 +125,7 @@ class EventSources:
     def __init__(self, ctx: RuntimeContext) -> None:
         self.ctx = ctx
         self._stop = threading.Event()
-        self.deletions = TtlDeletions()
+        self.deletions = TtlDeletions(ctx.wakeups.dynamodb)
         self.ttl = TtlSweeper(ctx, self.deletions)
         self.invoker = AsyncInvoker(ctx, self._stop)
         self.pollers = [
@@ -152,6 +157,9 @@ class EventSources:
 
     def stop(self) -> None:
         self._stop.set()
+        # The bridge and the scheduler idle on their Wakeups, not on the stop event.
+        self.ctx.wakeups.events.pulse()
+        self.ctx.wakeups.scheduler.pulse()
         self.ttl.stop()
         for poller in self.pollers:
             poller.stop()

@@ -1,5 +1,10 @@
-"""Two moto 5.2 paths that a local runtime under load runs all the time, made cheaper with the same answers.
+"""Three moto 5.2 paths that a local runtime runs all the time, made cheaper with the same answers.
 
+- Finding the backend of a request: moto's server asks, for every request and under its dispatcher's lock,
+  `list_of_moto_modules()`, which lists moto's package folder and stat()s each of its ~180 entries, then
+  tries its ~180 URL patterns in turn. That was most of an idle runtime's CPU (its pollers' requests) and
+  most of a GetItem's time. moto's package does not change while it runs, so the module list is read once,
+  and the backend found for a host (a pure function of the host) is remembered.
 - DynamoDB Streams GetRecords: moto answers through its shape-driven serializer, which walks every attribute
   of every record image in Python; each stream mapping polls several times a second, and under load this was
   a sixth of the runtime process's CPU. The records moto keeps are DynamoDB JSON already: only their creation
@@ -20,13 +25,18 @@ from datetime import datetime
 from typing import Any
 
 import jsonpath_ng.ext
+import moto.backends
 from moto.core.responses import ActionResult
 from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
 _moto_get_records = DynamoDBStreamsHandler.get_records
 _moto_jsonpath = jsonpath_ng.ext.parse
 _JSON = {"Content-Type": "application/x-amz-json-1.0"}
 _BINARY = ('"B": ', '"BS": ')
+_moto_backend_for_host = DomainDispatcherApplication.get_backend_for_host
+# Hosts come from requests (a signature's service and region), so the remembered answers are bounded.
+MAX_HOSTS = 256
 
 
 def install() -> None:
@@ -35,6 +45,21 @@ def install() -> None:
         return
     DynamoDBStreamsHandler.get_records = get_records  # type: ignore[method-assign]
     jsonpath_ng.ext.parse = functools.lru_cache(maxsize=256)(_moto_jsonpath)
+    modules = tuple(moto.backends.list_of_moto_modules())
+    moto.backends.list_of_moto_modules = lambda: modules
+    DomainDispatcherApplication.get_backend_for_host = backend_for_host  # type: ignore[method-assign]
+
+
+def backend_for_host(self: DomainDispatcherApplication, host: str | None) -> Any:
+    """moto's answer for `host`, asked once per host (moto calls this under its dispatcher's lock)."""
+    if host is None:
+        return None
+    known: dict[str, Any] = self.__dict__.setdefault("_backend_by_host", {})
+    if host not in known:
+        if len(known) >= MAX_HOSTS:
+            known.clear()
+        known[host] = _moto_backend_for_host(self, host)
+    return known[host]
 
 
 def get_records(self: DynamoDBStreamsHandler) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -27,6 +28,7 @@ from local.runtime.cfn_dynamodb import create_table_from_definition
 from local.runtime.config import RuntimeConfig
 from local.runtime.moto_queries import every_item
 from local.runtime.template import REGION, Template
+from local.runtime.wakeups import Wakeups
 
 FAKE_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -52,33 +54,51 @@ def free_port() -> int:
 
 
 class _AtomicDynamoDB:
-    """WSGI middleware running DynamoDB requests one at a time.
+    """WSGI middleware running DynamoDB requests one at a time, and pulsing the pollers' Wakeups after writes.
 
     moto's DynamoDB backend checks a transaction's conditions and then applies it without a lock, so two
     concurrent TransactWriteItems can both pass `value = :read` and both commit (duplicate invoice numbers
     under 20 concurrent creates). Real DynamoDB is atomic per request; serializing DynamoDB requests restores
     that. Other services are left concurrent: SQS long polls must not hold a global lock.
+
+    Every request to moto passes here, so this is where a write is seen: once it has completed (its body
+    materialized, the backend work done) the Wakeups of the pollers that may now have work are pulsed.
     """
 
-    def __init__(self, app: Callable[..., Any]) -> None:
+    def __init__(self, app: Callable[..., Any], wakeups: Wakeups) -> None:
         self._app = app
         self.lock = threading.Lock()
+        self.wakeups = wakeups
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        written = self.wakeups.written(environ)
         target = environ.get("HTTP_X_AMZ_TARGET", "")
-        if not target.startswith(("DynamoDB_", "DynamoDBStreams_")):
+        if target.startswith(("DynamoDB_", "DynamoDBStreams_")):
+            with self.lock:
+                # Materialize the body inside the lock: the backend work may be lazy in the iterable.
+                body = list(self._app(environ, start_response))
+        elif written:
+            body = list(self._app(environ, start_response))
+        else:
             return self._app(environ, start_response)
-        with self.lock:
-            # Materialize the body inside the lock: the backend work may be lazy in the iterable.
-            return list(self._app(environ, start_response))
+        for wakeup in written:
+            wakeup.pulse()
+        return body
 
 
 class _MotoHandler(MotoRequestHandler):
-    """moto's request handler with TCP_NODELAY on each connection and no access-log line per request.
+    """moto's request handler keeping connections alive, with TCP_NODELAY and no access-log line per request.
 
-    werkzeug writes a response's headers and its body in two sends; with Nagle's algorithm on, the body
-    waits for the client's (delayed) ACK of the headers on a keep-alive connection, which every handler's
-    pooled boto3 connection is. The access log formatted a line per DynamoDB call only to drop it."""
+    werkzeug's server closes the connection after every response (it cannot tell where an unread request
+    body ends), so each call to moto paid a new TCP connection, a name lookup and a new server thread: the
+    runtime's pollers and every function's boto3 clients open thousands a minute. Here a request with a
+    Content-Length body (every AWS SDK call but S3's streaming ones) is read whole before the application
+    runs, so the next request starts where this one ended and the connection is kept; anything else takes
+    werkzeug's path and is closed as before.
+
+    The response's headers and body are two sends; with Nagle's algorithm on, the body would wait for the
+    client's (delayed) ACK of the headers on the kept connection. The access log formatted a line per
+    DynamoDB call only to drop it."""
 
     def setup(self) -> None:
         super().setup()
@@ -87,12 +107,59 @@ class _MotoHandler(MotoRequestHandler):
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         return
 
+    def run_wsgi(self) -> None:
+        length = self.headers.get("Content-Length", "0")
+        if (
+            self.command == "HEAD"
+            or self.headers.get("Transfer-Encoding")
+            or self.headers.get("Expect")
+            or not length.isdigit()
+        ):
+            super().run_wsgi()
+            return
+        environ = self.make_environ()
+        environ["wsgi.input"] = io.BytesIO(self.rfile.read(int(length)))
+        self.environ = environ
+        reply: list[Any] = []
+        chunks: list[bytes] = []
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            if exc_info is not None and reply:
+                raise exc_info[1].with_traceback(exc_info[2])
+            reply[:] = [status, headers]
+            return chunks.append
+
+        try:
+            answer = self.server.app(environ, start_response)
+            try:
+                chunks.extend(answer)
+            finally:
+                if hasattr(answer, "close"):
+                    answer.close()
+        except Exception:
+            logging.getLogger("moto").exception("moto failed on %s %s", self.command, self.path)
+            self.close_connection = True
+            reply, chunks = ["500 Internal Server Error", []], []
+        self._respond(reply[0], reply[1], b"".join(chunks))
+
+    def _respond(self, status: str, headers: list[tuple[str, str]], body: bytes) -> None:
+        code, _, reason = status.partition(" ")
+        self.send_response(int(code), reason)
+        for name, value in headers:
+            if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
 
 class _MotoServer:
     """moto's server mode on a werkzeug thread, like moto's ThreadedMotoServer plus `_AtomicDynamoDB`."""
 
-    def __init__(self, host: str, port: int) -> None:
-        app = _AtomicDynamoDB(DomainDispatcherApplication(create_backend_app))
+    def __init__(self, host: str, port: int, wakeups: Wakeups | None = None) -> None:
+        self.port = port
+        self.wakeups = wakeups or Wakeups()
+        app = _AtomicDynamoDB(DomainDispatcherApplication(create_backend_app), self.wakeups)
         self.dynamodb_lock = app.lock
         self._server: BaseWSGIServer = make_server(
             host, port, app, threaded=True, request_handler=_MotoHandler
@@ -118,6 +185,7 @@ class Moto:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._server = _MotoServer("127.0.0.1", self.port)
+        self.wakeups = self._server.wakeups
         self._config = Config(retries={"max_attempts": 2, "mode": "standard"}, max_pool_connections=32)
         self._session = boto3.session.Session()
         self._clients: dict[str, Any] = {}

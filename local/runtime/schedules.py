@@ -21,7 +21,11 @@ from local.runtime.context import FunctionError, RuntimeContext
 from local.runtime.streams import to_virtual
 
 TICK = 0.1
-SCHEDULER_POLL = 0.2
+# Idle, the Scheduler poller waits for a Create/Update/DeleteSchedule to reach moto (wakeups.py) or for the
+# next known schedule to fall due; this is only the fallback.
+SCHEDULER_POLL = 2.0
+# After a poll that left a schedule overdue (its firing failed), the pace of the next tries.
+OVERDUE_RETRY = 0.2
 # The shortest nap between polls (a schedule due in under this fires at the next one).
 MIN_WAIT = 0.005
 MAX_CATCH_UP = 60
@@ -403,14 +407,19 @@ class SchedulerSchedules:
         return {"schedules": len(self.entries), **self.counts}
 
     def _run(self) -> None:
-        while not self.stop.wait(self.next_wait()):
+        wakeup = self.ctx.wakeups.scheduler
+        while not self.stop.is_set():
+            # Read before polling: a schedule created during the poll then ends the wait below at once.
+            seen = wakeup.count
             try:
                 self.poll()
             except Exception:
                 self.ctx.log.exception("scheduler: poll failed")
+            wakeup.wait(seen, self.next_wait())
 
     def next_wait(self) -> float:
-        """Real seconds until the next poll: SCHEDULER_POLL, or sooner when a known schedule is due sooner.
+        """Real seconds until the next poll (unless a schedule is created, changed or deleted meanwhile):
+        SCHEDULER_POLL, or sooner when a known schedule is due sooner.
 
         Polling on a fixed period alone would fire an `at()` schedule up to a period late, which a speed
         factor multiplies (0.2 s at speed 20 is 4 virtual seconds). The due poll still lists the schedules
@@ -421,8 +430,8 @@ class SchedulerSchedules:
             return SCHEDULER_POLL
         until = self.ctx.clock.real_seconds(min(due) - self.ctx.clock.now())
         if until < -MIN_WAIT * 10:
-            # Overdue after a poll means its firing failed: retry at the ordinary pace, not in a spin.
-            return SCHEDULER_POLL
+            # Overdue after a poll means its firing failed: retry at a steady pace, not in a spin.
+            return OVERDUE_RETRY
         return min(SCHEDULER_POLL, max(MIN_WAIT, until))
 
     def poll(self) -> None:

@@ -210,6 +210,7 @@ class LocalRuntime:
             moto_url=self.moto.url,
             log=self.log,
             ttl_candidates=self.moto.ttl_candidates,
+            wakeups=self.moto.wakeups,
         )
         self.ctx = ctx
         rest_ids = list(template.of_type("AWS::ApiGateway::RestApi"))

@@ -4,14 +4,21 @@ does (batches of up to BatchSize, partial batch responses, a failed message visi
 from __future__ import annotations
 
 import threading
+import time
+from collections import deque
 from typing import Any
 
 from local.runtime.context import FunctionError, RuntimeContext
 
-POLL_INTERVAL = 0.1
+# Idle, a poller waits for a send to reach moto (wakeups.py); this is only the fallback.
+IDLE_POLL = 2.0
 # A failed message comes back after this many real seconds (Lambda waits out the visibility timeout; the
 # runtime retries sooner so demos and tests see the outcome).
 RETRY_AFTER_SECONDS = 1
+# Once a failed message is due back, the poller looks for it at this pace (no write announces it) for
+# RETRY_GRACE seconds.
+POLL_INTERVAL = 0.1
+RETRY_GRACE = 1.0
 
 
 def is_queue_mapping(ctx: RuntimeContext, properties: dict[str, Any]) -> bool:
@@ -37,6 +44,9 @@ class SqsPoller:
         self.enabled = str(properties.get("Enabled", True)).lower() != "false"
         self.sqs = ctx.aws("sqs")
         self.counts = {"received": 0, "invocations": 0, "deleted": 0, "failed": 0, "errors": 0}
+        self.wakeup = ctx.wakeups.sqs
+        # When (monotonic) each failed message becomes visible again, oldest first (one delay for all).
+        self._retries: deque[float] = deque()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"sqs-{logical_id}", daemon=True)
 
@@ -46,6 +56,7 @@ class SqsPoller:
 
     def stop(self) -> None:
         self._stop.set()
+        self.wakeup.pulse()
         if self._thread.is_alive():
             self._thread.join(timeout=10)
 
@@ -54,13 +65,25 @@ class SqsPoller:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            # Read before polling: a message sent during the poll then ends the wait below at once.
+            seen = self.wakeup.count
             try:
                 busy = self._poll()
             except Exception:
                 self.ctx.log.exception("sqs mapping %s: poll failed", self.logical_id)
                 busy = False
             if not busy:
-                self._stop.wait(POLL_INTERVAL)
+                self.wakeup.wait(seen, self._idle_wait())
+
+    def _idle_wait(self) -> float:
+        """The fallback, or until a failed message is visible again (nothing is sent to announce it)."""
+        now = time.monotonic()
+        while self._retries and self._retries[0] <= now - RETRY_GRACE:
+            self._retries.popleft()
+        if not self._retries:
+            return IDLE_POLL
+        until = self._retries[0] - now
+        return min(IDLE_POLL, until) if until > 0 else POLL_INTERVAL
 
     def _poll(self) -> bool:
         messages = self.sqs.receive_message(
@@ -78,6 +101,7 @@ class SqsPoller:
                     ReceiptHandle=message["ReceiptHandle"],
                     VisibilityTimeout=RETRY_AFTER_SECONDS,
                 )
+                self._retries.append(time.monotonic() + RETRY_AFTER_SECONDS)
             else:
                 self.counts["deleted"] += 1
                 self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])

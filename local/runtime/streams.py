@@ -17,7 +17,15 @@ from local.runtime.context import FunctionError, RuntimeContext
 from local.runtime.patterns import FilterCriteria
 from local.runtime.ttl import TTL_IDENTITY, TtlDeletions
 
-POLL_INTERVAL = 0.15
+# Idle, a poller waits for moto's middleware to pulse a DynamoDB write (wakeups.py); this is only the
+# fallback for a write that could reach moto some other way.
+IDLE_POLL = 2.0
+# Under a burst of writes every write pulses: a poller reads at most this often (real seconds), so one read
+# takes a burst's records instead of each write costing reads under the runtime's DynamoDB lock. Far under
+# the 0.15 s pollers used to nap between reads, so no record waits longer than it did.
+WAKE_SPACING = 0.05
+# The shortest wait for a batching window to close (a window closing sooner is delivered at the next poll).
+MIN_WAIT = 0.005
 SHARD_REFRESH = 5.0
 FIRST_BACKOFF = 0.1
 MAX_BACKOFF = 2.0
@@ -129,6 +137,7 @@ class StreamPoller:
         self.table = table
         self.deletions = deletions
         self.ttl_attribute = ttl_attribute
+        self.wakeup = ctx.wakeups.dynamodb
         self.streams = ctx.aws("dynamodbstreams")
         self.region = self.streams.meta.region_name
         self.stream_arn = ""
@@ -152,7 +161,7 @@ class StreamPoller:
 
     def stop(self) -> None:
         self._stop.set()
-        self.deletions.wake()
+        self.wakeup.pulse()
         if self._thread.is_alive():
             self._thread.join(timeout=10)
 
@@ -172,6 +181,9 @@ class StreamPoller:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            # Read before polling: a write landing during the poll then ends the wait below at once.
+            seen = self.wakeup.count
+            started = time.monotonic()
             try:
                 if time.monotonic() - self._shards_at > SHARD_REFRESH:
                     self._refresh_shards(initial=False)
@@ -179,9 +191,17 @@ class StreamPoller:
             except Exception:
                 self.ctx.log.exception("stream mapping %s: poll failed", self.logical_id)
                 busy = False
-            if not busy:
-                # Woken early by a TTL deletion, which would otherwise wait out the interval.
-                self.deletions.nap(POLL_INTERVAL)
+            if not busy and self.wakeup.wait(seen, self._idle_wait()):
+                self._stop.wait(max(0.0, started + WAKE_SPACING - time.monotonic()))
+
+    def _idle_wait(self) -> float:
+        """Real seconds to wait for a write: the fallback, or until the first open batching window closes."""
+        started = [s.window_started for s in list(self.shards.values()) if s.buffer]
+        if not started:
+            return IDLE_POLL
+        closes = min(started) + self.settings.batching_window
+        until = self.ctx.clock.real_seconds(closes - self.ctx.clock.now())
+        return min(IDLE_POLL, max(MIN_WAIT, until))
 
     # -- shards ---------------------------------------------------------------------------------
     def _refresh_shards(self, *, initial: bool) -> None:

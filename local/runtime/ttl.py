@@ -12,6 +12,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from local.runtime.context import RuntimeContext
+from local.runtime.wakeups import Wakeup
 
 SWEEP_INTERVAL = 0.25
 # Like the real service, an item whose TTL lies more than five years in the past is never expired.
@@ -35,11 +36,15 @@ class TtlDeletions:
     mark is stored, and a poller resolves under the same lock, so a poller that reads the REMOVE
     before the mark exists waits for it. The first resolution of a sequence number is remembered, so
     every mapping on the same stream sees the same answer.
+
+    Each mark pulses `wakeup`, the DynamoDB Wakeup the stream pollers idle on, so a TTL REMOVE reaches its
+    mapping without waiting out a poller's fallback (moto's middleware pulses it for the DeleteItem too;
+    this pulse does not depend on it).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, wakeup: Wakeup | None = None) -> None:
         self.lock = threading.RLock()
-        self._marked = threading.Condition(self.lock)
+        self.wakeup = wakeup or Wakeup()
         self._pending: OrderedDict[tuple[str, str], list[str | None]] = OrderedDict()
         self._decided: OrderedDict[tuple[str, str], bool] = OrderedDict()
 
@@ -51,17 +56,7 @@ class TtlDeletions:
             self._pending.move_to_end((table, _canonical(keys)))
             while len(self._pending) > MAX_REMEMBERED:
                 self._pending.popitem(last=False)
-            self._marked.notify_all()
-
-    def nap(self, timeout: float) -> None:
-        """A stream poller's idle wait: `timeout` seconds, cut short when the sweeper deletes something,
-        so a TTL REMOVE reaches its mapping without waiting out a poll interval."""
-        with self._marked:
-            self._marked.wait(timeout)
-
-    def wake(self) -> None:
-        with self._marked:
-            self._marked.notify_all()
+        self.wakeup.pulse()
 
     def is_ttl_removal(self, table: str, record: dict[str, Any], ttl_attribute: str | None) -> bool:
         """Whether this REMOVE stream record (moto's shape) was a TTL deletion."""

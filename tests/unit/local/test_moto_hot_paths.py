@@ -1,4 +1,5 @@
-"""The runtime's cheaper moto paths answer as moto does: GetRecords bodies and EventBridge input templates."""
+"""The runtime's cheaper moto paths answer as moto does: GetRecords bodies, EventBridge input templates and
+the backend a request goes to."""
 
 from __future__ import annotations
 
@@ -135,3 +136,36 @@ def test_input_paths_are_parsed_once(monkeypatch: pytest.MonkeyPatch) -> None:
     assert answers == [expected] * 3 and expected["invoice"] == "inv_1"
     assert cached.cache_info().misses == 1  # type: ignore[attr-defined]
     assert parsers == ["$.detail.invoice_id"] * 3
+
+
+def test_backends_are_found_as_moto_finds_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    import moto.backends
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    monkeypatch.setattr(DynamoDBStreamsHandler, "get_records", moto_hot_paths._moto_get_records)
+    monkeypatch.setattr(jsonpath_ng.ext, "parse", moto_hot_paths._moto_jsonpath)
+    monkeypatch.setattr(moto.backends, "list_of_moto_modules", moto.backends.list_of_moto_modules)
+    monkeypatch.setattr(
+        DomainDispatcherApplication, "get_backend_for_host", moto_hot_paths._moto_backend_for_host
+    )
+    hosts = [
+        None,
+        "moto_api",
+        "dynamodb",
+        "dynamodbstreams",
+        "sqs.us-east-1.amazonaws.com",
+        "events.us-east-1.amazonaws.com",
+        "scheduler.us-east-1.amazonaws.com",
+        "kms.eu-west-1.amazonaws.com",
+        "nothing.example.com",
+    ]
+    plain = DomainDispatcherApplication(create_backend_app)
+    expected = [plain.get_backend_for_host(host) for host in hosts]
+
+    moto_hot_paths.install()
+    listed: list[int] = []
+    monkeypatch.setattr("os.listdir", lambda path: listed.append(1) or [])
+    dispatcher = DomainDispatcherApplication(create_backend_app)
+    assert [dispatcher.get_backend_for_host(host) for host in hosts * 2] == expected * 2
+    assert expected[2:5] == ["dynamodb", "dynamodbstreams", "sqs"]
+    assert listed == []  # moto's package folder is not listed again per request

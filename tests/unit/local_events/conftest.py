@@ -1,4 +1,5 @@
-"""A real moto server (server mode, in-process) and a fake runtime context for the event-source tests."""
+"""A real moto server (server mode, in-process, behind the runtime's middleware, so writes pulse the pollers'
+Wakeups as in the runtime) and a fake runtime context for the event-source tests."""
 
 from __future__ import annotations
 
@@ -9,26 +10,36 @@ from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from local.runtime.clock import VirtualClock
 from local.runtime.context import RuntimeContext
 from local.runtime.events import EventSources
+from local.runtime.resources import _MotoServer, free_port
+from local.runtime.wakeups import Wakeups
 
 from .fakes import REGION, FakeFunctions, FakeTemplate
 
 
 @pytest.fixture(scope="session")
-def moto_url() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+def moto_server() -> Iterator[_MotoServer]:
+    server = _MotoServer("127.0.0.1", free_port())
     server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
+    yield server
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def moto_url(moto_server: _MotoServer) -> str:
+    return f"http://127.0.0.1:{moto_server.port}"
+
+
+@pytest.fixture(scope="session")
+def wakeups(moto_server: _MotoServer) -> Wakeups:
+    return moto_server.wakeups
+
+
 @pytest.fixture
-def make_ctx(moto_url: str) -> Callable[..., RuntimeContext]:
+def make_ctx(moto_url: str, wakeups: Wakeups) -> Callable[..., RuntimeContext]:
     clients: dict[str, Any] = {}
     lock = threading.Lock()
 
@@ -48,6 +59,7 @@ def make_ctx(moto_url: str) -> Callable[..., RuntimeContext]:
             aws=aws,
             moto_url=moto_url,
             log=logging.getLogger("local-events-test"),
+            wakeups=wakeups,
         )
 
     return build

@@ -148,23 +148,19 @@ def test_the_sweeper_remembers_what_falls_due_before_its_next_sweep(
 
 
 def test_a_ttl_deletion_wakes_the_stream_pollers_at_once() -> None:
-    """A poller idles in `nap(POLL_INTERVAL)`; a TTL deletion cuts that short, so its REMOVE does not wait
-    out the interval. The nap here is an hour: only the wake can end it within the test."""
+    """A poller idles on the DynamoDB Wakeup for its fallback; a TTL deletion's mark cuts that short, so its
+    REMOVE does not wait out the fallback. The wait here is an hour: only the pulse can end it in the test."""
     deletions = TtlDeletions()
     woke = threading.Event()
+    seen = deletions.wakeup.count
 
-    def napper() -> None:
-        deletions.nap(3600)
+    def idler() -> None:
+        deletions.wakeup.wait(seen, 3600)
         woke.set()
 
-    threading.Thread(target=napper, daemon=True).start()
-
-    def marked_and_woken() -> bool:
-        # Marked again until the napper is woken: a mark before it began to nap wakes nobody.
-        deletions.mark("table", {"pk": {"S": "lease"}}, {"N": "1"})
-        return woke.wait(timeout=0.05)
-
-    wait_for(marked_and_woken, timeout=30)
+    threading.Thread(target=idler, daemon=True).start()
+    deletions.mark("table", {"pk": {"S": "lease"}}, {"N": "1"})
+    assert woke.wait(timeout=30)
 
 
 def test_a_ttl_removal_reaches_its_mapping_on_its_second_at_speed(
