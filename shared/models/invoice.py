@@ -21,11 +21,14 @@ from pydantic import (
 
 from shared.errors import InvalidState
 from shared.models.common import (
+    MAX_METADATA_KEYS,
     WHOLE_NUMBER,
     FiatAmount,
     Identifier,
     IsoDate,
     LongText,
+    MetadataKey,
+    MetadataValue,
     ShortText,
     check_text,
 )
@@ -34,7 +37,6 @@ from shared.outbox.records import iso
 
 MAX_LINE_ITEMS = 100
 MAX_QUANTITY = 1_000_000
-MAX_METADATA_KEYS = 20
 
 
 class InvoiceStatus(StrEnum):
@@ -102,8 +104,6 @@ def _parse_tax_rate(value: Any) -> Decimal:
 
 
 TaxRate = Annotated[Decimal, BeforeValidator(_parse_tax_rate), WithJsonSchema(TAX_RATE_SCHEMA)]
-MetadataKey = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.-]+$")]
-MetadataValue = Annotated[str, Field(min_length=1, max_length=500, strict=True)]
 
 
 class LineItemInput(BaseModel):

@@ -9,8 +9,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from shared.models.common import WHOLE_NUMBER, FiatAmount, Identifier, IsoDate, LongText
-from shared.models.invoice import MAX_METADATA_KEYS, MetadataKey, MetadataValue
+from shared.models.common import (
+    MAX_METADATA_KEYS,
+    WHOLE_NUMBER,
+    FiatAmount,
+    Identifier,
+    IsoDate,
+    LongText,
+    MetadataKey,
+    MetadataValue,
+)
 from shared.money import CURRENCY_MINOR_UNITS, decimals_of, format_amount, format_minor, minor_units
 from shared.outbox.records import iso
 
