@@ -13,6 +13,8 @@ import importlib
 import json
 from typing import Any
 
+from aws_lambda_powertools.event_handler.api_gateway import Router
+
 from shared.api import build_resolver
 from shared.api.idempotency import IDEMPOTENCY_HEADER, MAX_KEY_LENGTH
 from shared.api.rate_limits import EXEMPT, classify
@@ -355,10 +357,19 @@ DESCRIPTION = (
 )
 
 
+def function_routers(name: str) -> tuple[Router, ...]:
+    """Every router the function composes in its `rest_function`: its handler's `routers` when its routes
+    are split over several modules beside it (payouts), else its one `router`."""
+    handler = importlib.import_module(f"functions.{name}.handler")
+    routers = getattr(handler, "routers", None)
+    return tuple(routers) if routers is not None else (handler.router,)
+
+
 def openapi_document() -> str:
     app = build_resolver()
     for name in DOCUMENTED_FUNCTIONS:
-        app.include_router(importlib.import_module(f"functions.{name}.handler").router)
+        for router in function_routers(name):
+            app.include_router(router)
     generated = json.loads(
         app.get_openapi_json_schema(
             title="Monay Wallets API",

@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
 from shared.bootstrap import app as capabilities
-from shared.destruction.ports import Trigger
+from shared.destruction.triggers import Trigger
 from shared.ids import is_wallet_id
 
 logger = Logger()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler.openapi.params import Query
@@ -10,10 +10,10 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from shared.api import Answer, caller, ok, page_of, rest_function
 from shared.bootstrap import app as capabilities
-from shared.providers.models import DEFAULT_ORDER
 from shared.providers.output import ProviderHealthStatus, ProviderHistoryPage, ProvidersHealth
-from shared.providers.service import Overview, overview, provider_history
-from shared.providers.views import health_list, health_status, history_entry
+
+if TYPE_CHECKING:
+    from shared.providers.service import Overview
 
 logger = Logger()
 metrics = Metrics()
@@ -21,6 +21,11 @@ router = APIGatewayRouter()
 
 
 def _overview() -> Overview:
+    # The health service and its views load with a route that reads them, not at init (the scheduled check
+    # builds its own through the composition root).
+    from shared.providers.models import DEFAULT_ORDER
+    from shared.providers.service import overview
+
     return overview(capabilities().provider_health, DEFAULT_ORDER)
 
 
@@ -31,6 +36,8 @@ def _overview() -> Overview:
     "(as in /api/v2/provider-health/status), since an unchecked provider is not known to be down.",
 )
 def providers_health() -> Answer[ProvidersHealth]:
+    from shared.providers.views import health_list
+
     caller(router)
     return ok(ProvidersHealth.of(health_list(_overview())))
 
@@ -42,6 +49,8 @@ def providers_health() -> Answer[ProvidersHealth]:
     "now: the first of the configured order whose circuit is not open.",
 )
 def provider_health_status() -> Answer[ProviderHealthStatus]:
+    from shared.providers.views import health_status
+
     caller(router)
     return ok(ProviderHealthStatus.of(health_status(_overview(), capabilities().adapters.clock.now())))
 
@@ -54,6 +63,9 @@ def provider_health_history(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> Answer[ProviderHistoryPage]:
+    from shared.providers.service import provider_history
+    from shared.providers.views import history_entry
+
     page = provider_history(caller(router), capabilities().provider_history, limit, cursor)
     history = [history_entry(entry) for entry in page.items]
     return ok(ProviderHistoryPage.of(page_of("history", history, page.next_cursor)))

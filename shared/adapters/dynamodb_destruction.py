@@ -37,10 +37,9 @@ from shared.adapters.dynamodb_wallets import (
 from shared.destruction.ports import (
     DestructionLog,
     DestructionProgress,
-    DestructionReason,
     PaymentInFlight,
-    Trigger,
 )
+from shared.destruction.triggers import DestructionReason, Trigger
 from shared.errors import ConcurrentUpdate
 from shared.ledger.journal import Journal
 from shared.ledger.ports import PostOutcome

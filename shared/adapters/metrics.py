@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from shared.destruction.ports import DestructionReason, Trigger
-
 if TYPE_CHECKING:
+    # Types only: the ports module pulls in the funding, ledger and invoice models, which the wallet-making
+    # function (record_wallet_creation) would otherwise load at init for nothing.
+    from shared.destruction.triggers import DestructionReason, Trigger
     from shared.wallets.service import WalletView
 
 

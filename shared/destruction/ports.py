@@ -4,30 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Protocol
 
+from shared.destruction.triggers import DestructionReason, Trigger
 from shared.errors import ConcurrentUpdate
 from shared.funding.ports import FundingClaim
 from shared.ledger.journal import Journal
 from shared.ledger.ports import PostOutcome
 from shared.models.wallet import Wallet, WalletStatus
 from shared.outbox.records import Record
-
-
-class DestructionReason(StrEnum):
-    PAID = "paid"
-    """Its invoice was paid: whatever is left (an overpayment, nothing usually) goes back to the payer."""
-    EXPIRED = "expired"
-    """The countdown ran out unpaid: everything it holds goes back to the payer."""
-
-
-class Trigger(StrEnum):
-    PAYMENT = "payment"
-    SCHEDULE = "schedule"
-    TTL = "ttl"
-    SWEEP = "sweep"
-    """The claim sweeper, resuming a destruction left between steps past its deadline."""
 
 
 @dataclass(frozen=True)

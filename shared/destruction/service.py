@@ -33,14 +33,13 @@ from shared.destruction.log import build_log
 from shared.destruction.ports import (
     DestructionMetrics,
     DestructionProgress,
-    DestructionReason,
     DestructionStore,
     FundingClaims,
     InFlightPayments,
     PaymentInFlight,
     PayrollReturns,
-    Trigger,
 )
+from shared.destruction.triggers import DestructionReason, Trigger
 from shared.errors import ConcurrentUpdate, InvalidState
 from shared.funding.ports import ClaimState, ProviderGateway
 from shared.funding.remainder import RemainderReturn, ReturnKeys

@@ -77,3 +77,8 @@ def _whole_number(value: Any) -> Any:
 # Put after the Field holding an integer's bounds: `Annotated[int, Field(strict=True, ge=1), WHOLE_NUMBER]`.
 WHOLE_NUMBER = BeforeValidator(_whole_number)
 IsoDate = Annotated[date, BeforeValidator(_parse_iso_date)]
+
+# Free-form metadata on invoices and wallets (Stripe's shape): short keys, string values, a bounded count.
+MAX_METADATA_KEYS = 20
+MetadataKey = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.-]+$")]
+MetadataValue = Annotated[str, Field(min_length=1, max_length=500, strict=True)]

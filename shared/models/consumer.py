@@ -46,7 +46,7 @@ TokenAmount = Annotated[Decimal, BeforeValidator(_token_amount)]
 class Onboard(BaseModel):
     """Body of POST /api/consumer/onboard."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     email: Email
     phone: Phone
@@ -55,7 +55,7 @@ class Onboard(BaseModel):
 class Transfer(BaseModel):
     """Body of POST /api/consumer/transfer: `to` is a consumer of the tenant by user id, email or phone."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     to: Annotated[str, Field(strict=True, min_length=1, max_length=254)]
     amount: TokenAmount
@@ -66,7 +66,7 @@ class Transfer(BaseModel):
 class PreferencesPatch(BaseModel):
     """Body of PATCH /api/consumer/preferences: only the fields sent change."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     preferred_currency: Coin | None = None
     smart_routing: Annotated[bool, Field(strict=True)] | None = None
@@ -77,6 +77,6 @@ class PreferencesPatch(BaseModel):
 class UpgradeKyc(BaseModel):
     """Body of POST /api/consumer/upgrade-kyc: the level asked for (2 or 3)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     level: Annotated[int, Field(strict=True, ge=2, le=3)]

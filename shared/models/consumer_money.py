@@ -53,7 +53,7 @@ def is_outside_address(text: str, chain: str | None = None) -> bool:
 class Deposit(BaseModel):
     """Body of POST /api/consumer/deposit: `amount` in the coin's backing currency (at most 2 decimals)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     amount: DepositAmount
     currency: Coin | None = None
@@ -62,7 +62,7 @@ class Deposit(BaseModel):
 
 
 class BankDestination(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     type: Literal["bank"]
     bank_account: Annotated[
@@ -77,7 +77,7 @@ class BankDestination(BaseModel):
 
 
 class AddressDestination(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     type: Literal["address"]
     address: Annotated[str, Field(strict=True, min_length=32, max_length=64)]
@@ -93,7 +93,7 @@ class AddressDestination(BaseModel):
 class Withdraw(BaseModel):
     """Body of POST /api/consumer/withdraw."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     amount: TokenAmount
     currency: Coin | None = None
@@ -104,7 +104,7 @@ class TransferAny(BaseModel):
     """Body of POST /api/consumer/transfer: `to` is a consumer of the tenant (user id, email or phone) or an
     outside address (`0x...`, or a Solana address with `chain: "solana"`)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     to: Annotated[str, Field(strict=True, min_length=1, max_length=254)]
     amount: TokenAmount

@@ -17,7 +17,7 @@ Recipient = Annotated[str, Field(strict=True, min_length=1, max_length=254)]
 class BatchLine(BaseModel):
     """One recipient: a consumer of the tenant (user id, email or phone) or an outside 0x address."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     to: Recipient
     amount: TokenAmount
@@ -27,7 +27,7 @@ class BatchLine(BaseModel):
 class BatchTransferBody(BaseModel):
     """Body of POST /api/consumer/batch-transfer: every line is checked before anything moves."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     recipients: Annotated[list[BatchLine], Field(min_length=1, max_length=MAX_BATCH_ITEMS)]
     reference: ShortText | None = None
@@ -36,7 +36,7 @@ class BatchTransferBody(BaseModel):
 class SwapQuoteBody(BaseModel):
     """Body of POST /api/consumer/swap/quote."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
     from_: Coin = Field(alias="from")
     to: Coin
@@ -52,7 +52,7 @@ class SwapQuoteBody(BaseModel):
 class SwapBody(BaseModel):
     """Body of POST /api/consumer/swap: a quote's id, or a swap at the current price within a bound."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
     quote_id: Annotated[str, Field(strict=True, pattern=r"^swq_[0-9a-z]{24}$")] | None = None
     from_: Coin | None = Field(default=None, alias="from")
@@ -76,7 +76,7 @@ class SwapBody(BaseModel):
 class PayRequestBody(BaseModel):
     """Body of POST /api/consumer/requests: ask another consumer of the tenant to pay."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
     from_: Recipient = Field(alias="from")
     amount: TokenAmount

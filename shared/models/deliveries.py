@@ -13,7 +13,7 @@ from shared.models.output import Output
 class RedeliverRange(BaseModel):
     """Every event of `[since, until)`, at most 30 days apart, within the 90 days kept."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     since: AwareDatetime
     until: AwareDatetime

@@ -55,7 +55,7 @@ class InvoiceImportJson(BaseModel):
     """JSON body of POST /api/v1/invoice-imports: rows named as the CSV header's columns. Each row is checked
     on its own (a bad row is a row error in the import, not a 400 of the whole request)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     rows: Annotated[
         list[Any],

@@ -21,11 +21,14 @@ from pydantic import (
 
 from shared.errors import InvalidState
 from shared.models.common import (
+    MAX_METADATA_KEYS,
     WHOLE_NUMBER,
     FiatAmount,
     Identifier,
     IsoDate,
     LongText,
+    MetadataKey,
+    MetadataValue,
     ShortText,
     check_text,
 )
@@ -34,7 +37,6 @@ from shared.outbox.records import iso
 
 MAX_LINE_ITEMS = 100
 MAX_QUANTITY = 1_000_000
-MAX_METADATA_KEYS = 20
 
 
 class InvoiceStatus(StrEnum):
@@ -102,12 +104,10 @@ def _parse_tax_rate(value: Any) -> Decimal:
 
 
 TaxRate = Annotated[Decimal, BeforeValidator(_parse_tax_rate), WithJsonSchema(TAX_RATE_SCHEMA)]
-MetadataKey = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.-]+$")]
-MetadataValue = Annotated[str, Field(min_length=1, max_length=500, strict=True)]
 
 
 class LineItemInput(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     description: LongText
     quantity: Annotated[int, Field(strict=True, gt=0, le=MAX_QUANTITY), WHOLE_NUMBER]
@@ -119,7 +119,7 @@ class RecurringSchedule(BaseModel):
     """`recurring` of an invoice that repeats: the next invoice is made at each period's start (every
     `interval_count` weeks or months from this one), `end_after` invoices in all when given."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     interval: Literal["week", "month"]
     interval_count: Annotated[int, Field(strict=True, ge=1, le=52), WHOLE_NUMBER] = 1
@@ -129,7 +129,7 @@ class RecurringSchedule(BaseModel):
 class InvoiceCreate(BaseModel):
     """Body of POST /api/v1/invoices."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     customer_id: Identifier
     currency: Annotated[str, Field(strict=True, pattern=r"^[A-Z]{3}$")]
@@ -188,7 +188,7 @@ class InvoiceCreate(BaseModel):
 
 
 class InvoiceLine(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     description: str
     quantity: int
@@ -199,7 +199,7 @@ class InvoiceLine(BaseModel):
 
 
 class PricedLines(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     lines: list[InvoiceLine]
     subtotal: Decimal
@@ -233,7 +233,7 @@ def price_lines(items: list[LineItemInput], currency: str) -> PricedLines:
 class Invoice(BaseModel):
     """An invoice as the domain holds it; amounts are Decimal in major units of `currency`."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     id: str
     number: str

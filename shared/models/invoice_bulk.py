@@ -18,7 +18,7 @@ class InvoiceBulkCreate(BaseModel):
     """Body of POST /api/v1/invoices/bulk. Each entry is an InvoiceCreate body; it is validated apart from
     the others, so one bad entry fails only itself (its result carries the validation details)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     invoices: Annotated[
         list[Any],

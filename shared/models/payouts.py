@@ -19,7 +19,7 @@ Address = Annotated[str, Field(strict=True, pattern=r"^0x[0-9a-fA-F]{40}$")]
 class PayoutRecipient(BaseModel):
     """Exactly one of: a consumer of the tenant by id, a person by email, or an outside 0x address."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     consumer_id: Identifier | None = None
     email: Email | None = None
@@ -42,7 +42,7 @@ class PayoutRecipient(BaseModel):
 
 
 class PayoutItemIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     recipient: PayoutRecipient
     amount: TokenAmount
@@ -53,7 +53,7 @@ class PayoutItemIn(BaseModel):
 class PayoutCreate(BaseModel):
     """Body of POST /api/v1/payouts."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     purpose: Literal["payroll", "vendor"]
     items: Annotated[list[PayoutItemIn], Field(min_length=1, max_length=MAX_PAYOUT_ITEMS)]

@@ -9,8 +9,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from shared.models.common import WHOLE_NUMBER, FiatAmount, Identifier, IsoDate, LongText
-from shared.models.invoice import MAX_METADATA_KEYS, MetadataKey, MetadataValue
+from shared.models.common import (
+    MAX_METADATA_KEYS,
+    WHOLE_NUMBER,
+    FiatAmount,
+    Identifier,
+    IsoDate,
+    LongText,
+    MetadataKey,
+    MetadataValue,
+)
 from shared.money import CURRENCY_MINOR_UNITS, decimals_of, format_amount, format_minor, minor_units
 from shared.outbox.records import iso
 
@@ -57,7 +65,7 @@ ModeName = Literal["ephemeral", "adaptive", "persistent"]
 class CreateFromInvoice(BaseModel):
     """Body of POST /api/v2/invoice-wallets/create-from-invoice."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     invoice_id: Identifier
     ttl: Annotated[int, Field(strict=True, ge=MIN_TTL_SECONDS, le=MAX_TTL_SECONDS), WHOLE_NUMBER] | None = (
@@ -69,7 +77,7 @@ class CreateFromInvoice(BaseModel):
 class CreateInvoiceWallet(BaseModel):
     """Body of POST /api/v1/invoices/create-wallet: a one-line invoice and its wallet in one call."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     amount: FiatAmount
     currency: Annotated[str, Field(strict=True, pattern=r"^[A-Z]{3}$")]
@@ -108,7 +116,7 @@ class CreateInvoiceWallet(BaseModel):
 class CreateEphemeral(BaseModel):
     """Body of POST /api/v1/wallets/ephemeral/create: a wallet with a countdown and no invoice."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     purpose: Literal["p2p", "invoice", "payroll"]
     expiryMinutes: Annotated[int, Field(strict=True, ge=1, le=MAX_EXPIRY_MINUTES), WHOLE_NUMBER]
@@ -118,7 +126,7 @@ class CreateEphemeral(BaseModel):
 class Card(BaseModel):
     """The wallet's virtual card as we store it: never its number or CVC, which we never fetch."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     card_id: str
     wallet_id: str
@@ -167,7 +175,7 @@ def to_minor(amount: Decimal, currency: str) -> int:
 class Wallet(BaseModel):
     """A wallet as the domain holds it; `balance` and `spending_limit` in major units of `currency`."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     wallet_id: str
     tenant_id: str
@@ -243,7 +251,7 @@ class Wallet(BaseModel):
 class FundWallet(BaseModel):
     """Body of POST /api/v2/invoice-wallets/{walletId}/fund."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     payment_method: Annotated[
         str, Field(strict=True, pattern=r"^pm_[A-Za-z0-9_]{1,250}$", description="a Stripe PaymentMethod id")
@@ -254,6 +262,6 @@ class FundWallet(BaseModel):
 class PayInvoice(BaseModel):
     """Body of POST /api/v2/invoice-wallets/{walletId}/pay-invoice."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     amount: FiatAmount | None = None

@@ -37,7 +37,7 @@ Url = Annotated[str, Field(strict=True, min_length=1, max_length=MAX_URL_LENGTH)
 
 
 class WebhookEndpointCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     url: Url
     enabled_events: EnabledEvents
@@ -46,7 +46,7 @@ class WebhookEndpointCreate(BaseModel):
 
 
 class WebhookEndpointPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     url: Url | None = None
     enabled: Annotated[bool | None, Field(strict=True)] = None

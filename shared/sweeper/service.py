@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from aws_lambda_powertools import Logger
 
 from shared.clock import Clock
-from shared.destruction.ports import Trigger
+from shared.destruction.triggers import Trigger
 from shared.stripe_events.ports import FundingRelease
 from shared.sweeper.ports import CONSUMER_KINDS, PROCESSING_RECHECK, ClaimIndex, ClaimKind, DueClaim
 

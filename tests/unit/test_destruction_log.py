@@ -13,8 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shared.destruction.log import build_log, canonical, facts_of, verify
-from shared.destruction.ports import DestructionReason
 from shared.destruction.service import EARLY_TOLERANCE, _reason
+from shared.destruction.triggers import DestructionReason
 from shared.models.wallet import Wallet, WalletMode, WalletStatus
 
 FACTS = {
