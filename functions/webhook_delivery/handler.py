@@ -12,7 +12,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from shared.adapters.webhook_timers import INPUT_KEY
+from shared.adapters.timers import WEBHOOK_RETRY
 from shared.api import Answer, caller, ok, rest_function
 from shared.bootstrap import app as capabilities
 from shared.models import deliveries as m
@@ -70,7 +70,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> Any:
         return rest_handler(event, context)
     if event.get("source") == EVENT_SOURCE and isinstance(event.get("detail"), dict):
         return fan_out(BusEventDetail.model_validate(event["detail"]))
-    delivery_id = event.get(INPUT_KEY)
+    delivery_id = event.get(WEBHOOK_RETRY.input_key)
     if isinstance(delivery_id, str) and delivery_id.startswith("whd_"):
         return capabilities().webhook_delivery.attempt(delivery_id).to_api()
     logger.error("an invocation this function does not know", extra={"keys": sorted(event)})

@@ -140,11 +140,13 @@ class Adapters:
     # -- time and secrets -----------------------------------------------------------------------------
     @cached_property
     def webhook_timer(self) -> RetryTimer:
-        from shared.adapters.webhook_timers import SchedulerRetryTimer
+        from shared.adapters.timers import WEBHOOK_RETRY, SchedulerTimers
 
         settings = self.settings
-        return SchedulerRetryTimer(
+        return SchedulerTimers(
             self.scheduler,
+            WEBHOOK_RETRY,
+            replace=True,
             group_name=settings.schedule_group_name,
             role_arn=settings.scheduler_role_arn,
             dead_letter_arn=settings.scheduler_dlq_arn,
@@ -153,11 +155,13 @@ class Adapters:
 
     @cached_property
     def payout_timer(self) -> PayoutTimer:
-        from shared.adapters.payout_timers import SchedulerPayoutTimer
+        from shared.adapters.timers import PAYOUT, SchedulerTimers
 
         settings = self.settings
-        return SchedulerPayoutTimer(
+        return SchedulerTimers(
             self.scheduler,
+            PAYOUT,
+            replace=False,
             group_name=settings.schedule_group_name,
             role_arn=settings.scheduler_role_arn,
             dead_letter_arn=settings.scheduler_dlq_arn,

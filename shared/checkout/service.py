@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import html
-import json
 from datetime import datetime
-from functools import cache
-from importlib import resources
 from typing import Any, Protocol
 
 from shared.checkout.links import LinkClaims, PaymentLinks
+from shared.checkout.pages import PAYMENT_LINK, link_error_page, page_template, script_json
 from shared.clock import Clock
 from shared.errors import InvalidLink
 from shared.models.invoice import Invoice, InvoiceStatus
@@ -25,12 +22,8 @@ TEST_CARDS = (
     ("pm_card_insufficientFunds", "Visa (insufficient funds)"),
 )
 _DATA_SLOT = "__CHECKOUT_DATA__"
-_MESSAGE_SLOT = "__ERROR_MESSAGE__"
 _FORM_START, _FORM_END = "<!-- pay-form -->", "<!-- /pay-form -->"
 _PAID_NOTICE = '<p id="paid-notice" class="notice">Invoice already paid</p>'
-# Inside <script type="application/json"> only `</script` or `<!--` could end the element early; escaping
-# every <, > and & (valid JSON string escapes) rules that out whatever the invoice's texts hold.
-_SCRIPT_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
 
 
 class InvoiceReader(Protocol):
@@ -39,16 +32,6 @@ class InvoiceReader(Protocol):
 
 class WalletReader(Protocol):
     def get(self, wallet_id: str) -> Wallet | None: ...
-
-
-@cache
-def _template(name: str) -> str:
-    return resources.files("shared.data").joinpath(name).read_text(encoding="utf-8")
-
-
-def script_json(data: Any) -> str:
-    """JSON that can sit inside an HTML <script> element without ending it."""
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).translate(_SCRIPT_SAFE)
 
 
 # What a link holder may see: anyone holding the link (forwarded mail, a shared screen) sees these, so the
@@ -131,7 +114,7 @@ class CheckoutService:
         data = self.view(token)
         data["server_time"] = iso(self._clock.now())
         data["testCards"] = [{"id": card, "label": label} for card, label in TEST_CARDS]
-        page = _template("checkout.html")
+        page = page_template("checkout.html")
         if "wallet" not in data:
             start, end = page.index(_FORM_START), page.index(_FORM_END) + len(_FORM_END)
             page = page[:start] + _PAID_NOTICE + page[end:]
@@ -139,7 +122,7 @@ class CheckoutService:
 
     def error_page(self, message: str) -> str:
         """The page a browser gets for a link that does not work (served with status 400)."""
-        return _template("checkout_error.html").replace(_MESSAGE_SLOT, html.escape(message))
+        return link_error_page(PAYMENT_LINK, message)
 
     def _resolve(self, claims: LinkClaims) -> tuple[Invoice, Wallet]:
         invoice = self._invoices.get(claims.tenant_id, claims.invoice_id)

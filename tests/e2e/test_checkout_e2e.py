@@ -15,7 +15,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from shared.checkout.service import script_json
+from shared.checkout.pages import script_json
 from tests.e2e.conftest import ROOT, RunningRuntime
 from tests.e2e.system import auth, create_invoice, fresh_ip_windows, project_system
 

@@ -286,12 +286,14 @@ def test_a_scheduled_vendor_payout_is_held_at_approval_and_paid_by_its_at_schedu
     from datetime import timedelta
 
     from shared import bootstrap
-    from shared.adapters.payout_timers import SchedulerPayoutTimer
+    from shared.adapters.timers import PAYOUT, SchedulerTimers
 
     adapters = bootstrap.app().adapters
     worker_arn = "arn:aws:lambda:us-east-1:123456789012:function:payout_worker"
-    adapters.__dict__["payout_timer"] = SchedulerPayoutTimer(
+    adapters.__dict__["payout_timer"] = SchedulerTimers(
         adapters.scheduler,
+        PAYOUT,
+        replace=False,
         group_name="default",
         role_arn="arn:aws:iam::123456789012:role/scheduler",
         dead_letter_arn="",
