@@ -8,34 +8,13 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import jsonpath_ng.ext
 import pytest
 from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 from moto.events.utils import EventTemplateParser
 
 from local.runtime import moto_hot_paths
-from local.runtime.resources import _MotoServer, free_port
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    """moto's server mode as the runtime runs it (streams need it: mock_aws routes them to DynamoDB)."""
-    port = free_port()
-    server = _MotoServer("127.0.0.1", port)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
-def client(service: str, url: str) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+from tests.support.moto_server import client
 
 
 @pytest.fixture

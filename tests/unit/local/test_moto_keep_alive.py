@@ -3,33 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 import urllib3.connection
 
-from local.runtime.resources import _MotoServer, free_port
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    port = free_port()
-    server = _MotoServer("127.0.0.1", port)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
-def client(service: str, url: str) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+from tests.support.moto_server import client
 
 
 def test_one_connection_serves_many_requests(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
