@@ -79,7 +79,7 @@ e2e: install browser
 	$(VENV)/bin/pytest -q tests/e2e
 
 test: lint browser
-	$(VENV)/bin/pytest -q -n 2 --dist loadfile --no-loadscope-reorder tests
+	$(VENV)/bin/pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=25 tests
 
 # Extra context as the cdk CLI's `-c`, e.g. `make synth CONTEXT=wallets:snapStart=true` (cdk.json is read too).
 CONTEXT ?=
